@@ -1,0 +1,86 @@
+"""Typed events a strategy run emits, and their plain-dict form for storage and export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+from reasoning.budget import Spend
+
+StopReason = Literal["done", "budget", "error", "cancelled"]
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    label: str
+    text: str
+    kind: str = field(default="text", init=False)
+
+
+@dataclass(frozen=True)
+class ThinkingDelta:
+    label: str
+    text: str
+    kind: str = field(default="thinking", init=False)
+
+
+@dataclass(frozen=True)
+class SpendUpdate:
+    spent: Spend
+    kind: str = field(default="spend", init=False)
+
+
+@dataclass(frozen=True)
+class PartialAnswer:
+    answer: str
+    confidence: float | None
+    spent: Spend
+    kind: str = field(default="partial", init=False)
+
+
+@dataclass(frozen=True)
+class Note:
+    """A decision worth showing: votes, scores, allocations, stop reasons. data is JSON-able."""
+
+    label: str
+    text: str
+    data: dict[str, Any] | None = None
+    kind: str = field(default="note", init=False)
+
+
+@dataclass(frozen=True)
+class FinalAnswer:
+    answer: str | None
+    stop: StopReason
+    spent: Spend
+    error: str | None = None
+    kind: str = field(default="final", init=False)
+
+
+Event = TextDelta | ThinkingDelta | SpendUpdate | PartialAnswer | Note | FinalAnswer
+
+EVENT_TYPES = (TextDelta, ThinkingDelta, SpendUpdate, PartialAnswer, Note, FinalAnswer)
+_BY_KIND: dict[str, type] = {
+    f.default: cls for cls in EVENT_TYPES for f in fields(cls) if f.name == "kind"  # type: ignore[misc]
+}
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for f in fields(event):
+        value = getattr(event, f.name)
+        data[f.name] = value.as_dict() if isinstance(value, Spend) else value
+    return data
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    cls = _BY_KIND.get(data.get("kind", ""))
+    if cls is None:
+        raise ValueError(f"unknown event kind {data.get('kind')!r}")
+    kwargs = {}
+    for f in fields(cls):
+        if not f.init or f.name not in data:
+            continue
+        value = data[f.name]
+        kwargs[f.name] = Spend.from_dict(value) if f.name == "spent" else value
+    return cls(**kwargs)

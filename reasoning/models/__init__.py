@@ -1,0 +1,39 @@
+"""get_model("provider:model", **options): the one way to build a model from its name."""
+
+from __future__ import annotations
+
+from reasoning.models.base import Capabilities, Chunk, Message, Model, ModelConfigError, ModelError, Usage
+
+PROVIDERS = ("local", "openai", "anthropic", "fake")
+
+
+def get_model(spec: str, **options) -> Model:
+    """Build a model: "local" (bundled SmolLM2), "local:/path/model.gguf", "openai:gpt-4o-mini"
+    (base_url=... for any OpenAI-compatible server), "anthropic:claude-...", "fake" (tests)."""
+    spec = (spec or "").strip()
+    provider, _, name = spec.partition(":")
+    if provider not in PROVIDERS:
+        raise ModelConfigError(
+            f"unknown provider {provider!r} in model {spec!r}; use one of: "
+            + ", ".join(f"{p}:NAME" for p in PROVIDERS)
+        )
+    if provider == "fake":
+        from reasoning.models.fake import FakeModel
+
+        return FakeModel(**options) if not name else FakeModel(name=spec, **options)
+    if provider == "local":
+        from reasoning.models.local import LocalModel
+
+        return LocalModel.open(name or None, **options)
+    if not name:
+        raise ModelConfigError(f"model {spec!r} names no model; write {provider}:MODEL_NAME")
+    if provider == "openai":
+        from reasoning.models.openai import OpenAIModel
+
+        return OpenAIModel(name, **options)
+    from reasoning.models.anthropic import AnthropicModel
+
+    return AnthropicModel(name, **options)
+
+
+__all__ = ["Capabilities", "Chunk", "Message", "Model", "ModelConfigError", "ModelError", "Usage", "get_model"]
