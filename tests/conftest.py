@@ -65,9 +65,3 @@ def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Nothing a test does lands in the user's real data directory."""
     os.environ["BUDGET_ARENA_DATA_DIR"] = str(tmp_path_factory.mktemp("budget-arena-data"))
 
-
-def require_in_ci(reason: str) -> None:
-    """Skip with a visible reason on a user's machine; fail under CI, where it must be present."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"required under CI: {reason}")
-    pytest.skip(reason)
