@@ -99,22 +99,27 @@ class Context:
         )
         return left
 
-    def affordable_output_tokens(self, prompt_tokens: int = 0) -> int | None:
-        """The most output tokens one call with this prompt could still buy (None: unbounded)."""
+    def _output_limits(self, prompt_tokens: int) -> dict[str, int]:
+        """For each set cap, the most output tokens one call with this prompt could still buy."""
         left = self.remaining()
-        limits: list[float] = []
+        limits: dict[str, int] = {}
         if left.total_tokens is not None:
-            limits.append(left.total_tokens - prompt_tokens)
+            limits["total_tokens"] = left.total_tokens - prompt_tokens
         if left.output_tokens is not None:
-            limits.append(left.output_tokens)
+            limits["output_tokens"] = left.output_tokens
         if left.usd is not None:
             prompt_cost = self.price.input_cost(prompt_tokens)
             per_output = self.price.output_per_token
             if per_output > 0:
-                limits.append(math.floor((left.usd - prompt_cost) / per_output))
+                limits["usd"] = math.floor((left.usd - prompt_cost) / per_output)
             elif prompt_cost > left.usd:
-                limits.append(0)
-        return None if not limits else max(0, int(min(limits)))
+                limits["usd"] = 0
+        return {cap: max(0, int(n)) for cap, n in limits.items()}
+
+    def affordable_output_tokens(self, prompt_tokens: int = 0) -> int | None:
+        """The most output tokens one call with this prompt could still buy (None: unbounded)."""
+        limits = self._output_limits(prompt_tokens)
+        return min(limits.values()) if limits else None
 
     def _check_caps(self) -> None:
         left = self.remaining()
@@ -139,12 +144,12 @@ class Context:
             messages = [{"role": "user", "content": messages}]
         self._check_caps()
         prompt_tokens = self.model.count_tokens(messages)
-        affordable = self.affordable_output_tokens(prompt_tokens)
-        granted = max_tokens if affordable is None else min(max_tokens, affordable)
+        limits = self._output_limits(prompt_tokens)
+        granted = min([max_tokens, *limits.values()])
         if granted < min(min_tokens, max_tokens):
+            binding = min(limits, key=limits.__getitem__)
             raise BudgetExhausted(
-                "total_tokens" if affordable is not None else "output_tokens",
-                f"only {max(granted, 0)} output tokens affordable after a {prompt_tokens}-token prompt",
+                binding, f"only {granted} output tokens affordable after a {prompt_tokens}-token prompt"
             )
         reservation = _Reservation(
             tokens=prompt_tokens + granted,
@@ -244,4 +249,7 @@ def _estimate(model: Model, text_parts: list[str], thinking_parts: list[str]) ->
     produced = "".join(text_parts) + "".join(thinking_parts)
     if not produced:
         return 0
-    return model.count_tokens([{"role": "assistant", "content": produced}])
+    # The difference cancels the per-message overhead a counter adds: only the text is counted.
+    return model.count_tokens([{"role": "assistant", "content": produced}]) - model.count_tokens(
+        [{"role": "assistant", "content": ""}]
+    )
