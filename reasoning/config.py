@@ -1,0 +1,96 @@
+"""One settings object: environment variables prefixed BUDGET_ARENA_, plus an optional TOML file.
+
+The file is BUDGET_ARENA_CONFIG if set, else `<data dir>/config.toml` when it exists. Environment
+variables win over the file. Nested limits use a double underscore: BUDGET_ARENA_LIMITS__MAX_USD=1.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+import platformdirs
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+ENV_PREFIX = "BUDGET_ARENA_"
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get(f"{ENV_PREFIX}DATA_DIR") or platformdirs.user_data_dir("budget-arena"))
+
+
+class Limits(BaseModel):
+    """Guards for a shared deployment. None means no limit."""
+
+    max_total_tokens: int | None = Field(None, gt=0, description="largest total-token budget a run may ask for")
+    max_output_tokens: int | None = Field(None, gt=0, description="largest output-token budget")
+    max_usd: float | None = Field(None, gt=0, description="largest dollar budget of one run")
+    max_seconds: float | None = Field(None, gt=0, description="largest seconds budget of one run")
+    max_strategies: int = Field(12, gt=0, description="most strategies in one run")
+    max_problem_chars: int = Field(20_000, gt=0, description="longest problem text")
+    runs_per_session_per_hour: int | None = Field(None, gt=0, description="runs one browser session may start per hour")
+    max_concurrent_runs: int = Field(16, gt=0, description="runs executing at once in one process")
+    providers: list[str] = Field(default_factory=lambda: ["local", "openai", "anthropic"],
+                                 description="providers offered in the UI")
+    models: list[str] | None = Field(None, description="if set, the only models offered (provider:name)")
+    allow_host_keys: bool = Field(True, description="visitors may use the API keys of the host's environment")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="where the store and files live")
+    db: str | None = Field(None, description="SQLAlchemy URL of the store (default: SQLite in data_dir)")
+    prices: Path | None = Field(None, description="price override TOML (default: data_dir/prices.toml)")
+    default_model: str = Field("local", description="model the app and CLI start with")
+    provider_max_retries: int = Field(2, ge=0, description="SDK retries on 429/5xx/connection errors")
+    provider_timeout: float = Field(120.0, gt=0, description="seconds before a provider call times out")
+    limits: Limits = Field(default_factory=Limits)
+
+    @property
+    def db_url(self) -> str:
+        return self.db or f"sqlite:///{self.data_dir / 'budget-arena.db'}"
+
+    @property
+    def prices_file(self) -> Path:
+        return self.prices or self.data_dir / "prices.toml"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def config_file() -> Path | None:
+    explicit = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise FileNotFoundError(f"{ENV_PREFIX}CONFIG points at {path}, which is not a file")
+        return path
+    path = default_data_dir() / "config.toml"
+    return path if path.is_file() else None
+
+
+@cache
+def _cached() -> Settings:
+    return Settings()
+
+
+def get_settings(*, fresh: bool = False) -> Settings:
+    """The process's settings (read once). fresh=True re-reads the environment and file."""
+    if fresh:
+        _cached.cache_clear()
+    return _cached()
