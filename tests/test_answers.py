@@ -1,0 +1,182 @@
+"""Answer extraction and equivalence: a table of right and wrong cases, traps included."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from reasoning.answers import answer_key, check, extract_answer, is_equivalent
+
+EXTRACT = [
+    ("Let me think. 2 + 2 = 4. Answer: 4", "4"),
+    ("Answer: 5\nWait, I made an error.\nAnswer: 6", "6"),  # the last Answer: wins
+    ("**Answer:** $18", "$18"),
+    ("Final answer: 72.", "72"),
+    ("Answer:\n\n  72", "72"),  # value on the next line
+    ("42 apples and 3 oranges, Answer: 3", "3"),
+    ("so the result is \\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),
+    ("\\boxed{\\frac{\\sqrt{2}}{2}} is it", "\\frac{\\sqrt{2}}{2}"),  # nested braces
+    ("first \\boxed{3} then \\boxed{5}", "5"),
+    ("The final answer is $\\boxed{2\\sqrt{2}}$. I hope it is correct.", "2\\sqrt{2}"),
+    ("Answer: $\\boxed{17}$", "17"),
+    ("Natalia sold 48/2 = 24 clips in May.\n#### 1,234", "1,234"),
+    ("The answer is (B).", "B"),
+    ("The answer is C", "C"),
+    ("(B)", "B"),
+    ("B) 42", "B"),
+    ("Yes.", "yes"),
+    ("No, 17 is prime.", "no"),
+    ("The answer is not 42, it is 41", "41"),  # a negated claim is not the answer
+    ("the answer isn't 5, it's 6", "6"),
+    ("The answer is 3.5.", "3.5"),
+    ("The answer is 42, because 6 * 7 = 42 and nothing else.", "42"),
+    ("The answer is (1, 2).", "(1, 2)"),
+    ("I think the result is 7 or so", "7"),  # last number as a fallback
+    ("It costs $1,250 in total.", "$1,250"),
+    ("\\frac{3}{4}", "\\frac{3}{4}"),  # a bare formula is its own answer
+    ("", None),
+    ("I have no idea.", None),
+    (None, None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), EXTRACT)
+def test_extract_answer(text: str | None, expected: str | None) -> None:
+    assert extract_answer(text) == expected
+
+
+EQUIVALENT = [
+    # integers, decimals, separators, signs
+    ("42", "42", True),
+    ("42", "420", False),
+    ("42.0", "42", True),
+    ("3.50", "3.5", True),
+    ("-3", "3", False),
+    ("−3", "-3", True),  # unicode minus
+    ("1,000", "1000", True),
+    ("1,5", "15", False),  # not a thousands separator
+    ("1\\,000", "1000", True),
+    ("1{,}000", "1000", True),
+    ("1e3", "1000", True),
+    # fractions
+    ("3/4", "0.75", True),
+    ("\\frac{3}{4}", "0.75", True),
+    ("\\dfrac{3}{4}", "3/4", True),
+    ("\\frac12", "0.5", True),
+    ("0.333", "1/3", False),  # a rounded decimal is not the fraction
+    ("2/3", "3/2", False),
+    # percentages: one-sided % accepts p and p/100; without % no scaling
+    ("50%", "50", True),
+    ("50%", "0.5", True),
+    ("50\\%", "50", True),
+    ("50 percent", "50", True),
+    ("0.5", "50", False),
+    ("50%", "5", False),
+    # units and currency stripped
+    ("$18", "18", True),
+    ("\\$18.00", "18", True),
+    ("18 dollars", "18", True),
+    ("\\text{18 dollars}", "18", True),
+    ("60 km/h", "60", True),
+    ("30^\\circ", "30", True),
+    ("x = 5", "5", True),
+    # a prediction with more than one number is not the reference number
+    ("42 apples and 3 oranges", "42", False),
+    ("not 42, it is 41", "42", False),
+    ("between 40 and 42", "42", False),
+    # LaTeX through math-verify
+    ("2\\sqrt{2}", "\\sqrt{8}", True),
+    ("\\sqrt{2}", "\\sqrt{3}", False),
+    ("\\pi/2", "\\frac{\\pi}{2}", True),
+    ("x^2+1", "1+x^2", True),
+    ("(1,2)", "(1, 2)", True),
+    ("(1,3)", "(1, 2)", False),
+    ("6 \\times 7", "42", True),
+    ("7/2", "3\\frac{1}{2}", True),
+    # yes/no
+    ("Yes", "yes", True),
+    ("Yes, because 17 is prime", "yes", True),
+    ("True", "yes", True),
+    ("no", "yes", False),
+    ("Not sure", "no", False),
+    # choice letters
+    ("B", "(b)", True),
+    ("(B) 42", "B", True),
+    ("option C", "C", True),
+    ("C", "B", False),
+    ("I think B", "B", False),  # no committed choice letter leads it
+    # strings, case and whitespace
+    ("Paris", "paris ", True),
+    ("New  York", "new york", True),
+    ("London", "Paris", False),
+    # nothing to compare
+    (None, "42", False),
+    ("", "42", False),
+]
+
+
+@pytest.mark.parametrize(("predicted", "reference", "expected"), EQUIVALENT)
+def test_is_equivalent(predicted: str | None, reference: str, expected: bool) -> None:
+    assert is_equivalent(predicted, reference) is expected
+
+
+CHECK = [
+    ("Step by step... so 6 * 7 = 42.\nAnswer: 42", "42", True),
+    ("The answer is not 42, it is 41", "42", False),
+    ("The answer is not 42, it is 41", "41", True),
+    ("42 apples and 3 oranges, Answer: 3", "42", False),
+    ("We get 42 first, then subtract 1. Answer: 41", "42", False),
+    ("Answer: 42\n\n(I considered 41 too.)", "42", True),
+    ("She pays \\boxed{\\$1{,}250}.", "1250", True),
+    ("#### 72", "72", True),
+    ("The answer is (C).", "C", True),
+    ("The answer is (C).", "B", False),
+    ("Answer: yes", "Yes", True),
+    ("So the probability is $\\boxed{\\frac{1}{4}}$.", "0.25", True),
+]
+
+
+@pytest.mark.parametrize(("text", "reference", "expected"), CHECK)
+def test_check(text: str, reference: str, expected: bool) -> None:
+    assert check(text, reference) is expected
+
+
+def test_check_without_reference_is_unknown() -> None:
+    assert check("Answer: 42", None) is None
+    assert check("Answer: 42", "  ") is None
+
+
+def test_math_verify_works_off_the_main_thread() -> None:
+    """Runs execute in a background thread, where math-verify's signal timeouts cannot work."""
+    results: list[bool] = []
+    errors: list[BaseException] = []
+
+    def judge() -> None:
+        try:
+            results.append(is_equivalent("2\\sqrt{2}+0", "\\sqrt{8}"))
+            results.append(is_equivalent("\\sqrt{5}", "\\sqrt{8}"))
+        except BaseException as exc:  # surfaced below; a thread swallows it otherwise
+            errors.append(exc)
+
+    worker = threading.Thread(target=judge)
+    worker.start()
+    worker.join(30)
+    assert not errors
+    assert results == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("answers", "same"),
+    [
+        (["$1,000", "1000", "1000.0", "1,000 dollars"], True),
+        (["(B)", "b", "B"], True),
+        (["Yes", "yes"], True),
+        (["0.25", "1/4"], True),
+        (["42", "41"], False),
+        (["Paris", "London"], False),
+    ],
+)
+def test_answer_key_groups_votes(answers: list[str], same: bool) -> None:
+    keys = {answer_key(a) for a in answers}
+    assert (len(keys) == 1) is same
