@@ -1,0 +1,413 @@
+"""Datasets of (problem, reference answer) items, each dataset with the checker that judges answers.
+
+Three sources, one entry point (`load_dataset`):
+- built-in sets generated offline and deterministically by reasoning-gym (`builtin:chain_sum`);
+- user files, JSONL / JSON / CSV, with GSM8K and MATH / MATH-500 read as published (`file:path`);
+- Hugging Face datasets by name when the `datasets` package and the network are there (`hf:openai/gsm8k`).
+
+A file is parsed completely before anything is returned, so a malformed file raises `DatasetError`
+(naming the file, line and field) and never yields half a dataset.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reasoning import answers
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be loaded: unknown name, unreachable source or malformed file."""
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    problem: str
+    reference: str
+    dataset: str
+    meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+Checker = Callable[[Item, str], bool]
+
+
+def _final_answer(text: str) -> str:
+    """Reduce a whole reply to its final answer; a bare answer only loses wrapping and a final period."""
+    text = text.strip()
+    if "\n" in text or re.match(r"(?i)\**\s*(final\s+)?answer\s*\**\s*[:：]", text):
+        text = answers.extract_answer(text) or text
+    return text.strip().strip("`*").strip().rstrip(".").strip()
+
+
+def check_equivalent(item: Item, answer_text: str | None) -> bool:
+    """The default checker: numbers, fractions, LaTeX and words compared by `answers.is_equivalent`."""
+    if answer_text is None or not answer_text.strip():
+        return False
+    return bool(answers.is_equivalent(_final_answer(answer_text), item.reference))
+
+
+@dataclass
+class Dataset:
+    name: str
+    items: list[Item]
+    checker: Checker = check_equivalent
+    spec: str = ""  # what `load_dataset` takes to load it again, e.g. "builtin:chain_sum"
+    description: str = ""
+
+    def check(self, item: Item, answer_text: str | None) -> bool:
+        """Is `answer_text` (a final answer, or a reply ending in an `Answer:` line) right for `item`?"""
+        if answer_text is None:
+            return False
+        return self.checker(item, answer_text)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self.items)
+
+    def __getitem__(self, index: int) -> Item:
+        return self.items[index]
+
+    def subset(self, size: int | None, seed: int = 0) -> Dataset:
+        """A seeded random `size` items in their original order (ids unchanged); None keeps all."""
+        if size is None or size >= len(self.items):
+            return self
+        if size < 1:
+            raise DatasetError(f"size must be at least 1, got {size}")
+        picked = sorted(random.Random(seed).sample(range(len(self.items)), size))
+        return Dataset(self.name, [self.items[i] for i in picked], self.checker, self.spec, self.description)
+
+
+# ---------------------------------------------------------------------------------------------
+# Built-in sets (reasoning-gym)
+
+BUILTINS: dict[str, str] = {
+    "gsm_symbolic": "grade-school word problems (GSM8K templates with fresh numbers); integer answers",
+    "basic_arithmetic": "one expression with + - * / and parentheses; integer answers",
+    "chain_sum": "a chain of additions and subtractions of multi-digit numbers",
+    "letter_counting": "how many times a letter occurs in a short text",
+    "spell_backward": "spell a word backward (scored by reasoning-gym)",
+    "family_relationships": "name the relation between two people in a family story (scored by reasoning-gym)",
+    "word_sorting": "sort words by ASCII order, ascending or descending (scored by reasoning-gym)",
+}
+# Where the numeric checker does not fit (exact strings, word lists), reasoning-gym's own scorer judges.
+_GYM_SCORED = {"spell_backward", "family_relationships", "word_sorting"}
+DEFAULT_BUILTIN_SIZE = 20
+
+
+def _gym_checker(gym_dataset: Any) -> Checker:
+    def check(item: Item, answer_text: str) -> bool:
+        entry = {"question": item.problem, "answer": item.reference, "metadata": item.meta}
+        # reasoning-gym gives partial credit (e.g. edit similarity); only a full score counts as correct
+        return float(gym_dataset.score_answer(_final_answer(answer_text), entry) or 0.0) >= 1.0
+
+    return check
+
+
+def load_builtin(name: str, size: int = DEFAULT_BUILTIN_SIZE, seed: int = 0) -> Dataset:
+    """`size` problems generated offline by reasoning-gym; item i is the same for a (name, seed)
+    whatever the size, and its id is `name:seed:i`."""
+    if name not in BUILTINS:
+        raise DatasetError(f"unknown built-in dataset {name!r}; available: {', '.join(BUILTINS)}")
+    if size < 1:
+        raise DatasetError(f"size must be at least 1, got {size}")
+    import reasoning_gym  # heavy import, only when a built-in is asked for
+
+    gym_dataset = reasoning_gym.create_dataset(name, size=size, seed=seed)
+    entries = [gym_dataset[i] for i in range(size)]
+    items = [
+        Item(id=f"{name}:{seed}:{i}", problem=entry["question"], reference=str(entry["answer"]),
+             dataset=name, meta=dict(entry.get("metadata") or {}))
+        for i, entry in enumerate(entries)
+    ]
+    checker = _gym_checker(gym_dataset) if name in _GYM_SCORED else check_equivalent
+    return Dataset(name, items, checker, spec=f"builtin:{name}", description=BUILTINS[name])
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+
+PROBLEM_FIELDS = ("problem", "question", "input", "prompt", "query")
+# `answer` before `solution`: MATH-500's answer field wins over the boxed answer in its solution.
+ANSWER_FIELDS = ("answer", "reference", "target", "expected_answer", "final_answer", "solution")
+ID_FIELDS = ("id", "unique_id", "idx", "uid")
+FORMATS = ("jsonl", "json", "csv", "tsv")
+
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last \\boxed{...} (or \\fbox{...}) in text, nested braces included; escaped
+    braces (\\{ \\}) are content, not nesting."""
+    found = None
+    for match in _BOXED.finditer(text):
+        depth, pos, start = 1, match.end(), match.end()
+        while pos < len(text):
+            char = text[pos]
+            if char == "\\":
+                pos += 2
+                continue
+            if char == "{":
+                depth += 1
+            elif char == "}":
+                depth -= 1
+                if depth == 0:
+                    found = text[start:pos]
+                    break
+            pos += 1
+    return found.strip() if found is not None else None
+
+
+def reference_from(value: str, solution: bool = False) -> str | None:
+    """The reference answer in a published answer field: after GSM8K's `####` (thousands separators
+    removed), else the last \\boxed{} (the only answer a worked `solution` may give), else the value."""
+    if "####" in value:
+        return _THOUSANDS.sub("", value.rsplit("####", 1)[1]).strip() or None
+    if solution or _BOXED.search(value):
+        return last_boxed(value) or None
+    return value.strip() or None
+
+
+@dataclass(frozen=True)
+class _Fields:
+    problem: str | None
+    answer: str | None
+    id: str | None
+
+
+def _where(path: str, line: int, unit: str) -> str:
+    return f"{path}, {unit} {line}"
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return value if isinstance(value, str) else str(value)
+
+
+def _detect(record: Mapping[str, Any], candidates: tuple[str, ...], what: str, where: str) -> str:
+    found = next((f for f in candidates if f in record), None)
+    if found is None:
+        raise DatasetError(f"{where}: no {what} field (looked for {', '.join(candidates)}; pass {what}_field=...)")
+    return found
+
+
+def _records_to_items(records: list[tuple[int, Mapping[str, Any]]], *, source: str, name: str,
+                      fields: _Fields, unit: str = "line") -> list[Item]:
+    """Items from (line number, record) pairs; the first record a problem is found in raises.
+
+    Fields not given are detected on the first record and then required of every record, except
+    that MATH's `answer` and `solution` stand in for each other, `answer` winning when present.
+    """
+    if not records:
+        raise DatasetError(f"{source}: no items")
+    first_where = _where(source, records[0][0], unit)
+    problem_field = fields.problem or _detect(records[0][1], PROBLEM_FIELDS, "problem", first_where)
+    if fields.answer:
+        answer_fields: tuple[str, ...] = (fields.answer,)
+    else:
+        detected = _detect(records[0][1], ANSWER_FIELDS, "answer", first_where)
+        answer_fields = ("answer", "solution") if detected in ("answer", "solution") else (detected,)
+    id_field = fields.id or next((f for f in ID_FIELDS if f in records[0][1]), None)
+
+    items: list[Item] = []
+    seen_ids: set[str] = set()
+    for index, (line, record) in enumerate(records):
+        where = _where(source, line, unit)
+        if problem_field not in record:
+            raise DatasetError(f"{where}, field {problem_field!r}: missing")
+        problem = _text(record[problem_field])
+        if not problem or not problem.strip():
+            raise DatasetError(f"{where}, field {problem_field!r}: empty problem")
+
+        present = [f for f in answer_fields if f in record]
+        answer_field = next((f for f in present if _text(record[f]) not in (None, "")), None)
+        if answer_field is None:
+            field_name = present[0] if present else answer_fields[0]
+            raise DatasetError(f"{where}, field {field_name!r}: {'empty answer' if present else 'missing'}")
+        raw = _text(record[answer_field]) or ""
+        reference = reference_from(raw, solution=answer_field == "solution")
+        if reference is None:
+            detail = "no \\boxed{} answer" if answer_field == "solution" or _BOXED.search(raw) else "empty answer"
+            raise DatasetError(f"{where}, field {answer_field!r}: {detail}")
+
+        if id_field is not None and id_field not in record:
+            raise DatasetError(f"{where}, field {id_field!r}: missing")
+        item_id = (_text(record[id_field]) if id_field else None) or f"{name}:{index}"
+        if item_id in seen_ids:
+            raise DatasetError(f"{where}, field {id_field!r}: duplicate id {item_id!r}")
+        seen_ids.add(item_id)
+        meta = {k: v for k, v in record.items() if k not in (problem_field, answer_field, id_field)}
+        meta[unit] = line
+        items.append(Item(id=item_id, problem=problem.strip(), reference=reference, dataset=name, meta=meta))
+    return items
+
+
+def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    records = []
+    with path.open(encoding="utf-8-sig") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{path}, line {line_no}: bad JSON ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(record, dict):
+                raise DatasetError(f"{path}, line {line_no}: expected a JSON object, got {type(record).__name__}")
+            records.append((line_no, record))
+    return records
+
+
+def _read_json(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}, line {exc.lineno}: bad JSON ({exc.msg})") from None
+    if isinstance(data, dict):
+        data = [data]  # MATH ships one problem per .json file
+    if not isinstance(data, list):
+        raise DatasetError(f"{path}: expected a JSON array of objects")
+    for number, record in enumerate(data, start=1):
+        if not isinstance(record, dict):
+            raise DatasetError(f"{path}, record {number}: expected a JSON object, got {type(record).__name__}")
+    return list(enumerate(data, start=1))
+
+
+def _read_csv(path: Path, delimiter: str) -> list[tuple[int, dict[str, Any]]]:
+    records = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        header = next(reader, None)
+        if not header:
+            raise DatasetError(f"{path}, line 1: no header row")
+        header = [h.strip() for h in header]
+        start = reader.line_num + 1
+        for row in reader:
+            line_no, start = start, reader.line_num + 1
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise DatasetError(f"{path}, line {line_no}: expected {len(header)} columns "
+                                   f"({', '.join(header)}), got {len(row)}")
+            records.append((line_no, dict(zip(header, row, strict=True))))
+    return records
+
+
+def _format_of(path: Path, format: str | None) -> str:
+    if format is not None:
+        if format not in FORMATS:
+            raise DatasetError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
+        return format
+    suffix = path.suffix.lower()
+    by_suffix = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv"}
+    if suffix not in by_suffix:
+        raise DatasetError(f"{path}: cannot tell the format from {suffix or 'no extension'!r}; "
+                           f"pass format= one of {', '.join(FORMATS)}")
+    return by_suffix[suffix]
+
+
+def load_file(path: str | Path, problem_field: str | None = None, answer_field: str | None = None,
+              id_field: str | None = None, format: str | None = None, name: str | None = None) -> Dataset:
+    """A JSONL, JSON or CSV/TSV file of problems with reference answers, parsed whole before returning.
+
+    Fields not given are detected per record: the problem from problem/question/input/prompt/query,
+    the answer from answer/reference/target/expected_answer/final_answer/solution (the first one
+    present and non-empty). GSM8K answers keep what follows `####`; a MATH solution gives its last
+    \\boxed{}. Item ids come from id/unique_id/idx/uid, else `<name>:<record index>`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
+    kind = _format_of(path, format)
+    try:
+        if kind == "jsonl":
+            records = _read_jsonl(path)
+        elif kind == "json":
+            records = _read_json(path)
+        else:
+            records = _read_csv(path, "," if kind == "csv" else "\t")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    name = name or path.stem
+    items = _records_to_items(records, source=str(path), name=name,
+                              fields=_Fields(problem_field, answer_field, id_field),
+                              unit="record" if kind == "json" else "line")
+    return Dataset(name, items, check_equivalent, spec=f"file:{path}", description=f"{kind} file {path.name}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Hugging Face
+
+# name -> (config, split) for the sets the app knows; any other name defaults to no config, split "test"
+HF_PRESETS: dict[str, tuple[str | None, str]] = {
+    "openai/gsm8k": ("main", "test"),
+    "HuggingFaceH4/MATH-500": (None, "test"),
+}
+OFFLINE_HINT = "could not reach Hugging Face (offline?) — download the file and load it with load_file(...)"
+
+
+def load_hf(name: str, config: str | None = None, split: str | None = None,
+            problem_field: str | None = None, answer_field: str | None = None,
+            id_field: str | None = None) -> Dataset:
+    """A Hugging Face dataset through the optional `datasets` package (not a dependency of ours)."""
+    preset_config, preset_split = HF_PRESETS.get(name, (None, "test"))
+    config = config if config is not None else preset_config
+    split = split or preset_split
+    try:
+        import datasets as hf_datasets  # optional: imported only when asked for
+    except ImportError:
+        raise DatasetError(f"loading {name!r} from Hugging Face needs the datasets package: pip install datasets; "
+                           "or download the file and load it with load_file(...)") from None
+    try:
+        rows = hf_datasets.load_dataset(name, config, split=split)
+    except Exception as exc:  # the library raises many kinds (ConnectionError, OSError, hub errors) when offline
+        raise DatasetError(f"{name!r}: {OFFLINE_HINT} ({type(exc).__name__}: {exc})") from exc
+    source = f"hf:{name}" + (f":{config}" if config else "") + f"@{split}"
+    items = _records_to_items([(i, dict(row)) for i, row in enumerate(rows, start=1)], source=source,
+                              name=name, fields=_Fields(problem_field, answer_field, id_field), unit="row")
+    return Dataset(name, items, check_equivalent, spec=source, description=f"Hugging Face {name} ({split})")
+
+
+def _parse_hf_spec(rest: str) -> tuple[str, str | None, str | None]:
+    """"owner/name[:config][@split]" -> (name, config, split)."""
+    rest, _, split = rest.partition("@")
+    name, _, config = rest.partition(":")
+    return name, config or None, split or None
+
+
+# ---------------------------------------------------------------------------------------------
+# One entry point
+
+
+def load_dataset(spec: str, size: int | None = None, seed: int = 0, *, problem_field: str | None = None,
+                 answer_field: str | None = None, id_field: str | None = None,
+                 format: str | None = None) -> Dataset:
+    """Load by spec: "builtin:NAME" or a bare built-in name (size defaults to 20, seed picks the
+    problems), "file:PATH" or an existing path, "hf:owner/name[:config][@split]". For files and
+    Hugging Face sets, `size` takes a seeded random subset in the original order (None: all)."""
+    fields = {"problem_field": problem_field, "answer_field": answer_field, "id_field": id_field}
+    if spec.startswith("builtin:") or spec in BUILTINS:
+        name = spec.removeprefix("builtin:")
+        return load_builtin(name, size=DEFAULT_BUILTIN_SIZE if size is None else size, seed=seed)
+    if spec.startswith("hf:"):
+        name, config, split = _parse_hf_spec(spec.removeprefix("hf:"))
+        return load_hf(name, config, split, **fields).subset(size, seed)
+    if spec.startswith("file:") or Path(spec).is_file():
+        return load_file(spec.removeprefix("file:"), format=format, **fields).subset(size, seed)
+    raise DatasetError(f"unknown dataset {spec!r}: use a built-in name ({', '.join(BUILTINS)}), "
+                       "file:PATH or hf:owner/name")
