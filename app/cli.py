@@ -1,0 +1,307 @@
+"""The `budget-arena` command: run, show, sweep, leaderboard, export, serve, datasets.
+
+Exit codes scripts can rely on: 0 done, 1 the run or command failed at run time, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from reasoning.budget import Budget
+from reasoning.config import get_settings
+from reasoning.models import ModelConfigError, get_model
+from reasoning.strategies import make_strategy, strategy_names
+from reasoning.strategies.base import StrategyConfigError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+app = typer.Typer(
+    help="Compare budget-aware LLM reasoning strategies: run them side by side, log every run, "
+    "sweep datasets and read budget-efficiency leaderboards.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="SQLAlchemy URL of the store (env BUDGET_ARENA_DB; default: SQLite in the data dir)"),
+]
+
+
+def bad_input(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def open_store_or_exit(db: str | None):  # type: ignore[no-untyped-def]
+    from storage.store import open_store
+
+    try:
+        return open_store(db or get_settings().db_url)
+    except Exception as exc:  # a bad URL or an unreachable server: say which, no traceback
+        raise bad_input(f"cannot open the store {db or get_settings().db_url!r}: {exc}") from None
+
+
+def parse_knobs(values: list[str]) -> dict[str, dict[str, str]]:
+    """--knob self_consistency.max_samples=8  ->  {"self_consistency": {"max_samples": "8"}}"""
+    knobs: dict[str, dict[str, str]] = {}
+    for item in values:
+        target, eq, value = item.partition("=")
+        strategy, dot, name = target.partition(".")
+        if not eq or not dot or not strategy or not name:
+            raise bad_input(f"--knob expects STRATEGY.KNOB=VALUE, got {item!r}")
+        knobs.setdefault(strategy, {})[name] = value
+    return knobs
+
+
+def build_budget(total: int | None, output: int | None, usd: float | None, seconds: float | None) -> Budget:
+    try:
+        return Budget(total_tokens=total, output_tokens=output, usd=usd, seconds=seconds)
+    except ValueError as exc:
+        raise bad_input(str(exc)) from None
+
+
+def model_options(base_url: str | None) -> dict[str, Any]:
+    return {"base_url": base_url} if base_url else {}
+
+
+@app.command()
+def run(
+    problem: Annotated[str, typer.Argument(help="The problem to solve (use '-' to read it from stdin).")],
+    model: Annotated[str, typer.Option(help="local | local:/path/model.gguf | openai:NAME | anthropic:NAME")] = "local",
+    strategy: Annotated[list[str] | None, typer.Option("--strategy", "-s", help="Strategy to run (repeatable).")] = None,
+    knob: Annotated[list[str] | None, typer.Option(help="STRATEGY.KNOB=VALUE (repeatable).")] = None,
+    max_total_tokens: Annotated[int | None, typer.Option(help="Cap on input+output tokens per strategy.")] = None,
+    max_output_tokens: Annotated[int | None, typer.Option(help="Cap on output tokens per strategy.")] = None,
+    max_usd: Annotated[float | None, typer.Option(help="Cap on dollars per strategy.")] = None,
+    max_seconds: Annotated[float | None, typer.Option(help="Cap on wall-clock seconds per strategy.")] = None,
+    reference: Annotated[str | None, typer.Option(help="Reference answer: marks answers right or wrong.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL (vLLM, Ollama, ...).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of live panes.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Run strategies side by side on one problem; the run is stored and gets a share id."""
+    from storage.runner import RunSpec, get_runner
+
+    if problem == "-":
+        problem = sys.stdin.read()
+    if not problem.strip():
+        raise bad_input("the problem is empty")
+    limit = get_settings().limits.max_problem_chars
+    if len(problem) > limit:
+        raise bad_input(f"the problem is {len(problem):,} characters; the limit is {limit:,}")
+    names = strategy or ["chain_of_thought"]
+    knobs = parse_knobs(knob or [])
+    for name in knobs:
+        if name not in names:
+            raise bad_input(f"--knob names {name!r}, which is not among the --strategy values")
+    try:
+        for name in names:
+            make_strategy(name, **knobs.get(name, {}))
+        model_object = get_model(model, **model_options(base_url))
+    except (StrategyConfigError, ModelConfigError) as exc:
+        raise bad_input(str(exc)) from None
+    budget = build_budget(max_total_tokens, max_output_tokens, max_usd, max_seconds)
+
+    store = open_store_or_exit(db)
+    spec = RunSpec(
+        problem=problem,
+        reference=reference,
+        model=model,
+        model_options=model_options(base_url),
+        strategies=[(name, knobs.get(name, {})) for name in names],
+        budget=budget,
+        model_object=model_object,
+    )
+    runner = get_runner(store)
+    run_id = runner.submit(spec)
+    if as_json:
+        runner.wait(run_id)
+    else:
+        _follow_live(store, run_id, names)
+    record = _run_record(store, run_id)
+    if as_json:
+        out.print_json(json.dumps(record))
+    else:
+        _print_summary(record)
+    raise typer.Exit(EXIT_OK if record["status"] in ("done", "cancelled") else EXIT_FAILED)
+
+
+def _run_record(store, run_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    from storage.queries import count_events, get_run
+
+    stored = get_run(store, run_id)
+    assert stored is not None
+    return {
+        "run_id": run_id,
+        "status": stored.status,
+        "model": stored.model,
+        "problem": stored.problem,
+        "reference": stored.reference,
+        "budget": stored.budget,
+        "events": count_events(store, run_id),
+        "strategies": [
+            {
+                "name": s.strategy,
+                "answer": s.answer,
+                "stop": s.stop_reason,
+                "correct": s.correct,
+                "error": s.error,
+                "spend": {
+                    "input_tokens": s.input_tokens,
+                    "output_tokens": s.output_tokens,
+                    "reasoning_tokens": s.reasoning_tokens,
+                    "usd": s.usd,
+                    "seconds": s.seconds,
+                },
+            }
+            for s in stored.strategies
+        ],
+    }
+
+
+def _follow_live(store, run_id: str, names: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Tail the run's events from the store and show one pane per strategy until it ends."""
+    from storage.queries import events_since, get_run
+
+    texts = {i: "" for i in range(len(names))}
+    answers: dict[int, str] = {}
+    stops: dict[int, str] = {}
+    spends: dict[int, dict] = {}
+    last_seq = 0
+
+    def render() -> Table:
+        grid = Table.grid(expand=True, padding=(0, 1))
+        for _ in names:
+            grid.add_column(ratio=1)
+        panes = []
+        for i, name in enumerate(names):
+            spend = spends.get(i, {})
+            head = f"{spend.get('total_tokens', 0):,} tok  ${spend.get('usd', 0.0):.4f}"
+            body = Text(texts[i][-1200:])
+            footer = f"\nanswer: {answers.get(i, '…')}" + (f"  [{stops[i]}]" if i in stops else "")
+            body.append(footer, style="bold")
+            panes.append(Panel(body, title=name, subtitle=head))
+        grid.add_row(*panes)
+        return grid
+
+    with Live(render(), console=out, refresh_per_second=8, transient=False) as live:
+        while True:
+            for event in events_since(store, run_id, last_seq):
+                last_seq = event.seq
+                i = event.strategy_index
+                payload = event.payload
+                if event.kind in ("text", "thinking"):
+                    texts[i] += payload["text"]
+                elif event.kind == "spend":
+                    spends[i] = payload["spent"]
+                elif event.kind == "partial":
+                    answers[i] = payload["answer"]
+                elif event.kind == "final":
+                    stops[i] = payload["stop"]
+                    spends[i] = payload["spent"]
+                    if payload.get("answer"):
+                        answers[i] = payload["answer"]
+            live.update(render())
+            stored = get_run(store, run_id)
+            if stored is not None and stored.status not in ("queued", "running"):
+                for event in events_since(store, run_id, last_seq):
+                    last_seq = event.seq
+                break
+            time.sleep(0.15)
+
+
+def _print_summary(record: dict[str, Any]) -> None:
+    table = Table(title=f"run {record['run_id']} ({record['status']})")
+    for column in ("strategy", "answer", "stop", "correct", "tokens in/out", "usd", "seconds"):
+        table.add_column(column)
+    for s in record["strategies"]:
+        spend = s["spend"]
+        correct = {True: "✓", False: "✗", None: "–"}[s["correct"]]
+        answer = s["answer"] if s["answer"] is not None else (s["error"] or "—")
+        table.add_row(s["name"], answer, s["stop"] or "", correct,
+                      f"{spend['input_tokens']:,}/{spend['output_tokens']:,}", f"{spend['usd']:.4f}",
+                      f"{spend['seconds']:.1f}")
+    out.print(table)
+    out.print(f"share id: [bold]{record['run_id']}[/]  (open in the app: ?run={record['run_id']})")
+
+
+@app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(help="The run id (the share link's ?run= value).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Print a stored run: strategies, answers, stop reasons, spend, number of events."""
+    from storage.ids import is_valid_run_id
+    from storage.queries import get_run
+
+    if not is_valid_run_id(run_id):
+        raise bad_input(f"{run_id!r} is not a run id")
+    store = open_store_or_exit(db)
+    if get_run(store, run_id) is None:
+        err.print(f"[bold red]error:[/] no such run: {run_id}")
+        raise typer.Exit(EXIT_FAILED)
+    record = _run_record(store, run_id)
+    if as_json:
+        out.print_json(json.dumps(record))
+    else:
+        out.print(Panel(Text(record["problem"]), title="problem"))
+        _print_summary(record)
+        out.print(f"{record['events']:,} events")
+
+
+@app.command()
+def strategies() -> None:
+    """List the strategies and their knobs."""
+    from reasoning.strategies import knobs_of
+    from reasoning.strategies.base import strategy_class
+
+    table = Table()
+    for column in ("strategy", "what it does", "knobs"):
+        table.add_column(column)
+    for name in strategy_names():
+        cls = strategy_class(name)
+        knobs = ", ".join(f"{k.name}={k.default}" for k in knobs_of(cls))
+        table.add_row(name, cls.summary, knobs)
+    out.print(table)
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
+    host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 in Docker).")] = "127.0.0.1",
+) -> None:
+    """Start the web app (Streamlit)."""
+    main = Path(__file__).resolve().parent / "main.py"
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(main),
+        "--server.port", str(port), "--server.address", host,
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+    ]
+    out.print(f"Budget Arena on http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}")
+    os.execv(sys.executable, command) if os.name == "posix" else subprocess.run(command, check=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
