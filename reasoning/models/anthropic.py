@@ -1,0 +1,263 @@
+"""Anthropic Messages API, streamed, with extended thinking surfaced separately from the answer.
+
+Call options: `thinking_budget` (extended thinking budget_tokens: at least 1,024 and below
+max_tokens), `effort` (output_config.effort, for models that take an effort level) and `stop`
+(stop_sequences). System messages go to the `system` parameter; a trailing assistant message is
+continued (prefill), which the API does not allow together with thinking.
+
+`temperature` is accepted (the Model protocol requires it) and not sent: the API version the
+installed SDK speaks (anthropic-version 2026-10-21, SDK 2.x) refuses temperature, top_p and top_k
+with a 400, even at their defaults, and the SDK no longer has those parameters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import re
+import weakref
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import anthropic
+import httpx2
+
+from reasoning import tokens
+from reasoning.models.base import Capabilities, Chunk, Message, ModelConfigError, ModelError, Usage
+from reasoning.models.openai import (
+    CONNECT_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    is_retryable_status,
+    redact,
+    status_words,
+)
+
+MIN_THINKING_BUDGET = 1024
+# Claude's tokenizer yields more tokens than o200k_base for the same text; counts lean upward so a
+# budget check does not let a prompt through that the bill would then exceed.
+TOKEN_MARGIN = 1.2
+EFFORT_LEVELS = ("low", "medium", "high", "xhigh", "max")
+_STREAM_ERROR_STATUS = {"rate_limit_error": 429, "api_error": 500, "overloaded_error": 529}
+# "claude-opus-4-5-20251101" -> (opus, 4, 5); "claude-3-7-sonnet-20250219" -> (None, 3, 7).
+_GENERATION = re.compile(r"claude-(?:(opus|sonnet|haiku)-)?(\d+)(?:[-.](\d{1,2}))?(?!\d)")
+
+
+def generation(model: str) -> tuple[str | None, int, int] | None:
+    """(family, major, minor) parsed from a Claude model id, None for names it cannot read."""
+    found = _GENERATION.search(model.lower())
+    if found is None:
+        return None
+    family, major, minor = found.groups()
+    return family, int(major), int(minor or 0)
+
+
+def supports_thinking(model: str) -> bool:
+    """Extended thinking arrived with Claude 3.7; unknown names are assumed current."""
+    gen = generation(model)
+    return gen is None or gen[1:] >= (3, 7)
+
+
+def supports_effort(model: str) -> bool:
+    """The effort parameter: Claude Opus 4.5 and every model from 4.6 on."""
+    gen = generation(model)
+    if gen is None:
+        return False
+    family, major, minor = gen
+    return (major, minor) >= (4, 6) or (family == "opus" and (major, minor) >= (4, 5))
+
+
+class AnthropicModel:
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        **extra: Any,
+    ):
+        """extra: request fields sent with every call through extra_body (e.g. beta parameters)."""
+        if not model or not model.strip():
+            raise ModelConfigError("anthropic: no model name given; write anthropic:MODEL_NAME")
+        self.model = model.strip()
+        self.name = f"anthropic:{self.model}"
+        key = api_key or os.environ.get("ANTHROPIC_API_KEY") or None
+        if key is None:
+            raise ModelConfigError(f"{self.name} needs an Anthropic API key: set ANTHROPIC_API_KEY or enter a key")
+        self._api_key = key
+        self.base_url = (base_url or os.environ.get("ANTHROPIC_BASE_URL") or "").strip() or None
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.extra = extra
+        self.capabilities = Capabilities(
+            thinking_budget=supports_thinking(self.model),
+            reasoning_effort=supports_effort(self.model),
+            continues_assistant=True,
+            shows_thinking=True,
+        )
+        # httpx connection pools belong to one event loop; keep one client per loop.
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anthropic.AsyncAnthropic] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __repr__(self) -> str:  # never show the key
+        where = f", base_url={self.base_url!r}" if self.base_url else ""
+        return f"AnthropicModel({self.model!r}{where})"
+
+    def _client(self) -> anthropic.AsyncAnthropic:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = anthropic.AsyncAnthropic(
+                api_key=self._api_key,
+                base_url=self.base_url,
+                timeout=httpx2.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout)),
+                max_retries=self.max_retries,
+            )
+            self._clients[loop] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close this event loop's HTTP client (optional: clients are also dropped with their loop)."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """An estimate (Claude's tokenizer is not public offline), leaning upward."""
+        return math.ceil(tokens.count_messages(messages, self.name) * TOKEN_MARGIN)
+
+    def request_body(
+        self, messages: Sequence[Message], *, max_tokens: int, temperature: float, **options: Any
+    ) -> dict[str, Any]:
+        """The Messages API arguments for one streamed call (options left as None are ignored)."""
+        options = {k: v for k, v in options.items() if v is not None}
+        budget = options.pop("thinking_budget", None)
+        effort = options.pop("effort", None) or options.pop("reasoning_effort", None)
+        stop = options.pop("stop", None)
+        if "top_p" in options or "top_k" in options:
+            raise ModelConfigError(f"{self.name}: the Anthropic API no longer takes sampling parameters "
+                                   "(top_p, top_k)")
+        if options:
+            raise ModelConfigError(f"{self.name} does not take the option(s): {', '.join(sorted(options))}")
+
+        system = "\n\n".join(m["content"] for m in messages if m["role"] == "system" and m["content"])
+        turns = [{"role": m["role"], "content": m["content"]} for m in messages if m["role"] != "system"]
+        prefill = bool(turns) and turns[-1]["role"] == "assistant"
+        if prefill:
+            # The API refuses a final assistant turn that ends in whitespace.
+            turns[-1]["content"] = turns[-1]["content"].rstrip()
+            if not turns[-1]["content"]:
+                turns.pop()
+                prefill = False
+        body: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "messages": turns,
+                                "stream": True}
+        if system:
+            body["system"] = system
+        if stop:
+            body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+        if budget is not None:
+            self._check_thinking(budget, max_tokens, prefill)
+            body["thinking"] = {"type": "enabled", "budget_tokens": int(budget)}
+        if effort:
+            if effort not in EFFORT_LEVELS:
+                raise ModelConfigError(f"{self.name}: effort must be one of {', '.join(EFFORT_LEVELS)}, "
+                                       f"got {effort!r}")
+            body["output_config"] = {"effort": effort}
+        if self.extra:
+            body["extra_body"] = dict(self.extra)
+        return body
+
+    def _check_thinking(self, budget: Any, max_tokens: int, prefill: bool) -> None:
+        if isinstance(budget, bool) or not isinstance(budget, int | float) or int(budget) != budget:
+            raise ModelConfigError(f"{self.name}: thinking_budget must be a whole number of tokens, got {budget!r}")
+        if budget < MIN_THINKING_BUDGET or budget >= max_tokens:
+            raise ModelConfigError(
+                f"{self.name}: thinking_budget must be at least {MIN_THINKING_BUDGET:,} tokens and below "
+                f"max_tokens ({max_tokens:,}); got {int(budget):,}"
+            )
+        if prefill:
+            raise ModelConfigError(
+                f"{self.name}: extended thinking cannot continue a trailing assistant message; "
+                "drop the prefill or the thinking budget"
+            )
+
+    async def stream(
+        self, messages: Sequence[Message], *, max_tokens: int, temperature: float = 0.7, **options: Any
+    ) -> AsyncIterator[Chunk]:
+        body = self.request_body(messages, max_tokens=max_tokens, temperature=temperature, **options)
+        input_tokens = cached = output_tokens = 0
+        reported_thinking: int | None = None
+        thinking: list[str] = []
+        stop_reason: str | None = None
+        finished = started = False
+        try:
+            response = await self._client().messages.create(**body)
+            started = True
+            async with response:
+                async for event in response:
+                    if event.type == "message_start":
+                        u = event.message.usage
+                        cached = u.cache_read_input_tokens or 0
+                        # input_tokens excludes cache reads and writes; all three are prompt tokens.
+                        input_tokens = u.input_tokens + cached + (u.cache_creation_input_tokens or 0)
+                        output_tokens = u.output_tokens
+                    elif event.type == "content_block_delta":
+                        delta = event.delta
+                        if delta.type == "text_delta" and delta.text:
+                            yield Chunk(text=delta.text)
+                        elif delta.type == "thinking_delta" and delta.thinking:
+                            thinking.append(delta.thinking)
+                            yield Chunk(thinking=delta.thinking)
+                    elif event.type == "message_delta":
+                        output_tokens = event.usage.output_tokens  # cumulative
+                        details = event.usage.output_tokens_details
+                        if details is not None:
+                            reported_thinking = details.thinking_tokens
+                        stop_reason = event.delta.stop_reason or stop_reason
+                    elif event.type == "message_stop":
+                        finished = True
+        except anthropic.APIError as exc:
+            raise self._error(exc) from None
+        except httpx2.HTTPError as exc:  # the SDK leaves transport errors inside a stream unwrapped
+            where = "the stream was cut mid-way" if started else "connection failed"
+            raise self._model_error(f"{where} ({type(exc).__name__}: {exc})", retryable=True) from None
+        if not finished:
+            raise self._model_error("the stream ended before the reply was finished", retryable=True)
+        # Thinking tokens are part of output_tokens; when the API does not break them out, the
+        # streamed thinking text gives the split (the total stays exact).
+        if reported_thinking is None:
+            reported_thinking = tokens.count_text("".join(thinking), self.name) if thinking else 0
+        usage = Usage(input_tokens, output_tokens, reasoning_tokens=min(reported_thinking, output_tokens),
+                      cached_input_tokens=cached)
+        yield Chunk(usage=usage, finish_reason="length" if stop_reason == "max_tokens" else "stop")
+
+    def _model_error(self, detail: str, *, status: int | None = None, retryable: bool = False) -> ModelError:
+        return ModelError(redact(f"{self.name}: {detail}", self._api_key), status=status, retryable=retryable)
+
+    def _error(self, exc: anthropic.APIError) -> ModelError:
+        where = self.base_url or "https://api.anthropic.com"
+        if isinstance(exc, anthropic.APITimeoutError):
+            return self._model_error(f"no reply from {where} within {self.timeout:g} s (timed out)",
+                                     retryable=True)
+        if isinstance(exc, anthropic.APIConnectionError):
+            cause = exc.__cause__
+            reason = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+            return self._model_error(f"could not connect to {where}{reason}", retryable=True)
+        if isinstance(exc, anthropic.APIStatusError):
+            message = exc.api_message or exc.message
+            if exc.status_code == 200:  # an `event: error` inside an open stream
+                status = _STREAM_ERROR_STATUS.get(exc.type or "")
+                return self._model_error(f"the server reported an error mid-stream ({exc.type}): {message}",
+                                         status=status, retryable=status is None or is_retryable_status(status))
+            status = exc.status_code
+            detail = f"{status_words(status)} (HTTP {status}): {message}"
+            if status == 401:
+                detail += "; check ANTHROPIC_API_KEY"
+            retry_after = exc.response.headers.get("retry-after")
+            if retry_after:
+                detail += f"; retry after {retry_after} s"
+            return self._model_error(detail, status=status, retryable=is_retryable_status(status))
+        return self._model_error(f"request failed: {exc.message}", retryable=False)

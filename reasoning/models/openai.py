@@ -1,0 +1,257 @@
+"""OpenAI Chat Completions, streamed; any OpenAI-compatible server is the same class with a base_url.
+
+vLLM, Ollama, llama.cpp's server and LM Studio speak this API, so `base_url` is configuration, not a
+new provider. Reasoning models (o1/o3/o4, gpt-5) take max_completion_tokens and reasoning_effort and
+no temperature; their reasoning tokens are already part of completion tokens, so they are recorded,
+never added. A server that reports no usage (llama.cpp's does not) gets a flagged estimate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import weakref
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx2
+import openai
+
+from reasoning import tokens
+from reasoning.models.base import Capabilities, Chunk, Message, ModelConfigError, ModelError, Usage
+
+DEFAULT_TIMEOUT = 600.0  # seconds of silence allowed: a reasoning model may think for minutes
+CONNECT_TIMEOUT = 10.0
+NO_KEY = "not-needed"  # compatible servers ignore the key, but the SDK insists on one
+OPENAI_HOST = "api.openai.com"
+
+# o1, o3-mini, o4-mini, gpt-5, gpt-5-mini, ... ("gpt-5-chat" is a chat model and takes max_tokens).
+_REASONING_NAME = re.compile(r"^(o\d+|gpt-5(?!.*-chat))(\b|[-_.])")
+_STATUS_WORDS = {400: "bad request", 401: "authentication failed", 403: "permission denied",
+                 404: "not found (check the model name and base_url)", 408: "request timed out",
+                 409: "conflict", 413: "request too large", 422: "unprocessable request",
+                 429: "rate limited", 500: "server error", 502: "bad gateway", 503: "service unavailable",
+                 504: "gateway timeout", 529: "overloaded"}
+_KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{3})[A-Za-z0-9_\-*]{6,}")
+_BEARER = re.compile(r"(?i)\b(bearer\s+)\S+")
+
+
+def is_reasoning_model(model: str) -> bool:
+    """o-series and gpt-5 models, also behind a router prefix such as "openai/o3-mini"."""
+    return bool(_REASONING_NAME.match(model.rsplit("/", 1)[-1].lower()))
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Remove a key (and anything shaped like one) from text that may be shown or logged."""
+    if secret and len(secret) >= 6 and secret != NO_KEY:
+        text = text.replace(secret, "***")
+    return _BEARER.sub(r"\1***", _KEY_LIKE.sub(r"\1***", text))
+
+
+def status_words(status: int) -> str:
+    return _STATUS_WORDS.get(status, "server error" if status >= 500 else "request refused")
+
+
+def is_retryable_status(status: int | None) -> bool:
+    return status is not None and (status in (408, 409, 429) or status >= 500)
+
+
+class OpenAIModel:
+    """One OpenAI (or OpenAI-compatible) chat model. `self_hosted` is True for any base_url that is
+    not api.openai.com: such a model has no list price, so price lookup should treat it as $0
+    unless the user priced it."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        reasoning_effort: str | None = None,
+        **extra: Any,
+    ):
+        """extra: server-specific request fields sent with every call (e.g. top_k for vLLM)."""
+        if not model or not model.strip():
+            raise ModelConfigError("openai: no model name given; write openai:MODEL_NAME")
+        self.model = model.strip()
+        self.name = f"openai:{self.model}"
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "").strip() or None
+        host = (urlparse(self.base_url).hostname or "") if self.base_url else OPENAI_HOST
+        self.self_hosted = host != OPENAI_HOST
+        key = api_key or os.environ.get("OPENAI_API_KEY") or None
+        if key is None and self.base_url is None:
+            raise ModelConfigError(
+                f"{self.name} needs an OpenAI API key: set OPENAI_API_KEY, enter a key, or give a "
+                "base_url for an OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio)"
+            )
+        self._api_key = key or NO_KEY
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.reasoning_effort = reasoning_effort
+        self.extra = extra
+        self.reasoning = is_reasoning_model(self.model)
+        self.capabilities = Capabilities(reasoning_effort=self.reasoning)
+        # httpx connection pools belong to one event loop; keep one client per loop.
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __repr__(self) -> str:  # never show the key
+        where = f", base_url={self.base_url!r}" if self.base_url else ""
+        return f"OpenAIModel({self.model!r}{where})"
+
+    def _client(self) -> openai.AsyncOpenAI:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = openai.AsyncOpenAI(
+                api_key=self._api_key,
+                base_url=self.base_url,
+                timeout=httpx2.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout)),
+                max_retries=self.max_retries,
+            )
+            self._clients[loop] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close this event loop's HTTP client (optional: clients are also dropped with their loop)."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        return tokens.count_messages(messages, self.name)
+
+    def request_body(
+        self, messages: Sequence[Message], *, max_tokens: int, temperature: float, **options: Any
+    ) -> dict[str, Any]:
+        """The Chat Completions arguments for one streamed call (options left as None are ignored)."""
+        options = {k: v for k, v in options.items() if v is not None}
+        effort = options.pop("reasoning_effort", None) or options.pop("effort", None) or self.reasoning_effort
+        if "thinking_budget" in options:
+            raise ModelConfigError(
+                f"{self.name} takes reasoning_effort (low/medium/high), not a thinking token budget"
+            )
+        passthrough = {k: options.pop(k) for k in ("stop", "seed", "top_p") if k in options}
+        if options:
+            raise ModelConfigError(f"{self.name} does not take the option(s): {', '.join(sorted(options))}")
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            **passthrough,
+        }
+        if self.reasoning:
+            body["max_completion_tokens"] = max_tokens  # reasoning models refuse max_tokens and temperature
+        else:
+            body["max_tokens"] = max_tokens
+            body["temperature"] = temperature
+        if effort:
+            # Sent whenever asked: compatible servers may serve reasoning models under other names.
+            body["reasoning_effort"] = effort
+        if self.extra:
+            body["extra_body"] = dict(self.extra)
+        return body
+
+    async def stream(
+        self, messages: Sequence[Message], *, max_tokens: int, temperature: float = 0.7, **options: Any
+    ) -> AsyncIterator[Chunk]:
+        body = self.request_body(messages, max_tokens=max_tokens, temperature=temperature, **options)
+        text: list[str] = []
+        thinking: list[str] = []
+        usage: Usage | None = None
+        finish: str | None = None
+        started = False
+        try:
+            response = await self._client().chat.completions.create(**body)
+            started = True
+            async with response:
+                async for event in response:
+                    if event.usage is not None:
+                        usage = self._usage(event.usage)
+                    for choice in event.choices[:1]:
+                        delta = choice.delta
+                        # vLLM, llama.cpp, Ollama and DeepSeek stream reasoning beside the content.
+                        thought = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+                        if isinstance(thought, str) and thought:
+                            thinking.append(thought)
+                            yield Chunk(thinking=thought)
+                        if delta.content:
+                            text.append(delta.content)
+                            yield Chunk(text=delta.content)
+                        if choice.finish_reason:
+                            finish = choice.finish_reason
+        except openai.APIError as exc:
+            raise self._error(exc, started=started) from None
+        except httpx2.HTTPError as exc:  # transport trouble the SDK did not wrap
+            raise self._model_error(f"connection failed: {type(exc).__name__}: {exc}", retryable=True) from None
+        if finish is None:
+            raise self._model_error("the stream ended before the reply was finished", retryable=True)
+        if usage is None:
+            usage = self._estimate(messages, text, thinking, max_tokens=max_tokens, finish=finish)
+        yield Chunk(usage=usage, finish_reason=finish)
+
+    @staticmethod
+    def _usage(raw: Any) -> Usage:
+        completion = raw.completion_tokens or 0
+        details = raw.completion_tokens_details
+        reasoning = (details.reasoning_tokens or 0) if details is not None else 0
+        prompt_details = raw.prompt_tokens_details
+        cached = (prompt_details.cached_tokens or 0) if prompt_details is not None else 0
+        # reasoning tokens are inside completion_tokens: record them, never add them.
+        return Usage(raw.prompt_tokens or 0, completion, reasoning_tokens=min(reasoning, completion),
+                     cached_input_tokens=cached)
+
+    def _estimate(self, messages: Sequence[Message], text: list[str], thinking: list[str], *,
+                  max_tokens: int, finish: str) -> Usage:
+        """The server reported nothing: count with our tokenizer, flagged as an estimate."""
+        output = tokens.count_text("".join(thinking) + "".join(text), self.name)
+        # A length stop means the server generated exactly max_tokens of its own tokens.
+        output = max_tokens if finish == "length" else min(output, max_tokens)
+        reasoning = min(output, tokens.count_text("".join(thinking), self.name)) if thinking else 0
+        return Usage(self.count_tokens(messages), output, reasoning_tokens=reasoning, estimated=True)
+
+    def _model_error(self, detail: str, *, status: int | None = None, retryable: bool = False) -> ModelError:
+        return ModelError(redact(f"{self.name}: {detail}", self._api_key), status=status, retryable=retryable)
+
+    def _error(self, exc: openai.APIError, *, started: bool) -> ModelError:
+        where = self.base_url or f"https://{OPENAI_HOST}"
+        if isinstance(exc, openai.APITimeoutError):
+            return self._model_error(f"no reply from {where} within {self.timeout:g} s (timed out)",
+                                     retryable=True)
+        if isinstance(exc, openai.APIConnectionError):
+            cause = exc.__cause__
+            reason = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+            if started:
+                return self._model_error(f"the stream was cut mid-way{reason}", retryable=True)
+            return self._model_error(f"could not connect to {where}{reason}", retryable=True)
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            detail = f"{status_words(status)} (HTTP {status}): {_api_message(exc.body) or exc.message}"
+            if status == 401:
+                detail += "; check OPENAI_API_KEY" if not self.self_hosted else "; check the server's key"
+            retry_after = exc.response.headers.get("retry-after")
+            if retry_after:
+                detail += f"; retry after {retry_after} s"
+            return self._model_error(detail, status=status, retryable=is_retryable_status(status))
+        # An error event inside an open stream.
+        return self._model_error(f"the server reported an error mid-stream: {_api_message(exc.body) or exc.message}",
+                                 retryable=True)
+
+
+def _api_message(body: object) -> str | None:
+    """The human part of an error body: {"message": ...} or {"error": {"message": ...}}."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"]
+        if isinstance(inner, str):
+            return inner
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:500]
+    return None
