@@ -1,0 +1,275 @@
+"""Budget-efficiency metrics: pure functions over pandas DataFrames and (budget, quality) points.
+
+The leaderboard input is one row per strategy result with at least the columns
+``strategy, model, budget, correct, total_tokens, usd, seconds`` (``dataset`` is carried along but
+not grouped on: filter to one dataset first if pooling datasets is not what you want). ``correct``
+is a bool or 0/1; NaN means the item had no reference answer, and such rows are left out of every
+accuracy and every per-correct cost. An optional ``item_id`` column makes the bootstrap resample
+items rather than rows, so repeats of one problem move together.
+
+Curves are ``(budget, quality)`` pairs, given as an iterable of pairs or a DataFrame with the named
+columns. Budgets are in tokens (or any positive unit: AUC is unit-free, the Anytime Index is per
+unit of budget).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+GROUP_COLUMNS = ("strategy", "model")
+PointsLike = pd.DataFrame | Iterable[Sequence[float]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Curves
+
+
+def _points(points: PointsLike, x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
+    """Finite (x, y) arrays sorted by x, a repeated x keeping its last y (the latest report holds)."""
+    if isinstance(points, pd.DataFrame):
+        xs = points[x].to_numpy(dtype=float)
+        ys = points[y].to_numpy(dtype=float)
+    else:
+        pairs = [(float(a), float(b)) for a, b in points]
+        xs = np.array([a for a, _ in pairs], dtype=float)
+        ys = np.array([b for _, b in pairs], dtype=float)
+    keep = np.isfinite(xs) & np.isfinite(ys)
+    xs, ys = xs[keep], ys[keep]
+    order = np.argsort(xs, kind="stable")
+    xs, ys = xs[order], ys[order]
+    if len(xs) > 1:
+        last_of_run = np.append(xs[1:] != xs[:-1], True)
+        xs, ys = xs[last_of_run], ys[last_of_run]
+    return xs, ys
+
+
+def step_curve(points: PointsLike, x: str = "spend", y: str = "quality") -> pd.DataFrame:
+    """A per-run quality-vs-spend step function as sorted (spend, quality) rows.
+
+    Quality holds from one point until the next (plot with ``interpolate="step-after"``); several
+    points at one spend collapse to the last one given.
+    """
+    xs, ys = _points(points, x, y)
+    return pd.DataFrame({"spend": xs, "quality": ys})
+
+
+def quality_at(points: PointsLike, budgets: Iterable[float], *, before: float = 0.0,
+               x: str = "spend", y: str = "quality") -> np.ndarray:
+    """The step function's value at each budget: the quality of the last point with spend <= budget.
+
+    ``before`` is the value for a budget below the first point (0.0: no answer yet is not correct).
+    """
+    xs, ys = _points(points, x, y)
+    at = np.asarray(list(budgets), dtype=float)
+    idx = np.searchsorted(xs, at, side="right") - 1
+    return np.where(idx >= 0, ys[np.clip(idx, 0, None)] if len(ys) else before, before)
+
+
+def auc_accuracy_budget(curve: PointsLike, x: str = "budget", y: str = "accuracy") -> float:
+    """Area under the accuracy-budget curve with budgets on a log axis, normalised to [0, 1].
+
+    The trapezoid rule over log(budget), divided by log(max budget / min budget), so the result is
+    the curve's mean accuracy across the log-budget range and is comparable between grids. A single
+    budget gives its accuracy; no usable point gives NaN. Budgets must be positive.
+    """
+    xs, ys = _points(curve, x, y)
+    if len(xs) == 0:
+        return float("nan")
+    if np.any(xs <= 0):
+        raise ValueError("budgets must be positive to sit on a log axis")
+    if len(xs) == 1:
+        return float(ys[0])
+    logs = np.log(xs)
+    area = np.sum(np.diff(logs) * (ys[1:] + ys[:-1]) / 2.0)
+    return float(area / (logs[-1] - logs[0]))
+
+
+def anytime_index(points: PointsLike, x: str = "budget", y: str = "quality") -> float:
+    """The seed's Anytime Index: AI = (1/|B|) * sum over b in B of dQ(b)/db.
+
+    Points are sorted by budget; each pair of successive budgets is one increment b with
+    dQ(b) = Q(b_next) - Q(b) and db = b_next - b. |B| is the number of increments (points - 1), so
+    the index is the mean marginal quality gain per unit of budget (per token when budgets are
+    tokens). A repeated budget keeps its last quality; fewer than two budgets give NaN.
+    """
+    xs, ys = _points(points, x, y)
+    if len(xs) < 2:
+        return float("nan")
+    return float(np.mean(np.diff(ys) / np.diff(xs)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Leaderboard pieces
+
+
+def _scored(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a verdict, `correct` as 0.0/1.0."""
+    correct = pd.to_numeric(df["correct"], errors="coerce")
+    out = df.loc[correct.notna()].copy()
+    out["correct"] = correct[correct.notna()].astype(float)
+    return out
+
+
+def _group_keys(df: pd.DataFrame, by: Sequence[str] | None) -> list[str]:
+    return list(by) if by is not None else [c for c in GROUP_COLUMNS if c in df.columns]
+
+
+def bootstrap_ci(correct: np.ndarray, items: np.ndarray | None = None, *, n_boot: int = 1000,
+                 ci: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap interval for mean correctness, resampling items (rows when no ids).
+
+    With item ids, each resample draws items with replacement and takes every row of a drawn item,
+    so repeated runs of one problem are not counted as independent evidence.
+    """
+    correct = np.asarray(correct, dtype=float)
+    if len(correct) == 0:
+        return float("nan"), float("nan")
+    if items is None:
+        sums, counts = correct, np.ones_like(correct)
+    else:
+        codes, _ = pd.factorize(pd.Series(items))
+        sums = np.bincount(codes, weights=correct)
+        counts = np.bincount(codes).astype(float)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(sums), size=(n_boot, len(sums)))
+    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    alpha = (1.0 - ci) / 2.0
+    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
+def accuracy_by_budget(df: pd.DataFrame, n_boot: int = 1000, ci: float = 0.95, seed: int = 0,
+                       by: Sequence[str] | None = None, item_col: str = "item_id") -> pd.DataFrame:
+    """Accuracy per (strategy[, model], budget) with percentile-bootstrap confidence intervals.
+
+    Columns: the group keys (default: whichever of strategy, model are present), budget, n (rows
+    with a verdict), accuracy, ci_low, ci_high. Each group is bootstrapped from a fresh generator
+    seeded with ``seed``, so its interval does not depend on which other groups are present.
+    """
+    keys = _group_keys(df, by) + ["budget"]
+    scored = _scored(df)
+    rows: list[dict[str, Any]] = []
+    for key, group in scored.groupby(keys, sort=True, dropna=False):
+        items = group[item_col].to_numpy() if item_col in group.columns else None
+        low, high = bootstrap_ci(group["correct"].to_numpy(), items, n_boot=n_boot, ci=ci, seed=seed)
+        rows.append({**dict(zip(keys, key, strict=True)), "n": len(group),
+                     "accuracy": float(group["correct"].mean()), "ci_low": low, "ci_high": high})
+    return pd.DataFrame(rows, columns=[*keys, "n", "accuracy", "ci_low", "ci_high"])
+
+
+def cost_per_correct(df: pd.DataFrame, by: Sequence[str] | None = None) -> pd.DataFrame:
+    """Tokens and dollars spent per correct answer, per strategy (and model when present).
+
+    Sum of cost over the rows with a verdict divided by the number correct. When none is correct the
+    ratio is inf if anything was spent and NaN if nothing was (0/0). Rows without a reference are
+    left out of both sums: their cost bought no measurable correct answer either way.
+    Columns: the group keys, n, n_correct, total_tokens, usd, tokens_per_correct, usd_per_correct.
+    """
+    keys = _group_keys(df, by)
+    scored = _scored(df)
+    grouped = scored.groupby(keys, sort=True) if keys else [((), scored)]
+    rows: list[dict[str, Any]] = []
+    for key, group in grouped:
+        n_correct = float(group["correct"].sum())
+        tokens = float(pd.to_numeric(group["total_tokens"]).sum())
+        usd = float(pd.to_numeric(group["usd"]).sum())
+        rows.append({**dict(zip(keys, _as_tuple(key), strict=True)), "n": len(group), "n_correct": int(n_correct),
+                     "total_tokens": tokens, "usd": usd,
+                     "tokens_per_correct": _per(tokens, n_correct), "usd_per_correct": _per(usd, n_correct)})
+    return pd.DataFrame(rows, columns=[*keys, "n", "n_correct", "total_tokens", "usd",
+                                       "tokens_per_correct", "usd_per_correct"])
+
+
+def _as_tuple(key: Any) -> tuple:
+    return key if isinstance(key, tuple) else (key,)
+
+
+def _per(cost: float, n_correct: float) -> float:
+    if n_correct > 0:
+        return cost / n_correct
+    return float("inf") if cost > 0 else float("nan")
+
+
+def pareto_frontier(df: pd.DataFrame, cost_col: str, quality_col: str) -> pd.Series:
+    """Boolean mask (aligned to df.index) of the rows no other row dominates.
+
+    Row j dominates row i when cost_j <= cost_i and quality_j >= quality_i with at least one strict.
+    Ties: two rows with equal cost AND equal quality do not dominate each other, so both stay on the
+    frontier; at equal cost with different quality only the better one stays. Rows with a missing
+    cost or quality are never on the frontier. ``df[mask]`` gives the frontier rows.
+    """
+    cost = pd.to_numeric(df[cost_col], errors="coerce").to_numpy(dtype=float)
+    quality = pd.to_numeric(df[quality_col], errors="coerce").to_numpy(dtype=float)
+    valid = ~(np.isnan(cost) | np.isnan(quality))
+    c, q = cost[valid], quality[valid]
+    # no_worse[j, i]: row j is at least as good as row i on both axes
+    no_worse = (c[:, None] <= c[None, :]) & (q[:, None] >= q[None, :])
+    strictly = (c[:, None] < c[None, :]) | (q[:, None] > q[None, :])
+    dominated = (no_worse & strictly).any(axis=0)
+    mask = np.zeros(len(df), dtype=bool)
+    mask[np.flatnonzero(valid)] = ~dominated
+    return pd.Series(mask, index=df.index, name="on_frontier")
+
+
+def budget_label(budget: float) -> str:
+    """Column suffix for a budget: 1000.0 -> '1000', 0.5 -> '0.5'."""
+    return str(int(budget)) if float(budget).is_integer() else f"{budget:g}"
+
+
+def leaderboard(df: pd.DataFrame, n_boot: int = 1000, ci: float = 0.95, seed: int = 0,
+                cost_col: str = "total_tokens") -> pd.DataFrame:
+    """One row per (strategy, model), best first.
+
+    Columns: rank, strategy, model, n, accuracy, ci_low, ci_high (over all budgets), ``acc@<budget>``
+    per budget level, mean_tokens, mean_usd, mean_seconds (per result), tokens_per_correct,
+    usd_per_correct, auc (accuracy against budget, log axis, normalised), anytime_index (on the
+    accuracy-vs-mean-tokens curve across budget levels: accuracy gained per token actually spent),
+    on_frontier (Pareto frontier of mean ``cost_col`` per result against overall accuracy).
+    Ranked by AUC, then overall accuracy, both descending; NaN sorts last. A (strategy, model)
+    with no row that has a verdict (no reference answers) has no accuracy and is left out.
+    """
+    keys = _group_keys(df, None)
+    scored = _scored(df)
+    by_budget = accuracy_by_budget(df, n_boot=n_boot, ci=ci, seed=seed, by=keys)
+    costs = {_as_tuple(k): g.iloc[0] for k, g in cost_per_correct(df, by=keys).groupby(keys)}
+    curves = {_as_tuple(k): g for k, g in by_budget.groupby(keys)}
+    budgets = sorted(b for b in scored["budget"].dropna().unique())
+    rows: list[dict[str, Any]] = []
+    for key, group in scored.groupby(keys, sort=True):
+        key_tuple = _as_tuple(key)
+        ident = dict(zip(keys, key_tuple, strict=True))
+        items = group["item_id"].to_numpy() if "item_id" in group.columns else None
+        low, high = bootstrap_ci(group["correct"].to_numpy(), items, n_boot=n_boot, ci=ci, seed=seed)
+        row: dict[str, Any] = {**ident, "n": len(group), "accuracy": float(group["correct"].mean()),
+                               "ci_low": low, "ci_high": high}
+        curve = curves.get(key_tuple, by_budget.iloc[0:0])
+        per_budget = dict(zip(curve["budget"], curve["accuracy"], strict=True))
+        for b in budgets:
+            row[f"acc@{budget_label(b)}"] = per_budget.get(b, float("nan"))
+        row["mean_tokens"] = float(pd.to_numeric(group["total_tokens"]).mean())
+        row["mean_usd"] = float(pd.to_numeric(group["usd"]).mean())
+        row["mean_seconds"] = float(pd.to_numeric(group["seconds"]).mean()) if "seconds" in group else float("nan")
+        cost_row = costs[key_tuple]
+        row["tokens_per_correct"] = float(cost_row["tokens_per_correct"])
+        row["usd_per_correct"] = float(cost_row["usd_per_correct"])
+        positive = curve.loc[curve["budget"] > 0]
+        row["auc"] = auc_accuracy_budget(positive, x="budget", y="accuracy")
+        spent = group.groupby("budget")["total_tokens"].mean().rename("tokens").reset_index()
+        spent = spent.merge(curve[["budget", "accuracy"]], on="budget")
+        row["anytime_index"] = anytime_index(spent, x="tokens", y="accuracy")
+        row["_cost"] = float(pd.to_numeric(group[cost_col]).mean())
+        rows.append(row)
+    acc_cols = [f"acc@{budget_label(b)}" for b in budgets]
+    columns = ["rank", *keys, "n", "accuracy", "ci_low", "ci_high", *acc_cols, "mean_tokens", "mean_usd",
+               "mean_seconds", "tokens_per_correct", "usd_per_correct", "auc", "anytime_index", "on_frontier"]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    board = pd.DataFrame(rows)
+    board["on_frontier"] = pareto_frontier(board, "_cost", "accuracy")
+    board = board.sort_values(["auc", "accuracy"], ascending=False, na_position="last", kind="stable")
+    board["rank"] = np.arange(1, len(board) + 1)
+    return board[columns].reset_index(drop=True)
