@@ -325,9 +325,9 @@ def load_file(path: str | Path, problem_field: str | None = None, answer_field: 
               id_field: str | None = None, format: str | None = None, name: str | None = None) -> Dataset:
     """A JSONL, JSON or CSV/TSV file of problems with reference answers, parsed whole before returning.
 
-    Fields not given are detected per record: the problem from problem/question/input/prompt/query,
-    the answer from answer/reference/target/expected_answer/final_answer/solution (the first one
-    present and non-empty). GSM8K answers keep what follows `####`; a MATH solution gives its last
+    Fields not given are detected on the first record and then required of every record: the problem
+    from problem/question/input/prompt/query, the answer from answer/reference/target/expected_answer/
+    final_answer/solution (MATH's answer and solution stand in for each other, answer winning). GSM8K answers keep what follows `####`; a MATH solution gives its last
     \\boxed{}. Item ids come from id/unique_id/idx/uid, else `<name>:<record index>`.
     """
     path = Path(path)
