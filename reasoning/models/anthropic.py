@@ -221,7 +221,10 @@ class AnthropicModel:
                         finished = True
         except anthropic.APIError as exc:
             raise self._error(exc) from None
-        except httpx2.HTTPError as exc:  # the SDK leaves transport errors inside a stream unwrapped
+        except httpx2.TimeoutException:  # the SDK leaves transport errors inside a stream unwrapped
+            raise self._model_error(f"the stream stalled: no data within {self.timeout:g} s (timed out)",
+                                    retryable=True) from None
+        except httpx2.HTTPError as exc:
             where = "the stream was cut mid-way" if started else "connection failed"
             raise self._model_error(f"{where} ({type(exc).__name__}: {exc})", retryable=True) from None
         if not finished:
