@@ -21,3 +21,60 @@ def step_by_step(problem: str, extra: str = "") -> list[Message]:
 
 def answer_only(problem: str) -> list[Message]:
     return messages(f"{problem}\n\nGive only the final answer, no explanation. {ANSWER_FORMAT}")
+
+
+# ---- multi-agent debate ---------------------------------------------------------------------------
+
+
+def debate_round(problem: str, own: str, others: list[tuple[str, str]]) -> list[Message]:
+    """Du et al.'s debate turn: the agent's own last solution, then the other agents' solutions."""
+    shown = "\n\n".join(f"Agent {name}:\n{text.strip()}" for name, text in others)
+    return [
+        *step_by_step(problem),
+        {"role": "assistant", "content": own.strip() or "(no answer)"},
+        {
+            "role": "user",
+            "content": f"These are the solutions to the problem from other agents:\n\n{shown}\n\n"
+            "Using the reasoning from other agents as additional information, examine your solution "
+            "and theirs step by step and give an updated answer to the problem. " + ANSWER_FORMAT,
+        },
+    ]
+
+
+# ---- token budgets (TALE, SelfBudgeter) -----------------------------------------------------------
+
+
+def estimate_tokens(problem: str) -> list[Message]:
+    """TALE's zero-shot budget estimator."""
+    return messages(
+        f"{problem}\n\nDo not solve this problem. Estimate the number of tokens needed to solve it "
+        "step by step. Reply with a number only."
+    )
+
+
+def within_tokens(problem: str, budget: int) -> list[Message]:
+    """TALE's budgeted chain-of-thought prompt."""
+    return messages(f"{problem}\n\nLet's think step by step and use less than {budget} tokens. {ANSWER_FORMAT}")
+
+
+BUDGET_TAG = "budget"
+
+
+def state_budget(problem: str) -> list[Message]:
+    """SelfBudgeter's first phase: the model states its own budget before solving."""
+    return messages(
+        f"{problem}\n\nBefore solving, decide how many tokens your solution will need. Reply with only "
+        f"<{BUDGET_TAG}>N</{BUDGET_TAG}>, where N is a whole number of tokens."
+    )
+
+
+def solve_within_budget(problem: str, stated: str, budget: int) -> list[Message]:
+    """SelfBudgeter's second phase: the stated (or pre-filled) budget is the model's own turn."""
+    return [
+        *state_budget(problem),
+        {"role": "assistant", "content": stated.strip()},
+        {
+            "role": "user",
+            "content": f"Now solve the problem step by step in at most {budget} tokens. {ANSWER_FORMAT}",
+        },
+    ]

@@ -1,0 +1,171 @@
+"""debate: multi-agent debate (Du et al., 2023) sized by the budget.
+
+n agents answer independently; in each later round every agent sees its own last solution and the
+others' and revises. It stops when all agents agree, after `rounds` rounds, or when the next round
+is not expected to fit the remaining budget (estimated from the next round's actual prompts and
+the last round's output). The final answer is the majority of the agents' latest answers, ties
+going to the answer with more votes over all rounds.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from dataclasses import dataclass
+
+from reasoning.answers import answer_key, extract_answer
+from reasoning.budget import Spend
+from reasoning.context import MIN_USEFUL_TOKENS, Context, Reply
+from reasoning.models.base import Message
+from reasoning.strategies.base import StrategyBase, knob, register
+from reasoning.strategies.prompts import debate_round, step_by_step
+from reasoning.strategies.sampling_budget import is_capped
+from reasoning.strategies.voting import Tally
+
+
+@dataclass
+class _Agent:
+    name: str
+    response: str | None = None  # latest full solution
+    answer: str | None = None  # latest extracted answer
+
+
+@register
+@dataclass
+class Debate(StrategyBase):
+    name = "debate"
+    title = "Multi-agent debate"
+    summary = (
+        "Several agents solve the problem, then read each other's solutions and revise over rounds; "
+        "the majority of the final answers wins. Rounds are limited by the budget."
+    )
+
+    agents: int = knob(3, "number of debating agents", min=2, max=8)
+    rounds: int = knob(3, "most rounds, the independent first answers included", min=1, max=8)
+    max_tokens: int = knob(1024, "longest answer per agent and round in tokens", min=16, max=65536)
+    temperature: float = knob(0.7, "sampling temperature", min=0.0, max=2.0)
+
+    async def solve(self, problem: str, ctx: Context) -> str | None:
+        agents = [_Agent(string.ascii_uppercase[i]) for i in range(self.agents)]
+        overall = Tally()  # every answer of every round, for breaking final ties
+        last_round: Spend | None = None
+        longest: int | None = None  # the longest untruncated answer of the last round
+        for round_no in range(1, self.rounds + 1):
+            prompts = self._prompts(problem, agents, round_no)
+            if round_no > 1 and last_round is not None:
+                verdict = self._fits(ctx, prompts, last_round)
+                if verdict:
+                    ctx.note("stop", f"budget: round {round_no} needs {verdict}; stopping after round "
+                             f"{round_no - 1}", reason="budget", rounds=round_no - 1)
+                    break
+            per_call = self._per_call_tokens(ctx, prompts, longest)
+            before = ctx.spent
+            replies = await ctx.gather(*(
+                ctx.generate(messages, label=f"agent {agent.name} / round {round_no}",
+                             max_tokens=per_call, temperature=self.temperature)
+                for agent, messages in prompts
+            ))
+            last_round = _delta(before, ctx.spent, replies)
+            longest = max((r.usage.output_tokens for r in replies if r is not None and not r.truncated),
+                          default=None)
+            self._revise(agents, prompts, replies, overall)
+            leader = self._verdict(agents, overall)
+            current = Tally()
+            for agent in agents:
+                if agent.answer is not None:
+                    current.add(agent.answer)
+            ctx.partial(leader, current.share)
+            ctx.note("round", f"round {round_no}: " + ", ".join(f"{a.name}={a.answer}" for a in agents),
+                     round=round_no, answers={a.name: a.answer for a in agents}, votes=current.table(),
+                     leader=leader)
+            keys = {answer_key(a.answer) for a in agents if a.response is not None}
+            if len(keys) == 1 and None not in keys:
+                ctx.note("stop", f"consensus after round {round_no}", reason="consensus", rounds=round_no)
+                break
+            if any(r is None for r in replies):
+                ctx.note("stop", f"budget: only part of round {round_no} fit", reason="budget", rounds=round_no)
+                break
+        else:
+            ctx.note("stop", f"{self.rounds} rounds done", reason="rounds", rounds=self.rounds)
+        return self._verdict(agents, overall)
+
+    def _prompts(self, problem: str, agents: list[_Agent], round_no: int) -> list[tuple[_Agent, list[Message]]]:
+        if round_no == 1:
+            return [(agent, step_by_step(problem)) for agent in agents]
+        speaking = [a for a in agents if a.response is not None]
+        return [
+            (agent, debate_round(problem, agent.response or "",
+                                 [(o.name, o.response or "") for o in speaking if o is not agent]))
+            for agent in speaking
+        ]
+
+    @staticmethod
+    def _revise(agents: list[_Agent], prompts: list[tuple[_Agent, list[Message]]],
+                replies: list[Reply | None], overall: Tally) -> None:
+        for (agent, _), reply in zip(prompts, replies, strict=True):
+            if reply is None:  # refused for budget: the agent keeps its last word
+                continue
+            agent.response = str(reply)
+            agent.answer = extract_answer(reply)
+            overall.add(agent.answer)
+
+    @staticmethod
+    def _verdict(agents: list[_Agent], overall: Tally) -> str | None:
+        latest = Tally()
+        for agent in agents:
+            latest.add(agent.answer)
+        ranked = latest.ranked()
+        if not ranked:
+            return None
+        top = ranked[0][1]
+        tied = {answer_key(a) for a, votes in ranked if votes == top}
+        for answer, _ in overall.ranked():  # more votes over all rounds breaks a tie
+            if answer_key(answer) in tied:
+                return next(a for a, _ in ranked if answer_key(a) == answer_key(answer))
+        return ranked[0][0]
+
+    def _per_call_tokens(self, ctx: Context, prompts: list[tuple[_Agent, list[Message]]],
+                         longest: int | None) -> int:
+        """Under a cap, an even share of what is left, so every agent of the round gets its turn
+        (Context reserves each parallel call's worst case); never more than twice the longest
+        answer so far."""
+        per_call = self.max_tokens
+        if not is_capped(ctx):
+            return per_call
+        if longest is not None:
+            per_call = min(per_call, max(64, 2 * longest))
+        affordable = ctx.affordable_output_tokens(sum(ctx.model.count_tokens(m) for _, m in prompts))
+        if affordable is not None and prompts:
+            # Below a useful share the later agents are refused and the round goes on without them.
+            per_call = min(per_call, max(MIN_USEFUL_TOKENS, affordable // len(prompts)))
+        return per_call
+
+    def _fits(self, ctx: Context, prompts: list[tuple[_Agent, list[Message]]], last: Spend) -> str | None:
+        """None if the next round should fit the remaining budget, else what it would need."""
+        calls = len(prompts)
+        if calls == 0:
+            return "agents with an answer"
+        output = math.ceil(last.output_tokens / max(1, last.calls) * calls)
+        tokens = sum(ctx.model.count_tokens(m) for _, m in prompts) + output
+        left = ctx.remaining()
+        scale = tokens / max(1, last.total_tokens)  # the new prompts carry the others' solutions
+        needs = [
+            (left.total_tokens, tokens, f"~{tokens:,} tokens"),
+            (left.output_tokens, output, f"~{output:,} output tokens"),
+            (left.usd, last.usd * scale, f"~${last.usd * scale:.4f}"),
+            (left.seconds, last.seconds, f"~{last.seconds:.1f} s"),
+        ]
+        for have, need, text in needs:
+            if have is not None and need > have:
+                return f"{text}, {have:,.4g} left" if isinstance(have, float) else f"{text}, {have:,} left"
+        return None
+
+
+def _delta(before: Spend, after: Spend, replies: list[Reply | None]) -> Spend:
+    return Spend(
+        input_tokens=after.input_tokens - before.input_tokens,
+        output_tokens=after.output_tokens - before.output_tokens,
+        usd=after.usd - before.usd,
+        seconds=after.seconds - before.seconds,
+        calls=sum(r is not None for r in replies),
+    )

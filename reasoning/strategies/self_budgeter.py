@@ -1,0 +1,91 @@
+"""self_budgeter: SelfBudgeter (Li et al., 2025): the model states its own token budget, then
+answers within it.
+
+Phase one asks for `<budget>N</budget>`; phase two puts that statement in the model's own turn and
+asks for the solution in at most N tokens, with max_tokens = N + margin (clamped by the remaining
+budget). A user may pre-fill N instead (knob `prefilled_budget`), which skips phase one, as the
+paper's pre-filled budget does. A Note records N against the output tokens the answer used.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from reasoning.answers import extract_answer
+from reasoning.context import Context
+from reasoning.strategies.base import StrategyBase, knob, register
+from reasoning.strategies.prompts import BUDGET_TAG, solve_within_budget, state_budget
+from reasoning.strategies.token_budget import clamp_budget
+
+_TAGGED = re.compile(rf"(?is)<\s*{BUDGET_TAG}\s*>\s*(?:about\s+|~\s*)?(\d{{1,3}}(?:,\d{{3}})+|\d+)")
+_LABELLED = re.compile(r"(?i)\bbudget\b[^\d\n]{0,20}?(\d{1,3}(?:,\d{3})+|\d+)\s*(?:tokens?)?")
+_BARE = re.compile(r"^\s*(\d{1,3}(?:,\d{3})+|\d+)\s*(?:tokens?)?\s*\.?\s*$", re.IGNORECASE)
+
+
+def parse_budget(text: str) -> int | None:
+    """N from `<budget>N</budget>` (closing tag optional), `Budget: N tokens`, or a bare `N`."""
+    for pattern in (_TAGGED, _LABELLED, _BARE):
+        match = pattern.search(text or "")
+        if match:
+            value = int(match.group(1).replace(",", ""))
+            return value if value > 0 else None
+    return None
+
+
+@register
+@dataclass
+class SelfBudgeter(StrategyBase):
+    name = "self_budgeter"
+    title = "SelfBudgeter"
+    summary = (
+        "The model first states its own token budget as <budget>N</budget>, then answers within it; "
+        "or you pre-fill the budget and skip the estimate."
+    )
+
+    prefilled_budget: int | None = knob(None, "your budget in tokens; empty lets the model decide",
+                                        min=16, max=65536)
+    default_budget: int = knob(512, "budget used when the model states none", min=16, max=65536)
+    min_budget: int = knob(32, "smallest budget granted", min=16, max=4096)
+    max_budget: int = knob(4096, "largest budget granted", min=16, max=65536)
+    margin: int = knob(32, "extra tokens beyond the budget before the answer is cut", min=0, max=4096)
+    temperature: float = knob(0.0, "sampling temperature of the answer", min=0.0, max=2.0)
+
+    async def solve(self, problem: str, ctx: Context) -> str | None:
+        source = "prefilled" if self.prefilled_budget is not None else "model"
+        if self.prefilled_budget is not None:
+            predicted = self.prefilled_budget
+            stated = f"<{BUDGET_TAG}>{predicted}</{BUDGET_TAG}>"
+            ctx.note("budget", f"pre-filled budget {predicted} tokens (estimate skipped)",
+                     predicted=predicted, source="prefilled")
+        else:
+            reply = await ctx.generate(state_budget(problem), label="budget", max_tokens=32, temperature=0.0)
+            parsed = parse_budget(reply)
+            if parsed is None:
+                predicted, source = self.default_budget, "default"
+                stated = f"<{BUDGET_TAG}>{predicted}</{BUDGET_TAG}>"
+                ctx.note("budget", f"the model stated no budget ({reply.strip()[:60]!r}); using the default "
+                         f"{predicted}", predicted=None, source="default")
+            else:
+                predicted, stated = parsed, str(reply)
+                ctx.note("budget", f"the model budgeted {predicted} tokens", predicted=predicted, source="model")
+
+        messages = solve_within_budget(problem, stated, predicted)
+        affordable = ctx.affordable_output_tokens(ctx.model.count_tokens(messages))
+        budget = clamp_budget(predicted, self.min_budget, self.max_budget, affordable)
+        if budget != predicted:
+            messages = solve_within_budget(problem, stated, budget)
+            ctx.note("budget", f"budget clamped from {predicted} to {budget}", predicted=predicted, budget=budget,
+                     affordable=affordable)
+
+        reply = await ctx.generate(messages, label="answer", max_tokens=budget + self.margin,
+                                   temperature=self.temperature)
+        answer = extract_answer(reply)
+        ctx.partial(answer)
+        spent = reply.usage.output_tokens
+        met = spent <= budget
+        ctx.note("budget check", f"budget {budget}, used {spent} output tokens: "
+                 + ("within budget" if met else f"over by {spent - budget}"),
+                 predicted=predicted, budget=budget, spent=spent, met=met, truncated=reply.truncated,
+                 source=source)
+        return answer
