@@ -1,0 +1,355 @@
+"""Reading the store: a run, its events (all, or those after a seq for live tailing), the history
+list, curve points and per-strategy results for leaderboards (as DataFrames).
+
+Every function takes `store=` (default: open_store(), the configured store). A malformed or
+unknown run id reads as None / empty, never as an error: ids arrive from links.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Select, case, exists, func, or_, select
+
+from reasoning.budget import CAP_NAMES, Budget
+from reasoning.events import Event, event_from_dict
+from storage.ids import is_valid_run_id
+from storage.store import Store, open_store
+from storage.tables import ACTIVE_STATUSES, CurvePoint, Run, RunStrategy
+from storage.tables import Event as EventRow
+
+DEFAULT_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    run_id: str
+    seq: int
+    strategy_index: int | None
+    kind: str  # text, thinking, spend, partial, note, final
+    label: str | None
+    payload: dict[str, Any]  # reasoning.events.event_to_dict form
+    elapsed: float  # seconds since the run started
+    wall: float  # Unix time
+    total_tokens: int | None  # the strategy's spend so far
+    usd: float | None
+
+    @property
+    def event(self) -> Event:
+        """The reasoning.events object (a coalesced delta holds several deltas' text)."""
+        return event_from_dict(self.payload)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class StrategyInfo:
+    strategy_index: int
+    strategy: str
+    knobs: dict[str, Any]
+    status: str
+    answer: str | None
+    confidence: float | None
+    correct: bool | None
+    stop_reason: str | None
+    error: str | None
+    input_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    cached_input_tokens: int
+    total_tokens: int
+    usd: float
+    seconds: float
+    calls: int
+    estimated: bool
+    price_date: str | None
+    started: datetime | None
+    finished: datetime | None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: str
+    created: datetime
+    finished: datetime | None
+    updated: datetime | None
+    problem: str
+    reference: str | None
+    model: str
+    model_options: dict[str, Any]
+    budget: dict[str, Any]
+    dataset: str | None
+    item_id: str | None
+    sweep_id: str | None
+    status: str
+    error: str | None
+    price_date: str | None
+    owner_host: str | None
+    owner_pid: int | None
+    strategies: list[StrategyInfo]
+    event_count: int
+    last_seq: int  # 0 when there are no events yet
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def budget_caps(self) -> Budget:
+        return Budget.from_dict(self.budget)
+
+
+def _store(store: Store | None) -> Store:
+    return store if store is not None else open_store()
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every datetime we write is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _listify(value: str | Sequence[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+# ---- one run ---------------------------------------------------------------------------------
+
+
+def get_run(run_id: str, *, store: Store | None = None) -> RunInfo | None:
+    """The run and its strategies; None for an unknown or malformed id."""
+    if not is_valid_run_id(run_id):
+        return None
+    with _store(store).read() as conn:
+        run = conn.execute(select(Run.__table__).where(Run.id == run_id)).mappings().first()
+        if run is None:
+            return None
+        strategies = conn.execute(
+            select(RunStrategy.__table__).where(RunStrategy.run_id == run_id).order_by(RunStrategy.strategy_index)
+        ).mappings().all()
+        count, last = conn.execute(
+            select(func.count(), func.coalesce(func.max(EventRow.seq), 0)).where(EventRow.run_id == run_id)
+        ).one()
+    strategy_fields = {f.name for f in fields(StrategyInfo)}
+    run_fields = {f.name for f in fields(RunInfo)} - {"strategies", "event_count", "last_seq"}
+    return RunInfo(
+        **{k: _utc(v) if isinstance(v, datetime) else v for k, v in run.items() if k in run_fields},
+        strategies=[
+            StrategyInfo(**{k: _utc(v) if isinstance(v, datetime) else v for k, v in s.items() if k in strategy_fields})
+            for s in strategies
+        ],
+        event_count=int(count),
+        last_seq=int(last),
+    )
+
+
+def events_since(run_id: str, seq: int = 0, *, limit: int | None = None, store: Store | None = None) -> list[StoredEvent]:
+    """Events with seq > `seq`, in order: poll with the last seq seen to tail a live run."""
+    if not is_valid_run_id(run_id):
+        return []
+    query = select(EventRow.__table__).where(EventRow.run_id == run_id, EventRow.seq > seq).order_by(EventRow.seq)
+    if limit is not None:
+        query = query.limit(limit)
+    with _store(store).read() as conn:
+        return [StoredEvent(**row) for row in conn.execute(query).mappings()]
+
+
+def replay(run_id: str, *, store: Store | None = None) -> list[StoredEvent]:
+    """All of a run's events, in order."""
+    return events_since(run_id, 0, store=store)
+
+
+def last_seq(run_id: str, *, store: Store | None = None) -> int:
+    """The newest event's seq (0 if none): tail from near the end without reading the rest."""
+    if not is_valid_run_id(run_id):
+        return 0
+    with _store(store).read() as conn:
+        return int(conn.scalar(select(func.coalesce(func.max(EventRow.seq), 0)).where(EventRow.run_id == run_id)))
+
+
+# ---- many runs -------------------------------------------------------------------------------
+
+RUN_COLUMNS = ["id", "created", "finished", "status", "model", "problem", "reference", "dataset", "item_id",
+               "sweep_id", "strategies", "n_strategies", "n_correct", "total_tokens", "usd", "seconds", "error"]
+
+
+def list_runs(
+    search: str | None = None,
+    model: str | None = None,
+    strategy: str | None = None,
+    status: str | Sequence[str] | None = None,
+    since: datetime | None = None,
+    *,
+    dataset: str | None = None,
+    sweep_id: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    store: Store | None = None,
+) -> pd.DataFrame:
+    """History, newest first: one row per run with its strategies' names and summed spend.
+
+    `search` matches a run id exactly or any part of the problem (case-insensitive)."""
+    totals = (
+        select(
+            RunStrategy.run_id,
+            func.count().label("n_strategies"),
+            func.sum(case((RunStrategy.correct.is_(True), 1), else_=0)).label("n_correct"),
+            func.sum(RunStrategy.total_tokens).label("total_tokens"),
+            func.sum(RunStrategy.usd).label("usd"),
+            func.max(RunStrategy.seconds).label("seconds"),
+        )
+        .group_by(RunStrategy.run_id)
+        .subquery()
+    )
+    query = (
+        select(Run.id, Run.created, Run.finished, Run.status, Run.model, Run.problem, Run.reference, Run.dataset,
+               Run.item_id, Run.sweep_id, totals.c.n_strategies, totals.c.n_correct, totals.c.total_tokens,
+               totals.c.usd, totals.c.seconds, Run.error)
+        .outerjoin(totals, totals.c.run_id == Run.id)
+        .order_by(Run.created.desc(), Run.id)
+        .limit(limit)
+    )
+    query = _run_filters(query, model=model, status=status, since=since, dataset=dataset, sweep_id=sweep_id)
+    if strategy:
+        query = query.where(exists().where(RunStrategy.run_id == Run.id, RunStrategy.strategy == strategy))
+    if search and search.strip():
+        term = search.strip()
+        pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(Run.id == term, Run.problem.ilike(pattern, escape="\\")))
+    with _store(store).read() as conn:
+        rows = conn.execute(query).mappings().all()
+        ids = [row["id"] for row in rows]
+        names: dict[str, list[str]] = {run_id: [] for run_id in ids}
+        for chunk in _chunks(ids, 500):
+            for run_id, name in conn.execute(
+                select(RunStrategy.run_id, RunStrategy.strategy)
+                .where(RunStrategy.run_id.in_(chunk))
+                .order_by(RunStrategy.run_id, RunStrategy.strategy_index)
+            ):
+                names[run_id].append(name)
+    records = [{**row, "strategies": ", ".join(names[row["id"]])} for row in rows]
+    frame = pd.DataFrame.from_records(records, columns=RUN_COLUMNS)
+    for column in ("n_strategies", "n_correct", "total_tokens"):
+        frame[column] = frame[column].fillna(0).astype("int64")
+    return _with_utc_times(frame, ("created", "finished"))
+
+
+CURVE_COLUMNS = ["run_id", "strategy_index", "strategy", "seq", "tokens", "output_tokens", "usd", "seconds",
+                 "answer", "confidence", "correct", "quality"]
+
+
+def curve_points(run_id: str, *, store: Store | None = None) -> pd.DataFrame:
+    """A run's curve points in order: each strategy's best answer and its quality at each spend
+    level (quality: 1/0 against the reference, else the strategy's confidence)."""
+    if not is_valid_run_id(run_id):
+        return pd.DataFrame(columns=CURVE_COLUMNS)
+    query = (
+        select(CurvePoint.run_id, CurvePoint.strategy_index, RunStrategy.strategy, CurvePoint.seq, CurvePoint.tokens,
+               CurvePoint.output_tokens, CurvePoint.usd, CurvePoint.seconds, CurvePoint.answer,
+               CurvePoint.confidence, CurvePoint.correct, CurvePoint.quality)
+        .join(RunStrategy, (RunStrategy.run_id == CurvePoint.run_id)
+              & (RunStrategy.strategy_index == CurvePoint.strategy_index))
+        .where(CurvePoint.run_id == run_id)
+        .order_by(CurvePoint.seq)
+    )
+    with _store(store).read() as conn:
+        rows = conn.execute(query).mappings().all()
+    return pd.DataFrame.from_records(rows, columns=CURVE_COLUMNS)
+
+
+RESULT_COLUMNS = [
+    "run_id", "strategy_index", "strategy", "knobs", "model", "dataset", "item_id", "sweep_id", "created",
+    "run_status", "status", "stop_reason", "answer", "reference", "correct", "confidence",
+    "input_tokens", "output_tokens", "reasoning_tokens", "cached_input_tokens", "total_tokens", "usd", "seconds",
+    "calls", "estimated", "price_date", "error",
+    *(f"budget_{cap}" for cap in CAP_NAMES),
+]
+
+
+def strategy_results(
+    model: str | None = None,
+    strategy: str | Sequence[str] | None = None,
+    dataset: str | None = None,
+    *,
+    sweep_id: str | None = None,
+    run_ids: Sequence[str] | None = None,
+    since: datetime | None = None,
+    strategy_status: str | Sequence[str] | None = ("done", "error"),
+    limit: int | None = None,
+    store: Store | None = None,
+) -> pd.DataFrame:
+    """One row per strategy run joined with its run, for leaderboards and CSV export.
+
+    By default only strategies that ended on their own (done, incl. budget stops, or error); pass
+    strategy_status=None for all. `budget_*` are the run's caps (NaN where uncapped)."""
+    query = (
+        select(RunStrategy.run_id, RunStrategy.strategy_index, RunStrategy.strategy, RunStrategy.knobs, Run.model,
+               Run.dataset, Run.item_id, Run.sweep_id, Run.created, Run.status.label("run_status"),
+               RunStrategy.status, RunStrategy.stop_reason, RunStrategy.answer, Run.reference, RunStrategy.correct,
+               RunStrategy.confidence, RunStrategy.input_tokens, RunStrategy.output_tokens,
+               RunStrategy.reasoning_tokens, RunStrategy.cached_input_tokens, RunStrategy.total_tokens,
+               RunStrategy.usd, RunStrategy.seconds, RunStrategy.calls, RunStrategy.estimated,
+               RunStrategy.price_date, RunStrategy.error, Run.budget)
+        .join(Run, Run.id == RunStrategy.run_id)
+        .order_by(Run.created, RunStrategy.run_id, RunStrategy.strategy_index)
+    )
+    query = _run_filters(query, model=model, since=since, dataset=dataset, sweep_id=sweep_id)
+    strategies = _listify(strategy)
+    if strategies:
+        query = query.where(RunStrategy.strategy.in_(strategies))
+    statuses = _listify(strategy_status)
+    if statuses:
+        query = query.where(RunStrategy.status.in_(statuses))
+    if run_ids is not None:
+        query = query.where(Run.id.in_([r for r in run_ids if is_valid_run_id(r)]))
+    if limit is not None:
+        query = query.limit(limit)
+    with _store(store).read() as conn:
+        rows = conn.execute(query).mappings().all()
+    records = []
+    for row in rows:
+        record = dict(row)
+        budget = record.pop("budget") or {}
+        for cap in CAP_NAMES:
+            record[f"budget_{cap}"] = budget.get(cap)
+        records.append(record)
+    frame = pd.DataFrame.from_records(records, columns=RESULT_COLUMNS)
+    for cap in CAP_NAMES:
+        frame[f"budget_{cap}"] = pd.to_numeric(frame[f"budget_{cap}"]).astype("float64")
+    return _with_utc_times(frame, ("created",))
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def _run_filters(query: Select, *, model: str | None = None, status: str | Sequence[str] | None = None,
+                 since: datetime | None = None, dataset: str | None = None, sweep_id: str | None = None) -> Select:
+    if model:
+        query = query.where(Run.model == model)
+    statuses = _listify(status)
+    if statuses:
+        query = query.where(Run.status.in_(statuses))
+    if since is not None:
+        query = query.where(Run.created >= (since if since.tzinfo else since.replace(tzinfo=UTC)).astimezone(UTC))
+    if dataset:
+        query = query.where(Run.dataset == dataset)
+    if sweep_id:
+        query = query.where(Run.sweep_id == sweep_id)
+    return query
+
+
+def _with_utc_times(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    for column in columns:
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -1,0 +1,327 @@
+"""RunRecorder: buffers one run's events and appends them to the store in batches.
+
+Text and thinking deltas are coalesced per (strategy, kind, label): a run writes at most one
+batch every MIN_GAP seconds, and no text waits longer than TEXT_DELAY. Spend updates, partial and
+final answers and notes ask for a prompt write. Each batch is one transaction: its event rows, the
+curve points of its partial answers, the strategies' running totals, and the run's heartbeat.
+
+A strategy's later events never overtake its earlier ones: an event that is not a delta closes
+that strategy's open deltas, so text streamed after it becomes a new row with a larger seq.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, update
+
+from reasoning import answers
+from reasoning.budget import Spend
+from reasoning.events import Event, FinalAnswer, PartialAnswer, event_to_dict
+from storage.store import Store
+from storage.tables import ACTIVE_STATUSES, CurvePoint, Run, RunStrategy
+from storage.tables import Event as EventRow
+from storage.writer import BackgroundWriter
+
+log = logging.getLogger(__name__)
+
+TEXT_DELAY = 0.2  # longest a text/thinking delta waits before it is written (seconds)
+MIN_GAP = 0.1  # shortest time between two writes of one run: at most 10 writes a second
+RETRY_DELAY = 0.5  # first wait before retrying a failed write; doubles each attempt
+MAX_ATTEMPTS = 5
+DELTA_KINDS = frozenset({"text", "thinking"})
+ENDING_COLUMNS = frozenset({"status", "error", "finished"})
+STRATEGY_STATUS = {"done": "done", "budget": "done", "error": "error", "cancelled": "cancelled"}
+
+
+def judge(answer: str | None, reference: str | None) -> bool | None:
+    """Correct or not against a reference; None when there is no reference to judge by."""
+    if reference is None or not reference.strip():
+        return None
+    if not answer:
+        return False
+    try:
+        return bool(answers.is_equivalent(answer, reference))
+    except Exception:  # a judge bug must not lose the run's events
+        log.exception("is_equivalent failed on %r vs %r", answer, reference)
+        return None
+
+
+def spend_columns(spent: Spend) -> dict[str, Any]:
+    return {
+        "input_tokens": spent.input_tokens,
+        "output_tokens": spent.output_tokens,
+        "reasoning_tokens": spent.reasoning_tokens,
+        "cached_input_tokens": spent.cached_input_tokens,
+        "total_tokens": spent.total_tokens,
+        "usd": spent.usd,
+        "seconds": spent.seconds,
+        "calls": spent.calls,
+        "estimated": spent.estimated,
+    }
+
+
+@dataclass
+class _Record:
+    seq: int
+    strategy_index: int | None
+    kind: str
+    label: str | None
+    payload: dict[str, Any]
+    elapsed: float
+    wall: float
+    spent: Spend | None
+    parts: list[str] | None = None  # a coalesced delta's pieces, joined when written
+
+    def row(self, run_id: str) -> dict[str, Any]:
+        payload = self.payload if self.parts is None else {**self.payload, "text": "".join(self.parts)}
+        return {
+            "run_id": run_id,
+            "seq": self.seq,
+            "strategy_index": self.strategy_index,
+            "kind": self.kind,
+            "label": self.label,
+            "payload": payload,
+            "elapsed": self.elapsed,
+            "wall": self.wall,
+            "total_tokens": None if self.spent is None else self.spent.total_tokens,
+            "usd": None if self.spent is None else self.spent.usd,
+        }
+
+
+@dataclass
+class _Batch:
+    records: list[_Record] = field(default_factory=list)
+    partials: list[tuple[int, int, PartialAnswer]] = field(default_factory=list)  # seq, strategy, event
+    strategies: dict[int, dict[str, Any]] = field(default_factory=dict)
+    finals: dict[int, FinalAnswer] = field(default_factory=dict)
+    run_values: dict[str, Any] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.records or self.strategies or self.run_values)
+
+
+class RunRecorder:
+    """Create inside the runner's event loop; `add` from that loop only."""
+
+    def __init__(
+        self,
+        store: Store,
+        writer: BackgroundWriter,
+        run_id: str,
+        *,
+        reference: str | None,
+        started_wall: float | None = None,
+        text_delay: float = TEXT_DELAY,
+        min_gap: float = MIN_GAP,
+    ):
+        self.store = store
+        self.run_id = run_id
+        self.reference = reference
+        self.text_delay = text_delay
+        self.min_gap = min_gap
+        self.finals: dict[int, FinalAnswer] = {}  # how each strategy ended
+        self.rows_written = 0
+        self._writer = writer
+        self._loop = asyncio.get_running_loop()
+        self._t0 = time.monotonic()
+        self._wall0 = time.time() if started_wall is None else started_wall
+        self._seq = 0
+        self._batch = _Batch()
+        self._open: dict[tuple[int, str, str], _Record] = {}
+        self._spend: dict[int, Spend] = {}
+        self._first_pending: float | None = None
+        self._urgent = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: asyncio.Task | None = None
+        self._last_flush = -math.inf
+        self._closed = False
+        self._verdicts: dict[str, bool | None] = {}  # answer -> judged; used on the writer thread
+
+    # ---- taking events (event loop) ------------------------------------------------------------
+
+    def add(self, strategy_index: int, event: Event) -> None:
+        if self._closed:
+            raise RuntimeError(f"run {self.run_id}: recorder already closed")
+        if event.kind in DELTA_KINDS:
+            key = (strategy_index, event.kind, event.label)  # type: ignore[union-attr]
+            open_record = self._open.get(key)
+            if open_record is not None:
+                open_record.parts.append(event.text)  # type: ignore[union-attr]
+                return
+            record = self._record(strategy_index, event, parts=[event.text])  # type: ignore[union-attr]
+            self._open[key] = record
+            self._schedule()
+            return
+
+        for key in [k for k in self._open if k[0] == strategy_index]:
+            del self._open[key]
+        spent: Spend | None = getattr(event, "spent", None)
+        if spent is not None:
+            self._spend[strategy_index] = spent
+        record = self._record(strategy_index, event)
+        values = self._batch.strategies.setdefault(strategy_index, {})
+        if spent is not None:
+            values.update(spend_columns(spent))
+        if isinstance(event, PartialAnswer):
+            values.update(answer=event.answer, confidence=event.confidence)
+            self._batch.partials.append((record.seq, strategy_index, event))
+        elif isinstance(event, FinalAnswer):
+            self.finals[strategy_index] = event
+            self._batch.finals[strategy_index] = event
+            values.update(
+                status=STRATEGY_STATUS.get(event.stop, "error"),
+                answer=event.answer,
+                stop_reason=event.stop,
+                error=event.error,
+                finished=datetime.now(UTC),
+            )
+        self._urgent = True
+        self._schedule()
+
+    def set_run(self, **values: Any) -> None:
+        """Run columns to write with the next batch (model name, price date, ...)."""
+        self._batch.run_values.update(values)
+        self._urgent = True
+        self._schedule()
+
+    def set_strategy(self, strategy_index: int, **values: Any) -> None:
+        self._batch.strategies.setdefault(strategy_index, {}).update(values)
+        self._urgent = True
+        self._schedule()
+
+    async def close(self, **run_values: Any) -> None:
+        """Write everything still buffered, plus these run columns (a final status), and stop."""
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while self._flushing is not None:
+            await asyncio.shield(self._flushing)
+        self._batch.run_values.update(run_values)
+        await self._write(self._take())
+
+    def _record(self, strategy_index: int, event: Event, parts: list[str] | None = None) -> _Record:
+        self._seq += 1
+        elapsed = time.monotonic() - self._t0
+        if self._first_pending is None:
+            self._first_pending = self._loop.time()
+        record = _Record(
+            seq=self._seq,
+            strategy_index=strategy_index,
+            kind=event.kind,
+            label=getattr(event, "label", None),
+            payload=event_to_dict(event),
+            elapsed=elapsed,
+            wall=self._wall0 + elapsed,
+            spent=self._spend.get(strategy_index),
+            parts=parts,
+        )
+        self._batch.records.append(record)
+        return record
+
+    # ---- flushing ------------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        if self._closed or self._flushing is not None or not self._batch:
+            return
+        now = self._loop.time()
+        first = now if self._first_pending is None else self._first_pending
+        deadline = first + self.text_delay
+        if self._urgent:
+            deadline = min(deadline, max(now, self._last_flush + self.min_gap))
+        if self._timer is not None:
+            if self._timer.when() <= deadline:
+                return
+            self._timer.cancel()
+        self._timer = self._loop.call_at(deadline, self._flush)
+
+    def _flush(self) -> None:
+        self._timer = None
+        if self._closed or self._flushing is not None:
+            return
+        self._flushing = self._loop.create_task(self._write(self._take()))
+
+    def _take(self) -> _Batch:
+        batch, self._batch = self._batch, _Batch()
+        self._open.clear()
+        self._first_pending = None
+        self._urgent = False
+        return batch
+
+    async def _write(self, batch: _Batch) -> None:
+        try:
+            if not batch:
+                return
+            for attempt in range(MAX_ATTEMPTS):
+                try:
+                    await self._writer.call(self._write_batch, batch)
+                    self.rows_written += len(batch.records)
+                    return
+                except Exception as exc:
+                    if attempt == MAX_ATTEMPTS - 1:
+                        log.error("run %s: dropped %d events after %d failed writes: %s",
+                                  self.run_id, len(batch.records), MAX_ATTEMPTS, exc)
+                        return
+                    log.warning("run %s: write failed (%s); retrying", self.run_id, exc)
+                    await asyncio.sleep(RETRY_DELAY * 2**attempt)
+        finally:
+            self._last_flush = self._loop.time()
+            self._flushing = None
+            self._schedule()
+
+    # ---- the transaction (writer thread) -------------------------------------------------------
+
+    def _judge(self, answer: str | None) -> bool | None:
+        if answer is None:
+            return judge(None, self.reference)
+        if answer not in self._verdicts:
+            self._verdicts[answer] = judge(answer, self.reference)
+        return self._verdicts[answer]
+
+    def _write_batch(self, batch: _Batch) -> None:
+        curve = []
+        for seq, strategy_index, partial in batch.partials:
+            correct = self._judge(partial.answer)
+            curve.append({
+                "run_id": self.run_id,
+                "seq": seq,
+                "strategy_index": strategy_index,
+                "tokens": partial.spent.total_tokens,
+                "output_tokens": partial.spent.output_tokens,
+                "usd": partial.spent.usd,
+                "seconds": partial.spent.seconds,
+                "answer": partial.answer,
+                "confidence": partial.confidence,
+                "correct": correct,
+                "quality": partial.confidence if correct is None else float(correct),
+            })
+        for strategy_index, final in batch.finals.items():
+            batch.strategies[strategy_index]["correct"] = self._judge(final.answer)
+
+        now = datetime.now(UTC)
+        with self.store.write() as conn:
+            if batch.records:
+                conn.execute(insert(EventRow), [record.row(self.run_id) for record in batch.records])
+            if curve:
+                conn.execute(insert(CurvePoint), curve)
+            for strategy_index, values in batch.strategies.items():
+                conn.execute(
+                    update(RunStrategy)
+                    .where(RunStrategy.run_id == self.run_id, RunStrategy.strategy_index == strategy_index)
+                    .values(**values)
+                )
+            values = {k: v for k, v in batch.run_values.items() if k not in ENDING_COLUMNS}
+            conn.execute(update(Run).where(Run.id == self.run_id).values(updated=now, **values))
+            ending = {k: v for k, v in batch.run_values.items() if k in ENDING_COLUMNS}
+            if ending:
+                # A run someone else already ended (marked interrupted) keeps how it ended.
+                conn.execute(
+                    update(Run).where(Run.id == self.run_id, Run.status.in_(ACTIVE_STATUSES)).values(**ending)
+                )

@@ -1,0 +1,317 @@
+"""The runner: executes runs in the background and appends their events to the store.
+
+One runner per process and store (`get_runner`): a daemon thread with its own asyncio loop, and a
+writer thread for the database. `submit` records the run and returns its id at once; the run's
+strategies then execute concurrently, independent of whoever submitted it (a Streamlit page may
+rerun or close). A run can be cancelled; a process that dies mid-run leaves it `running`, and
+the next process to open the store on this host marks it `interrupted`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from reasoning.budget import Budget, Spend
+from reasoning.events import FinalAnswer
+from reasoning.models import get_model
+from reasoning.models.base import Model, ModelConfigError
+from reasoning.prices import price_for
+from reasoning.run import run as run_strategy
+from reasoning.strategies import make_strategy
+from storage.ids import new_run_id
+from storage.liveness import mark_interrupted, mark_interrupted_dead_owners, own_identity
+from storage.recorder import MIN_GAP, TEXT_DELAY, RunRecorder
+from storage.store import Store, open_store
+from storage.tables import ACTIVE_STATUSES, Run, RunStrategy
+from storage.writer import BackgroundWriter
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 30.0  # a live runner touches its runs' `updated` at least this often
+# Option names that hold credentials: never stored, whatever field they arrive in.
+_SECRET_OPTION = re.compile(r"(^|_)(api_?key|key|secret|password|passwd|token|auth\w*|credentials?)$", re.I)
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    name: str
+    knobs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to run. `model` is a spec string for reasoning.models.get_model ("openai:gpt-4o-mini")
+    or a prebuilt Model (tests, a model the caller caches). `secrets` (e.g. {"api_key": ...}) go to
+    get_model with `model_options` but are never stored, logged or shown."""
+
+    problem: str
+    model: str | Model
+    strategies: Sequence[StrategySpec | tuple[str, Mapping[str, Any]] | str]
+    budget: Budget = field(default_factory=Budget)
+    reference: str | None = None
+    model_options: Mapping[str, Any] = field(default_factory=dict)
+    secrets: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    dataset: str | None = None
+    item_id: str | None = None
+    sweep_id: str | None = None
+
+    def strategy_specs(self) -> list[StrategySpec]:
+        specs = []
+        for item in self.strategies:
+            if isinstance(item, StrategySpec):
+                specs.append(item)
+            elif isinstance(item, str):
+                specs.append(StrategySpec(item))
+            else:
+                name, knobs = item
+                specs.append(StrategySpec(name, dict(knobs or {})))
+        return specs
+
+    def model_name(self) -> str:
+        return self.model if isinstance(self.model, str) else self.model.name
+
+    def stored_model_options(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_options.items() if not _SECRET_OPTION.search(k)}
+
+
+class RunSpecError(ValueError):
+    """The spec cannot become a run (no strategies, an unknown strategy, a bad knob)."""
+
+
+@dataclass
+class _Active:
+    run_id: str
+    cancels: list[asyncio.Event]
+    done: threading.Event = field(default_factory=threading.Event)
+    cancel_requested: bool = False
+
+
+class Runner:
+    """Use `get_runner(store)`; every method may be called from any thread."""
+
+    def __init__(self, store: Store, *, text_delay: float = TEXT_DELAY, min_gap: float = MIN_GAP):
+        self.store = store
+        self.text_delay = text_delay
+        self.min_gap = min_gap
+        self._active: dict[str, _Active] = {}
+        self._lock = threading.Lock()
+        self._writer = BackgroundWriter()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="budget-arena-runner", daemon=True)
+        self._thread.start()
+        self._heartbeat = asyncio.run_coroutine_threadsafe(self._beat(), self._loop)
+        mark_interrupted_dead_owners(store)
+        atexit.register(self._at_exit)
+
+    # ---- public API ----------------------------------------------------------------------------
+
+    def submit(self, spec: RunSpec) -> str:
+        """Record the run (status `running`) and start it in the background. Returns its id.
+
+        Raises RunSpecError for a spec that names no strategy, an unknown one, or a bad knob;
+        everything else (a model that cannot be built, a strategy failing) is recorded in the run."""
+        specs = spec.strategy_specs()
+        if not specs:
+            raise RunSpecError("a run needs at least one strategy")
+        try:
+            strategies = [make_strategy(s.name, **dict(s.knobs)) for s in specs]
+        except ValueError as exc:
+            raise RunSpecError(str(exc)) from None
+        run_id = new_run_id()
+        now = datetime.now(UTC)
+        host, pid, token = own_identity()
+        with self.store.write() as conn:
+            conn.execute(insert(Run).values(
+                id=run_id, created=now, updated=now, problem=spec.problem, reference=spec.reference,
+                model=spec.model_name(), model_options=spec.stored_model_options(),
+                budget=spec.budget.as_dict(), dataset=spec.dataset, item_id=spec.item_id,
+                sweep_id=spec.sweep_id, status="running", owner_host=host, owner_pid=pid, owner_token=token,
+            ))
+            conn.execute(insert(RunStrategy), [
+                {"run_id": run_id, "strategy_index": i, "strategy": s.name, "knobs": _knobs(strategy),
+                 "status": "running", "started": now}
+                for i, (s, strategy) in enumerate(zip(specs, strategies, strict=True))
+            ])
+        active = _Active(run_id, [asyncio.Event() for _ in strategies])
+        with self._lock:
+            self._active[run_id] = active
+        asyncio.run_coroutine_threadsafe(self._execute(active, spec, strategies, now.timestamp()), self._loop)
+        return run_id
+
+    def cancel(self, run_id: str) -> bool:
+        """Ask a run of this process to stop; its strategies end with their best answer so far.
+        False if the run is not executing here."""
+        with self._lock:
+            active = self._active.get(run_id)
+        if active is None:
+            return False
+        active.cancel_requested = True
+        for event in active.cancels:
+            self._loop.call_soon_threadsafe(event.set)
+        return True
+
+    def wait(self, run_id: str, timeout: float | None = None) -> str | None:
+        """Block until the run ends here (or `timeout` passes); return its stored status
+        (None for an unknown run)."""
+        with self._lock:
+            active = self._active.get(run_id)
+        if active is not None:
+            active.done.wait(timeout)
+        with self.store.read() as conn:
+            return conn.scalar(select(Run.status).where(Run.id == run_id))
+
+    def active_runs(self) -> list[str]:
+        with self._lock:
+            return list(self._active)
+
+    def is_active(self, run_id: str) -> bool:
+        with self._lock:
+            return run_id in self._active
+
+    # ---- execution (runner loop) ---------------------------------------------------------------
+
+    async def _execute(self, active: _Active, spec: RunSpec, strategies: list, started_wall: float) -> None:
+        recorder = RunRecorder(self.store, self._writer, active.run_id, reference=spec.reference,
+                               started_wall=started_wall, text_delay=self.text_delay, min_gap=self.min_gap)
+        try:
+            try:
+                model = await self._build_model(spec)
+            except Exception as exc:
+                message = _model_error(spec, exc)
+                for index in range(len(strategies)):
+                    recorder.set_strategy(index, status="error", stop_reason="error", error=message,
+                                          finished=datetime.now(UTC))
+                await recorder.close(status="error", error=message, finished=datetime.now(UTC))
+                return
+            price = price_for(model.name)
+            recorder.set_run(model=model.name, price_date=price.price_date)
+            for index in range(len(strategies)):
+                recorder.set_strategy(index, price_date=price.price_date)
+            await asyncio.gather(*(
+                self._strategy(recorder, index, strategy, spec, model, price, active.cancels[index])
+                for index, strategy in enumerate(strategies)
+            ))
+            status, error = _run_outcome(recorder.finals, len(strategies), active.cancel_requested)
+            await recorder.close(status=status, error=error, finished=datetime.now(UTC))
+        except Exception as exc:  # a bug here must still end the run visibly
+            log.exception("run %s failed", active.run_id)
+            await recorder.close(status="error", error=f"{type(exc).__name__}: {exc}", finished=datetime.now(UTC))
+        finally:
+            with self._lock:
+                self._active.pop(active.run_id, None)
+            active.done.set()
+
+    async def _build_model(self, spec: RunSpec) -> Model:
+        if not isinstance(spec.model, str):
+            return spec.model
+        options = {**spec.model_options, **spec.secrets}
+        # Loading a local model reads a file of hundreds of MB: off the loop.
+        return await asyncio.to_thread(get_model, spec.model, **options)
+
+    async def _strategy(self, recorder: RunRecorder, index: int, strategy: Any, spec: RunSpec,
+                        model: Model, price: Any, cancel: asyncio.Event) -> None:
+        try:
+            async for event in run_strategy(strategy, spec.problem, model, spec.budget, price=price, cancel=cancel):
+                recorder.add(index, event)
+        except Exception as exc:  # run() ends with a FinalAnswer by contract; a bug must not stop the others
+            log.exception("strategy %s of run %s raised", index, recorder.run_id)
+            if index not in recorder.finals:
+                recorder.add(index, FinalAnswer(None, "error", Spend(), error=f"{type(exc).__name__}: {exc}"))
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            ids = self.active_runs()
+            if ids:
+                try:
+                    await self._writer.call(self._touch, ids)
+                except Exception as exc:
+                    log.warning("heartbeat failed: %s", exc)
+
+    async def _stop_loop(self) -> None:
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        asyncio.get_running_loop().stop()
+
+    def _touch(self, run_ids: list[str]) -> None:
+        with self.store.write() as conn:
+            conn.execute(update(Run).where(Run.id.in_(run_ids), Run.status.in_(ACTIVE_STATUSES))
+                         .values(updated=datetime.now(UTC)))
+
+    def _at_exit(self) -> None:
+        ids = self.active_runs()
+        if ids:
+            try:
+                mark_interrupted(self.store, ids, reason="interrupted: the process exited before the run finished")
+            except Exception as exc:
+                log.warning("could not mark runs %s interrupted at exit: %s", ids, exc)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Cancel this runner's runs, wait for them to end, and stop its threads (tests, tools)."""
+        for run_id in self.active_runs():
+            self.cancel(run_id)
+        for run_id in self.active_runs():
+            self.wait(run_id, timeout)
+        asyncio.run_coroutine_threadsafe(self._stop_loop(), self._loop)
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._loop.close()
+        self._writer.stop(timeout)
+        atexit.unregister(self._at_exit)
+        with _runners_lock:
+            if _runners.get(self.store.url) is self:
+                del _runners[self.store.url]
+
+
+def _knobs(strategy: Any) -> dict[str, Any]:
+    knobs = strategy.knobs() if hasattr(strategy, "knobs") else dict(vars(strategy))
+    return {k: v if isinstance(v, str | int | float | bool | type(None)) else repr(v) for k, v in knobs.items()}
+
+
+def _model_error(spec: RunSpec, exc: Exception) -> str:
+    if isinstance(exc, ModelConfigError):
+        message = str(exc)  # written for users: says what to fix
+    else:
+        message = f"could not build model {spec.model_name()!r}: {type(exc).__name__}: {exc}"
+    for secret in spec.secrets.values():
+        if isinstance(secret, str) and len(secret) >= 4:
+            message = message.replace(secret, "***")
+    return message
+
+
+def _run_outcome(finals: Mapping[int, FinalAnswer], count: int, cancel_requested: bool) -> tuple[str, str | None]:
+    """done (even if some strategies failed: each carries its error), error if all failed,
+    cancelled if a cancel stopped any strategy."""
+    stops = [finals[i].stop if i in finals else "error" for i in range(count)]
+    if cancel_requested and "cancelled" in stops:
+        return "cancelled", None
+    if all(stop == "error" for stop in stops):
+        errors = sorted({finals[i].error or "no error message" for i in range(count) if i in finals})
+        return "error", "; ".join(errors) or "every strategy failed"
+    return "done", None
+
+
+_runners: dict[str, Runner] = {}
+_runners_lock = threading.Lock()
+
+
+def get_runner(store: Store | None = None) -> Runner:
+    """This process's runner for `store` (default: open_store()). Created on first use."""
+    store = store or open_store()
+    with _runners_lock:
+        runner = _runners.get(store.url)
+        if runner is None:
+            runner = _runners[store.url] = Runner(store)
+        return runner

@@ -1,0 +1,127 @@
+"""The schema: runs, one row per strategy in a run, the event log, and curve points.
+
+Schema changes go through a migration in storage/migrations/versions (the tests check that the
+migrations build exactly these tables).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+RUN_STATUSES = ("queued", "running", "done", "error", "cancelled", "interrupted")
+STRATEGY_STATUSES = ("queued", "running", "done", "error", "cancelled", "interrupted")
+ACTIVE_STATUSES = ("queued", "running")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONType, datetime: DateTime(timezone=True)}
+
+
+class Run(Base):
+    """One problem, N strategies, one model, one budget."""
+
+    __tablename__ = "run"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created: Mapped[datetime]
+    finished: Mapped[datetime | None]
+    updated: Mapped[datetime | None]  # last write by the owning runner: a heartbeat
+    problem: Mapped[str] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(200))
+    model_options: Mapped[dict[str, Any]]  # never keys: those are passed apart and not stored
+    budget: Mapped[dict[str, Any]]  # Budget.as_dict()
+    dataset: Mapped[str | None] = mapped_column(String(200))
+    item_id: Mapped[str | None] = mapped_column(String(200))
+    sweep_id: Mapped[str | None] = mapped_column(String(64))  # added in revision 0002
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    price_date: Mapped[str | None] = mapped_column(String(32))
+    owner_host: Mapped[str | None] = mapped_column(String(255))
+    owner_pid: Mapped[int | None]
+    owner_token: Mapped[str | None] = mapped_column(String(100))  # tells a reused pid apart
+
+    __table_args__ = (
+        Index("ix_run_created", "created"),
+        Index("ix_run_status", "status"),
+        Index("ix_run_model_created", "model", "created"),
+        Index("ix_run_dataset_item", "dataset", "item_id"),
+        Index("ix_run_sweep", "sweep_id"),
+    )
+
+
+class RunStrategy(Base):
+    """One strategy of a run: its knobs and how it ended."""
+
+    __tablename__ = "run_strategy"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
+    strategy_index: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    strategy: Mapped[str] = mapped_column(String(100))
+    knobs: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    answer: Mapped[str | None] = mapped_column(Text)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    correct: Mapped[bool | None] = mapped_column(Boolean)
+    stop_reason: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    input_tokens: Mapped[int] = mapped_column(default=0)
+    output_tokens: Mapped[int] = mapped_column(default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(default=0)
+    cached_input_tokens: Mapped[int] = mapped_column(default=0)
+    total_tokens: Mapped[int] = mapped_column(default=0)
+    usd: Mapped[float] = mapped_column(Float, default=0.0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    calls: Mapped[int] = mapped_column(default=0)
+    estimated: Mapped[bool] = mapped_column(default=False)
+    price_date: Mapped[str | None] = mapped_column(String(32))
+    started: Mapped[datetime | None]
+    finished: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_run_strategy_strategy", "strategy"),)
+
+
+class Event(Base):
+    """The event log: what a strategy emitted, in order (seq is per run and increasing).
+
+    Text and thinking deltas are coalesced, so one row may hold several deltas' text."""
+
+    __tablename__ = "event"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    strategy_index: Mapped[int | None]
+    kind: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]]  # reasoning.events.event_to_dict(event)
+    elapsed: Mapped[float] = mapped_column(Float)  # seconds since the run started
+    wall: Mapped[float] = mapped_column(Float)  # Unix time
+    total_tokens: Mapped[int | None]  # the strategy's spend so far
+    usd: Mapped[float | None] = mapped_column(Float)
+
+
+class CurvePoint(Base):
+    """A strategy's best answer and its quality at one spend level (one per PartialAnswer)."""
+
+    __tablename__ = "curve_point"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    strategy_index: Mapped[int]
+    tokens: Mapped[int]
+    output_tokens: Mapped[int]
+    usd: Mapped[float] = mapped_column(Float)
+    seconds: Mapped[float] = mapped_column(Float)
+    answer: Mapped[str] = mapped_column(Text)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    correct: Mapped[bool | None] = mapped_column(Boolean)
+    quality: Mapped[float | None] = mapped_column(Float)  # 1/0 against a reference, else confidence
+
+    __table_args__ = (Index("ix_curve_point_strategy", "run_id", "strategy_index", "seq"),)
