@@ -36,7 +36,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[
     str | None,
@@ -123,11 +123,10 @@ def run(
     spec = RunSpec(
         problem=problem,
         reference=reference,
-        model=model,
+        model=model_object,
         model_options=model_options(base_url),
         strategies=[(name, knobs.get(name, {})) for name in names],
         budget=budget,
-        model_object=model_object,
     )
     runner = get_runner(store)
     run_id = runner.submit(spec)
@@ -144,9 +143,9 @@ def run(
 
 
 def _run_record(store, run_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    from storage.queries import count_events, get_run
+    from storage.queries import get_run
 
-    stored = get_run(store, run_id)
+    stored = get_run(run_id, store=store)
     assert stored is not None
     return {
         "run_id": run_id,
@@ -155,7 +154,7 @@ def _run_record(store, run_id: str) -> dict[str, Any]:  # type: ignore[no-untype
         "problem": stored.problem,
         "reference": stored.reference,
         "budget": stored.budget,
-        "events": count_events(store, run_id),
+        "events": stored.event_count,
         "strategies": [
             {
                 "name": s.strategy,
@@ -203,7 +202,7 @@ def _follow_live(store, run_id: str, names: list[str]) -> None:  # type: ignore[
 
     with Live(render(), console=out, refresh_per_second=8, transient=False) as live:
         while True:
-            for event in events_since(store, run_id, last_seq):
+            for event in events_since(run_id, last_seq, store=store):
                 last_seq = event.seq
                 i = event.strategy_index
                 payload = event.payload
@@ -219,10 +218,8 @@ def _follow_live(store, run_id: str, names: list[str]) -> None:  # type: ignore[
                     if payload.get("answer"):
                         answers[i] = payload["answer"]
             live.update(render())
-            stored = get_run(store, run_id)
-            if stored is not None and stored.status not in ("queued", "running"):
-                for event in events_since(store, run_id, last_seq):
-                    last_seq = event.seq
+            stored = get_run(run_id, store=store)
+            if stored is None or not stored.is_active:
                 break
             time.sleep(0.15)
 
@@ -255,7 +252,7 @@ def show(
     if not is_valid_run_id(run_id):
         raise bad_input(f"{run_id!r} is not a run id")
     store = open_store_or_exit(db)
-    if get_run(store, run_id) is None:
+    if get_run(run_id, store=store) is None:
         err.print(f"[bold red]error:[/] no such run: {run_id}")
         raise typer.Exit(EXIT_FAILED)
     record = _run_record(store, run_id)

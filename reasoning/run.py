@@ -47,7 +47,7 @@ async def run(
     price: ModelPrice | None = None,
     cancel: asyncio.Event | None = None,
 ) -> AsyncIterator[Event]:
-    price = price or price_for(model.name)
+    price = price or price_for(model.name, base_url=getattr(model, "base_url", None))
     queue: asyncio.Queue = asyncio.Queue()
     ctx = Context(model, budget, price=price, emit=queue.put_nowait)
     try:
