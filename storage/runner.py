@@ -48,7 +48,7 @@ class StrategySpec:
     knobs: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RunSpec:
     """What to run. `model` is a spec string for reasoning.models.get_model ("openai:gpt-4o-mini")
     or a prebuilt Model (tests, a model the caller caches). `secrets` (e.g. {"api_key": ...}) go to
@@ -82,6 +82,11 @@ class RunSpec:
 
     def stored_model_options(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_options.items() if not _SECRET_OPTION.search(k)}
+
+    def __repr__(self) -> str:  # key-like options stay out of logs and tracebacks
+        return (f"RunSpec(problem={self.problem!r}, model={self.model_name()!r}, strategies={self.strategy_specs()!r}, "
+                f"budget={self.budget!r}, reference={self.reference!r}, model_options={self.stored_model_options()!r}, "
+                f"dataset={self.dataset!r}, item_id={self.item_id!r}, sweep_id={self.sweep_id!r})")
 
 
 class RunSpecError(ValueError):
