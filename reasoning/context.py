@@ -146,7 +146,8 @@ class Context:
         prompt_tokens = self.model.count_tokens(messages)
         limits = self._output_limits(prompt_tokens)
         granted = min([max_tokens, *limits.values()])
-        if granted < min(min_tokens, max_tokens):
+        # A capped call that can buy no output at all would still pay its prompt: refuse it too.
+        if granted < min(min_tokens, max_tokens) or (limits and granted < 1):
             binding = min(limits, key=limits.__getitem__)
             raise BudgetExhausted(
                 binding, f"only {granted} output tokens affordable after a {prompt_tokens}-token prompt"
