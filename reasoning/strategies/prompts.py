@@ -23,6 +23,77 @@ def answer_only(problem: str) -> list[Message]:
     return messages(f"{problem}\n\nGive only the final answer, no explanation. {ANSWER_FORMAT}")
 
 
+# ---- tree search (tree_of_thoughts, value_tree) -------------------------------------------------
+
+
+def _steps_block(steps: tuple[str, ...]) -> str:
+    return "\n".join(f"Step {i}: {s}" for i, s in enumerate(steps, 1)) or "(no steps yet)"
+
+
+def propose_step(problem: str, steps: tuple[str, ...]) -> list[Message]:
+    return messages(
+        f"Problem:\n{problem}\n\nSteps so far:\n{_steps_block(steps)}\n\n"
+        "Write only the next step of the solution, in one or two sentences. If the steps so far "
+        "already solve the problem, write instead a final line of the form `Answer: <answer>`."
+    )
+
+
+def rate_state(problem: str, steps: tuple[str, ...]) -> list[Message]:
+    return messages(
+        f"Problem:\n{problem}\n\nPartial solution:\n{_steps_block(steps)}\n\n"
+        "On a scale of 1 to 10, rate how likely this partial solution leads to a correct answer. "
+        "Reply with the number only."
+    )
+
+
+def finish_from_steps(problem: str, steps: tuple[str, ...]) -> list[Message]:
+    return messages(
+        f"Problem:\n{problem}\n\nSteps so far:\n{_steps_block(steps)}\n\n"
+        f"Complete the solution briefly from these steps. {ANSWER_FORMAT}"
+    )
+
+
+# ---- anytime reasoning ----------------------------------------------------------------------------
+
+FORCE_ANSWER_CUE = "\n\nGiven the reasoning so far, the final answer is"
+
+
+def answer_from_reasoning(problem: str, reasoning: str) -> list[Message]:
+    """For models that cannot continue an assistant message: the cut reasoning, quoted."""
+    return messages(
+        f"{problem}\n\nHere is some reasoning about it, possibly cut off:\n{reasoning}\n\n"
+        "Given the reasoning so far, what is the final answer? Reply with only a line of the form "
+        "`Answer: <answer>`."
+    )
+
+
+def rate_answer(problem: str, reasoning: str, answer: str) -> list[Message]:
+    return messages(
+        f"{problem}\n\nReasoning so far:\n{reasoning}\n\nProposed answer: {answer}\n\n"
+        "On a scale of 1 to 10, how likely is the proposed answer to be correct? Reply with the number only."
+    )
+
+
+# ---- budget forcing (s1) ----------------------------------------------------------------------------
+
+THINK_START, THINK_END = "<think>", "</think>"
+FINAL_ANSWER_CUE = "Final Answer:"
+
+
+def think_then_answer(problem: str) -> list[Message]:
+    return messages(
+        f"{problem}\n\nFirst think it through inside {THINK_START} {THINK_END} tags, then write "
+        f"`{FINAL_ANSWER_CUE} <answer>`."
+    )
+
+
+# ---- native thinking ----------------------------------------------------------------------------------
+
+
+def answer_in_format(problem: str) -> list[Message]:
+    return messages(f"{problem}\n\n{ANSWER_FORMAT}")
+
+
 # ---- multi-agent debate ---------------------------------------------------------------------------
 
 
