@@ -49,8 +49,7 @@ def test_anytime_index_is_the_mean_marginal_gain_per_token():
     assert anytime_index([(100, 0.2), (300, 0.6)]) == pytest.approx(0.4 / 200)
     assert anytime_index([(100, 0.9), (200, 0.5)]) == pytest.approx(-0.4 / 100)  # a loss counts
     assert anytime_index([(64, 0.5)]) == 0.0 and anytime_index([]) == 0.0
-    with pytest.raises(ValueError):
-        anytime_index([(64, 0.1), (64, 0.2)])
+    assert anytime_index([(64, 0.1), (128, 0.5), (64, 0.3)]) == pytest.approx(0.2 / 64)  # the last Q at 64
 
 
 def test_early_stop_rule_guards_a_zero_quality_like_the_seed():

@@ -77,7 +77,7 @@ def check_within(spent, budget: Budget) -> None:
 
 
 @pytest.mark.parametrize("name", strategy_names())
-@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(budget=budgets)
 def test_strategy_keeps_the_contract(name: str, budget: Budget) -> None:
     events = asyncio.run(collect(name, budget))

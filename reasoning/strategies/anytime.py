@@ -46,18 +46,17 @@ def anytime_index(points: Sequence[tuple[float, float]]) -> float:
     """The seed's Anytime Index: AI = (1/|B|) * sum over b in B of ΔQ(b)/Δb.
 
     points are (budget b in tokens, quality Q(b)) pairs, in any order; they are sorted by budget and
-    every step between consecutive points is one increment: ΔQ = Q(b_i) - Q(b_(i-1)) over
-    Δb = b_i - b_(i-1). |B| is the number of increments, len(points) - 1. Include (0, 0) to count the
-    first checkpoint's gain from nothing. Fewer than two points have no increment: 0.0.
-    Raises ValueError when two points share a budget (Δb = 0)."""
-    ordered = sorted(points, key=lambda p: p[0])
+    every step between consecutive budgets is one increment: ΔQ = Q(b_i) - Q(b_(i-1)) over
+    Δb = b_i - b_(i-1). |B| is the number of increments (distinct budgets - 1). Include (0, 0) to
+    count the first checkpoint's gain from nothing. A repeated budget keeps its last quality (as
+    reasoning.metrics does); fewer than two budgets have no increment: 0.0."""
+    latest: dict[float, float] = {}
+    for budget, quality in points:
+        latest[budget] = quality
+    ordered = sorted(latest.items())
     if len(ordered) < 2:
         return 0.0
-    gains = []
-    for (b0, q0), (b1, q1) in zip(ordered, ordered[1:], strict=False):
-        if b1 == b0:
-            raise ValueError(f"two quality points at the same budget {b0}")
-        gains.append((q1 - q0) / (b1 - b0))
+    gains = [(q1 - q0) / (b1 - b0) for (b0, q0), (b1, q1) in zip(ordered, ordered[1:], strict=False)]
     return sum(gains) / len(gains)
 
 

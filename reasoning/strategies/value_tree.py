@@ -9,7 +9,9 @@
   at the measured mix of an expansion; below it, a child's allocation less what its own expansion cost.
 - A child whose allocation cannot buy an expansion (the dearest one measured so far) is not expanded;
   nor is a state that already states an answer, nor one at the depth limit. Uncapped: every state
-  is expanded down to the depth limit.
+  is expanded down to the depth limit. Subtrees grow one at a time, the most valuable first.
+- Knob `reallocate` (off by default, which is the seed's rule): an unfundable child's share goes
+  back to its siblings, the formula taken over the children that can be funded.
 - The answer comes from the best path: argmax V from the root down to a leaf.
 
 Every expansion emits a Note with the children (R, V, allocations); the last Note carries the whole
