@@ -166,7 +166,7 @@ class RunRecorder:
         if spent is not None:
             self._spend[strategy_index] = spent
         record = self._record(strategy_index, event)
-        values = self._batch.strategies.setdefault(strategy_index, {})
+        values: dict[str, Any] = {}
         if spent is not None:
             values.update(spend_columns(spent))
         if isinstance(event, PartialAnswer):
@@ -182,6 +182,8 @@ class RunRecorder:
                 error=event.error,
                 finished=datetime.now(UTC),
             )
+        if values:  # a note changes nothing in the strategy's row
+            self._batch.strategies.setdefault(strategy_index, {}).update(values)
         self._urgent = True
         self._schedule()
 
@@ -303,7 +305,7 @@ class RunRecorder:
                 "quality": partial.confidence if correct is None else float(correct),
             })
         for strategy_index, final in batch.finals.items():
-            batch.strategies[strategy_index]["correct"] = self._judge(final.answer)
+            batch.strategies.setdefault(strategy_index, {})["correct"] = self._judge(final.answer)
 
         now = datetime.now(UTC)
         with self.store.write() as conn:
@@ -312,6 +314,8 @@ class RunRecorder:
             if curve:
                 conn.execute(insert(CurvePoint), curve)
             for strategy_index, values in batch.strategies.items():
+                if not values:
+                    continue
                 conn.execute(
                     update(RunStrategy)
                     .where(RunStrategy.run_id == self.run_id, RunStrategy.strategy_index == strategy_index)

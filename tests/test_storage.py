@@ -208,7 +208,7 @@ def direct_events(strategy_name: str, model: FakeModel, budget: Budget, problem:
 
 @dataclass
 class ScriptedPartials(StrategyBase):
-    """Test strategy: one short call per answer, reporting each with its confidence."""
+    """Test strategy: one short call per answer, noting and reporting each with its confidence."""
 
     name = "test_scripted_partials"
     answers: str = knob("3,4,4", "comma-separated answers to report in turn")
@@ -218,6 +218,7 @@ class ScriptedPartials(StrategyBase):
         answer = None
         for answer, confidence in zip(self.answers.split(","), self.confidences.split(","), strict=True):
             await ctx.generate(problem, label="step", max_tokens=32)
+            ctx.note("step", f"settled on {answer}", answer=answer)
             ctx.partial(answer, float(confidence))
         return answer
 
