@@ -1,0 +1,99 @@
+"""Run-level charts: pure functions from DataFrames to Altair charts (no Streamlit here).
+
+Inputs:
+- curve points, as `storage.queries.curve_points` returns them (one row per partial answer:
+  strategy_index, strategy, seq, tokens, usd, seconds, answer, confidence, correct, quality);
+- spend samples (one row per spend report: strategy_index, strategy, seconds, tokens, usd);
+- optional end spends (one row per finished strategy: strategy_index, strategy, tokens, usd), so
+  a quality step reaches as far as the strategy actually spent after its last answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import altair as alt
+import pandas as pd
+
+QUALITY_COLUMNS = ["series", "strategy_index", "seq", "tokens", "usd", "seconds", "answer", "quality", "point"]
+SPEND_COLUMNS = ["series", "strategy_index", "seconds", "tokens", "usd"]
+X_TITLES = {"tokens": "tokens spent (input + output)", "usd": "dollars spent", "seconds": "seconds since start"}
+
+
+def series_name(strategy_index: int, strategy: str) -> str:
+    """One legend entry per strategy of a run; the number tells two runs of one strategy apart."""
+    return f"{int(strategy_index) + 1}. {strategy}"
+
+
+def quality_steps(points: pd.DataFrame, ends: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The step data behind the quality charts: every curve point (point="answer"), then for each
+    finished strategy one point at its final spend (point="end") holding its last quality.
+
+    A strategy starts at zero spend with no answer, so its line begins at its first answer."""
+    if points.empty:
+        return pd.DataFrame(columns=QUALITY_COLUMNS)
+    frame = points.sort_values("seq").copy()
+    frame["series"] = [series_name(i, s) for i, s in zip(frame["strategy_index"], frame["strategy"], strict=True)]
+    frame["point"] = "answer"
+    frame["quality"] = pd.to_numeric(frame["quality"], errors="coerce")
+    rows = [frame[QUALITY_COLUMNS]]
+    if ends is not None and not ends.empty:
+        extra = []
+        for end in ends.itertuples(index=False):
+            mine = frame[frame["strategy_index"] == end.strategy_index]
+            if mine.empty:
+                continue
+            last = mine.iloc[-1]
+            if end.tokens <= last["tokens"] and end.usd <= last["usd"]:
+                continue  # the last answer came with the last token: nothing to extend
+            extra.append({"series": last["series"], "strategy_index": last["strategy_index"],
+                          "seq": last["seq"], "tokens": max(end.tokens, last["tokens"]),
+                          "usd": max(end.usd, last["usd"]), "seconds": last["seconds"],
+                          "answer": last["answer"], "quality": last["quality"], "point": "end"})
+        if extra:
+            rows.append(pd.DataFrame(extra, columns=QUALITY_COLUMNS))
+    return pd.concat(rows, ignore_index=True) if len(rows) > 1 else rows[0].reset_index(drop=True)
+
+
+def quality_chart(steps: pd.DataFrame, x: str = "tokens", *, quality_title: str = "quality",
+                  height: int = 260) -> alt.LayerChart:
+    """Quality of each strategy's best answer against its spend, as step functions on one chart.
+
+    `steps` is `quality_steps(...)`; x is "tokens" or "usd". Dots mark the answers."""
+    if x not in ("tokens", "usd"):
+        raise ValueError(f"x must be 'tokens' or 'usd', got {x!r}")
+    x_format = "$.4f" if x == "usd" else ",d"
+    base = alt.Chart(steps).encode(
+        x=alt.X(f"{x}:Q", title=X_TITLES[x], axis=alt.Axis(format="$~s" if x == "usd" else "~s")),
+        y=alt.Y("quality:Q", title=quality_title, scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("series:N", title="strategy"),
+    )
+    line = base.mark_line(interpolate="step-after", strokeWidth=2)
+    dots = base.mark_circle(size=60).encode(
+        tooltip=[alt.Tooltip("series:N", title="strategy"), alt.Tooltip("answer:N"),
+                 alt.Tooltip("quality:Q", format=".2f"), alt.Tooltip(f"{x}:Q", format=x_format)],
+    ).transform_filter(alt.datum.point == "answer")
+    return alt.layer(line, dots).properties(height=height)
+
+
+def spend_frame(samples: Sequence[dict]) -> pd.DataFrame:
+    """Spend samples (dicts with strategy_index, strategy, seconds, tokens, usd) as chart data."""
+    if not samples:
+        return pd.DataFrame(columns=SPEND_COLUMNS)
+    frame = pd.DataFrame(list(samples))
+    frame["series"] = [series_name(i, s) for i, s in zip(frame["strategy_index"], frame["strategy"], strict=True)]
+    return frame.sort_values(["strategy_index", "seconds"], kind="stable")[SPEND_COLUMNS].reset_index(drop=True)
+
+
+def spend_chart(spend: pd.DataFrame, y: str = "tokens", *, height: int = 220) -> alt.Chart:
+    """Cumulative spend of each strategy over time since the run started (tokens or dollars)."""
+    if y not in ("tokens", "usd"):
+        raise ValueError(f"y must be 'tokens' or 'usd', got {y!r}")
+    return alt.Chart(spend).mark_line(interpolate="step-after", point=True).encode(
+        x=alt.X("seconds:Q", title=X_TITLES["seconds"]),
+        y=alt.Y(f"{y}:Q", title="tokens spent" if y == "tokens" else "dollars spent",
+                axis=alt.Axis(format="$~s" if y == "usd" else "~s")),
+        color=alt.Color("series:N", title="strategy"),
+        tooltip=[alt.Tooltip("series:N", title="strategy"), alt.Tooltip("seconds:Q", format=".1f"),
+                 alt.Tooltip(f"{y}:Q", format="$.4f" if y == "usd" else ",d")],
+    ).properties(height=height)

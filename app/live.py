@@ -1,0 +1,350 @@
+"""The run page's renderer: header, actions, one pane per strategy and the run's charts.
+
+A live run repaints in a fragment a few times a second; each repaint reads only the events after
+the last one it saw (the folded view is kept in st.session_state by run id). A finished run is
+the same page without the timer, and can be replayed at its original pace. Model output is shown
+as escaped markdown: never HTML. Script thread only.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlencode
+
+import pandas as pd
+import streamlit as st
+
+from app.charts import quality_chart, quality_steps, spend_chart, spend_frame
+from app.controls import strategy_title
+from app.panes import (
+    PaneView,
+    RunView,
+    confidence_text,
+    literal_markdown,
+    note_data_text,
+    spend_bar,
+    stop_text,
+    verdict_text,
+)
+from app.state import page_path, runner
+from reasoning.budget import Budget
+from storage.export import export_run_json
+from storage.queries import RunInfo, StrategyInfo, curve_points, events_since, get_run, replay
+
+REPAINT_SECONDS = 0.4
+PANES_PER_ROW = 3
+STREAMS_SHOWN = 6  # newest streams in their own expanders; older ones share one
+NOTES_SHOWN = 8
+STATUS_COLORS = {"running": "blue", "queued": "gray", "done": "green", "error": "red", "cancelled": "orange",
+                 "interrupted": "orange"}
+REPLAY_SPEEDS = (1.0, 2.0, 5.0)
+
+
+def render_run_page(run_id: str | None) -> None:
+    if not run_id:
+        st.title("Run")
+        st.info("No run chosen. Start one on the Compare page, or open a run's link.")
+        st.page_link(str(page_path("compare")), label="Compare strategies", icon=":material/compare_arrows:")
+        return
+    try:
+        info = get_run(run_id)
+    except Exception as exc:  # the store is unreachable or broken: say so, no stack trace
+        st.error(f"Could not read the run store: {type(exc).__name__}: {literal_markdown(str(exc))}")
+        return
+    if info is None:
+        st.title("No such run")
+        st.error(f"No such run: {literal_markdown(run_id[:80])}. The link may be mistyped, or the run was "
+                 "recorded in another store.")
+        st.page_link(str(page_path("compare")), label="Start a new run", icon=":material/compare_arrows:")
+        return
+    _header(info)
+    _actions(info)
+    replaying = _replay_state(info.id) is not None
+    every = REPAINT_SECONDS if (info.is_active or replaying) else None
+    st.fragment(run_every=every)(_live_body)(info.id, info.is_active)
+
+
+# ---- header and actions ----------------------------------------------------------------------
+
+
+def _header(info: RunInfo) -> None:
+    st.title("Run")
+    status_col, meta_col = st.columns([1, 5], vertical_alignment="center")
+    with status_col:
+        st.badge(info.status, color=STATUS_COLORS.get(info.status, "gray"))
+    with meta_col:
+        created = info.created.strftime("%Y-%m-%d %H:%M:%S UTC") if info.created else ""
+        budget = _budget_text(info.budget)
+        st.caption(literal_markdown(f"{info.model} · budget per strategy: {budget} · {created} · id {info.id}"))
+    with st.container(border=True):
+        st.markdown("**Problem**")
+        st.markdown(literal_markdown(info.problem))
+        if info.reference:
+            st.markdown("**Reference answer:** " + literal_markdown(info.reference))
+        if info.dataset:
+            st.caption(literal_markdown(f"from dataset {info.dataset}, item {info.item_id or '?'}"))
+    if info.error:
+        st.error(literal_markdown(info.error))
+
+
+def _budget_text(budget: dict[str, Any]) -> str:
+    try:
+        return Budget.from_dict(budget).describe()
+    except (TypeError, ValueError):
+        return str(budget)
+
+
+def share_link(base_url: str | None, run_id: str) -> str:
+    """The run page's full URL (relative when the browser's URL is unknown, as in tests)."""
+    base = (base_url or "").split("?")[0].rstrip("/")
+    if not base.endswith("/run"):
+        base = base + "/run" if base else "/run"
+    return f"{base}?{urlencode({'run': run_id})}"
+
+
+def _actions(info: RunInfo) -> None:
+    cols = st.columns([1, 1, 1, 4], vertical_alignment="bottom")
+    replaying = _replay_state(info.id) is not None
+    with cols[0]:
+        if info.is_active:
+            if st.button("Cancel run", icon=":material/stop_circle:", key=f"cancel.{info.id}"):
+                if runner().cancel(info.id):
+                    st.toast("Cancelling: each strategy stops with its best answer so far.")
+                else:
+                    st.warning("This run is not executing in this server process, so it cannot be cancelled here.")
+        elif replaying:
+            if st.button("Stop replay", icon=":material/stop:", key=f"replay.stop.{info.id}"):
+                st.session_state.pop(_replay_key(info.id), None)
+                st.rerun()
+        elif st.button("Replay", icon=":material/replay:", key=f"replay.start.{info.id}",
+                       help="Show the run again as it happened, at its original pace (or faster)."):
+            _start_replay(info.id)
+            st.rerun()
+    with cols[1]:
+        if not info.is_active and not replaying:
+            st.selectbox("Replay speed", REPLAY_SPEEDS, format_func=lambda s: f"{s:g}×", key=f"replay.speed.{info.id}")
+    with cols[2]:
+        st.download_button("Download JSON", data=lambda: _export(info.id), file_name=f"run-{info.id}.json",
+                           mime="application/json", icon=":material/download:", key=f"download.{info.id}",
+                           on_click="ignore")
+    with cols[3]:
+        st.caption("Share link (anyone with access to this server can open it)")
+        st.code(share_link(st.context.url, info.id), language=None)
+
+
+def _export(run_id: str) -> str:
+    return json.dumps(export_run_json(run_id), indent=2)
+
+
+# ---- replay ----------------------------------------------------------------------------------
+
+
+def _replay_key(run_id: str) -> str:
+    return f"_replay.{run_id}"
+
+
+def _replay_state(run_id: str) -> dict[str, Any] | None:
+    return st.session_state.get(_replay_key(run_id))
+
+
+def _start_replay(run_id: str) -> None:
+    info = get_run(run_id)
+    if info is None:
+        return
+    st.session_state[_replay_key(run_id)] = {
+        "started": time.monotonic(),
+        "speed": float(st.session_state.get(f"replay.speed.{run_id}", 1.0)),
+        "events": replay(run_id),
+        "position": 0,
+        "view": _new_view(info),
+    }
+
+
+def _replay_step(state: dict[str, Any]) -> tuple[RunView, float, float, bool]:
+    """Apply the events whose time has come; returns the view, the replay clock, the run's
+    length in seconds, and whether the replay has shown every event."""
+    events = state["events"]
+    clock = (time.monotonic() - state["started"]) * state["speed"]
+    start = state["position"]
+    end = start
+    while end < len(events) and events[end].elapsed <= clock:
+        end += 1
+    state["view"].apply(events[start:end])
+    state["position"] = end
+    length = events[-1].elapsed if events else 0.0
+    return state["view"], clock, length, end >= len(events)
+
+
+# ---- the live body ---------------------------------------------------------------------------
+
+
+def _new_view(info: RunInfo) -> RunView:
+    return RunView.for_strategies([(s.strategy, s.knobs or {}) for s in info.strategies])
+
+
+def _live_body(run_id: str, was_active: bool) -> None:
+    info = get_run(run_id)  # before the events: once it says "ended", every event is in
+    if info is None:
+        st.error("The run disappeared from the store.")
+        return
+    curve = curve_points(run_id)
+    state = _replay_state(run_id)
+    if state is not None:
+        view, clock, length, finished = _replay_step(state)
+        curve = curve[curve["seq"] <= view.last_seq]
+        st.progress(min(1.0, clock / length) if length else 1.0,
+                    text=f"Replaying at {state['speed']:g}×: {min(clock, length):.1f} s of {length:.1f} s")
+        run_active = not finished
+    else:
+        key = f"_view.{run_id}"
+        view = st.session_state.get(key)
+        if view is None or len(view.panes) != len(info.strategies):
+            view = st.session_state[key] = _new_view(info)
+        view.apply(events_since(run_id, view.last_seq))
+        run_active = info.is_active
+        finished = False
+    render_panes(view, info.strategies, info.budget, curve, run_active=run_active)
+    render_charts(view, curve, has_reference=bool(info.reference))
+    if state is not None and finished:
+        st.session_state.pop(_replay_key(run_id), None)
+        st.rerun()  # the whole page: the timer stops and the Replay button returns
+    elif state is None and was_active and not info.is_active:
+        st.rerun()  # the run ended: redraw the header and actions, and stop repainting
+
+
+# ---- panes -----------------------------------------------------------------------------------
+
+
+def render_panes(view: RunView, strategies: Sequence[StrategyInfo], budget: dict[str, Any], curve: pd.DataFrame,
+                 *, run_active: bool) -> None:
+    panes = view.panes
+    per_row = 2 if len(panes) == 4 else PANES_PER_ROW
+    for start in range(0, len(panes), per_row):
+        row = panes[start : start + per_row]
+        for column, pane in zip(st.columns(per_row if len(panes) > per_row else len(row)), row, strict=False):
+            info = strategies[pane.index] if pane.index < len(strategies) else None
+            with column:
+                render_pane(pane, info, budget, curve, run_active=run_active)
+
+
+def _verdict(pane: PaneView, info: StrategyInfo | None, curve: pd.DataFrame) -> bool | None:
+    """The stored judgement of the answer shown: its curve point's, else the strategy's final one."""
+    if pane.best_seq is not None and not curve.empty:
+        match = curve.loc[curve["seq"] == pane.best_seq, "correct"]
+        if not match.empty and pd.notna(match.iloc[0]):
+            return bool(match.iloc[0])
+    if pane.ended and info is not None and info.correct is not None:
+        return bool(info.correct)
+    return None
+
+
+def render_pane(pane: PaneView, info: StrategyInfo | None, budget: dict[str, Any], curve: pd.DataFrame,
+                *, run_active: bool) -> None:
+    status = pane.status(info.status if info else None, run_active)
+    error = pane.error or (info.error if info is not None and not pane.ended and not run_active else None)
+    with st.container(border=True):
+        head, badge = st.columns([3, 1], vertical_alignment="center")
+        head.markdown(f"**{pane.index + 1}\\. {literal_markdown(strategy_title(pane.strategy))}**")
+        with badge:
+            st.badge(status, color=STATUS_COLORS.get(status, "gray"))
+        if pane.knobs:
+            st.caption(literal_markdown(", ".join(f"{k}={v}" for k, v in pane.knobs.items())))
+        bar = spend_bar(pane.spent, budget)
+        st.progress(bar.fraction, text=literal_markdown(bar.text + (" (estimated)" if pane.spent.estimated else "")))
+
+        if pane.best_answer:
+            verdict = verdict_text(_verdict(pane, info, curve))
+            mark = {"right": " ✅ right", "wrong": " ❌ wrong"}.get(verdict, "")
+            label = "Final answer" if pane.ended else "Best answer so far"
+            st.markdown(f"**{label}:** {literal_markdown(pane.best_answer)}{mark}")
+            st.caption(confidence_text(pane.confidence))
+        elif pane.ended:
+            st.markdown("**Final answer:** none")
+        else:
+            st.caption("No answer yet.")
+        if error:
+            st.error(literal_markdown(error))
+        if pane.ended:
+            spent = pane.spent
+            st.caption(literal_markdown(
+                f"Stopped: {stop_text(pane.stop)} · {spent.total_tokens:,} tokens in {spent.calls} call(s) · "
+                f"${spent.usd:.4f} · {spent.seconds:.1f} s"))
+        _notes(pane)
+        _streams(pane)
+
+
+def _notes(pane: PaneView) -> None:
+    if not pane.notes:
+        return
+    with st.expander(f"Decisions ({len(pane.notes)})", expanded=True):
+        shown = pane.notes[-NOTES_SHOWN:]
+        if len(pane.notes) > len(shown):
+            st.caption(f"{len(pane.notes) - len(shown)} earlier decisions not shown (see Download JSON).")
+        for note in shown:
+            line = f"**{literal_markdown(note.label)}**: {literal_markdown(note.text)}"
+            st.markdown(line)
+            data = note_data_text(note.data)
+            if data:
+                st.caption(literal_markdown(data))
+
+
+def _streams(pane: PaneView) -> None:
+    if not pane.streams:
+        return
+    streams = sorted(pane.streams.values(), key=lambda s: s.first_seq)
+    newest = pane.newest_label
+    older, recent = streams[:-STREAMS_SHOWN], streams[-STREAMS_SHOWN:]
+    if older:
+        with st.expander(f"{len(older)} earlier output(s)"):
+            for stream in older:
+                st.markdown(f"**{literal_markdown(stream.label or 'output')}**")
+                _stream_text(stream.text, stream.thinking)
+    for stream in recent:
+        size = len(stream.text) + len(stream.thinking)
+        with st.expander(f"{literal_markdown(stream.label or 'output')} · {size:,} chars",
+                         expanded=stream.label == newest):
+            _stream_text(stream.text, stream.thinking)
+
+
+def _stream_text(text: str, thinking: str) -> None:
+    if thinking:
+        st.caption("Thinking")
+        st.caption(literal_markdown(thinking))
+    if text:
+        st.markdown(literal_markdown(text))
+    elif not thinking:
+        st.caption("(nothing yet)")
+
+
+# ---- charts ----------------------------------------------------------------------------------
+
+
+def render_charts(view: RunView, curve: pd.DataFrame, *, has_reference: bool) -> None:
+    st.subheader("Quality against spend")
+    quality_title = "right (1) or wrong (0)" if has_reference else "confidence (self-reported)"
+    steps = quality_steps(curve, pd.DataFrame(view.end_spends()))
+    if steps.empty:
+        st.caption("No answers yet: each strategy's curve starts at its first answer.")
+    elif steps["quality"].isna().all():
+        st.caption("Answers arrived, but there is no reference answer and no strategy reported a confidence, "
+                   "so there is no quality to plot.")
+    else:
+        tokens_col, usd_col = st.columns(2)
+        with tokens_col:
+            st.altair_chart(quality_chart(steps, "tokens", quality_title=quality_title), width="stretch",
+                            key="chart.quality.tokens")
+        with usd_col:
+            if (pd.to_numeric(steps["usd"]) > 0).any():
+                st.altair_chart(quality_chart(steps, "usd", quality_title=quality_title), width="stretch",
+                                key="chart.quality.usd")
+            else:
+                st.caption("Every call was free (a local model), so quality against dollars is flat at $0.")
+    st.subheader("Spend over time")
+    spend = spend_frame(view.spend_samples)
+    if spend.empty:
+        st.caption("Nothing spent yet.")
+    else:
+        st.altair_chart(spend_chart(spend, "tokens"), width="stretch", key="chart.spend")

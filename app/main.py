@@ -1,0 +1,23 @@
+"""The Streamlit entry point (`budget-arena serve`, `make run`): page set-up and navigation."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.state import keep_form_state, page_path
+
+st.set_page_config(page_title="Budget Arena", page_icon=":material/balance:", layout="wide")
+keep_form_state()
+
+pages = [
+    st.Page(page_path("compare"), title="Compare", icon=":material/compare_arrows:", default=True),
+    st.Page(page_path("run"), title="Run", icon=":material/play_circle:", url_path="run"),
+]
+# Pages built in other issues join the menu once their files exist.
+for name, title, icon in (("leaderboard", "Leaderboard", ":material/leaderboard:"),
+                          ("history", "History", ":material/history:"),
+                          ("sweep", "Sweep", ":material/stacked_line_chart:")):
+    if page_path(name).exists():
+        pages.append(st.Page(page_path(name), title=title, icon=icon, url_path=name))
+
+st.navigation(pages).run()

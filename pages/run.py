@@ -1,0 +1,7 @@
+"""Run page (`?run=<id>`): the live view of a run and its share link; the same page once it ended."""
+
+import streamlit as st
+
+from app.live import render_run_page
+
+render_run_page(st.query_params.get("run"))
