@@ -135,9 +135,8 @@ def get_run(run_id: str, *, store: Store | None = None) -> RunInfo | None:
         strategies = conn.execute(
             select(RunStrategy.__table__).where(RunStrategy.run_id == run_id).order_by(RunStrategy.strategy_index)
         ).mappings().all()
-        count, last = conn.execute(
-            select(func.count(), func.coalesce(func.max(EventRow.seq), 0)).where(EventRow.run_id == run_id)
-        ).one()
+        # Seqs run 1..N without gaps, so the newest seq is the count (an index lookup, not a scan).
+        last = conn.scalar(select(func.coalesce(func.max(EventRow.seq), 0)).where(EventRow.run_id == run_id))
     strategy_fields = {f.name for f in fields(StrategyInfo)}
     run_fields = {f.name for f in fields(RunInfo)} - {"strategies", "event_count", "last_seq"}
     return RunInfo(
@@ -146,7 +145,7 @@ def get_run(run_id: str, *, store: Store | None = None) -> RunInfo | None:
             StrategyInfo(**{k: _utc(v) if isinstance(v, datetime) else v for k, v in s.items() if k in strategy_fields})
             for s in strategies
         ],
-        event_count=int(count),
+        event_count=int(last),
         last_seq=int(last),
     )
 
