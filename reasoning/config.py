@@ -12,7 +12,12 @@ from pathlib import Path
 
 import platformdirs
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 ENV_PREFIX = "BUDGET_ARENA_"
 
@@ -45,8 +50,12 @@ class Settings(BaseSettings):
     db: str | None = Field(None, description="SQLAlchemy URL of the store (default: SQLite in data_dir)")
     prices: Path | None = Field(None, description="price override TOML (default: data_dir/prices.toml)")
     default_model: str = Field("local", description="model the app and CLI start with")
-    provider_max_retries: int = Field(2, ge=0, description="SDK retries on 429/5xx/connection errors")
-    provider_timeout: float = Field(120.0, gt=0, description="seconds before a provider call times out")
+    provider_max_retries: int = Field(
+        2, ge=0, description="retries of a provider call refused before it streamed (429, 5xx, overloaded, connection "
+        "refused, timeout), with the SDK's exponential backoff and retry-after; a stream cut mid-way is never re-sent")
+    provider_timeout: float = Field(
+        600.0, gt=0, description="seconds without a byte from the provider before a call times out (connecting: at "
+        "most 10 s); reasoning models may think for minutes")
     limits: Limits = Field(default_factory=Limits)
 
     @property

@@ -21,7 +21,7 @@ STRICT = Limits(max_total_tokens=5000, max_usd=0.5, max_problem_chars=100, max_s
         (None, ["direct"], Budget(total_tokens=100), "local", OPEN, "must be text"),
         (42, ["direct"], Budget(total_tokens=100), "local", OPEN, "must be text"),
         ("x" * 1_000_000, ["direct"], Budget(total_tokens=100), "local", OPEN, "at most 20,000"),
-        ("what is\x00 2+2", ["direct"], Budget(total_tokens=100), "local", OPEN, "U+0000"),
+        ("what is\x00 2+2", ["direct"], Budget(total_tokens=100), "local", OPEN, r"U\+0000"),
         ("bell\x07", ["direct"], Budget(total_tokens=100), "local", OPEN, "control character"),
         ("2+2", [], Budget(total_tokens=100), "local", OPEN, "at least one strategy"),
         ("2+2", ["a", "b", "c"], Budget(total_tokens=100), "local", STRICT, "at most 2"),
