@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import logging
 import re
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +28,7 @@ from reasoning.events import FinalAnswer
 from reasoning.models import get_model
 from reasoning.models.base import Model, ModelConfigError
 from reasoning.prices import price_for
+from reasoning.redaction import environment_keys, redact, string_values
 from reasoning.run import run as run_strategy
 from reasoning.strategies import make_strategy
 from storage.ids import new_run_id
@@ -52,7 +55,8 @@ class StrategySpec:
 class RunSpec:
     """What to run. `model` is a spec string for reasoning.models.get_model ("openai:gpt-4o-mini")
     or a prebuilt Model (tests, a model the caller caches). `secrets` (e.g. {"api_key": ...}) go to
-    get_model with `model_options` but are never stored, logged or shown."""
+    get_model with `model_options` but are never stored, logged or shown. `checker` judges answers
+    instead of the reference comparison (a dataset's own scorer); `sweep_key` names the sweep cell."""
 
     problem: str
     model: str | Model
@@ -64,6 +68,8 @@ class RunSpec:
     dataset: str | None = None
     item_id: str | None = None
     sweep_id: str | None = None
+    sweep_key: str | None = None
+    checker: Callable[[str | None], bool | None] | None = field(default=None, repr=False, compare=False)
 
     def strategy_specs(self) -> list[StrategySpec]:
         specs = []
@@ -86,7 +92,8 @@ class RunSpec:
     def __repr__(self) -> str:  # key-like options stay out of logs and tracebacks
         return (f"RunSpec(problem={self.problem!r}, model={self.model_name()!r}, strategies={self.strategy_specs()!r}, "
                 f"budget={self.budget!r}, reference={self.reference!r}, model_options={self.stored_model_options()!r}, "
-                f"dataset={self.dataset!r}, item_id={self.item_id!r}, sweep_id={self.sweep_id!r})")
+                f"dataset={self.dataset!r}, item_id={self.item_id!r}, sweep_id={self.sweep_id!r}, "
+                f"sweep_key={self.sweep_key!r})")
 
 
 class RunSpecError(ValueError):
@@ -125,6 +132,11 @@ class Runner:
 
         Raises RunSpecError for a spec that names no strategy, an unknown one, or a bad knob;
         everything else (a model that cannot be built, a strategy failing) is recorded in the run."""
+        return self.start(spec)[0]
+
+    def start(self, spec: RunSpec) -> tuple[str, concurrent.futures.Future[dict[int, FinalAnswer]]]:
+        """As `submit`, plus a future that completes once the run has ended and its last write is
+        stored, with each strategy's FinalAnswer by index (await it with asyncio.wrap_future)."""
         specs = spec.strategy_specs()
         if not specs:
             raise RunSpecError("a run needs at least one strategy")
@@ -140,7 +152,8 @@ class Runner:
                 id=run_id, created=now, updated=now, problem=spec.problem, reference=spec.reference,
                 model=spec.model_name(), model_options=spec.stored_model_options(),
                 budget=spec.budget.as_dict(), dataset=spec.dataset, item_id=spec.item_id,
-                sweep_id=spec.sweep_id, status="running", owner_host=host, owner_pid=pid, owner_token=token,
+                sweep_id=spec.sweep_id, sweep_key=spec.sweep_key, status="running", owner_host=host, owner_pid=pid,
+                owner_token=token,
             ))
             conn.execute(insert(RunStrategy), [
                 {"run_id": run_id, "strategy_index": i, "strategy": s.name, "knobs": _knobs(strategy),
@@ -150,8 +163,8 @@ class Runner:
         active = _Active(run_id, [asyncio.Event() for _ in strategies])
         with self._lock:
             self._active[run_id] = active
-        asyncio.run_coroutine_threadsafe(self._execute(active, spec, strategies, now.timestamp()), self._loop)
-        return run_id
+        future = asyncio.run_coroutine_threadsafe(self._execute(active, spec, strategies, now.timestamp()), self._loop)
+        return run_id, future
 
     def cancel(self, run_id: str) -> bool:
         """Ask a run of this process to stop; its strategies end with their best answer so far.
@@ -185,9 +198,11 @@ class Runner:
 
     # ---- execution (runner loop) ---------------------------------------------------------------
 
-    async def _execute(self, active: _Active, spec: RunSpec, strategies: list, started_wall: float) -> None:
+    async def _execute(self, active: _Active, spec: RunSpec, strategies: list,
+                       started_wall: float) -> dict[int, FinalAnswer]:
         recorder = RunRecorder(self.store, self._writer, active.run_id, reference=spec.reference,
-                               started_wall=started_wall, text_delay=self.text_delay, min_gap=self.min_gap)
+                               started_wall=started_wall, text_delay=self.text_delay, min_gap=self.min_gap,
+                               checker=spec.checker)
         try:
             try:
                 model = await self._build_model(spec)
@@ -197,8 +212,8 @@ class Runner:
                     recorder.set_strategy(index, status="error", stop_reason="error", error=message,
                                           finished=datetime.now(UTC))
                 await recorder.close(status="error", error=message, finished=datetime.now(UTC))
-                return
-            price = price_for(model.name)
+                return recorder.finals
+            price = price_for(model.name, base_url=getattr(model, "base_url", None))
             recorder.set_run(model=model.name, price_date=price.price_date)
             for index in range(len(strategies)):
                 recorder.set_strategy(index, price_date=price.price_date)
@@ -206,15 +221,17 @@ class Runner:
                 self._strategy(recorder, index, strategy, spec, model, price, active.cancels[index])
                 for index, strategy in enumerate(strategies)
             ))
-            status, error = _run_outcome(recorder.finals, len(strategies), active.cancel_requested)
+            names = [s.name for s in spec.strategy_specs()]
+            status, error = _run_outcome(recorder.finals, names, active.cancel_requested)
             await recorder.close(status=status, error=error, finished=datetime.now(UTC))
         except Exception as exc:  # a bug here must still end the run visibly
-            log.exception("run %s failed", active.run_id)
-            await recorder.close(status="error", error=f"{type(exc).__name__}: {exc}", finished=datetime.now(UTC))
+            _log_failure(spec, exc, "run %s failed", active.run_id)
+            await recorder.close(status="error", error=_describe(spec, exc), finished=datetime.now(UTC))
         finally:
             with self._lock:
                 self._active.pop(active.run_id, None)
             active.done.set()
+        return recorder.finals
 
     async def _build_model(self, spec: RunSpec) -> Model:
         if not isinstance(spec.model, str):
@@ -227,11 +244,13 @@ class Runner:
                         model: Model, price: Any, cancel: asyncio.Event) -> None:
         try:
             async for event in run_strategy(strategy, spec.problem, model, spec.budget, price=price, cancel=cancel):
+                if isinstance(event, FinalAnswer) and event.error:  # providers redact; this catches the rest
+                    event = replace(event, error=redact(event.error, *_secrets(spec)))
                 recorder.add(index, event)
         except Exception as exc:  # run() ends with a FinalAnswer by contract; a bug must not stop the others
-            log.exception("strategy %s of run %s raised", index, recorder.run_id)
+            _log_failure(spec, exc, "strategy %s of run %s raised", index, recorder.run_id)
             if index not in recorder.finals:
-                recorder.add(index, FinalAnswer(None, "error", Spend(), error=f"{type(exc).__name__}: {exc}"))
+                recorder.add(index, FinalAnswer(None, "error", Spend(), error=_describe(spec, exc)))
 
     async def _beat(self) -> None:
         while True:
@@ -285,27 +304,46 @@ def _knobs(strategy: Any) -> dict[str, Any]:
     return {k: v if isinstance(v, str | int | float | bool | type(None)) else repr(v) for k, v in knobs.items()}
 
 
+def _secrets(spec: RunSpec) -> list[str]:
+    """Everything that must not appear in a stored or logged message: the run's keys and the host's."""
+    return [*string_values(spec.secrets.values()), *environment_keys()]
+
+
+def _describe(spec: RunSpec, exc: BaseException) -> str:
+    return redact(f"{type(exc).__name__}: {exc}", *_secrets(spec))
+
+
+def _log_failure(spec: RunSpec, exc: BaseException, message: str, *args: object) -> None:
+    """log.exception, with keys redacted from the message and the traceback."""
+    trace = redact("".join(traceback.format_exception(exc)), *_secrets(spec))
+    log.error(message + "\n%s", *args, trace)
+
+
 def _model_error(spec: RunSpec, exc: Exception) -> str:
     if isinstance(exc, ModelConfigError):
         message = str(exc)  # written for users: says what to fix
     else:
         message = f"could not build model {spec.model_name()!r}: {type(exc).__name__}: {exc}"
-    for secret in spec.secrets.values():
-        if isinstance(secret, str) and len(secret) >= 4:
-            message = message.replace(secret, "***")
-    return message
+    return redact(message, *_secrets(spec))
 
 
-def _run_outcome(finals: Mapping[int, FinalAnswer], count: int, cancel_requested: bool) -> tuple[str, str | None]:
-    """done (even if some strategies failed: each carries its error), error if all failed,
+def _run_outcome(finals: Mapping[int, FinalAnswer], names: Sequence[str],
+                 cancel_requested: bool) -> tuple[str, str | None]:
+    """done (a run where some strategies failed says which and why), error if all failed,
     cancelled if a cancel stopped any strategy."""
+    count = len(names)
     stops = [finals[i].stop if i in finals else "error" for i in range(count)]
     if cancel_requested and "cancelled" in stops:
         return "cancelled", None
     if all(stop == "error" for stop in stops):
         errors = sorted({finals[i].error or "no error message" for i in range(count) if i in finals})
         return "error", "; ".join(errors) or "every strategy failed"
-    return "done", None
+    failed = [i for i, stop in enumerate(stops) if stop == "error"]
+    if not failed:
+        return "done", None
+    reasons = "; ".join(f"{names[i]} (#{i + 1}): {finals[i].error if i in finals else 'no final answer'}"
+                        for i in failed)
+    return "done", f"{len(failed)} of {count} strategies failed, the others finished. {reasons}"
 
 
 _runners: dict[str, Runner] = {}

@@ -27,11 +27,14 @@ from reasoning import tokens
 from reasoning.models.base import Capabilities, Chunk, Message, ModelConfigError, ModelError, Usage
 from reasoning.models.openai import (
     CONNECT_TIMEOUT,
-    DEFAULT_TIMEOUT,
+    client_limits,
     is_retryable_status,
-    redact,
+    is_runaway,
+    runaway_message,
+    stall_message,
     status_words,
 )
+from reasoning.redaction import redact
 
 MIN_THINKING_BUDGET = 1024
 # Claude's tokenizer yields more tokens than o200k_base for the same text; counts lean upward so a
@@ -74,8 +77,8 @@ class AnthropicModel:
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        max_retries: int = 2,
+        timeout: float | None = None,
+        max_retries: int | None = None,
         **extra: Any,
     ):
         """extra: request fields sent with every call through extra_body (e.g. beta parameters)."""
@@ -88,8 +91,7 @@ class AnthropicModel:
             raise ModelConfigError(f"{self.name} needs an Anthropic API key: set ANTHROPIC_API_KEY or enter a key")
         self._api_key = key
         self.base_url = (base_url or os.environ.get("ANTHROPIC_BASE_URL") or "").strip() or None
-        self.timeout = timeout
-        self.max_retries = max_retries
+        self.timeout, self.max_retries = client_limits(timeout, max_retries)
         self.extra = extra
         self.capabilities = Capabilities(
             thinking_budget=supports_thinking(self.model),
@@ -193,6 +195,7 @@ class AnthropicModel:
         thinking: list[str] = []
         stop_reason: str | None = None
         finished = started = False
+        pieces = 0
         try:
             response = await self._client().messages.create(**body)
             started = True
@@ -207,10 +210,14 @@ class AnthropicModel:
                     elif event.type == "content_block_delta":
                         delta = event.delta
                         if delta.type == "text_delta" and delta.text:
+                            pieces += 1
                             yield Chunk(text=delta.text)
                         elif delta.type == "thinking_delta" and delta.thinking:
+                            pieces += 1
                             thinking.append(delta.thinking)
                             yield Chunk(thinking=delta.thinking)
+                        if is_runaway(pieces, max_tokens):
+                            raise self._model_error(runaway_message(max_tokens))
                     elif event.type == "message_delta":
                         output_tokens = event.usage.output_tokens  # cumulative
                         details = event.usage.output_tokens_details
@@ -222,8 +229,7 @@ class AnthropicModel:
         except anthropic.APIError as exc:
             raise self._error(exc) from None
         except httpx2.TimeoutException:  # the SDK leaves transport errors inside a stream unwrapped
-            raise self._model_error(f"the stream stalled: no data within {self.timeout:g} s (timed out)",
-                                    retryable=True) from None
+            raise self._model_error(stall_message(self.timeout), retryable=True) from None
         except httpx2.HTTPError as exc:
             where = "the stream was cut mid-way" if started else "connection failed"
             raise self._model_error(f"{where} ({type(exc).__name__}: {exc})", retryable=True) from None

@@ -20,10 +20,12 @@ import httpx2
 import openai
 
 from reasoning import tokens
+from reasoning.config import get_settings
 from reasoning.models.base import Capabilities, Chunk, Message, ModelConfigError, ModelError, Usage
+from reasoning.redaction import redact
 
-DEFAULT_TIMEOUT = 600.0  # seconds of silence allowed: a reasoning model may think for minutes
 CONNECT_TIMEOUT = 10.0
+RUNAWAY_SLACK = 16  # streamed pieces tolerated beyond max_tokens before a reply counts as runaway
 NO_KEY = "not-needed"  # compatible servers ignore the key, but the SDK insists on one
 OPENAI_HOST = "api.openai.com"
 
@@ -34,8 +36,6 @@ _STATUS_WORDS = {400: "bad request", 401: "authentication failed", 403: "permiss
                  409: "conflict", 413: "request too large", 422: "unprocessable request",
                  429: "rate limited", 500: "server error", 502: "bad gateway", 503: "service unavailable",
                  504: "gateway timeout", 529: "overloaded"}
-_KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{3})[A-Za-z0-9_\-*]{6,}")
-_BEARER = re.compile(r"(?i)\b(bearer\s+)\S+")
 
 
 def is_reasoning_model(model: str) -> bool:
@@ -43,11 +43,30 @@ def is_reasoning_model(model: str) -> bool:
     return bool(_REASONING_NAME.match(model.rsplit("/", 1)[-1].lower()))
 
 
-def redact(text: str, secret: str | None) -> str:
-    """Remove a key (and anything shaped like one) from text that may be shown or logged."""
-    if secret and len(secret) >= 6 and secret != NO_KEY:
-        text = text.replace(secret, "***")
-    return _BEARER.sub(r"\1***", _KEY_LIKE.sub(r"\1***", text))
+def client_limits(timeout: float | None, max_retries: int | None) -> tuple[float, int]:
+    """The SDK client's timeout (seconds of silence) and retries: as given, else from Settings
+    (BUDGET_ARENA_PROVIDER_TIMEOUT, BUDGET_ARENA_PROVIDER_MAX_RETRIES)."""
+    settings = get_settings()
+    timeout = settings.provider_timeout if timeout is None else float(timeout)
+    max_retries = settings.provider_max_retries if max_retries is None else int(max_retries)
+    if timeout <= 0 or max_retries < 0:
+        raise ModelConfigError(f"timeout must be above 0 and max_retries at least 0; got {timeout:g} and {max_retries}")
+    return timeout, max_retries
+
+
+def is_runaway(pieces: int, max_tokens: int) -> bool:
+    """More streamed pieces than max_tokens allows (each non-empty delta holds at least one token):
+    a server that ignores max_tokens would otherwise stream, and bill, without end."""
+    return pieces > max_tokens + RUNAWAY_SLACK
+
+
+def runaway_message(max_tokens: int) -> str:
+    return (f"the server kept streaming past the {max_tokens:,} tokens asked for (it ignores max_tokens); "
+            "the reply was stopped")
+
+
+def stall_message(timeout: float) -> str:
+    return f"the stream stalled: no data within {timeout:g} s (timed out)"
 
 
 def status_words(status: int) -> str:
@@ -69,8 +88,8 @@ class OpenAIModel:
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        max_retries: int = 2,
+        timeout: float | None = None,
+        max_retries: int | None = None,
         reasoning_effort: str | None = None,
         **extra: Any,
     ):
@@ -89,8 +108,7 @@ class OpenAIModel:
                 "base_url for an OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio)"
             )
         self._api_key = key or NO_KEY
-        self.timeout = timeout
-        self.max_retries = max_retries
+        self.timeout, self.max_retries = client_limits(timeout, max_retries)
         self.reasoning_effort = reasoning_effort
         self.extra = extra
         self.reasoning = is_reasoning_model(self.model)
@@ -186,10 +204,15 @@ class OpenAIModel:
                             yield Chunk(text=delta.content)
                         if choice.finish_reason:
                             finish = choice.finish_reason
+                    if is_runaway(len(text) + len(thinking), max_tokens):
+                        raise self._model_error(runaway_message(max_tokens))
         except openai.APIError as exc:
             raise self._error(exc, started=started) from None
+        except httpx2.TimeoutException:  # a read timeout inside an open stream is not wrapped by the SDK
+            raise self._model_error(stall_message(self.timeout), retryable=True) from None
         except httpx2.HTTPError as exc:  # transport trouble the SDK did not wrap
-            raise self._model_error(f"connection failed: {type(exc).__name__}: {exc}", retryable=True) from None
+            where = "the stream was cut mid-way" if started else "connection failed"
+            raise self._model_error(f"{where} ({type(exc).__name__}: {exc})", retryable=True) from None
         if finish is None:
             raise self._model_error("the stream ended before the reply was finished", retryable=True)
         if usage is None:
@@ -222,6 +245,8 @@ class OpenAIModel:
     def _error(self, exc: openai.APIError, *, started: bool) -> ModelError:
         where = self.base_url or f"https://{OPENAI_HOST}"
         if isinstance(exc, openai.APITimeoutError):
+            if started:  # the SDK wraps a read timeout inside an open stream too
+                return self._model_error(stall_message(self.timeout), retryable=True)
             return self._model_error(f"no reply from {where} within {self.timeout:g} s (timed out)",
                                      retryable=True)
         if isinstance(exc, openai.APIConnectionError):

@@ -15,7 +15,9 @@ SDKs' HTTP client), with no network and no keys. Each stub is a stdlib Threading
         assert stub.requests[0].body["thinking"]["budget_tokens"] == 2048
 
 Replies queued with `queue()` are served one per request, in order; when the queue is empty the
-stub serves `stub.default` (a plain successful reply unless a test changes it).
+stub serves `stub.default` (a plain successful reply unless a test changes it). A test that needs
+to answer by what was asked (say, fault only one strategy of a run) sets `stub.responder`, a
+function of the RecordedRequest returning a StubReply, or None to fall back to the queue.
 
 Faults a reply can carry (see StubReply): an HTTP error status (429 with retry-after, 500, 529),
 an error event mid-stream, a stream cut after N events (the socket is closed without ending the
@@ -32,7 +34,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -76,9 +78,11 @@ class StubReply:
     status: int = 200  # an error status answers with the provider's JSON error body instead
     retry_after: float | None = None  # sent as the retry-after header with an error status
     error_message: str | None = None
+    echo_key: bool = False  # the error message quotes the key the request carried, as some servers do
     cut_after: int | None = None  # close the socket after this many events, mid-body
     error_event_after: int | None = None  # Anthropic: an `event: error` (overloaded) after N events
     endless: bool = False  # after the text, keep sending deltas until the client disconnects
+    wait_before: float = 0.0  # seconds before the status line: no byte of the response until then
 
     @classmethod
     def http_error(cls, status: int, *, retry_after: float | None = None, message: str | None = None) -> StubReply:
@@ -111,6 +115,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]  # lower-cased names
     body: Any  # the parsed JSON body, or None
+    received: float = 0.0  # time.monotonic() when the request arrived (retry backoff is visible in the gaps)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -182,6 +187,7 @@ class StubServer:
         self.default = default or StubReply()
         self.requests: list[RecordedRequest] = []
         self._queue: list[StubReply] = []
+        self.responder: Callable[[RecordedRequest], StubReply | None] | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -215,7 +221,10 @@ class StubServer:
         """What to pass as the SDK's base_url."""
         return self.origin + self.base_path
 
-    def _next_reply(self) -> StubReply:
+    def _next_reply(self, request: RecordedRequest) -> StubReply:
+        chosen = self.responder(request) if self.responder is not None else None
+        if chosen is not None:
+            return chosen
         with self._lock:
             return self._queue.pop(0) if self._queue else replace(self.default)
 
@@ -267,7 +276,8 @@ class StubServer:
         except ValueError:
             body = None
         path = handler.path.split("?", 1)[0]
-        request = RecordedRequest(method, path, {k.lower(): v for k, v in handler.headers.items()}, body)
+        request = RecordedRequest(method, path, {k.lower(): v for k, v in handler.headers.items()}, body,
+                                  time.monotonic())
         with self._lock:
             self.requests.append(request)
         route = self.routes.get(path)
@@ -277,10 +287,15 @@ class StubServer:
         getattr(self, route)(handler, request)
 
     def serve_reply(self, handler: BaseHTTPRequestHandler, request: RecordedRequest) -> None:
-        reply = self._next_reply()
+        reply = self._next_reply(request)
+        if reply.wait_before and self._stopping.wait(reply.wait_before):
+            handler.close_connection = True  # stopping: drop the request unanswered
+            return
         if reply.status != 200:
             headers = {} if reply.retry_after is None else {"retry-after": f"{reply.retry_after:g}"}
             message = reply.error_message or self.default_error_message(reply.status)
+            if reply.echo_key:
+                message += f"; key received: {request_key(request)}"
             self.send_json(handler, reply.status, self.error_body(reply.status, message), headers)
             return
         handler.send_response(200)
@@ -324,6 +339,12 @@ class StubServer:
         raise NotImplementedError
 
 
+def request_key(request: RecordedRequest) -> str:
+    """The API key a request carried (OpenAI: Authorization: Bearer; Anthropic: x-api-key)."""
+    bearer = request.header("authorization") or ""
+    return request.header("x-api-key") or bearer.removeprefix("Bearer ").strip()
+
+
 def closed_port_url(path: str = "") -> str:
     """A loopback URL where nothing listens, so connecting is refused."""
     with socket.socket() as s:
@@ -333,4 +354,4 @@ def closed_port_url(path: str = "") -> str:
 
 
 __all__ = ["ClientGone", "EventWriter", "RecordedRequest", "StubReply", "StubServer", "closed_port_url",
-           "count_words", "split_pieces"]
+           "count_words", "request_key", "split_pieces"]
