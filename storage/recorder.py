@@ -15,6 +15,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -120,8 +121,10 @@ class RunRecorder:
         started_wall: float | None = None,
         text_delay: float = TEXT_DELAY,
         min_gap: float = MIN_GAP,
+        checker: Callable[[str | None], bool | None] | None = None,
     ):
         self.store = store
+        self.checker = checker  # judges answers instead of `judge(answer, reference)` (a dataset's scorer)
         self.run_id = run_id
         self.reference = reference
         self.text_delay = text_delay
@@ -282,10 +285,19 @@ class RunRecorder:
 
     def _judge(self, answer: str | None) -> bool | None:
         if answer is None:
-            return judge(None, self.reference)
+            return self._verdict(None)
         if answer not in self._verdicts:
-            self._verdicts[answer] = judge(answer, self.reference)
+            self._verdicts[answer] = self._verdict(answer)
         return self._verdicts[answer]
+
+    def _verdict(self, answer: str | None) -> bool | None:
+        if self.checker is None:
+            return judge(answer, self.reference)
+        try:
+            return self.checker(answer)
+        except Exception:  # a checker bug must not lose the run's events
+            log.exception("checker failed on %r", answer)
+            return None
 
     def _write_batch(self, batch: _Batch) -> None:
         curve = []

@@ -1,4 +1,4 @@
-"""The schema: runs, one row per strategy in a run, the event log, and curve points.
+"""The schema: runs, one row per strategy in a run, the event log, curve points, and sweeps.
 
 Schema changes go through a migration in storage/migrations/versions (the tests check that the
 migrations build exactly these tables).
@@ -18,6 +18,7 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 RUN_STATUSES = ("queued", "running", "done", "error", "cancelled", "interrupted")
 STRATEGY_STATUSES = ("queued", "running", "done", "error", "cancelled", "interrupted")
 ACTIVE_STATUSES = ("queued", "running")
+SWEEP_STATUSES = ("running", "done", "capped", "cancelled", "error", "interrupted")
 
 
 class Base(DeclarativeBase):
@@ -41,6 +42,7 @@ class Run(Base):
     dataset: Mapped[str | None] = mapped_column(String(200))
     item_id: Mapped[str | None] = mapped_column(String(200))
     sweep_id: Mapped[str | None] = mapped_column(String(64))  # added in revision 0002
+    sweep_key: Mapped[str | None] = mapped_column(String(64))  # the sweep cell this run is (revision 0003)
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     price_date: Mapped[str | None] = mapped_column(String(32))
@@ -54,6 +56,8 @@ class Run(Base):
         Index("ix_run_model_created", "model", "created"),
         Index("ix_run_dataset_item", "dataset", "item_id"),
         Index("ix_run_sweep", "sweep_id"),
+        # One run per sweep cell: a resumed sweep can never record a cell twice.
+        Index("uq_run_sweep_cell", "sweep_id", "sweep_key", unique=True),
     )
 
 
@@ -125,3 +129,31 @@ class CurvePoint(Base):
     quality: Mapped[float | None] = mapped_column(Float)  # 1/0 against a reference, else confidence
 
     __table_args__ = (Index("ix_curve_point_strategy", "run_id", "strategy_index", "seq"),)
+
+
+class Sweep(Base):
+    """A dataset x strategies x budgets x model grid; its cells are runs with this sweep_id
+    (revision 0003). The id is a hash of the plan, so the same plan resumes the same sweep."""
+
+    __tablename__ = "sweep"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    created: Mapped[datetime]
+    updated: Mapped[datetime | None]
+    finished: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16))
+    plan: Mapped[dict[str, Any]]  # reasoning.sweep.SweepPlan.as_dict()
+    dataset: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(200))
+    total_cells: Mapped[int]
+    max_usd: Mapped[float | None] = mapped_column(Float)
+    estimate_low_usd: Mapped[float | None] = mapped_column(Float)
+    estimate_high_usd: Mapped[float | None] = mapped_column(Float)  # None: no upper bound
+    retired_usd: Mapped[float] = mapped_column(Float, default=0.0)  # spent by attempts a resume replaced
+    error: Mapped[str | None] = mapped_column(Text)
+    owner_host: Mapped[str | None] = mapped_column(String(255))
+    owner_pid: Mapped[int | None]
+    owner_token: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (Index("ix_sweep_created", "created"),)

@@ -1,0 +1,520 @@
+"""Budget sweeps: a dataset x strategies x budget grid x one model (x repeats), as cells.
+
+A cell is one strategy on one problem at one budget (one repeat): one strategy result. This module
+plans the cells, gives each a deterministic key, estimates what the sweep can cost, and executes
+the cells with bounded concurrency, an optional hard dollar cap for the whole sweep, and
+cancellation. Per-provider rate limits (429s retried with backoff) wrap the model: reasoning.ratelimit.
+Where the cells run and their results are kept is a `SweepSink` (storage.sweeps stores them as
+runs); this module knows nothing of the store.
+
+Resuming: the sink reports which cell keys are already done, and those are skipped. The sweep id is
+a hash of the plan, so running the same plan again continues it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from reasoning.budget import Budget
+from reasoning.datasets import Dataset, Item
+from reasoning.models.base import Model
+from reasoning.prices import ModelPrice
+from reasoning.ratelimit import provider_of
+from reasoning.strategies import make_strategy
+from reasoning.strategies.base import StrategyConfigError
+from reasoning.tokens import count_text
+
+FINAL_STATUSES = ("done", "capped", "cancelled", "error")
+
+
+class SweepPlanError(ValueError):
+    """A plan that cannot run as given; the message says what to change."""
+
+
+# ---- the plan ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StrategyChoice:
+    """A strategy and its knob values (as given: strings from a command line are fine)."""
+
+    name: str
+    knobs: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "knobs": dict(sorted(self.knobs.items()))}
+
+    def label(self) -> str:
+        if not self.knobs:
+            return self.name
+        return f"{self.name}(" + ", ".join(f"{k}={v}" for k, v in sorted(self.knobs.items())) + ")"
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """What to sweep. Everything here except `name` defines the sweep's identity (its id)."""
+
+    dataset: str  # a reasoning.datasets.load_dataset spec: "basic_arithmetic", "file:x.jsonl", ...
+    strategies: tuple[StrategyChoice, ...]
+    budgets: tuple[Budget, ...]
+    model: str = "local"  # a reasoning.models.get_model spec
+    size: int | None = None  # items (None: the dataset's default / all)
+    seed: int = 0
+    repeats: int = 1
+    model_options: Mapping[str, Any] = field(default_factory=dict, hash=False)  # stored: never keys
+    nonce: str = ""  # set to start a fresh sweep of a grid that was swept before
+    name: str = ""  # a label for people; not part of the identity
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "size": self.size,
+            "seed": self.seed,
+            "strategies": [s.as_dict() for s in self.strategies],
+            "budgets": [b.as_dict() for b in self.budgets],
+            "model": self.model,
+            "model_options": dict(sorted(self.model_options.items())),
+            "repeats": self.repeats,
+            "nonce": self.nonce,
+        }
+
+    @property
+    def sweep_id(self) -> str:
+        return "sw-" + _digest(self.identity())[:20]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.identity(), "name": self.name}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SweepPlan:
+        return cls(
+            dataset=data["dataset"],
+            strategies=tuple(StrategyChoice(s["name"], dict(s.get("knobs") or {})) for s in data["strategies"]),
+            budgets=tuple(Budget.from_dict(b) for b in data["budgets"]),
+            model=data.get("model", "local"),
+            size=data.get("size"),
+            seed=int(data.get("seed", 0)),
+            repeats=int(data.get("repeats", 1)),
+            model_options=dict(data.get("model_options") or {}),
+            nonce=data.get("nonce", ""),
+            name=data.get("name", ""),
+        )
+
+    def validate(self) -> SweepPlan:
+        """Raise SweepPlanError for a plan that cannot run; return the plan."""
+        if not self.strategies:
+            raise SweepPlanError("choose at least one strategy")
+        if not self.budgets:
+            raise SweepPlanError("give at least one budget")
+        if len({s.as_dict()["name"] + json.dumps(s.as_dict()["knobs"], default=str) for s in self.strategies}) \
+                != len(self.strategies):
+            raise SweepPlanError("a strategy is listed twice with the same knobs")
+        if len({json.dumps(b.as_dict()) for b in self.budgets}) != len(self.budgets):
+            raise SweepPlanError("a budget is listed twice")
+        for budget in self.budgets:
+            if budget.is_unbounded:
+                raise SweepPlanError("every budget needs at least one cap (tokens, output tokens, dollars or seconds)")
+        if self.repeats < 1:
+            raise SweepPlanError(f"repeats must be at least 1, got {self.repeats}")
+        if self.size is not None and self.size < 1:
+            raise SweepPlanError(f"size must be at least 1, got {self.size}")
+        for choice in self.strategies:
+            try:
+                make_strategy(choice.name, **dict(choice.knobs))
+            except (StrategyConfigError, TypeError, ValueError) as exc:
+                raise SweepPlanError(str(exc)) from None
+        return self
+
+
+def parse_budget_grid(values: Iterable[str], cap: str = "total_tokens") -> tuple[Budget, ...]:
+    """Budgets from text: "256,1024" (the `cap` of each) or "total_tokens=1000;seconds=30" per budget."""
+    budgets: list[Budget] = []
+    for value in values:
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            try:
+                if "=" in part:
+                    caps = dict(item.split("=", 1) for item in part.split(";"))
+                    budgets.append(Budget(**{k.strip(): _number(v) for k, v in caps.items()}))
+                else:
+                    budgets.append(Budget(**{cap: _number(part)}))
+            except (TypeError, ValueError) as exc:
+                raise SweepPlanError(f"bad budget {part!r}: {exc}") from None
+    return tuple(budgets)
+
+
+def _number(text: str) -> int | float:
+    value = float(text.strip().replace("_", ""))
+    return int(value) if value.is_integer() else value
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# ---- cells -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    key: str  # deterministic: the same problem, strategy, knobs, budget, model and repeat -> same key
+    index: int  # position in the sweep's order
+    item: Item
+    strategy: StrategyChoice
+    budget: Budget
+    repeat: int
+
+
+def cell_key(plan: SweepPlan, item: Item, strategy: StrategyChoice, budget: Budget, repeat: int) -> str:
+    """The cell's identity: what was asked (problem and reference text, not just the item id, so an
+    edited dataset file gives new cells), of which strategy and model, at which budget."""
+    return _digest({
+        "item": item.id,
+        "problem": item.problem,
+        "reference": item.reference,
+        "strategy": strategy.as_dict(),
+        "budget": budget.as_dict(),
+        "model": plan.model,
+        "model_options": dict(sorted(plan.model_options.items())),
+        "repeat": repeat,
+    })[:32]
+
+
+def plan_cells(plan: SweepPlan, dataset: Dataset) -> list[Cell]:
+    """Every cell, item by item: each problem gets all its strategies and budgets before the next
+    problem starts, so a sweep stopped early (cap, cancel) still compares like with like."""
+    cells: list[Cell] = []
+    for repeat in range(plan.repeats):
+        for item in dataset.items:
+            for budget in plan.budgets:
+                for strategy in plan.strategies:
+                    key = cell_key(plan, item, strategy, budget, repeat)
+                    cells.append(Cell(key, len(cells), item, strategy, budget, repeat))
+    return cells
+
+
+# ---- cost --------------------------------------------------------------------------------------
+
+
+def is_free(price: ModelPrice) -> bool:
+    return price.known and price.input_per_mtok == 0 and price.output_per_mtok == 0
+
+
+def worst_case_usd(budget: Budget, price: ModelPrice) -> float:
+    """The most one strategy run at `budget` can cost: its dollar cap, or every token of its total
+    token cap at the dearer rate, whichever is less; inf when neither bounds it."""
+    if is_free(price):
+        return 0.0
+    bounds = []
+    if budget.usd is not None:
+        bounds.append(float(budget.usd))
+    if budget.total_tokens is not None:
+        bounds.append(budget.total_tokens * max(price.input_per_token, price.output_per_token))
+    return min(bounds) if bounds else math.inf
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    cells: int
+    low_usd: float  # every cell reads its problem once (a floor: no strategy spends less)
+    high_usd: float  # every cell spends its whole cap (inf: a budget caps neither tokens nor dollars)
+    price: ModelPrice
+
+    def describe(self) -> str:
+        if is_free(self.price):
+            return f"{self.cells:,} strategy runs; cost $0 ({self.price.source})"
+        if not self.price.known:
+            return f"{self.cells:,} strategy runs; no price is known for this model, so the cost cannot be estimated"
+        high = "no upper bound (a budget caps neither total tokens nor dollars)" if math.isinf(self.high_usd) \
+            else f"at most ${self.high_usd:,.4f}"
+        return f"{self.cells:,} strategy runs; at least ${self.low_usd:,.4f}, {high}"
+
+
+def estimate_cost(cells: Sequence[Cell], price: ModelPrice, model_name: str) -> CostEstimate:
+    """The range a sweep's cells can cost (cells already done included: the caller filters)."""
+    worst = {json.dumps(b.as_dict()): worst_case_usd(b, price) for b in {c.budget for c in cells}}
+    high = sum(worst[json.dumps(c.budget.as_dict())] for c in cells)
+    prompt_tokens: dict[str, int] = {}
+    low = 0.0
+    if not is_free(price) and price.known:
+        for c in cells:
+            if c.item.id not in prompt_tokens:
+                prompt_tokens[c.item.id] = count_text(c.item.problem, model_name)
+            low += price.input_cost(prompt_tokens[c.item.id])
+    return CostEstimate(len(cells), low, high, price)
+
+
+# ---- execution ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    status: str  # "done" (answered or stopped by its budget), "error", "cancelled"
+    usd: float = 0.0
+    total_tokens: int = 0
+    answer: str | None = None
+    error: str | None = None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ResumeState:
+    done_keys: frozenset[str]  # cells with a result: skipped
+    spent_usd: float  # what the sweep spent before (counts against its dollar cap)
+
+
+class SweepSink(Protocol):
+    """Where a sweep's cells run and are kept. Methods other than `run_cell` are called from the
+    sweep's event loop too, except `cancel_running`, which may be called from any thread."""
+
+    def resume_state(self) -> ResumeState:
+        """Cells done before (skipped) and the money already spent; clear failed attempts."""
+        ...
+
+    async def run_cell(self, cell: Cell, model: Model) -> CellOutcome:
+        """Run one cell and keep its result before returning."""
+        ...
+
+    def cancel_running(self) -> None:
+        """Stop the cells in flight (they end with their best answer so far)."""
+        ...
+
+    def finish(self, progress: SweepProgress) -> None:
+        """The sweep ended (done, capped, cancelled or error)."""
+        ...
+
+
+@dataclass
+class SweepProgress:
+    sweep_id: str
+    total: int  # cells in the plan
+    skipped: int = 0  # done before this session
+    done: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    running: int = 0
+    spent_usd: float = 0.0  # the whole sweep's, earlier sessions included
+    reserved_usd: float = 0.0  # worst case of the cells in flight
+    projected_usd: float = 0.0  # spent + expected cost of what is left (observed means, else worst case)
+    max_usd: float | None = None
+    status: str = "running"
+    error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+
+    @property
+    def completed(self) -> int:
+        """Cells with a result: done before, done now, or failed now."""
+        return self.skipped + self.done + self.failed
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.completed
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def eta_seconds(self) -> float | None:
+        ran = self.done + self.failed
+        if ran == 0 or self.status != "running":
+            return None
+        return self.elapsed / ran * self.remaining
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def copy(self) -> SweepProgress:
+        return replace(self)
+
+
+class Sweep:
+    """Executes cells through a sink: at most `concurrency` at once, never starting a cell whose
+    worst case could take the sweep past `max_usd`. `run()` once; `cancel()` from any thread."""
+
+    def __init__(self, sweep_id: str, cells: Sequence[Cell], model: Model, sink: SweepSink, *,
+                 price: ModelPrice, concurrency: int = 4, max_usd: float | None = None,
+                 on_progress: Callable[[SweepProgress], None] | None = None):
+        if concurrency < 1:
+            raise SweepPlanError(f"concurrency must be at least 1, got {concurrency}")
+        if max_usd is not None:
+            if not max_usd > 0:
+                raise SweepPlanError(f"the dollar cap must be positive, got {max_usd}")
+            if not price.known:
+                raise SweepPlanError(f"a dollar cap needs a price, and none is known for {model.name}; add it to "
+                                     "the price override file or drop --max-usd")
+            unbounded = sorted({c.budget.describe() for c in cells if math.isinf(worst_case_usd(c.budget, price))})
+            if unbounded:
+                raise SweepPlanError("with a dollar cap every budget must cap total tokens or dollars; not capped: "
+                                     + "; ".join(unbounded))
+        self.cells = list(cells)
+        self.model = model
+        self.sink = sink
+        self.price = price
+        self.concurrency = concurrency
+        self.max_usd = max_usd
+        self.on_progress = on_progress
+        self.progress = SweepProgress(sweep_id, total=len(self.cells), max_usd=max_usd)
+        self._worst = {c.budget: worst_case_usd(c.budget, price) for c in self.cells}
+        self._observed: dict[tuple[str, Budget], tuple[float, int]] = {}  # (strategy, budget) -> (usd, count)
+        self._pending: Counter[tuple[str, Budget]] = Counter()  # cells not started, per (strategy, budget)
+        self._queue: deque[Cell] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._money: asyncio.Condition | None = None
+        self._cancel_requested = False
+
+    # ---- control -------------------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Stop starting cells and stop those in flight; `run()` then returns status cancelled."""
+        self._cancel_requested = True
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(lambda: loop.create_task(self._halt("cancelled")))
+        self.sink.cancel_running()
+
+    async def run(self) -> SweepProgress:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._money = asyncio.Condition()
+        progress = self.progress
+        progress.started = time.monotonic()
+        try:
+            state = self.sink.resume_state()
+            todo = [c for c in self.cells if c.key not in state.done_keys]
+            progress.skipped = len(self.cells) - len(todo)
+            progress.spent_usd = state.spent_usd
+            self._queue = deque(todo)
+            self._pending = Counter(_group(c) for c in todo)
+            self._update()
+            if self._cancel_requested:
+                await self._halt("cancelled")
+            elif self.max_usd is not None and todo and progress.spent_usd >= self.max_usd:
+                await self._halt("capped")
+            workers = [asyncio.create_task(self._worker()) for _ in range(min(self.concurrency, len(todo)))]
+            try:
+                await asyncio.gather(*workers)
+            except asyncio.CancelledError:
+                progress.status = "cancelled"
+                self.sink.cancel_running()
+                for task in workers:
+                    task.cancel()
+                raise
+            if progress.status == "running":
+                progress.status = "done"
+        except asyncio.CancelledError:
+            progress.status = "cancelled"
+            raise
+        except Exception as exc:
+            progress.status, progress.error = "error", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            progress.finished = time.monotonic()
+            progress.running = 0
+            self._update()
+            self.sink.finish(progress.copy())
+        return progress.copy()
+
+    async def _halt(self, status: str) -> None:
+        assert self._stop is not None and self._money is not None
+        if self.progress.status == "running":
+            self.progress.status = status
+        self._stop.set()
+        async with self._money:
+            self._money.notify_all()
+
+    # ---- workers -------------------------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        assert self._stop is not None
+        while self._queue and not self._stop.is_set():
+            cell = self._queue.popleft()
+            cost = self._worst[cell.budget]
+            if not await self._reserve(cost):
+                self._queue.appendleft(cell)
+                return
+            self._pending[_group(cell)] -= 1
+            self.progress.running += 1
+            self._update()
+            try:
+                outcome = await self.sink.run_cell(cell, self.model)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the sink failed, not the strategy: count it, keep sweeping
+                outcome = CellOutcome("error", error=f"{type(exc).__name__}: {exc}")
+            finally:
+                self.progress.running -= 1
+            await self._settle(cell, cost, outcome)
+
+    async def _reserve(self, cost: float) -> bool:
+        """Hold `cost` against the dollar cap; wait while cells in flight might free room. False
+        when the sweep stops, or when even with nothing in flight the cell does not fit (capped)."""
+        assert self._stop is not None and self._money is not None
+        if self.max_usd is None:
+            return not self._stop.is_set()
+        async with self._money:
+            while True:
+                if self._stop.is_set():
+                    return False
+                progress = self.progress
+                if progress.spent_usd + progress.reserved_usd + cost <= self.max_usd * (1 + 1e-9):
+                    progress.reserved_usd += cost
+                    return True
+                if progress.reserved_usd <= 0:
+                    progress.status = "capped"
+                    self._stop.set()
+                    self._money.notify_all()
+                    return False
+                await self._money.wait()
+
+    async def _settle(self, cell: Cell, cost: float, outcome: CellOutcome) -> None:
+        assert self._money is not None
+        progress = self.progress
+        if outcome.status == "done":
+            progress.done += 1
+        elif outcome.status == "cancelled":
+            progress.cancelled += 1
+        else:
+            progress.failed += 1
+        total, count = self._observed.get(_group(cell), (0.0, 0))
+        self._observed[_group(cell)] = (total + outcome.usd, count + 1)
+        async with self._money:
+            if self.max_usd is not None:
+                progress.reserved_usd = max(0.0, progress.reserved_usd - cost)
+            progress.spent_usd += outcome.usd
+            self._money.notify_all()
+        self._update()
+
+    def _update(self) -> None:
+        progress = self.progress
+        expected = 0.0
+        for (strategy, budget), pending in self._pending.items():
+            if pending:
+                total, count = self._observed.get((strategy, budget), (0.0, 0))
+                expected += pending * (total / count if count else self._worst[budget])
+        progress.projected_usd = progress.spent_usd + progress.reserved_usd + expected
+        if self.on_progress is not None:
+            self.on_progress(progress.copy())
+
+
+def _group(cell: Cell) -> tuple[str, Budget]:
+    return cell.strategy.label(), cell.budget
+
+
+def default_concurrency(model_spec: str) -> int:
+    """Local models decode one call at a time (more would only queue); fakes are instant; remote
+    providers get a few calls in flight, paced by their rate limits."""
+    provider = provider_of(model_spec)
+    return {"local": 1, "fake": 16}.get(provider, 4)

@@ -1,0 +1,409 @@
+"""Sweeps in the store: each cell of a reasoning.sweep plan runs through the runner as a one-strategy
+run tagged with the sweep id, its dataset item and its cell key (unique per sweep), so every result
+is stored as it finishes, by the same recorder as any run, and shows on the leaderboard.
+
+`prepare_sweep` loads the dataset, plans the cells, builds the model once (behind its provider's
+rate limiter) and returns the reasoning.sweep.Sweep to run: `await prepared.sweep.run()` in your own
+event loop (the CLI), or `start_sweep(prepared)` for a background thread (the web app).
+
+Resuming: running a plan again finds its sweep by id; cells whose run is done are skipped, and
+attempts that did not finish (interrupted, cancelled, failed) are deleted and run again, their
+spend kept in `sweep.retired_usd` so the dollar cap still counts it. One process runs a sweep at a
+time: another that tries gets SweepBusy while the owner is alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import delete, func, insert, select, update
+
+from reasoning.datasets import Dataset, load_dataset
+from reasoning.models import get_model
+from reasoning.models.base import Model
+from reasoning.prices import ModelPrice, price_for
+from reasoning.ratelimit import RateLimit, rate_limited
+from reasoning.sweep import (
+    Cell,
+    CellOutcome,
+    CostEstimate,
+    ResumeState,
+    Sweep,
+    SweepPlan,
+    SweepProgress,
+    default_concurrency,
+    estimate_cost,
+    plan_cells,
+)
+from storage.liveness import is_alive, own_identity
+from storage.runner import Runner, RunSpec, get_runner
+from storage.store import Store, open_store
+from storage.tables import ACTIVE_STATUSES, CurvePoint, Run, RunStrategy
+from storage.tables import Event as EventRow
+from storage.tables import Sweep as SweepRow
+
+log = logging.getLogger(__name__)
+OUTCOME_OF_STOP = {"done": "done", "budget": "done", "cancelled": "cancelled"}  # anything else: error
+
+
+class SweepBusy(RuntimeError):
+    """The sweep is being run by another live process (or another thread of this one)."""
+
+
+_active: set[str] = set()  # sweeps executing in this process
+_active_lock = threading.Lock()
+
+
+# ---- the sink ----------------------------------------------------------------------------------
+
+
+class StoreSweepSink:
+    """reasoning.sweep.SweepSink over the store and the runner."""
+
+    def __init__(self, store: Store, runner: Runner, plan: SweepPlan, dataset: Dataset, *, total_cells: int,
+                 estimate: CostEstimate | None = None, max_usd: float | None = None):
+        self.store = store
+        self.runner = runner
+        self.plan = plan
+        self.dataset = dataset
+        self.sweep_id = plan.sweep_id
+        self.total_cells = total_cells
+        self.estimate = estimate
+        self.max_usd = max_usd
+        self._running: set[str] = set()
+        self._lock = threading.Lock()
+        self._claimed = False
+
+    def resume_state(self) -> ResumeState:
+        self._claim()
+        with self.store.write() as conn:
+            rows = conn.execute(
+                select(Run.id, Run.sweep_key, Run.status, func.coalesce(func.sum(RunStrategy.usd), 0.0))
+                .outerjoin(RunStrategy, RunStrategy.run_id == Run.id)
+                .where(Run.sweep_id == self.sweep_id)
+                .group_by(Run.id, Run.sweep_key, Run.status)
+            ).all()
+            done = {key for _, key, status, _ in rows if status == "done" and key is not None}
+            stale = [(run_id, usd) for run_id, key, status, usd in rows if status != "done" or key is None]
+            retired = sum(float(usd) for _, usd in stale)
+            if stale:
+                ids = [run_id for run_id, _ in stale]
+                for table in (EventRow, CurvePoint, RunStrategy):
+                    conn.execute(delete(table).where(table.run_id.in_(ids)))
+                conn.execute(delete(Run).where(Run.id.in_(ids)))
+                conn.execute(update(SweepRow).where(SweepRow.id == self.sweep_id)
+                             .values(retired_usd=SweepRow.retired_usd + retired))
+            spent_done = sum(float(usd) for _, key, status, usd in rows if status == "done" and key is not None)
+            retired_before = conn.scalar(select(SweepRow.retired_usd).where(SweepRow.id == self.sweep_id)) or 0.0
+        return ResumeState(frozenset(done), spent_done + float(retired_before))
+
+    async def run_cell(self, cell: Cell, model: Model) -> CellOutcome:
+        spec = RunSpec(
+            problem=cell.item.problem,
+            model=model,
+            strategies=[(cell.strategy.name, dict(cell.strategy.knobs))],
+            budget=cell.budget,
+            reference=cell.item.reference,
+            model_options=dict(self.plan.model_options),
+            dataset=self.dataset.name,
+            item_id=cell.item.id,
+            sweep_id=self.sweep_id,
+            sweep_key=cell.key,
+            checker=functools.partial(self.dataset.check, cell.item),
+        )
+        run_id, future = self.runner.start(spec)
+        with self._lock:
+            self._running.add(run_id)
+        try:
+            # Shielded: cancelling this wait must not cancel the run's task in the runner (it would stop
+            # without its final write); cancel_running() stops the run properly instead.
+            finals = await asyncio.shield(asyncio.wrap_future(future))
+        finally:
+            with self._lock:
+                self._running.discard(run_id)
+        final = finals.get(0)
+        if final is None:
+            return CellOutcome("error", error="the run ended without a result", run_id=run_id)
+        return CellOutcome(OUTCOME_OF_STOP.get(final.stop, "error"), usd=final.spent.usd,
+                           total_tokens=final.spent.total_tokens, answer=final.answer, error=final.error,
+                           run_id=run_id)
+
+    def cancel_running(self) -> None:
+        with self._lock:
+            running = list(self._running)
+        for run_id in running:
+            self.runner.cancel(run_id)
+
+    def finish(self, progress: SweepProgress) -> None:
+        now = datetime.now(UTC)
+        try:
+            with self.store.write() as conn:
+                conn.execute(update(SweepRow).where(SweepRow.id == self.sweep_id).values(
+                    status=progress.status, error=progress.error, updated=now, finished=now))
+        finally:
+            self._release()
+
+    # ---- ownership -----------------------------------------------------------------------------
+
+    def _claim(self) -> None:
+        """Record the sweep (first run) or take it over (a resume), refusing while another live
+        owner runs it."""
+        with _active_lock:
+            if self.sweep_id in _active:
+                raise SweepBusy(f"sweep {self.sweep_id} is already running in this process")
+            _active.add(self.sweep_id)
+        self._claimed = True
+        host, pid, token = own_identity()
+        now = datetime.now(UTC)
+        estimate = self.estimate
+        values: dict[str, Any] = {
+            "name": self.plan.name or None, "updated": now, "finished": None, "status": "running", "error": None,
+            "plan": self.plan.as_dict(), "dataset": self.plan.dataset, "model": self.plan.model,
+            "total_cells": self.total_cells, "max_usd": self.max_usd,
+            "estimate_low_usd": None if estimate is None else estimate.low_usd,
+            "estimate_high_usd": None if estimate is None or estimate.high_usd == float("inf") else estimate.high_usd,
+            "owner_host": host, "owner_pid": pid, "owner_token": token,
+        }
+        try:
+            with self.store.write() as conn:
+                row = conn.execute(select(SweepRow.status, SweepRow.owner_host, SweepRow.owner_pid,
+                                          SweepRow.owner_token).where(SweepRow.id == self.sweep_id)).first()
+                if row is None:
+                    conn.execute(insert(SweepRow).values(id=self.sweep_id, created=now, retired_usd=0.0, **values))
+                    return
+                if row.status == "running" and _owner_alive(row.owner_host, row.owner_pid, row.owner_token):
+                    raise SweepBusy(f"sweep {self.sweep_id} is running in process {row.owner_pid} on "
+                                    f"{row.owner_host}; wait for it or stop it")
+                conn.execute(update(SweepRow).where(SweepRow.id == self.sweep_id).values(**values))
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self._claimed:
+            with _active_lock:
+                _active.discard(self.sweep_id)
+            self._claimed = False
+
+
+def _owner_alive(host: str | None, pid: int | None, token: str | None) -> bool:
+    """Another process that may still be running the sweep. This process counts as dead here:
+    its own live sweeps are refused earlier, by the in-process registry."""
+    own_host, own_pid, _ = own_identity()
+    if pid is None:
+        return False
+    if host != own_host:
+        return True  # cannot check another host's process: assume it lives
+    return pid != own_pid and is_alive(pid, token)
+
+
+# ---- preparing and running ---------------------------------------------------------------------
+
+
+@dataclass
+class PreparedSweep:
+    plan: SweepPlan
+    dataset: Dataset
+    cells: list[Cell]
+    model: Model
+    price: ModelPrice
+    estimate: CostEstimate  # every cell of the plan
+    sweep: Sweep
+    store: Store
+
+    @property
+    def sweep_id(self) -> str:
+        return self.plan.sweep_id
+
+    def remaining_estimate(self) -> tuple[int, CostEstimate]:
+        """Cells done before, and the cost range of the rest."""
+        done = done_keys(self.sweep_id, store=self.store)
+        todo = [c for c in self.cells if c.key not in done]
+        return len(self.cells) - len(todo), estimate_cost(todo, self.price, self.model.name)
+
+
+def prepare_sweep(
+    plan: SweepPlan,
+    *,
+    store: Store | None = None,
+    runner: Runner | None = None,
+    model: Model | None = None,
+    secrets: Mapping[str, Any] | None = None,
+    dataset: Dataset | None = None,
+    concurrency: int | None = None,
+    max_usd: float | None = None,
+    rate_limit: RateLimit | None = None,
+    on_progress: Callable[[SweepProgress], None] | None = None,
+) -> PreparedSweep:
+    """Everything a sweep needs before it starts, with every input error raised here:
+    SweepPlanError, DatasetError, ModelConfigError, StrategyConfigError."""
+    plan.validate()
+    store = store or open_store()
+    runner = runner or get_runner(store)
+    dataset = dataset or load_dataset(plan.dataset, size=plan.size, seed=plan.seed)
+    cells = plan_cells(plan, dataset)
+    if model is None:
+        model = get_model(plan.model, **{**plan.model_options, **(secrets or {})})
+    model = rate_limited(model, rate_limit)
+    price = price_for(model.name, base_url=getattr(model, "base_url", None))
+    estimate = estimate_cost(cells, price, model.name)
+    sink = StoreSweepSink(store, runner, plan, dataset, total_cells=len(cells), estimate=estimate, max_usd=max_usd)
+    sweep = Sweep(plan.sweep_id, cells, model, sink, price=price, max_usd=max_usd,
+                  concurrency=concurrency or default_concurrency(plan.model), on_progress=on_progress)
+    return PreparedSweep(plan, dataset, cells, model, price, estimate, sweep, store)
+
+
+class SweepHandle:
+    """A sweep running in a background thread of this process (it outlives Streamlit reruns)."""
+
+    def __init__(self, prepared: PreparedSweep):
+        self.prepared = prepared
+        self.sweep_id = prepared.sweep_id
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._main, name=f"sweep-{self.sweep_id}", daemon=True)
+
+    @property
+    def progress(self) -> SweepProgress:
+        return self.prepared.sweep.progress.copy()
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def cancel(self) -> None:
+        self.prepared.sweep.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return self.done
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self.prepared.sweep.run())
+        except Exception as exc:  # recorded on the sweep row by the sink; kept here for the page
+            log.exception("sweep %s failed", self.sweep_id)
+            self.error = f"{type(exc).__name__}: {exc}"
+
+
+_handles: dict[str, SweepHandle] = {}
+_handles_lock = threading.Lock()
+
+
+def start_sweep(prepared: PreparedSweep) -> SweepHandle:
+    """Run the sweep in a background thread; SweepBusy if it is already running here."""
+    with _handles_lock:
+        current = _handles.get(prepared.sweep_id)
+        if current is not None and not current.done:
+            raise SweepBusy(f"sweep {prepared.sweep_id} is already running in this process")
+        handle = _handles[prepared.sweep_id] = SweepHandle(prepared)
+    handle._thread.start()
+    return handle
+
+
+def sweep_handle(sweep_id: str) -> SweepHandle | None:
+    """This process's background sweep with that id (running or finished), if any."""
+    with _handles_lock:
+        return _handles.get(sweep_id)
+
+
+# ---- reading -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepInfo:
+    id: str
+    name: str | None
+    created: datetime
+    updated: datetime | None
+    finished: datetime | None
+    status: str  # running, done, capped, cancelled, error; interrupted when its owner died
+    plan: dict[str, Any]
+    dataset: str
+    model: str
+    total_cells: int
+    max_usd: float | None
+    estimate_low_usd: float | None
+    estimate_high_usd: float | None
+    retired_usd: float
+    error: str | None
+    done: int  # cells with a finished run
+    failed: int  # cells whose run ended in error (a resume runs them again)
+    running: int
+    spent_usd: float  # runs kept plus retired attempts
+
+    @property
+    def completed(self) -> int:
+        return self.done + self.failed
+
+
+def done_keys(sweep_id: str, *, store: Store | None = None) -> set[str]:
+    with (store or open_store()).read() as conn:
+        return set(conn.scalars(select(Run.sweep_key).where(Run.sweep_id == sweep_id, Run.status == "done",
+                                                            Run.sweep_key.is_not(None))))
+
+
+def get_sweep(sweep_id: str, *, store: Store | None = None) -> SweepInfo | None:
+    """The sweep and how far it got; None for an unknown id."""
+    store = store or open_store()
+    with store.read() as conn:
+        row = conn.execute(select(SweepRow.__table__).where(SweepRow.id == sweep_id)).mappings().first()
+        if row is None:
+            return None
+        counts = conn.execute(
+            select(Run.status, func.count(func.distinct(Run.id)), func.coalesce(func.sum(RunStrategy.usd), 0.0))
+            .outerjoin(RunStrategy, RunStrategy.run_id == Run.id)
+            .where(Run.sweep_id == sweep_id)
+            .group_by(Run.status)
+        ).all()
+    return _info(dict(row), {status: (int(n), float(usd)) for status, n, usd in counts})
+
+
+def list_sweeps(*, limit: int = 50, store: Store | None = None) -> pd.DataFrame:
+    """Sweeps, newest first, with their progress."""
+    store = store or open_store()
+    with store.read() as conn:
+        rows = conn.execute(select(SweepRow.__table__).order_by(SweepRow.created.desc()).limit(limit)).mappings().all()
+        ids = [row["id"] for row in rows]
+        counts: dict[str, dict[str, tuple[int, float]]] = {sweep_id: {} for sweep_id in ids}
+        if ids:
+            for sweep_id, status, n, usd in conn.execute(
+                select(Run.sweep_id, Run.status, func.count(func.distinct(Run.id)),
+                       func.coalesce(func.sum(RunStrategy.usd), 0.0))
+                .outerjoin(RunStrategy, RunStrategy.run_id == Run.id)
+                .where(Run.sweep_id.in_(ids))
+                .group_by(Run.sweep_id, Run.status)
+            ):
+                counts[sweep_id][status] = (int(n), float(usd))
+    infos = [_info(dict(row), counts[row["id"]]) for row in rows]
+    columns = [f.name for f in fields(SweepInfo)]
+    return pd.DataFrame([{c: getattr(info, c) for c in columns} for info in infos], columns=columns)
+
+
+def _info(row: dict[str, Any], counts: dict[str, tuple[int, float]]) -> SweepInfo:
+    status = row["status"]
+    if status == "running" and not _running_somewhere(row):
+        status = "interrupted"
+    for key in ("created", "updated", "finished"):
+        if row[key] is not None and row[key].tzinfo is None:
+            row[key] = row[key].replace(tzinfo=UTC)
+    spent = float(row["retired_usd"] or 0.0) + sum(usd for _, usd in counts.values())
+    known = {f.name for f in fields(SweepInfo)}
+    base = {k: v for k, v in row.items() if k in known}
+    base["status"] = status
+    return SweepInfo(**base, done=counts.get("done", (0, 0.0))[0], failed=counts.get("error", (0, 0.0))[0],
+                     running=sum(counts.get(s, (0, 0.0))[0] for s in ACTIVE_STATUSES), spent_usd=spent)
+
+
+def _running_somewhere(row: Mapping[str, Any]) -> bool:
+    with _active_lock:
+        if row["id"] in _active:
+            return True
+    return _owner_alive(row["owner_host"], row["owner_pid"], row["owner_token"])
