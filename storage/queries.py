@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, case, exists, func, or_, select
+from sqlalchemy import Select, exists, func, or_, select
 
 from reasoning.budget import CAP_NAMES, Budget
 from reasoning.events import Event, event_from_dict
@@ -23,6 +23,7 @@ from storage.tables import ACTIVE_STATUSES, CurvePoint, Run, RunStrategy
 from storage.tables import Event as EventRow
 
 DEFAULT_LIMIT = 200
+ENDED_STRATEGY_STATUSES = ("done", "error")  # ended on their own (a budget stop is "done"): leaderboard material
 
 
 @dataclass(frozen=True)
@@ -190,54 +191,95 @@ def list_runs(
     dataset: str | None = None,
     sweep_id: str | None = None,
     limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
     store: Store | None = None,
 ) -> pd.DataFrame:
     """History, newest first: one row per run with its strategies' names and summed spend.
 
-    `search` matches a run id exactly or any part of the problem (case-insensitive)."""
-    totals = (
-        select(
-            RunStrategy.run_id,
-            func.count().label("n_strategies"),
-            func.sum(case((RunStrategy.correct.is_(True), 1), else_=0)).label("n_correct"),
-            func.sum(RunStrategy.total_tokens).label("total_tokens"),
-            func.sum(RunStrategy.usd).label("usd"),
-            func.max(RunStrategy.seconds).label("seconds"),
-        )
-        .group_by(RunStrategy.run_id)
-        .subquery()
-    )
-    query = (
+    `search` matches a run id exactly, a run status, or any part of the problem, the model name or
+    a strategy's name (case-insensitive). `limit` and `offset` page through the list; count_runs
+    gives its length. Only the page's runs are aggregated, so a page costs the same in any store."""
+    query = _history_filters(
         select(Run.id, Run.created, Run.finished, Run.status, Run.model, Run.problem, Run.reference, Run.dataset,
-               Run.item_id, Run.sweep_id, totals.c.n_strategies, totals.c.n_correct, totals.c.total_tokens,
-               totals.c.usd, totals.c.seconds, Run.error)
-        .outerjoin(totals, totals.c.run_id == Run.id)
-        .order_by(Run.created.desc(), Run.id)
-        .limit(limit)
-    )
+               Run.item_id, Run.sweep_id, Run.error),
+        search=search, model=model, strategy=strategy, status=status, since=since, dataset=dataset, sweep_id=sweep_id,
+    ).order_by(Run.created.desc(), Run.id).limit(limit).offset(max(0, offset))
+    with _store(store).read() as conn:
+        rows = conn.execute(query).mappings().all()
+        per_run: dict[str, list[Any]] = {row["id"]: [] for row in rows}
+        for chunk in _chunks(list(per_run), 500):
+            for strategy_row in conn.execute(
+                select(RunStrategy.run_id, RunStrategy.strategy, RunStrategy.correct, RunStrategy.total_tokens,
+                       RunStrategy.usd, RunStrategy.seconds)
+                .where(RunStrategy.run_id.in_(chunk))
+                .order_by(RunStrategy.run_id, RunStrategy.strategy_index)
+            ):
+                per_run[strategy_row.run_id].append(strategy_row)
+    records = []
+    for row in rows:
+        strategies = per_run[row["id"]]
+        records.append({
+            **row,
+            "strategies": ", ".join(s.strategy for s in strategies),
+            "n_strategies": len(strategies),
+            "n_correct": sum(1 for s in strategies if s.correct is True),
+            "total_tokens": sum(s.total_tokens or 0 for s in strategies),
+            "usd": sum(s.usd or 0.0 for s in strategies) if strategies else None,
+            "seconds": max(s.seconds or 0.0 for s in strategies) if strategies else None,
+        })
+    frame = pd.DataFrame.from_records(records, columns=RUN_COLUMNS)
+    for column in ("n_strategies", "n_correct", "total_tokens"):
+        frame[column] = frame[column].fillna(0).astype("int64")
+    for column in ("usd", "seconds"):
+        frame[column] = pd.to_numeric(frame[column]).astype("float64")
+    return _with_utc_times(frame, ("created", "finished"))
+
+
+def count_runs(
+    search: str | None = None,
+    model: str | None = None,
+    strategy: str | None = None,
+    status: str | Sequence[str] | None = None,
+    since: datetime | None = None,
+    *,
+    dataset: str | None = None,
+    sweep_id: str | None = None,
+    store: Store | None = None,
+) -> int:
+    """How many runs list_runs would list with these filters and no limit."""
+    query = _history_filters(select(func.count()).select_from(Run), search=search, model=model, strategy=strategy,
+                             status=status, since=since, dataset=dataset, sweep_id=sweep_id)
+    with _store(store).read() as conn:
+        return int(conn.scalar(query) or 0)
+
+
+def history_options(*, store: Store | None = None) -> dict[str, list[str]]:
+    """The models, strategies and statuses present in the store (the history filters' choices)."""
+    with _store(store).read() as conn:
+        return {
+            "models": sorted(conn.scalars(select(Run.model).distinct())),
+            "strategies": sorted(conn.scalars(select(RunStrategy.strategy).distinct())),
+            "statuses": sorted(conn.scalars(select(Run.status).distinct())),
+        }
+
+
+def _history_filters(query: Select, *, search: str | None, model: str | None, strategy: str | None,
+                     status: str | Sequence[str] | None, since: datetime | None, dataset: str | None,
+                     sweep_id: str | None) -> Select:
     query = _run_filters(query, model=model, status=status, since=since, dataset=dataset, sweep_id=sweep_id)
     if strategy:
         query = query.where(exists().where(RunStrategy.run_id == Run.id, RunStrategy.strategy == strategy))
     if search and search.strip():
         term = search.strip()
         pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(or_(Run.id == term, Run.problem.ilike(pattern, escape="\\")))
-    with _store(store).read() as conn:
-        rows = conn.execute(query).mappings().all()
-        ids = [row["id"] for row in rows]
-        names: dict[str, list[str]] = {run_id: [] for run_id in ids}
-        for chunk in _chunks(ids, 500):
-            for run_id, name in conn.execute(
-                select(RunStrategy.run_id, RunStrategy.strategy)
-                .where(RunStrategy.run_id.in_(chunk))
-                .order_by(RunStrategy.run_id, RunStrategy.strategy_index)
-            ):
-                names[run_id].append(name)
-    records = [{**row, "strategies": ", ".join(names[row["id"]])} for row in rows]
-    frame = pd.DataFrame.from_records(records, columns=RUN_COLUMNS)
-    for column in ("n_strategies", "n_correct", "total_tokens"):
-        frame[column] = frame[column].fillna(0).astype("int64")
-    return _with_utc_times(frame, ("created", "finished"))
+        query = query.where(or_(
+            Run.id == term,
+            Run.status == term.lower(),
+            Run.problem.ilike(pattern, escape="\\"),
+            Run.model.ilike(pattern, escape="\\"),
+            exists().where(RunStrategy.run_id == Run.id, RunStrategy.strategy.ilike(pattern, escape="\\")),
+        ))
+    return query
 
 
 CURVE_COLUMNS = ["run_id", "strategy_index", "strategy", "seq", "tokens", "output_tokens", "usd", "seconds",
@@ -280,7 +322,7 @@ def strategy_results(
     sweep_id: str | None = None,
     run_ids: Sequence[str] | None = None,
     since: datetime | None = None,
-    strategy_status: str | Sequence[str] | None = ("done", "error"),
+    strategy_status: str | Sequence[str] | None = ENDED_STRATEGY_STATUSES,
     limit: int | None = None,
     store: Store | None = None,
 ) -> pd.DataFrame:
@@ -323,6 +365,15 @@ def strategy_results(
     for cap in CAP_NAMES:
         frame[f"budget_{cap}"] = pd.to_numeric(frame[f"budget_{cap}"]).astype("float64")
     return _with_utc_times(frame, ("created",))
+
+
+def results_version(*, store: Store | None = None) -> tuple[int, str | None]:
+    """A cheap fingerprint of the ended strategy results: it changes when one is added, ends or is
+    deleted, so a cache of leaderboard metrics keyed on it is never stale (one aggregate query)."""
+    query = select(func.count(), func.max(RunStrategy.finished)).where(RunStrategy.status.in_(ENDED_STRATEGY_STATUSES))
+    with _store(store).read() as conn:
+        count, newest = conn.execute(query).one()
+    return int(count), None if newest is None else str(newest)
 
 
 # ---- helpers ---------------------------------------------------------------------------------

@@ -1,0 +1,110 @@
+"""The History page: past runs, newest first, each with its share link; searchable and paged.
+
+One page of runs is read at a time (list_runs with limit/offset, count_runs for the total), so the
+page costs the same in a store of any size. Script thread only.
+"""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import urlencode
+
+import pandas as pd
+import streamlit as st
+
+from app.state import page_path, store
+from storage.queries import count_runs, history_options, list_runs
+
+PAGE_SIZE = 50
+PROBLEM_CHARS = 120  # the table shows the problem's start; the run page shows all of it
+ANY = "(any)"
+
+
+def run_link(page_url: str | None, run_id: str, this_page: str = "history") -> str:
+    """The run page's share link seen from `this_page`'s URL (relative when the URL is unknown).
+
+    The run page is a sibling of this one (url_path "run"), so the link swaps the last path part;
+    an app served under a base path keeps it."""
+    base = (page_url or "").split("?")[0].split("#")[0].rstrip("/")
+    if base.endswith("/" + this_page):
+        base = base[: -len(this_page) - 1]
+    query = urlencode({"run": run_id})
+    return f"{base}/run?{query}" if base else f"run?{query}"
+
+
+def history_table(runs: pd.DataFrame, page_url: str | None) -> pd.DataFrame:
+    """list_runs rows as shown: the link first, the problem shortened, the verdict count as text."""
+    problem = runs["problem"].fillna("").astype(str).str.replace(r"\s+", " ", regex=True)
+    shortened = problem.where(problem.str.len() <= PROBLEM_CHARS, problem.str.slice(0, PROBLEM_CHARS - 1) + "…")
+    scored = runs["reference"].notna()
+    correct = (runs["n_correct"].astype(str) + " / " + runs["n_strategies"].astype(str)).where(scored, "no reference")
+    return pd.DataFrame({
+        "link": [run_link(page_url, run_id) for run_id in runs["id"]],
+        "created": runs["created"],
+        "status": runs["status"],
+        "model": runs["model"],
+        "strategies": runs["strategies"],
+        "problem": shortened,
+        "correct": correct,
+        "dataset": runs["dataset"],
+        "tokens": runs["total_tokens"],
+        "$": runs["usd"],
+        "seconds": runs["seconds"],
+        "id": runs["id"],
+    })
+
+
+def render_history_page() -> None:
+    st.title("History")
+    st.caption("Every run in the store, newest first. A run's link opens it on the Run page; anyone who can reach "
+               "this server can open it.")
+    try:
+        options = history_options(store=store())
+    except Exception as exc:  # an unreachable or broken store: say so, no stack trace
+        st.error(f"Could not read the run store: {type(exc).__name__}: {exc}")
+        return
+    if not options["statuses"]:
+        st.info("No runs yet. Start one on the Compare page; every run is kept here with its link.")
+        st.page_link(str(page_path("compare")), label="Compare strategies", icon=":material/compare_arrows:")
+        return
+
+    search_col, model_col, strategy_col, status_col = st.columns([3, 2, 2, 1])
+    search = search_col.text_input("Search", key="hist.search", placeholder="problem text, model, strategy, status "
+                                                                            "or run id")
+    model = model_col.selectbox("Model", [ANY, *options["models"]], key="hist.model")
+    strategy = strategy_col.selectbox("Strategy", [ANY, *options["strategies"]], key="hist.strategy")
+    status = status_col.selectbox("Status", [ANY, *options["statuses"]], key="hist.status")
+    filters = {"search": search or None, "model": None if model == ANY else model,
+               "strategy": None if strategy == ANY else strategy, "status": None if status == ANY else status}
+
+    if st.session_state.get("_hist.filters") != filters:  # new filters: back to the first page
+        st.session_state["_hist.filters"] = filters
+        st.session_state["hist.page"] = 1
+    total = count_runs(**filters, store=store())
+    if total == 0:
+        st.info("No runs match. The search looks for a part of the problem, model or strategy name, a status, "
+                "or a whole run id.")
+        return
+    pages = math.ceil(total / PAGE_SIZE)
+    page = 1
+    if pages > 1:
+        st.session_state["hist.page"] = min(max(1, int(st.session_state.get("hist.page", 1))), pages)
+        page = int(st.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="hist.page",
+                                   width=160))
+    runs = list_runs(**filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, store=store())
+    first = (page - 1) * PAGE_SIZE + 1
+    st.caption(f"Runs {first:,}-{first + len(runs) - 1:,} of {total:,}")
+    st.dataframe(
+        history_table(runs, st.context.url),
+        hide_index=True,
+        key="hist.table",
+        column_config={
+            "link": st.column_config.LinkColumn("link", display_text="open", width="small",
+                                                help="The run's share link (opens the Run page)."),
+            "created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm"),
+            "problem": st.column_config.TextColumn(width="large"),
+            "tokens": st.column_config.NumberColumn(format="%d"),
+            "$": st.column_config.NumberColumn(format="$%.4f"),
+            "seconds": st.column_config.NumberColumn(format="%.1f"),
+        },
+    )

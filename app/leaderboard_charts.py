@@ -1,0 +1,107 @@
+"""Leaderboard charts: pure functions from metric DataFrames to Altair charts (no Streamlit).
+
+Inputs are the frames of reasoning.metrics: ``accuracy_by_budget`` (one row per strategy, model
+and budget level with accuracy and its bootstrap interval) and ``leaderboard`` (one row per
+strategy and model with mean costs, accuracy and ``on_frontier``).
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+SERIES = "series"  # the colour field: the strategy, or "strategy · model" when models differ
+FRONTIER = "frontier"  # "on frontier" / "dominated": the legend of the marked points
+ON_FRONTIER, DOMINATED = "on frontier", "dominated"
+
+
+def series_labels(df: pd.DataFrame) -> pd.Series:
+    """One label per row: the strategy alone when a single model is shown, else strategy · model."""
+    strategy = df["strategy"].astype(str)
+    if "model" not in df.columns or df["model"].nunique(dropna=False) <= 1:
+        return strategy.rename(SERIES)
+    return (strategy + " · " + df["model"].astype(str)).rename(SERIES)
+
+
+def _log_scale_if_positive(values: pd.Series) -> alt.Scale:
+    """A log axis when every value is positive (costs span orders of magnitude), else linear."""
+    numeric = pd.to_numeric(values, errors="coerce").dropna()
+    if len(numeric) and (numeric > 0).all():
+        return alt.Scale(type="log")
+    return alt.Scale(type="linear", zero=True)
+
+
+def accuracy_budget_chart(curve: pd.DataFrame, budget_title: str = "budget (tokens)") -> alt.LayerChart:
+    """Accuracy against budget per series: a line with points over its confidence band, log x axis.
+
+    ``curve`` has strategy, [model], budget, n, accuracy, ci_low, ci_high. Budgets that are not
+    positive cannot sit on a log axis and are left out.
+    """
+    data = curve.loc[pd.to_numeric(curve["budget"], errors="coerce") > 0].copy()
+    data[SERIES] = series_labels(data)
+    data = data.sort_values([SERIES, "budget"])
+    x = alt.X("budget:Q", title=budget_title, scale=alt.Scale(type="log"))
+    color = alt.Color(f"{SERIES}:N", title="strategy")
+    base = alt.Chart(data)
+    band = base.mark_area(opacity=0.18).encode(
+        x=x,
+        y=alt.Y("ci_low:Q"),
+        y2=alt.Y2("ci_high:Q"),
+        color=color,
+    )
+    line = base.mark_line(point=True).encode(
+        x=x,
+        y=alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(domain=[0, 1])),
+        color=color,
+        tooltip=[
+            alt.Tooltip(f"{SERIES}:N", title="strategy"),
+            alt.Tooltip("budget:Q", title="budget", format=",g"),
+            alt.Tooltip("accuracy:Q", format=".1%"),
+            alt.Tooltip("ci_low:Q", title="CI low", format=".1%"),
+            alt.Tooltip("ci_high:Q", title="CI high", format=".1%"),
+            alt.Tooltip("n:Q", title="results"),
+        ],
+    )
+    return alt.layer(band, line).properties(title="Accuracy against budget (band: bootstrap CI)")
+
+
+def pareto_chart(board: pd.DataFrame, cost_col: str = "mean_tokens",
+                 cost_title: str = "mean tokens per result") -> alt.LayerChart:
+    """Cost against accuracy, one point per series, the Pareto frontier drawn and its points marked.
+
+    The frontier line is a step: at any cost, the best accuracy reachable without spending more.
+    Frontier points are large filled diamonds labelled with their strategy; dominated points are
+    small hollow circles. Each point carries its accuracy interval as a vertical rule.
+    """
+    data = board.loc[pd.to_numeric(board[cost_col], errors="coerce").notna()].copy()
+    data[SERIES] = series_labels(data)
+    data[FRONTIER] = data["on_frontier"].map({True: ON_FRONTIER, False: DOMINATED})
+    x = alt.X(f"{cost_col}:Q", title=cost_title, scale=_log_scale_if_positive(data[cost_col]))
+    y = alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(domain=[0, 1]))
+    color = alt.Color(f"{SERIES}:N", title="strategy")
+    tooltip = [
+        alt.Tooltip(f"{SERIES}:N", title="strategy"),
+        alt.Tooltip(f"{cost_col}:Q", title=cost_title, format=",.4g"),
+        alt.Tooltip("accuracy:Q", format=".1%"),
+        alt.Tooltip(f"{FRONTIER}:N", title="Pareto"),
+    ]
+    base = alt.Chart(data)
+    error_bars = base.mark_rule(opacity=0.5).encode(x=x, y=alt.Y("ci_low:Q"), y2=alt.Y2("ci_high:Q"),
+                                                     color=color)
+    points = base.mark_point(filled=True, opacity=1).encode(
+        x=x,
+        y=y,
+        color=color,
+        shape=alt.Shape(f"{FRONTIER}:N", title="Pareto",
+                        scale=alt.Scale(domain=[ON_FRONTIER, DOMINATED], range=["diamond", "circle"])),
+        size=alt.Size(f"{FRONTIER}:N", legend=None,
+                      scale=alt.Scale(domain=[ON_FRONTIER, DOMINATED], range=[220, 60])),
+        tooltip=tooltip,
+    )
+    frontier_rows = data.loc[data["on_frontier"].astype(bool)].sort_values([cost_col, "accuracy"])
+    frontier = alt.Chart(frontier_rows)
+    line = frontier.mark_line(interpolate="step-after", color="gray", strokeDash=[4, 3]).encode(
+        x=x, y=y, order=alt.Order(f"{cost_col}:Q"))
+    labels = frontier.mark_text(align="left", dx=9, dy=-9).encode(x=x, y=y, text=f"{SERIES}:N")
+    return alt.layer(error_bars, line, points, labels).properties(
+        title="Cost against accuracy (dashed: Pareto frontier)")
