@@ -1,0 +1,214 @@
+"""Keys never reach the store, a log line, an exported file, a share link or an error message.
+
+One recognisable fake key goes through every path: successful runs on both SDKs, provider errors
+whose bodies echo the key back (401, a retried 500, an error event mid-stream), the host's key
+from the environment, a key put in the wrong field, the CLI, JSON and CSV exports and the run
+page with its share link; everything is logged at DEBUG (SDK, HTTP and SQL loggers included) to
+a file. Then the database file (and its -wal/-shm), the log, the exports and every rendered text
+are searched for the key's marker: zero hits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from typer.testing import CliRunner
+
+from app.cli import app as cli_app
+from app.live import share_link
+from reasoning.config import get_settings
+from storage import (
+    RunSpec,
+    Store,
+    export_run_json,
+    export_runs_csv,
+    forget_store,
+    get_run,
+    get_runner,
+    list_runs,
+    open_store,
+)
+from storage.runner import Runner
+from tests.stubs import StubReply, StubServer, request_key
+from tests.stubs.anthropic_stub import AnthropicStub
+from tests.stubs.openai_stub import OpenAIStub
+
+CANARY = "SECRETCANARY"
+KEY = f"sk-test-{CANARY}-7f3a9c2e5b1d4a6f"
+HOST_KEY = f"sk-host-{CANARY}-0e9d8c7b6a5f4e3d"
+ROOT = Path(__file__).resolve().parents[1]
+DEBUG_LOGGERS = ("openai", "anthropic", "httpx", "httpcore", "httpx2", "httpcore2", "storage", "reasoning", "app",
+                 "sqlalchemy.engine", "streamlit")
+
+
+@pytest.fixture
+def debug_log(tmp_path: Path) -> Iterator[Path]:
+    """Every logger at DEBUG, written to a file (as a host debugging a deployment would)."""
+    path = tmp_path / "debug.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    saved = {name: logging.getLogger(name).level for name in ("", *DEBUG_LOGGERS)}
+    root.addHandler(handler)
+    for name in ("", *DEBUG_LOGGERS):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    yield path
+    root.removeHandler(handler)
+    handler.close()
+    for name, level in saved.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """A private store as the app's default; provider settings quick; no real keys around."""
+    url = f"sqlite:///{tmp_path / 'secrets.db'}"
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BUDGET_ARENA_DB", url)
+    monkeypatch.setenv("BUDGET_ARENA_PROVIDER_TIMEOUT", "2")
+    monkeypatch.setenv("BUDGET_ARENA_PROVIDER_MAX_RETRIES", "1")
+    get_settings(fresh=True)
+    yield url
+    monkeypatch.undo()
+    get_settings(fresh=True)
+
+
+@pytest.fixture
+def store(env: str) -> Iterator[Store]:
+    store = open_store(env)
+    yield store
+    forget_store(store)
+
+
+@pytest.fixture
+def runner(store: Store) -> Iterator[Runner]:
+    runner = get_runner(store)
+    yield runner
+    runner.close()
+
+
+def start(runner: Runner, model: str, stub: StubServer, *, secrets: dict | None = None,
+          options: dict | None = None) -> str:
+    return runner.submit(RunSpec("What is 2 + 2?", model, [("chain_of_thought", {"max_tokens": 64})],
+                                 reference="4", model_options={"base_url": stub.base_url, **(options or {})},
+                                 secrets=secrets if secrets is not None else {"api_key": KEY}))
+
+
+def hits(data: bytes | str) -> int:
+    raw = data.encode() if isinstance(data, str) else data
+    return raw.count(CANARY.encode())
+
+
+def rendered_texts(at: AppTest) -> str:
+    """Everything an AppTest page put on screen, as one string (element protos included)."""
+    parts: list[str] = []
+
+    def walk(node) -> None:  # type: ignore[no-untyped-def]
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            parts.append(str(proto))
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return "\n".join(parts)
+
+
+def test_no_key_in_store_logs_exports_links_or_errors(runner, store, env, debug_log, tmp_path, monkeypatch):
+    run_ids: list[str] = []
+    expected: dict[str, str] = {}
+    with OpenAIStub() as oai, AnthropicStub() as ant:
+        # success on both SDKs, the key passed as the app passes it (RunSpec.secrets)
+        for stub, model in ((oai, "openai:gpt-4o-mini"), (ant, "anthropic:claude-sonnet-4-5")):
+            run_id = start(runner, model, stub)
+            run_ids.append(run_id)
+            assert runner.wait(run_id, 30) == expected.setdefault(run_id, "done")
+
+        # provider errors that quote the key back
+        for stub, model in ((oai, "openai:gpt-4o-mini"), (ant, "anthropic:claude-sonnet-4-5")):
+            for fault in (StubReply(status=401, echo_key=True),
+                          StubReply(status=500, echo_key=True),  # retried once, then reported
+                          StubReply(error_event_after=3, error_message=f"overloaded for key {KEY}")):
+                stub.responder = lambda request, fault=fault: fault
+                run_id = start(runner, model, stub)
+                expected[run_id] = "error"
+                assert runner.wait(run_id, 30) == "error"
+                run_ids.append(run_id)
+            stub.responder = None
+
+        # the host's key from the environment, echoed by the server
+        monkeypatch.setenv("OPENAI_API_KEY", HOST_KEY)
+        oai.queue(StubReply(status=401, echo_key=True))
+        host_run = start(runner, "openai:gpt-4o-mini", oai, secrets={})
+        expected[host_run] = "error"
+        run_ids.append(host_run)
+        assert runner.wait(host_run, 30) == "error"
+
+        # a key put in model_options by mistake is used for the call but not stored
+        wrong_field = start(runner, "openai:gpt-4o-mini", oai, secrets={}, options={"api_key": KEY})
+        expected[wrong_field] = "done"
+        run_ids.append(wrong_field)
+        assert runner.wait(wrong_field, 30) == "done"
+
+        # the CLI, with the host's key in its environment: a success and a failure
+        cli = CliRunner()
+        oai.queue(StubReply(), StubReply(status=401, echo_key=True))
+        cli_outputs = []
+        for _ in range(2):
+            result = cli.invoke(cli_app, ["run", "What is 2 + 2?", "--model", "openai:gpt-4o-mini", "--base-url",
+                                          oai.base_url, "--json", "--db", env, "-s", "direct"])
+            assert result.exit_code in (0, 1), result.output
+            cli_outputs.append(result.output)
+            run_ids.append(json.loads(result.output)["run_id"])
+        assert [json.loads(o)["status"] for o in cli_outputs] == ["done", "error"]
+
+        keys_sent = {request_key(r) for stub in (oai, ant) for r in stub.requests}
+    assert {KEY, HOST_KEY} <= keys_sent  # the keys did reach the servers: the paths were real
+
+    # the errors say what happened, without the key
+    errors = {run_id: get_run(run_id, store=store).error for run_id in run_ids}
+    assert any("authentication failed (HTTP 401)" in (e or "") for e in errors.values())
+    assert any("server error (HTTP 500)" in (e or "") for e in errors.values())
+    assert any("mid-stream" in (e or "") for e in errors.values())
+    assert sum(hits(e or "") for e in errors.values()) == 0
+
+    # exports: every run as JSON, all runs as CSV, as the app and CLI write them
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    for run_id in run_ids:
+        (exports / f"run-{run_id}.json").write_text(json.dumps(export_run_json(run_id, store=store)))
+    (exports / "runs.csv").write_text(export_runs_csv(store=store))
+    assert len(list_runs(store=store)) == len(run_ids)
+
+    # the run page and its share link, as a visitor opening the link sees them
+    pages = []
+    for run_id in run_ids:
+        link = share_link("http://arena.example/run", run_id)
+        assert link == f"http://arena.example/run?run={run_id}"
+        at = AppTest.from_file(str(ROOT / "pages" / "run.py"), default_timeout=30)
+        at.query_params["run"] = run_id
+        at.run()
+        assert not at.exception, at.exception
+        pages.append(rendered_texts(at))
+    assert any("authentication failed" in page for page in pages)
+
+    logging.getLogger("budget-arena.test").debug("flush")  # the log file is written through
+    texts = {"cli output": "\n".join(cli_outputs), "run pages": "\n".join(pages),
+             "log": debug_log.read_text(encoding="utf-8")}
+    assert "HTTP Request: POST" in texts["log"] or "Sending HTTP Request" in texts["log"]  # DEBUG was on
+    files = [*exports.iterdir()]
+    db_path = Path(env.removeprefix("sqlite:///"))
+    database_files = [p for p in (db_path, db_path.with_name(db_path.name + "-wal"),
+                                  db_path.with_name(db_path.name + "-shm")) if p.exists()]
+    assert db_path in database_files
+
+    found = {name: hits(text) for name, text in texts.items()}
+    found |= {str(p.name): hits(p.read_bytes()) for p in files + database_files}
+    assert all(count == 0 for count in found.values()), found
