@@ -9,20 +9,22 @@ from typing import Any
 import streamlit as st
 
 from app.controls import (
+    CostEstimate,
     K,
     ModelChoice,
     budget_inputs,
-    check_problem,
-    check_strategies,
+    ceilings_text,
     estimate_cost,
     model_inputs,
     parse_budget,
     strategy_inputs,
 )
 from app.panes import literal_markdown
-from app.state import page_path, record_run_started, runner, runs_left_this_hour
-from reasoning.config import get_settings
+from app.state import page_path, runner, take_run_slot
+from reasoning.budget import Budget
+from reasoning.config import Limits, get_settings
 from reasoning.datasets import BUILTINS, DatasetError, load_builtin
+from reasoning.limits import LimitError, check_budget, check_request
 from reasoning.tokens import count_text
 from storage.runner import RunSpec, RunSpecError, StrategySpec
 
@@ -72,7 +74,9 @@ def render_compare_page() -> None:
         _dataset_picker()
         st.session_state.setdefault(f"{K}problem", "")
         st.session_state.setdefault(f"{K}reference", "")
-        problem = st.text_area("Problem", key=f"{K}problem", height=140, max_chars=limits.max_problem_chars,
+        # No max_chars: the widget would cut a pasted problem silently; Run says what is too long.
+        problem = st.text_area("Problem", key=f"{K}problem", height=140,
+                               help=f"At most {limits.max_problem_chars:,} characters.",
                                placeholder="e.g. A train leaves at 3 pm at 60 km/h...")
         reference = st.text_input("Reference answer (optional)", key=f"{K}reference",
                                   help="With a reference, every answer is marked right or wrong.")
@@ -81,35 +85,74 @@ def render_compare_page() -> None:
         st.subheader("Model")
         choice = model_inputs(limits)
         st.subheader("Budget per strategy")
-        budget_values = budget_inputs()
-        budget, budget_errors = parse_budget(budget_values, limits)
+        budget, budget_errors = parse_budget(budget_inputs())
+        ceilings = ceilings_text(limits)
+        if ceilings:
+            st.caption(literal_markdown(ceilings))
         if choice is not None:
-            st.caption(literal_markdown(_estimate(choice, budget, problem, len(strategies)).text))
+            st.caption(literal_markdown(_estimate(choice, _run_budget(budget, limits), problem, len(strategies)).text))
         clicked = st.button("Run", type="primary", icon=":material/play_arrow:", width="stretch", key="run_button")
     if not clicked:
         return
-    errors = check_problem(problem, limits) + check_strategies([n for n, _ in strategies], limits)
-    errors += knob_errors + budget_errors
-    if choice is None:
-        errors.append("No model provider is available.")
-    elif not choice.ready.ready:
-        errors.append(f"The model is not ready: {choice.ready.detail}.")
-    elif budget is not None and budget.usd is not None and estimate_cost(choice, budget, 0, 1).per_strategy is None:
-        errors.append(f"A dollar cap needs a known price, and none is known for {choice.spec}; use a token cap, "
-                      "or add the model to the price override file.")
-    left = runs_left_this_hour(limits.runs_per_session_per_hour)
-    if left == 0:
-        errors.append(f"This session has started {limits.runs_per_session_per_hour} runs in the past hour, the "
-                      "most this server allows; try again later.")
+    run_budget, errors = _validate(problem, strategies, choice, budget, limits)
+    errors = errors + knob_errors + budget_errors
+    if not errors:
+        try:  # last, so a refused form does not use up one of the session's runs
+            take_run_slot(limits.runs_per_session_per_hour)
+        except LimitError as exc:
+            errors.append(sentence(exc))
     with side:
         for error in errors:
             st.error(literal_markdown(error))
-    if errors or choice is None or budget is None:
+    if errors or choice is None or run_budget is None:
         return
-    _submit(problem, reference, strategies, choice, budget)
+    _submit(problem, reference, strategies, choice, run_budget)
 
 
-def _estimate(choice: ModelChoice, budget: Any, problem: str, count: int) -> Any:
+def sentence(exc: Exception) -> str:
+    """A LimitError's message ("the problem is empty") as a sentence for the page."""
+    text = str(exc).strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "?", "!")) else ".")
+
+
+def _run_budget(budget: Budget | None, limits: Limits) -> Budget | None:
+    """The budget the run would get (ceilings filled in), for the estimate; None if refused."""
+    if budget is None:
+        return None
+    try:
+        return check_budget(budget, limits)
+    except LimitError:
+        return None
+
+
+def _validate(problem: str, strategies: list[tuple[str, dict[str, Any]]], choice: ModelChoice | None,
+              budget: Budget | None, limits: Limits) -> tuple[Budget | None, list[str]]:
+    """reasoning.limits.check_request (the checks every entry point shares), then what only the form
+    knows: the provider's readiness and a price for a dollar cap. Returns the budget to run with."""
+    errors: list[str] = []
+    run_budget = None
+    if choice is None:
+        errors.append("No model provider is available.")
+    elif budget is not None:
+        try:
+            run_budget = check_request(problem, [name for name, _ in strategies], budget, choice.spec, limits)
+        except LimitError as exc:
+            errors.append(sentence(exc))
+    if choice is None:
+        return run_budget, errors
+    if not choice.ready.ready:
+        errors.append(f"The model is not ready: {choice.ready.detail}.")
+    elif run_budget is not None and run_budget.usd is not None and not _priced(choice, run_budget):
+        errors.append(f"A dollar cap needs a known price, and none is known for {choice.spec}; use a token cap, "
+                      "or add the model to the price override file.")
+    return run_budget, errors
+
+
+def _priced(choice: ModelChoice, budget: Budget) -> bool:
+    return estimate_cost(choice, budget, 0, 1).per_strategy is not None
+
+
+def _estimate(choice: ModelChoice, budget: Budget | None, problem: str, count: int) -> CostEstimate:
     try:
         prompt_tokens = count_text(problem, choice.spec) if problem else 0
     except Exception:  # an unknown tokenizer must not break the form: estimate from characters
@@ -118,7 +161,7 @@ def _estimate(choice: ModelChoice, budget: Any, problem: str, count: int) -> Any
 
 
 def _submit(problem: str, reference: str, strategies: list[tuple[str, dict[str, Any]]], choice: ModelChoice,
-            budget: Any) -> None:
+            budget: Budget) -> None:
     picked = st.session_state.get(f"{K}picked") or {}
     from_dataset = picked.get("problem") == problem
     spec = RunSpec(
@@ -137,5 +180,4 @@ def _submit(problem: str, reference: str, strategies: list[tuple[str, dict[str, 
     except RunSpecError as exc:
         st.error(literal_markdown(str(exc)))
         return
-    record_run_started()
     st.switch_page(page_path("run"), query_params={"run": run_id})

@@ -183,8 +183,9 @@ _LIMIT_OF = {"total_tokens": "max_total_tokens", "output_tokens": "max_output_to
              "seconds": "max_seconds"}
 
 
-def parse_budget(values: Mapping[str, float | int | None], limits: Limits) -> tuple[Budget | None, list[str]]:
-    """Budget inputs (0 or empty: no cap) into a Budget; at least one cap, each within the limits."""
+def parse_budget(values: Mapping[str, float | int | None]) -> tuple[Budget | None, list[str]]:
+    """Budget inputs (0 or empty: no cap) into a Budget. Only the form's own rules are checked
+    here (numbers, whole tokens); ceilings and "at least one cap" are reasoning.limits' job."""
     errors: list[str] = []
     caps: dict[str, Any] = {}
     for cap, label in _CAP_LABELS.items():
@@ -200,19 +201,21 @@ def parse_budget(values: Mapping[str, float | int | None], limits: Limits) -> tu
                 continue
             value = int(value)
         caps[cap] = value
-    for cap, label in _CAP_LABELS.items():
-        limit = getattr(limits, _LIMIT_OF[cap])
-        if limit is None:
-            continue
-        if cap not in caps:
-            errors.append(f"This server requires a {label} cap of at most {limit:g}.")
-        elif caps[cap] > limit:
-            errors.append(f"The {label} cap is {caps[cap]:g}; this server allows at most {limit:g}.")
-    if not caps and not any("cap must" in e for e in errors):
-        errors.append("Set at least one budget cap (tokens, output tokens, dollars or seconds); 0 means no cap.")
     if errors:
         return None, errors
     return Budget(**caps), []
+
+
+def ceilings_text(limits: Limits) -> str:
+    """The host's budget ceilings in words ("" when there are none); a cap left at 0 gets the ceiling."""
+    parts = []
+    for cap, label in _CAP_LABELS.items():
+        ceiling = getattr(limits, _LIMIT_OF[cap])
+        if ceiling is not None:
+            parts.append(f"${ceiling:g}" if cap == "usd" else f"{ceiling:,g} {label}")
+    if not parts:
+        return ""
+    return f"This server allows at most {', '.join(parts)} per strategy; a cap left at 0 gets its ceiling."
 
 
 @dataclass(frozen=True)
@@ -273,22 +276,6 @@ def check_knobs(name: str, values: Mapping[str, Any]) -> str | None:
     except (StrategyConfigError, TypeError, ValueError) as exc:
         return str(exc)
     return None
-
-
-def check_problem(problem: str, limits: Limits) -> list[str]:
-    if not problem or not problem.strip():
-        return ["Enter a problem (or pick one from a dataset)."]
-    if len(problem) > limits.max_problem_chars:
-        return [f"The problem is {len(problem):,} characters; the limit is {limits.max_problem_chars:,}."]
-    return []
-
-
-def check_strategies(names: Sequence[str], limits: Limits) -> list[str]:
-    if not names:
-        return ["Pick at least one strategy."]
-    if len(names) > limits.max_strategies:
-        return [f"Pick at most {limits.max_strategies} strategies (you picked {len(names)})."]
-    return []
 
 
 # ---- widgets (script thread only) --------------------------------------------------------------
@@ -392,8 +379,11 @@ def strategy_inputs(limits: Limits) -> tuple[list[tuple[str, dict[str, Any]]], l
     """The strategy multiselect and one knob expander per picked strategy.
     Returns [(name, knobs)] and the errors found in them."""
     available = strategy_names()
-    _default(f"{K}strategies", default_strategies(available))
-    picked = st.multiselect("Strategies", available, key=f"{K}strategies", format_func=strategy_title,
+    key = f"{K}strategies"
+    _default(key, default_strategies(available))
+    # More picked than the host allows would make the multiselect raise instead of rendering.
+    st.session_state[key] = [name for name in st.session_state[key] if name in available][: limits.max_strategies]
+    picked = st.multiselect("Strategies", available, key=key, format_func=strategy_title,
                             max_selections=limits.max_strategies)
     chosen: list[tuple[str, dict[str, Any]]] = []
     errors: list[str] = []
@@ -418,7 +408,8 @@ def budget_inputs() -> dict[str, float | int | None]:
     """The four caps, per strategy; 0 means no cap."""
     for cap, value in BUDGET_DEFAULTS.items():
         _default(f"{K}budget.{cap}", value)
-    cols = st.columns(4)
+    top, bottom = st.columns(2), st.columns(2)
+    cols = [*top, *bottom]
     return {
         "total_tokens": cols[0].number_input("Total tokens", min_value=0, step=500, key=f"{K}budget.total_tokens",
                                              help="Input + output tokens per strategy; 0 = no cap."),

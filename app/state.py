@@ -1,20 +1,22 @@
 """Session and process helpers shared by the pages: page paths, the store and runner, form state
-that survives page switches, and the per-session run-rate limit. Script thread only."""
+that survives page switches, and the per-session run-rate limit (reasoning.limits.RateLimiter).
+Script thread only."""
 
 from __future__ import annotations
 
-import time
+import uuid
 from pathlib import Path
 
 import streamlit as st
 
+from reasoning.limits import RateLimiter
 from storage.runner import Runner, get_runner
 from storage.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT / "pages"
 FORM_PREFIXES = ("cmp.",)  # widget keys whose values should outlive a visit to another page
-_RUN_TIMES = "_run_submit_times"
+_SESSION_KEY = "_rate_limit_session"
 
 
 def page_path(name: str) -> Path:
@@ -38,15 +40,17 @@ def runner() -> Runner:
     return get_runner(store())
 
 
-def runs_left_this_hour(limit: int | None, now: float | None = None) -> int | None:
-    """How many more runs this browser session may start in the coming hour (None: no limit)."""
-    if limit is None:
-        return None
-    now = time.time() if now is None else now
-    recent = [t for t in st.session_state.get(_RUN_TIMES, []) if now - t < 3600]
-    st.session_state[_RUN_TIMES] = recent
-    return max(0, limit - len(recent))
+@st.cache_resource(show_spinner=False)
+def _rate_limiter(per_hour: int | None) -> RateLimiter:
+    """One limiter per process (per configured rate), shared by every browser session."""
+    return RateLimiter(per_hour)
 
 
-def record_run_started() -> None:
-    st.session_state.setdefault(_RUN_TIMES, []).append(time.time())
+def session_key() -> str:
+    """A random id for this browser session: what the rate limiter counts runs by."""
+    return st.session_state.setdefault(_SESSION_KEY, uuid.uuid4().hex)
+
+
+def take_run_slot(per_hour: int | None) -> None:
+    """Count one run against this session's hourly allowance; LimitError when it is used up."""
+    _rate_limiter(per_hour).acquire(session_key())

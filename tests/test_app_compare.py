@@ -1,0 +1,227 @@
+"""The Compare page under AppTest, with the scripted fake model and a private store.
+
+Bad input is refused with a readable message (the checks are reasoning.limits.check_request's, so
+the host's ceilings apply) and nothing reaches the store; a valid form records a run with what was
+asked for and opens its page.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from streamlit.testing.v1 import AppTest
+
+from reasoning.config import get_settings
+from storage.queries import get_run
+from storage.runner import get_runner
+from storage.store import Store, forget_store, open_store
+from storage.tables import Run
+
+MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+LIMIT_ENV = "BUDGET_ARENA_LIMITS__"
+SetLimits = Callable[..., None]
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    """A private SQLite store (the app opens it through BUDGET_ARENA_DB), the fake provider on,
+    and the host's default limits unless a test sets some."""
+    url = f"sqlite:///{tmp_path / 'compare.db'}"
+    monkeypatch.setenv("BUDGET_ARENA_DB", url)
+    monkeypatch.setenv("BUDGET_ARENA_ENABLE_FAKE", "1")
+    monkeypatch.setenv("BUDGET_ARENA_CONFIG", str(_empty_config(tmp_path)))
+    for name in [n for n in os.environ if n.startswith(LIMIT_ENV)]:
+        monkeypatch.delenv(name)
+    get_settings(fresh=True)
+    the_store = open_store(url)
+    yield the_store
+    get_runner(the_store).close()
+    forget_store(the_store)
+    monkeypatch.undo()
+    get_settings(fresh=True)
+
+
+def _empty_config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text("")
+    return path
+
+
+@pytest.fixture
+def set_limits(store: Store, monkeypatch: pytest.MonkeyPatch) -> SetLimits:
+    """Host limits, as an operator sets them (environment), read afresh by the app."""
+
+    def apply(**limits: object) -> None:
+        for name, value in limits.items():
+            monkeypatch.setenv(f"{LIMIT_ENV}{name.upper()}", str(value))
+        get_settings(fresh=True)
+
+    return apply
+
+
+def run_count(store: Store) -> int:
+    with store.read() as conn:
+        return int(conn.scalar(select(func.count()).select_from(Run)))
+
+
+def compare_page(**fields: object) -> AppTest:
+    """The landing page with the fake model picked (instant replies) and `fields` filled in."""
+    at = AppTest.from_file(MAIN, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.radio(key="cmp.provider").set_value("fake").run()
+    at.number_input(key="cmp.fake_delay").set_value(0.0)
+    for key, value in fields.items():
+        _set(at, key, value)
+    return at.run()
+
+
+def _set(at: AppTest, key: str, value: object) -> None:
+    for kind in ("text_area", "text_input", "number_input", "multiselect", "radio"):
+        matches = [w for w in getattr(at, kind) if w.key == key]
+        if matches:
+            matches[0].set_value(value)
+            return
+    raise KeyError(key)
+
+
+def submit(at: AppTest) -> AppTest:
+    at.button(key="run_button").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def plain(markdown: str) -> str:
+    """Text shown through literal_markdown, without its escapes."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def errors(at: AppTest) -> list[str]:
+    return [plain(e.value) for e in at.error]
+
+
+def fill(problem: str = "What is 2+2?", strategies: tuple[str, ...] = ("chain_of_thought", "direct"),
+         **more: object) -> dict[str, object]:
+    return {"cmp.problem": problem, "cmp.strategies": list(strategies), **more}
+
+
+# ---- refusals ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (fill(problem=""), "The problem is empty."),
+        (fill(problem="   \n "), "The problem is empty."),
+        (fill(problem="ring the bell\x07"), "control character"),
+        (fill(strategies=()), "Choose at least one strategy."),
+        (fill(**{"cmp.budget.total_tokens": 0, "cmp.budget.seconds": 0.0}),
+         "Set at least one budget cap: tokens, output tokens, dollars or seconds."),
+    ],
+    ids=["empty-problem", "blank-problem", "control-character", "no-strategy", "zero-budget"],
+)
+def test_bad_input_is_refused_with_a_message_and_nothing_is_stored(store: Store, fields: dict, message: str) -> None:
+    at = submit(compare_page(**fields))
+    assert any(message in e for e in errors(at)), errors(at)
+    assert run_count(store) == 0
+    assert "run" not in at.query_params  # still on the compare page
+
+
+def test_the_hosts_limits_refuse_a_long_problem_and_a_budget_over_the_ceiling(store: Store,
+                                                                             set_limits: SetLimits) -> None:
+    set_limits(max_problem_chars=50, max_total_tokens=5000)
+    at = submit(compare_page(**fill(problem="x" * 51)))
+    assert errors(at) == ["The problem is 51 characters; this deployment allows at most 50."]
+
+    _set(at, "cmp.problem", "What is 2+2?")
+    _set(at, "cmp.budget.total_tokens", 6000)
+    submit(at.run())
+    assert errors(at) == ["The total tokens budget 6000 is above this deployment's limit of 5000."]
+    assert run_count(store) == 0
+    # The ceiling is stated next to the budget before anyone runs into it.
+    assert any("at most 5,000 total tokens per strategy" in plain(c.value) for c in at.caption)
+
+
+def test_the_strategy_picker_stops_at_the_hosts_limit(store: Store, set_limits: SetLimits) -> None:
+    set_limits(max_strategies=2)
+    at = compare_page()  # three strategies are picked by default: the page trims them, not raises
+    assert at.multiselect(key="cmp.strategies").value == ["chain_of_thought", "self_consistency"]
+    assert at.multiselect(key="cmp.strategies").proto.max_selections == 2
+
+
+def test_the_session_rate_limit_refuses_runs_past_the_allowance(store: Store, set_limits: SetLimits) -> None:
+    set_limits(runs_per_session_per_hour=1)
+    at = submit(compare_page(**fill()))
+    first = at.query_params.get("run")
+    assert first and run_count(store) == 1
+
+    at.query_params.clear()
+    at.switch_page("../pages/compare.py").run()  # back to the form, as left (kept across pages)
+    assert at.text_area(key="cmp.problem").value == "What is 2+2?"
+    submit(at)
+    assert errors(at) == ["This session has started 1 runs in the last hour, the limit here; try again in about "
+                          "60 min."]
+    assert run_count(store) == 1
+
+    other = submit(compare_page(**fill()))  # another browser session has its own allowance
+    assert other.query_params.get("run") and run_count(store) == 2
+
+
+def test_refused_forms_do_not_use_up_the_rate_limit(store: Store, set_limits: SetLimits) -> None:
+    set_limits(runs_per_session_per_hour=1)
+    at = submit(compare_page(**fill(problem="")))
+    assert errors(at) == ["The problem is empty."]
+    _set(at, "cmp.problem", "What is 2+2?")
+    submit(at.run())
+    assert not errors(at) and run_count(store) == 1
+
+
+# ---- a valid run ------------------------------------------------------------------------------
+
+
+def test_a_valid_form_records_the_run_and_opens_its_page(store: Store) -> None:
+    at = compare_page(**fill(strategies=("chain_of_thought", "direct"),
+                             **{"cmp.reference": " 4 ", "cmp.budget.total_tokens": 1500}))
+    _set(at, "cmp.knob.direct.max_tokens", 32)
+    at.run()
+    assert "Worst-case cost: $0 (local)" in [plain(c.value) for c in at.caption]
+    submit(at)
+    assert not errors(at)
+    run_id = at.query_params.get("run")
+    assert run_id, "Run should open the run's page"
+    assert get_runner(store).wait(run_id, timeout=30) == "done"
+    info = get_run(run_id, store=store)
+    assert info is not None
+    assert (info.problem, info.reference, info.model) == ("What is 2+2?", "4", "fake:scripted")
+    assert [s.strategy for s in info.strategies] == ["chain_of_thought", "direct"]
+    assert info.strategies[1].knobs == {"max_tokens": 32, "temperature": 0.0}
+    assert info.budget["total_tokens"] == 1500 and info.budget["seconds"] == 90.0
+    assert [s.answer for s in info.strategies] == ["4", "4"] and all(s.correct for s in info.strategies)
+    # The page switched to the run: its title and the problem are on it.
+    assert at.title[0].value == "Run"
+    assert "What is 2+2?" in [plain(m.value) for m in at.markdown]
+
+
+def test_ceilings_fill_the_caps_left_at_zero(store: Store, set_limits: SetLimits) -> None:
+    set_limits(max_seconds=30, max_output_tokens=400)
+    at = submit(compare_page(**fill(**{"cmp.budget.seconds": 0.0})))
+    run_id = at.query_params.get("run")
+    assert run_id and not errors(at)
+    info = get_run(run_id, store=store)
+    assert info is not None
+    assert (info.budget["total_tokens"], info.budget["output_tokens"], info.budget["seconds"]) == (3000, 400, 30)
+
+
+def test_a_share_link_to_the_landing_page_opens_the_run(store: Store) -> None:
+    at = submit(compare_page(**fill()))
+    run_id = at.query_params["run"]
+    other = AppTest.from_file(MAIN, default_timeout=60)
+    other.query_params["run"] = run_id
+    other.run()
+    assert not other.exception
+    assert other.title[0].value == "Run"
+    assert any(f"id {run_id}" in plain(c.value) for c in other.caption)
