@@ -68,7 +68,8 @@ def extract_answer(text: str | None) -> str | None:
 
 
 def _labelled(text: str) -> str | None:
-    matches = list(_ANSWER_LABEL.finditer(text))
+    # Small models often echo the format instruction ("Answer: <answer>"): that is no answer.
+    matches = [m for m in _ANSWER_LABEL.finditer(text) if not m.group("value").lstrip("*` ").startswith("<answer>")]
     if not matches:
         return None
     last = matches[-1]

@@ -35,6 +35,7 @@ EXTRACT = [
     ("I think the result is 7 or so", "7"),  # last number as a fallback
     ("It costs $1,250 in total.", "$1,250"),
     ("\\frac{3}{4}", "\\frac{3}{4}"),  # a bare formula is its own answer
+    ("So 20 - 12 = 8. Answer: <answer>` is the format", "8"),  # an echoed instruction is no answer
     ("", None),
     ("I have no idea.", None),
     (None, None),
