@@ -1,6 +1,14 @@
-"""The `budget-arena` command: run, show, sweep, leaderboard, export, serve, datasets.
+"""The `budget-arena` command: run, show, sweep, leaderboard, export, serve, datasets, strategies.
 
-Exit codes scripts can rely on: 0 done, 1 the run or command failed at run time, 2 bad input.
+Exit codes scripts can rely on (every command):
+  0    done
+  1    failed at run time: a run whose strategies all failed, a sweep with failed cells (run it again
+       to retry them), an unknown run id, a sweep another process is running, a file not written
+  2    bad input, refused before anything runs: an unknown strategy, knob, dataset or model, a bad
+       budget, a request over this deployment's limits (reasoning.limits), an unreachable store
+  3    a sweep stopped by its dollar cap (--max-usd) before finishing; what ran is kept, and running
+       it again with a higher cap continues it
+  130  interrupted (Ctrl-C); a sweep keeps every finished cell and resumes when run again
 """
 
 from __future__ import annotations
@@ -22,11 +30,12 @@ from rich.text import Text
 
 from reasoning.budget import Budget
 from reasoning.config import get_settings
+from reasoning.limits import LimitError, check_budget, check_model, check_request, check_strategies
 from reasoning.models import ModelConfigError, get_model
 from reasoning.strategies import make_strategy, strategy_names
 from reasoning.strategies.base import StrategyConfigError
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CAPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 app = typer.Typer(
     help="Compare budget-aware LLM reasoning strategies: run them side by side, log every run, "
@@ -52,10 +61,20 @@ def bad_input(message: str) -> typer.Exit:
 def open_store_or_exit(db: str | None):  # type: ignore[no-untyped-def]
     from storage.store import open_store
 
+    url = db or get_settings().db_url
     try:
-        return open_store(db or get_settings().db_url)
-    except Exception as exc:  # a bad URL or an unreachable server: say which, no traceback
-        raise bad_input(f"cannot open the store {db or get_settings().db_url!r}: {exc}") from None
+        return open_store(url)
+    except Exception as exc:  # a bad URL or an unreachable server: say which, no traceback, no password
+        raise bad_input(f"cannot open the store {_without_password(url)!r}: {exc}") from None
+
+
+def _without_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not even a URL: nothing to hide in it
+        return url
 
 
 def parse_knobs(values: list[str]) -> dict[str, dict[str, str]]:
@@ -101,23 +120,22 @@ def run(
 
     if problem == "-":
         problem = sys.stdin.read()
-    if not problem.strip():
-        raise bad_input("the problem is empty")
-    limit = get_settings().limits.max_problem_chars
-    if len(problem) > limit:
-        raise bad_input(f"the problem is {len(problem):,} characters; the limit is {limit:,}")
     names = strategy or ["chain_of_thought"]
     knobs = parse_knobs(knob or [])
     for name in knobs:
         if name not in names:
             raise bad_input(f"--knob names {name!r}, which is not among the --strategy values")
+    budget = build_budget(max_total_tokens, max_output_tokens, max_usd, max_seconds)
+    try:  # the deployment's request checks, the same as the web app's
+        budget = check_request(problem, names, budget, model, get_settings().limits)
+    except LimitError as exc:
+        raise bad_input(str(exc)) from None
     try:
         for name in names:
             make_strategy(name, **knobs.get(name, {}))
         model_object = get_model(model, **model_options(base_url))
     except (StrategyConfigError, ModelConfigError) as exc:
         raise bad_input(str(exc)) from None
-    budget = build_budget(max_total_tokens, max_output_tokens, max_usd, max_seconds)
 
     store = open_store_or_exit(db)
     spec = RunSpec(
@@ -284,8 +302,13 @@ def strategies() -> None:
 def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
     host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 in Docker).")] = "127.0.0.1",
+    db: DbOption = None,
 ) -> None:
     """Start the web app (Streamlit)."""
+    # Open (and migrate) the store first: a bad URL fails here with a clear message, not in a page.
+    open_store_or_exit(db)
+    if db:
+        os.environ["BUDGET_ARENA_DB"] = db
     main = Path(__file__).resolve().parent / "main.py"
     command = [
         sys.executable, "-m", "streamlit", "run", str(main),
