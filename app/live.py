@@ -20,6 +20,7 @@ import streamlit as st
 from app.charts import quality_chart, quality_steps, spend_chart, spend_frame
 from app.controls import strategy_title
 from app.panes import (
+    NoteView,
     PaneView,
     RunView,
     confidence_text,
@@ -106,9 +107,8 @@ def share_link(base_url: str | None, run_id: str) -> str:
 
 
 def _actions(info: RunInfo) -> None:
-    cols = st.columns([1, 1, 1, 4], vertical_alignment="bottom")
     replaying = _replay_state(info.id) is not None
-    with cols[0]:
+    with st.container(horizontal=True, vertical_alignment="bottom"):
         if info.is_active:
             if st.button("Cancel run", icon=":material/stop_circle:", key=f"cancel.{info.id}"):
                 if runner().cancel(info.id):
@@ -119,20 +119,18 @@ def _actions(info: RunInfo) -> None:
             if st.button("Stop replay", icon=":material/stop:", key=f"replay.stop.{info.id}"):
                 st.session_state.pop(_replay_key(info.id), None)
                 st.rerun()
-        elif st.button("Replay", icon=":material/replay:", key=f"replay.start.{info.id}",
-                       help="Show the run again as it happened, at its original pace (or faster)."):
-            _start_replay(info.id)
-            st.rerun()
-    with cols[1]:
-        if not info.is_active and not replaying:
-            st.selectbox("Replay speed", REPLAY_SPEEDS, format_func=lambda s: f"{s:g}×", key=f"replay.speed.{info.id}")
-    with cols[2]:
+        else:
+            if st.button("Replay", icon=":material/replay:", key=f"replay.start.{info.id}",
+                         help="Show the run again as it happened, at its original pace (or faster)."):
+                _start_replay(info.id)
+                st.rerun()
+            st.selectbox("Replay speed", REPLAY_SPEEDS, format_func=lambda s: f"{s:g}×",
+                         key=f"replay.speed.{info.id}", label_visibility="collapsed", width=90)
         st.download_button("Download JSON", data=lambda: _export(info.id), file_name=f"run-{info.id}.json",
                            mime="application/json", icon=":material/download:", key=f"download.{info.id}",
                            on_click="ignore")
-    with cols[3]:
-        st.caption("Share link (anyone with access to this server can open it)")
-        st.code(share_link(st.context.url, info.id), language=None)
+    st.caption("Share link: anyone who can reach this server can open the run with it.")
+    st.code(share_link(st.context.url, info.id), language=None)
 
 
 def _export(run_id: str) -> str:
@@ -245,7 +243,8 @@ def render_pane(pane: PaneView, info: StrategyInfo | None, budget: dict[str, Any
                 *, run_active: bool) -> None:
     status = pane.status(info.status if info else None, run_active)
     error = pane.error or (info.error if info is not None and not pane.ended and not run_active else None)
-    with st.container(border=True):
+    # Keyed containers (CSS class st-key-...) let the browser test find a pane's parts.
+    with st.container(border=True, key=f"pane-{pane.index}"):
         head, badge = st.columns([3, 1], vertical_alignment="center")
         head.markdown(f"**{pane.index + 1}\\. {literal_markdown(strategy_title(pane.strategy))}**")
         with badge:
@@ -255,16 +254,8 @@ def render_pane(pane: PaneView, info: StrategyInfo | None, budget: dict[str, Any
         bar = spend_bar(pane.spent, budget)
         st.progress(bar.fraction, text=literal_markdown(bar.text + (" (estimated)" if pane.spent.estimated else "")))
 
-        if pane.best_answer:
-            verdict = verdict_text(_verdict(pane, info, curve))
-            mark = {"right": " ✅ right", "wrong": " ❌ wrong"}.get(verdict, "")
-            label = "Final answer" if pane.ended else "Best answer so far"
-            st.markdown(f"**{label}:** {literal_markdown(pane.best_answer)}{mark}")
-            st.caption(confidence_text(pane.confidence))
-        elif pane.ended:
-            st.markdown("**Final answer:** none")
-        else:
-            st.caption("No answer yet.")
+        with st.container(key=f"answer-{pane.index}"):
+            _answer(pane, info, curve)
         if error:
             st.error(literal_markdown(error))
         if pane.ended:
@@ -273,22 +264,42 @@ def render_pane(pane: PaneView, info: StrategyInfo | None, budget: dict[str, Any
                 f"Stopped: {stop_text(pane.stop)} · {spent.total_tokens:,} tokens in {spent.calls} call(s) · "
                 f"${spent.usd:.4f} · {spent.seconds:.1f} s"))
         _notes(pane)
-        _streams(pane)
+        with st.container(key=f"streams-{pane.index}"):
+            _streams(pane)
+
+
+def _answer(pane: PaneView, info: StrategyInfo | None, curve: pd.DataFrame) -> None:
+    if pane.best_answer:
+        verdict = verdict_text(_verdict(pane, info, curve))
+        mark = {"right": " :green-badge[:material/check: right]",
+                "wrong": " :red-badge[:material/close: wrong]"}.get(verdict, "")
+        label = "Final answer" if pane.ended else "Best answer so far"
+        st.markdown(f"**{label}:** {literal_markdown(pane.best_answer)}{mark}")
+        st.caption(confidence_text(pane.confidence))
+    elif pane.ended:
+        st.markdown("**Final answer:** none")
+    else:
+        st.caption("No answer yet.")
 
 
 def _notes(pane: PaneView) -> None:
+    """The newest decision in view; every decision (with its data on hover) in an expander."""
     if not pane.notes:
         return
-    with st.expander(f"Decisions ({len(pane.notes)})", expanded=True):
-        shown = pane.notes[-NOTES_SHOWN:]
-        if len(pane.notes) > len(shown):
-            st.caption(f"{len(pane.notes) - len(shown)} earlier decisions not shown (see Download JSON).")
-        for note in shown:
-            line = f"**{literal_markdown(note.label)}**: {literal_markdown(note.text)}"
-            st.markdown(line)
-            data = note_data_text(note.data)
-            if data:
-                st.caption(literal_markdown(data))
+    _note(pane.notes[-1], prefix="Latest decision · ")
+    if len(pane.notes) > 1:
+        with st.expander(f"All decisions ({len(pane.notes)})"):
+            shown = pane.notes[-NOTES_SHOWN:]
+            if len(pane.notes) > len(shown):
+                st.caption(f"{len(pane.notes) - len(shown)} earlier decisions not shown (see Download JSON).")
+            for note in shown:
+                _note(note)
+
+
+def _note(note: NoteView, prefix: str = "") -> None:
+    data = note_data_text(note.data)
+    st.markdown(f"{prefix}**{literal_markdown(note.label)}**: {literal_markdown(note.text)}",
+                help=literal_markdown(data) if data else None)
 
 
 def _streams(pane: PaneView) -> None:

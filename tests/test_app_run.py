@@ -1,0 +1,302 @@
+"""The Run page (`?run=<id>`) under AppTest, drawn from runs the fake model recorded in a private
+store: every pane, its answer, verdict, stop reason, decisions and streamed text; the charts' data
+equals what the stored curve points and spend events give; a live run grows, can be cancelled and
+replayed; unknown or malformed ids and an unreadable store are plain messages, never tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Block
+
+from app.charts import quality_steps, series_name
+from app.panes import literal_markdown
+from reasoning.budget import Budget
+from reasoning.models.base import ModelError
+from reasoning.models.fake import FakeModel
+from storage.queries import curve_points, get_run
+from storage.runner import Runner, RunSpec, get_runner
+from storage.store import Store, forget_store, open_store
+
+MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
+PROBLEM = "What is 2+2? (use *care*)"
+REASONING = "Let me think. <b>2</b> + 2 = 4. Answer: 4"
+WRONG = "Answer: 5"
+RIGHT = "**Final answer:** {} :green-badge[:material/check: right]"
+WRONG_MARK = "**Final answer:** {} :red-badge[:material/close: wrong]"
+TOKENS_2000 = Budget(total_tokens=2000)
+STRATEGIES = ("chain_of_thought", ("self_consistency", {"stop_rule": "fixed", "samples": 3}), "direct")
+
+
+def scripted(messages: Sequence[dict], index: int) -> str:
+    """Step-by-step prompts get a right answer; the answer-only prompt (direct) a wrong one."""
+    return WRONG if "Give only the final answer" in messages[-1]["content"] else REASONING
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """A private SQLite store that the page opens too (BUDGET_ARENA_DB)."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('run-page') / 'runs.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BUDGET_ARENA_DB", url)
+        the_store = open_store(url)
+        yield the_store
+        get_runner(the_store).close()
+        forget_store(the_store)
+
+
+@pytest.fixture(scope="module")
+def runner(store: Store) -> Runner:
+    return get_runner(store)
+
+
+def record(runner: Runner, model: FakeModel, strategies: Sequence = STRATEGIES, *, wait: bool = True,
+           budget: Budget = TOKENS_2000, reference: str | None = "4") -> str:
+    run_id = runner.submit(RunSpec(problem=PROBLEM, model=model, strategies=list(strategies), budget=budget,
+                                   reference=reference))
+    if wait:
+        assert runner.wait(run_id, timeout=30) in ("done", "error")
+    return run_id
+
+
+@pytest.fixture(scope="module")
+def finished(runner: Runner) -> str:
+    return record(runner, FakeModel(replies=scripted))
+
+
+def open_run(run_id: str | None) -> AppTest:
+    """The page a share link opens: the landing page forwards ?run= to the Run page."""
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    if run_id is not None:
+        at.query_params["run"] = run_id
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def plain(markdown: str) -> str:
+    """Text shown through literal_markdown, without its escapes."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def block(at: AppTest, key: str) -> Block:
+    """A keyed container (st.container(key=...)) anywhere on the page."""
+    found = _find(at.main, key)
+    assert found is not None, f"no container keyed {key!r}"
+    return found
+
+
+def _find(node: Block, key: str) -> Block | None:
+    for child in getattr(node, "children", {}).values():
+        if isinstance(child, Block) and getattr(child, "key", None) == key:
+            return child
+        found = _find(child, key)
+        if found is not None:
+            return found
+    return None
+
+
+def texts(node: Block, kind: str) -> list[str]:
+    return [plain(element.value) for element in getattr(node, kind)]
+
+
+def chart_frames(at: AppTest) -> list[tuple[dict, list[pd.DataFrame]]]:
+    """Each Vega-Lite chart on the page: its spec and the data frames sent with it."""
+    return [(json.loads(element.proto.spec),
+             [pa.ipc.open_stream(d.data.data).read_pandas() for d in element.proto.datasets])
+            for element in at.get("vega_lite_chart")]
+
+
+# ---- a finished run ---------------------------------------------------------------------------
+
+
+def test_every_pane_shows_its_answer_verdict_stop_and_output(store: Store, finished: str) -> None:
+    at = open_run(finished)
+    info = get_run(finished, store=store)
+    assert info is not None
+    assert at.title[0].value == "Run"
+    assert PROBLEM in texts(at.main, "markdown") and "**Reference answer:** 4" in texts(at.main, "markdown")
+
+    titles = ["**1. Chain-of-thought**", "**2. Self-consistency (budget-aware)**", "**3. Direct answer**"]
+    answers = [RIGHT.format(4), RIGHT.format(4), WRONG_MARK.format(5)]
+    for index, strategy in enumerate(info.strategies):
+        pane = block(at, f"pane-{index}")
+        markdown = texts(pane, "markdown")
+        assert markdown[:2] == [titles[index], ":green-badge[done]"]
+        assert texts(block(at, f"answer-{index}"), "markdown") == [answers[index]]
+        captions = texts(pane, "caption")
+        stopped = [c for c in captions if c.startswith("Stopped:")]
+        assert stopped == [f"Stopped: finished · {strategy.total_tokens:,} tokens in {strategy.calls} call(s) · "
+                           f"$0.0000 · {strategy.seconds:.1f} s"]
+        # The spend bar: tokens against the run's cap, as a percentage.
+        assert pane.get("progress")[0].value == int(100 * strategy.total_tokens / 2000)
+        assert texts(block(at, f"streams-{index}"), "markdown")[-1] == (WRONG if index == 2 else REASONING)
+
+    # Self-consistency's decisions: its stop decision in view, its votes in the expander.
+    sc = block(at, "pane-1")
+    assert any(m.startswith("Latest decision · **stop**:") for m in texts(sc, "markdown"))
+    assert "**votes**: sample 3: 4 · 4 ×3" in texts(sc, "markdown")
+    assert "confidence 100%" in texts(block(at, "answer-1"), "caption")
+    assert [e.label for e in block(at, "streams-1").expander] == [f"sample {i} · {len(REASONING)} chars"
+                                                                 for i in (1, 2, 3)]
+
+
+def test_the_charts_plot_the_stored_curve_points_and_spend(store: Store, finished: str) -> None:
+    at = open_run(finished)
+    info = get_run(finished, store=store)
+    assert info is not None
+    charts = chart_frames(at)
+    assert len(charts) == 2  # quality against tokens, spend over time (every call was free: no dollar chart)
+    assert "Every call was free" in " ".join(texts(at.main, "caption"))
+
+    quality_spec, quality_data = charts[0]
+    assert quality_spec["layer"][0]["encoding"]["x"]["field"] == "tokens"
+    steps = quality_data[0]
+    expected = quality_steps(curve_points(finished, store=store),
+                             pd.DataFrame([{"strategy_index": s.strategy_index, "strategy": s.strategy,
+                                            "tokens": s.total_tokens, "usd": s.usd} for s in info.strategies]))
+    assert steps[["series", "tokens", "quality", "point"]].to_dict("records") == \
+        expected[["series", "tokens", "quality", "point"]].to_dict("records")
+    by_series = steps.groupby("series")["quality"].agg(list).to_dict()
+    assert by_series[series_name(0, "chain_of_thought")] == [1.0]
+    assert set(by_series[series_name(1, "self_consistency")]) == {1.0}
+    assert by_series[series_name(2, "direct")] == [0.0]
+    # Each strategy's line reaches as far as it spent.
+    reach = steps.groupby("series")["tokens"].max().to_dict()
+    assert reach == {series_name(s.strategy_index, s.strategy): s.total_tokens for s in info.strategies}
+
+    spend_spec, spend_data = charts[1]
+    assert spend_spec["encoding"]["x"]["field"] == "seconds" and spend_spec["encoding"]["y"]["field"] == "tokens"
+    spend = spend_data[0]
+    last = spend.groupby("series")["tokens"].max().to_dict()
+    assert last == {series_name(s.strategy_index, s.strategy): s.total_tokens for s in info.strategies}
+    assert (spend.groupby("series")["tokens"].apply(lambda t: t.is_monotonic_increasing)).all()
+
+
+def test_actions_of_a_finished_run(finished: str) -> None:
+    at = open_run(finished)
+    assert [b.label for b in at.button] == ["Replay"]
+    assert at.get("download_button")[0].proto.label == "Download JSON"
+    assert at.code[0].value == f"/run?run={finished}"  # relative: AppTest has no browser URL
+    assert not at.get("html")  # nothing on the page is raw HTML
+
+
+def test_replay_shows_the_run_again_then_returns_to_the_finished_view(runner: Runner) -> None:
+    reply = " ".join(["step"] * 40) + " Answer: 4"
+    run_id = record(runner, FakeModel(replies=reply, token_delay=0.04), strategies=("chain_of_thought",))
+    at = open_run(run_id)
+    at.selectbox(key=f"replay.speed.{run_id}").set_value(2.0)
+    at.button(key=f"replay.start.{run_id}").click().run()
+    assert not at.exception
+    progress = [p.proto.text for p in at.get("progress") if "Replaying" in p.proto.text]
+    assert len(progress) == 1 and progress[0].startswith("Replaying at 2×"), progress
+    assert [b.label for b in at.button] == ["Stop replay"]
+    assert texts(block(at, "answer-0"), "caption") == ["No answer yet."]  # the answer came at the end
+    time.sleep(1.2)  # the run lasted ~1.7 s: at 2× the replay is over
+    at.run()
+    at.run()  # the fragment saw the end and asked for a full rerun
+    assert not at.exception
+    assert [b.label for b in at.button] == ["Replay"]
+    assert not [p for p in at.get("progress") if "Replaying" in p.proto.text]
+    assert texts(block(at, "answer-0"), "markdown") == [RIGHT.format(4)]
+
+
+# ---- a live run ---------------------------------------------------------------------------------
+
+
+def test_a_live_run_grows_between_repaints_and_can_be_cancelled(store: Store, runner: Runner) -> None:
+    slow = FakeModel(replies=" ".join(["word"] * 400) + " Answer: 4", token_delay=0.02)
+    run_id = record(runner, slow, strategies=("chain_of_thought", "direct"), wait=False)
+    time.sleep(0.8)
+    at = open_run(run_id)
+    assert texts(at.main, "markdown")[0] == ":blue-badge[running]"
+    assert [b.label for b in at.button] == ["Cancel run"]
+    first = len(" ".join(texts(block(at, "streams-0"), "markdown")))
+    assert first > 0
+    time.sleep(0.8)
+    at.run()
+    second = len(" ".join(texts(block(at, "streams-0"), "markdown")))
+    assert second > first, "the pane should show the text streamed since the last repaint"
+
+    at.button(key=f"cancel.{run_id}").click().run()
+    assert runner.wait(run_id, timeout=30) == "cancelled"
+    at.run()
+    at.run()
+    assert not at.exception
+    assert texts(at.main, "markdown")[0] == ":orange-badge[cancelled]"
+    # Direct (48 tokens at most) had finished; chain-of-thought was stopped mid-stream.
+    assert texts(block(at, "pane-0"), "markdown")[1] == ":orange-badge[cancelled]"
+    assert any(c.startswith("Stopped: cancelled") for c in texts(block(at, "pane-0"), "caption"))
+    assert any(c.startswith("Stopped: finished") for c in texts(block(at, "pane-1"), "caption"))
+
+
+def test_a_time_cap_stops_a_strategy_with_budget_reached(runner: Runner) -> None:
+    slow = FakeModel(replies=" ".join(["word"] * 200) + " Answer: 4", token_delay=0.01)
+    run_id = record(runner, slow, strategies=("chain_of_thought",), budget=Budget(seconds=0.5))
+    at = open_run(run_id)
+    captions = texts(block(at, "pane-0"), "caption")
+    assert any(c.startswith("Stopped: budget reached") for c in captions), captions
+    assert texts(block(at, "answer-0"), "markdown") == ["**Final answer:** none"]
+    assert "No answers yet" in " ".join(texts(at.main, "caption"))  # no answer: no quality curve
+
+
+def test_a_failing_strategy_shows_its_error_in_its_own_pane(runner: Runner) -> None:
+    def flaky(messages: Sequence[dict], index: int) -> str:
+        if "Give only the final answer" in messages[-1]["content"]:
+            raise ModelError("the provider said: overloaded (529)")
+        return REASONING
+
+    run_id = record(runner, FakeModel(replies=flaky), strategies=("chain_of_thought", "direct"))
+    at = open_run(run_id)
+    assert texts(block(at, "pane-1"), "markdown")[1] == ":red-badge[error]"
+    assert any("overloaded (529)" in e for e in texts(block(at, "pane-1"), "error"))
+    assert not texts(block(at, "pane-0"), "error")
+    assert texts(block(at, "answer-0"), "markdown") == [RIGHT.format(4)]
+
+
+# ---- model output is text, never markup ---------------------------------------------------------
+
+
+def test_html_and_markdown_in_a_reply_are_escaped(runner: Runner) -> None:
+    hostile = "<script>alert(1)</script> <img src=x onerror=alert(2)> **bold** [link](http://x.test) $x^2$"
+    run_id = record(runner, FakeModel(replies=hostile), strategies=("chain_of_thought",), reference=None)
+    at = open_run(run_id)
+    shown = block(at, "streams-0").markdown[-1].value
+    assert shown == literal_markdown(hostile)
+    assert plain(shown) == hostile
+    assert "<script>" not in shown and "**bold**" not in shown and "](" not in shown
+    assert not at.get("html")
+
+
+# ---- ids that lead nowhere ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("run_id", ["AAAAAAAAAAAAAAAA", "nope", "../../etc/passwd", "<script>x</script>",
+                                    "x" * 5000, "' OR 1=1 --"])
+def test_an_unknown_or_malformed_id_says_no_such_run(store: Store, run_id: str) -> None:
+    at = open_run(run_id)
+    assert at.title[0].value == "No such run"
+    assert len(at.error) == 1 and plain(at.error[0].value).startswith(f"No such run: {run_id[:80]}.")
+    assert not at.get("vega_lite_chart")
+
+
+def test_no_id_points_to_the_compare_page(store: Store) -> None:
+    at = AppTest.from_file(MAIN, default_timeout=60).run()
+    at.switch_page("../pages/run.py").run()
+    assert not at.exception
+    assert at.info[0].value.startswith("No run chosen.")
+
+
+def test_an_unreadable_store_is_a_message_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUDGET_ARENA_DB", "sqlite:////proc/no-such-dir/runs.db")
+    at = open_run("AAAAAAAAAAAAAAAA")
+    assert len(at.error) == 1 and at.error[0].value.startswith("Could not read the run store:")
