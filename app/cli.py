@@ -28,9 +28,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from app.cli_data import register as register_data_commands
 from reasoning.budget import Budget
 from reasoning.config import get_settings
-from reasoning.limits import LimitError, check_budget, check_model, check_request, check_strategies
+from reasoning.limits import LimitError, check_request
 from reasoning.models import ModelConfigError, get_model
 from reasoning.strategies import make_strategy, strategy_names
 from reasoning.strategies.base import StrategyConfigError
@@ -317,6 +318,10 @@ def serve(
     ]
     out.print(f"Budget Arena on http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}")
     os.execv(sys.executable, command) if os.name == "posix" else subprocess.run(command, check=False)
+
+
+# datasets, sweep, leaderboard and export live in app/cli_data.py.
+register_data_commands(app)
 
 
 def main() -> None:
