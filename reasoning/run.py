@@ -18,7 +18,14 @@ from reasoning.models.base import Model, ModelError
 from reasoning.prices import ModelPrice, price_for
 from reasoning.strategies.base import Strategy
 
-_DONE = object()
+
+class _Marker:
+    """Queued beside the events: why the stream of a run ends."""
+
+
+_DONE = _Marker()  # the strategy returned or raised
+_CANCELLED = _Marker()  # the cancel event was set
+_DEADLINE = _Marker()  # the seconds cap passed
 
 
 class RunConfigError(ValueError):
@@ -63,29 +70,30 @@ async def run(
             queue.put_nowait(_DONE)
 
     task = asyncio.create_task(solve())
+    loop = asyncio.get_running_loop()
+    # A cancel and the seconds cap arrive as markers in the events' own queue, so each event costs
+    # one await of queue.get (a task and an asyncio.wait per event tripled the loop's work).
     cancel_wait = asyncio.create_task(cancel.wait()) if cancel is not None else None
+    if cancel_wait is not None:
+        cancel_wait.add_done_callback(lambda waited: waited.cancelled() or queue.put_nowait(_CANCELLED))
+    deadline = None if budget.seconds is None else loop.call_later(budget.seconds, queue.put_nowait, _DEADLINE)
     deadline_hit = False
     cancelled = False
     try:
-        loop = asyncio.get_running_loop()
-        deadline = None if budget.seconds is None else loop.time() + budget.seconds
         while True:
-            getter = asyncio.create_task(queue.get())
-            waiters = {getter} | ({cancel_wait} if cancel_wait else set())
-            timeout = None if deadline is None else max(0.0, deadline - loop.time())
-            done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            if getter not in done:
-                getter.cancel()
-                if cancel_wait in done:
-                    cancelled = True
-                else:
-                    deadline_hit = True
-                break
-            item = getter.result()
+            item = await queue.get()
             if item is _DONE:
+                break
+            if item is _CANCELLED:
+                cancelled = True
+                break
+            if item is _DEADLINE:
+                deadline_hit = True
                 break
             yield item
     finally:
+        if deadline is not None:
+            deadline.cancel()
         if not task.done():
             task.cancel()
         with contextlib.suppress(BaseException):
@@ -96,7 +104,7 @@ async def run(
     # Drain what the strategy emitted before it stopped (deltas, spend of a cut call).
     while not queue.empty():
         item = queue.get_nowait()
-        if item is not _DONE:
+        if not isinstance(item, _Marker):
             yield item
 
     answer, stop, error = _outcome(task, ctx, deadline_hit=deadline_hit, cancelled=cancelled)
