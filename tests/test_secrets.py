@@ -163,7 +163,8 @@ def test_no_key_in_store_logs_exports_links_or_errors(runner, store, env, debug_
         cli_outputs = []
         for _ in range(2):
             result = cli.invoke(cli_app, ["run", "What is 2 + 2?", "--model", "openai:gpt-4o-mini", "--base-url",
-                                          oai.base_url, "--json", "--db", env, "-s", "direct"])
+                                          oai.base_url, "--json", "--db", env, "-s", "direct",
+                                          "--max-total-tokens", "2000"])
             assert result.exit_code in (0, 1), result.output
             cli_outputs.append(result.output)
             run_ids.append(json.loads(result.output)["run_id"])
