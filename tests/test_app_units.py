@@ -1,0 +1,360 @@
+"""The app's pure functions, without Streamlit: the run fold (panes), the chart data and specs,
+the compare form's checks, key handling and cost estimate, and the escaping of model output."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markdown_it import MarkdownIt
+
+from app.charts import QUALITY_COLUMNS, quality_chart, quality_steps, series_name, spend_chart, spend_frame
+from app.compare_form import sentence
+from app.controls import (
+    FAKE_REPLY,
+    NO_KEY,
+    KeyChoice,
+    allowed_models,
+    ceilings_text,
+    check_knobs,
+    default_strategies,
+    estimate_cost,
+    fake_enabled,
+    model_choice,
+    offered_providers,
+    parse_budget,
+    readiness,
+    resolve_key,
+    strategy_title,
+)
+from app.live import share_link
+from app.panes import (
+    RunView,
+    confidence_text,
+    literal_markdown,
+    note_data_text,
+    spend_bar,
+    stop_text,
+    verdict_text,
+)
+from reasoning.budget import Budget, Spend
+from reasoning.config import Limits
+from reasoning.limits import LimitError
+
+# ---- the fold: stored events into panes ---------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """A stored event as the fold reads it (storage.queries.StoredEvent has these fields)."""
+
+    seq: int
+    strategy_index: int | None
+    kind: str
+    label: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    elapsed: float = 0.0
+    total_tokens: int | None = None
+    usd: float | None = None
+
+
+def spent(tokens: int, usd: float = 0.0) -> dict[str, Any]:
+    return Spend(input_tokens=tokens // 2, output_tokens=tokens - tokens // 2, usd=usd, calls=1).as_dict()
+
+
+EVENTS = [
+    Row(1, 0, "text", "sample 1", {"text": "Two plus "}, 0.1),
+    Row(2, 1, "thinking", "reasoning", {"text": "hmm"}, 0.1),
+    Row(3, 0, "text", "sample 1", {"text": "two is 4."}, 0.2),
+    Row(4, 0, "spend", None, {"spent": spent(40, 0.001)}, 0.3, 40, 0.001),
+    Row(5, 0, "partial", None, {"answer": "4", "confidence": 0.5, "spent": spent(40, 0.001)}, 0.3, 40, 0.001),
+    Row(6, 0, "text", "sample 2", {"text": "It is 4."}, 0.4),
+    Row(7, 0, "note", "votes", {"label": "votes", "text": "4 ×2", "data": {"4": 2}}, 0.5),
+    Row(8, None, "note", "run", {"label": "run", "text": "run-level"}, 0.5),
+    Row(9, 7, "text", "ghost", {"text": "no such pane"}, 0.5),
+    Row(10, 0, "final", None, {"answer": "4", "stop": "budget", "spent": spent(90, 0.002)}, 0.6, 90, 0.002),
+]
+
+
+def folded() -> RunView:
+    view = RunView.for_strategies([("self_consistency", {"samples": 2}), ("direct", {})])
+    view.apply(EVENTS)
+    return view
+
+
+def test_the_fold_gathers_each_panes_streams_answers_notes_and_end() -> None:
+    view = folded()
+    sc, direct = view.panes
+    assert {label: s.text for label, s in sc.streams.items()} == {"sample 1": "Two plus two is 4.",
+                                                                  "sample 2": "It is 4."}
+    assert sc.newest_label == "sample 2"
+    assert direct.streams["reasoning"].thinking == "hmm" and direct.streams["reasoning"].text == ""
+    assert (sc.best_answer, sc.confidence, sc.best_seq) == ("4", 0.5, 5)
+    assert [(n.label, n.text, n.data) for n in sc.notes] == [("votes", "4 ×2", {"4": 2})]
+    assert (sc.stop, sc.final_answer, sc.ended, sc.spent.total_tokens) == ("budget", "4", True, 90)
+    assert sc.status() == "done" and direct.status() == "running"
+    assert direct.status("interrupted", run_active=False) == "interrupted"
+    # Run-level events and events of an unknown pane move the cursor but touch no pane.
+    assert view.last_seq == 10 and sc.events == 7 and direct.events == 1
+    assert view.spend_samples == [
+        {"strategy_index": 0, "strategy": "self_consistency", "seconds": 0.3, "tokens": 40, "usd": 0.001},
+        {"strategy_index": 0, "strategy": "self_consistency", "seconds": 0.6, "tokens": 90, "usd": 0.002}]
+    assert view.end_spends() == [{"strategy_index": 0, "strategy": "self_consistency", "tokens": 90, "usd": 0.002}]
+
+
+def test_the_fold_reads_each_event_once_in_any_number_of_steps() -> None:
+    view = RunView.for_strategies([("self_consistency", {}), ("direct", {})])
+    assert view.apply(EVENTS[:3]) == 3
+    assert view.apply(EVENTS[:5]) == 2  # the first three again are skipped
+    view.apply(EVENTS)
+    assert view.panes[0].streams["sample 1"].text == "Two plus two is 4."
+    assert [p.streams.keys() for p in view.panes] == [p.streams.keys() for p in folded().panes]
+    assert view.spend_samples == folded().spend_samples
+
+
+def test_a_final_answer_unlike_the_last_partial_replaces_it() -> None:
+    view = RunView.for_strategies([("debate", {})])
+    view.apply([Row(1, 0, "partial", None, {"answer": "3", "confidence": 0.9}),
+                Row(2, 0, "final", None, {"answer": "4", "stop": "done", "error": None})])
+    pane = view.panes[0]
+    assert (pane.best_answer, pane.confidence, pane.best_seq) == ("4", None, None)
+
+
+def test_a_failed_strategy_keeps_its_error() -> None:
+    view = RunView.for_strategies([("direct", {})])
+    view.apply([Row(1, 0, "final", None, {"answer": None, "stop": "error", "error": "HTTP 529 overloaded"})])
+    assert view.panes[0].status() == "error" and view.panes[0].error == "HTTP 529 overloaded"
+    assert stop_text("error") == "failed" and stop_text("budget") == "budget reached" and stop_text(None) == ""
+
+
+# ---- what a pane says ----------------------------------------------------------------------------
+
+
+def test_the_spend_bar_follows_the_cap_closest_to_being_used_up() -> None:
+    used = Spend(input_tokens=300, output_tokens=200, usd=0.03, seconds=6.0)
+    bar = spend_bar(used, {"total_tokens": 1000, "usd": 0.04, "seconds": None})
+    assert bar.fraction == pytest.approx(0.75)
+    assert bar.text == "500 tokens / 1,000 tokens · $0.0300 / $0.0400"
+    assert spend_bar(used, {"total_tokens": 100}).fraction == 1.0  # overshoot (an estimate) stays on the bar
+    assert spend_bar(used, {}) .text == "500 tokens, $0.0300 (no cap)"
+    assert spend_bar(Spend(), {"output_tokens": 50, "seconds": 10}).text == "0 output tokens / 50 output tokens · " \
+                                                                           "0.0 s / 10.0 s"
+
+
+def test_confidence_verdict_and_note_data_texts() -> None:
+    assert confidence_text(0.666) == "confidence 67%"
+    assert confidence_text(None) == confidence_text(math.nan) == "no confidence reported"
+    assert [verdict_text(v) for v in (True, False, None)] == ["right", "wrong", ""]
+    assert note_data_text({"p": 0.123456, "votes": {"4": 2}}) == "p=0.123, votes={'4': 2}"
+    assert note_data_text({f"k{i}": i for i in range(8)}, limit=2) == "k0=0, k1=1, ... 6 more"
+    assert note_data_text({"long": "x" * 100}) == "long=" + "x" * 59 + "…"
+    assert note_data_text(None) == ""
+
+
+# ---- model output is shown as text ---------------------------------------------------------------
+
+RENDERER = MarkdownIt("commonmark", {"html": True, "linkify": False}).enable("table").enable("strikethrough")
+ALLOWED_TAGS = {"p", "/p", "br /", "br"}
+
+
+def rendered(text: str) -> str:
+    return RENDERER.render(literal_markdown(text))
+
+
+def visible(html_text: str) -> str:
+    return re.sub(r"\s+", "", html.unescape(re.sub(r"<[^>]*>", "", html_text)).replace("\u00a0", " "))
+
+
+@pytest.mark.parametrize("text", [
+    "<script>alert(1)</script>", "<b>bold</b> <img src=x onerror=alert(2)>", "**bold** _it_ `code` ~~no~~",
+    "[link](http://x.test) ![img](x.png) <http://x.test>", "# heading\n- item\n1. item\n> quote",
+    "a | b\n--|--\n1 | 2", "Setext\n===", "$x^2$ and $$y$$", ":material/home: :red[text] :smile:",
+    "&amp; &lt;b&gt;", "    indented code\n\tand a tab", "```\nfenced\n```", "line\\\nbreak \\*",
+])
+def test_markup_in_model_output_renders_as_the_same_text(text: str) -> None:
+    out = rendered(text)
+    assert set(re.findall(r"<([^>]*)>", out)) <= ALLOWED_TAGS, out
+    assert visible(out) == re.sub(r"\s+", "", text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab1 \t\n\r<>&*_`[]()!#+-.|\\$~:=\"'^@%{}/;?")), max_size=60))
+def test_any_text_renders_as_itself_and_never_as_markup(text: str) -> None:
+    out = rendered(text)
+    assert set(re.findall(r"<([^>]*)>", out)) <= ALLOWED_TAGS, out
+    assert visible(out) == re.sub(r"\s+", "", text.replace("\r", ""))
+
+
+def test_line_breaks_and_leading_blanks_survive() -> None:
+    assert literal_markdown("a\r\n  b") == "a  \n\u00a0\u00a0b"
+    assert literal_markdown("") == literal_markdown(None) == ""
+
+
+# ---- chart data and specs ----------------------------------------------------------------------
+
+
+def curve(rows: list[tuple[int, str, int, int, float, str, float | None]]) -> pd.DataFrame:
+    return pd.DataFrame([{"strategy_index": i, "strategy": s, "seq": seq, "tokens": t, "usd": u, "seconds": 1.0,
+                          "answer": a, "quality": q} for i, s, seq, t, u, a, q in rows])
+
+
+POINTS = curve([(1, "direct", 4, 30, 0.0, "5", 0.0), (0, "sc", 2, 40, 0.001, "4", 1.0),
+                (0, "sc", 9, 120, 0.003, "4", 1.0)])
+ENDS = pd.DataFrame([{"strategy_index": 0, "strategy": "sc", "tokens": 200, "usd": 0.005},
+                     {"strategy_index": 1, "strategy": "direct", "tokens": 30, "usd": 0.0}])
+
+
+def test_quality_steps_follow_seq_and_reach_each_strategys_final_spend() -> None:
+    steps = quality_steps(POINTS, ENDS)
+    assert list(steps.columns) == QUALITY_COLUMNS
+    assert steps[["series", "tokens", "usd", "quality", "point"]].values.tolist() == [
+        ["1. sc", 40, 0.001, 1.0, "answer"],
+        ["2. direct", 30, 0.0, 0.0, "answer"],
+        ["1. sc", 120, 0.003, 1.0, "answer"],
+        ["1. sc", 200, 0.005, 1.0, "end"],  # direct's last answer came with its last token: no end point
+    ]
+    assert quality_steps(POINTS).point.tolist() == ["answer"] * 3
+    assert quality_steps(POINTS.iloc[:0], ENDS).empty
+
+
+def test_quality_chart_is_a_step_line_per_strategy_with_dots_at_answers() -> None:
+    spec = quality_chart(quality_steps(POINTS, ENDS), "usd", quality_title="right (1) or wrong (0)").to_dict()
+    line, dots = spec["layer"]
+    assert line["mark"]["interpolate"] == "step-after"
+    assert line["encoding"]["x"]["field"] == "usd" and line["encoding"]["color"]["field"] == "series"
+    assert line["encoding"]["y"]["scale"]["domain"] == [0, 1]
+    assert line["encoding"]["y"]["title"] == "right (1) or wrong (0)"
+    assert dots["transform"] == [{"filter": "(datum.point === 'answer')"}]
+    (values,) = spec["datasets"].values()
+    assert [(v["series"], v["usd"], v["point"]) for v in values] == [
+        ("1. sc", 0.001, "answer"), ("2. direct", 0.0, "answer"), ("1. sc", 0.003, "answer"), ("1. sc", 0.005, "end")]
+    with pytest.raises(ValueError, match="x must be"):
+        quality_chart(quality_steps(POINTS), "seconds")
+
+
+def test_spend_frame_and_chart_plot_cumulative_spend_over_time() -> None:
+    samples = [{"strategy_index": 1, "strategy": "direct", "seconds": 0.5, "tokens": 30, "usd": 0.0},
+               {"strategy_index": 0, "strategy": "sc", "seconds": 0.9, "tokens": 120, "usd": 0.003},
+               {"strategy_index": 0, "strategy": "sc", "seconds": 0.4, "tokens": 40, "usd": 0.001}]
+    frame = spend_frame(samples)
+    assert frame.values.tolist() == [["1. sc", 0, 0.4, 40, 0.001], ["1. sc", 0, 0.9, 120, 0.003],
+                                     ["2. direct", 1, 0.5, 30, 0.0]]
+    assert spend_frame([]).empty
+    spec = spend_chart(frame, "usd").to_dict()
+    assert (spec["encoding"]["x"]["field"], spec["encoding"]["y"]["field"]) == ("seconds", "usd")
+    assert spec["mark"]["interpolate"] == "step-after"
+    with pytest.raises(ValueError, match="y must be"):
+        spend_chart(frame, "seconds")
+    assert series_name(2, "debate") == "3. debate"
+
+
+# ---- the compare form's pieces -----------------------------------------------------------------
+
+
+def test_the_fake_provider_is_offered_only_when_the_host_turns_it_on() -> None:
+    assert fake_enabled({"BUDGET_ARENA_ENABLE_FAKE": " Yes "}) and not fake_enabled({})
+    assert not fake_enabled({"BUDGET_ARENA_ENABLE_FAKE": "0"})
+    assert offered_providers(Limits()) == ["local", "gguf", "openai", "compatible", "anthropic"]
+    assert offered_providers(Limits(), enable_fake=True)[-1] == "fake"
+    pinned = Limits(models=["anthropic:claude-3-5-haiku-latest", "local:smollm2"])
+    assert offered_providers(pinned) == ["local", "gguf", "anthropic"]
+    assert allowed_models(pinned, "anthropic") == ["claude-3-5-haiku-latest"]
+    assert allowed_models(Limits(), "openai") is None
+
+
+def test_a_typed_key_wins_then_secrets_then_environment_and_compatible_servers_get_no_host_key() -> None:
+    env = {"OPENAI_API_KEY": "sk-env"}
+    secrets = {"OPENAI_API_KEY": "sk-secret"}
+    assert resolve_key("openai", typed=" sk-typed ", secrets=secrets, env=env, allow_host_keys=True) == \
+        KeyChoice("sk-typed", "typed")
+    assert resolve_key("openai", typed="", secrets=secrets, env=env, allow_host_keys=True).source == "secrets"
+    assert resolve_key("openai", typed=None, secrets={}, env=env, allow_host_keys=True).source == "environment"
+    assert resolve_key("openai", typed=None, secrets=secrets, env=env, allow_host_keys=False) == KeyChoice(None, "")
+    assert resolve_key("compatible", typed=None, secrets=secrets, env=env, allow_host_keys=True).key is None
+
+
+def test_readiness_says_what_is_missing(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("app.controls.local_runtime_missing", lambda: None)
+    none = KeyChoice(None, "")
+    assert readiness("openai", none).detail == "needs an API key: set OPENAI_API_KEY or enter one below"
+    assert readiness("anthropic", KeyChoice("k", "typed")).detail == "ready (key from typed)"
+    assert readiness("compatible", none, base_url="ftp://x").detail.startswith("the base URL must start")
+    assert readiness("compatible", none, base_url="http://127.0.0.1:8000/v1").detail == "ready (no key sent)"
+    assert readiness("gguf", none, gguf_path="").detail == "give the path of a .gguf file"
+    assert readiness("gguf", none, gguf_path=str(tmp_path / "no.gguf")).detail.startswith("no file at")
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    assert readiness("gguf", none, gguf_path=str(model)).ready
+    monkeypatch.setattr("app.controls.local_runtime_missing", lambda: "llama-cpp-python is not installed")
+    assert readiness("local", none) == readiness("gguf", none, gguf_path=str(model))
+    assert not readiness("local", none).ready
+
+
+def test_model_choice_builds_the_spec_options_and_secrets_the_runner_gets() -> None:
+    assert model_choice("local").spec == "local"
+    assert model_choice("fake", fake_delay=0.2).options == {"replies": FAKE_REPLY, "token_delay": 0.2}
+    compatible = model_choice("compatible", model=" qwen ", base_url=" http://127.0.0.1:8000/v1 ")
+    assert (compatible.spec, compatible.options, compatible.secrets) == (
+        "openai:qwen", {"base_url": "http://127.0.0.1:8000/v1"}, {"api_key": NO_KEY})
+    openai = model_choice("openai", model="gpt-4o-mini", key=KeyChoice("sk-1", "typed"))
+    assert (openai.spec, openai.options, openai.secrets) == ("openai:gpt-4o-mini", {}, {"api_key": "sk-1"})
+    assert "sk-1" not in repr(openai)
+    assert model_choice("openai", model=" ", key=KeyChoice("sk-1", "typed")).ready.detail == "name the model"
+
+
+@pytest.mark.parametrize(("values", "budget", "errors"), [
+    ({"total_tokens": 3000, "output_tokens": 0, "usd": 0.0, "seconds": 90.0}, Budget(total_tokens=3000, seconds=90.0),
+     []),
+    ({"total_tokens": 0, "output_tokens": 0, "usd": 0.0, "seconds": 0.0}, Budget(), []),  # limits decide
+    ({"total_tokens": 10.5}, None, ["The total tokens cap must be a whole number, got 10.5."]),
+    ({"usd": -1.0, "seconds": math.inf}, None, [
+        "The dollars cap must be a positive number (0 means no cap), got -1.",
+        "The seconds cap must be a positive number (0 means no cap), got inf."]),
+])
+def test_parse_budget(values: dict, budget: Budget | None, errors: list[str]) -> None:
+    assert parse_budget(values) == (budget, errors)
+
+
+def test_ceilings_are_stated_in_words() -> None:
+    assert ceilings_text(Limits()) == ""
+    assert ceilings_text(Limits(max_total_tokens=5000, max_usd=0.5, max_seconds=60)) == (
+        "This server allows at most 5,000 total tokens, $0.5, 60 seconds per strategy; a cap left at 0 gets its "
+        "ceiling.")
+
+
+def test_the_worst_case_cost_is_the_tighter_of_the_dollar_and_token_caps() -> None:
+    assert estimate_cost(model_choice("local"), Budget(total_tokens=900), 20, 3).text == "Worst-case cost: $0 (local)"
+    openai = model_choice("openai", model="gpt-4o-mini", key=KeyChoice("k", "typed"))
+    by_tokens = estimate_cost(openai, Budget(total_tokens=10_000), 100, 2)
+    assert by_tokens.per_strategy == pytest.approx(10_000 * 0.6e-6)  # every token at the dearer (output) rate
+    assert by_tokens.total == pytest.approx(2 * 10_000 * 0.6e-6)
+    assert by_tokens.text.startswith("Worst-case cost: $0.0060 per strategy, $0.0120 for 2 strategies")
+    assert estimate_cost(openai, Budget(total_tokens=10_000, usd=0.001), 100, 1).per_strategy == 0.001
+    assert estimate_cost(openai, Budget(seconds=10), 100, 1).per_strategy is None
+    unknown = estimate_cost(model_choice("openai", model="no-such-model", key=KeyChoice("k", "typed")),
+                            Budget(usd=1.0), 10, 1)
+    assert unknown.per_strategy is None and unknown.text.startswith("No price is known for openai:no-such-model")
+
+
+def test_strategy_defaults_titles_and_knob_checks() -> None:
+    assert default_strategies(["direct", "debate", "chain_of_thought"]) == ["chain_of_thought", "direct"]
+    assert default_strategies(["a", "b", "c", "d"]) == ["a", "b", "c"]
+    assert strategy_title("chain_of_thought") == "Chain-of-thought" and strategy_title("nope") == "nope"
+    assert check_knobs("self_consistency", {"samples": 4}) is None
+    assert check_knobs("self_consistency", {"samples": 0}) == "self_consistency.samples must be at least 1, got 0"
+    assert "unknown knob" in (check_knobs("direct", {"width": 3}) or "")
+
+
+def test_limit_errors_read_as_sentences_and_share_links_point_at_the_run_page() -> None:
+    assert sentence(LimitError("the problem is empty")) == "The problem is empty."
+    assert sentence(LimitError("try again in about 5 min.")) == "Try again in about 5 min."
+    assert share_link("http://host:8501/", "abc") == "http://host:8501/run?run=abc"
+    assert share_link("http://host:8501/run?run=old", "a b") == "http://host:8501/run?run=a+b"
+    assert share_link(None, "abc") == "/run?run=abc"
