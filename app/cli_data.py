@@ -147,7 +147,7 @@ def sweep(
         if progress_bar is None:
             progress = asyncio.run(_run_cancellable(prepared.sweep))
         else:
-            with progress_bar.live(prepared.sweep_id, total=len(prepared.cells), completed=done_before):
+            with progress_bar.live(total=len(prepared.cells), completed=done_before):
                 progress = asyncio.run(_run_cancellable(prepared.sweep))
     except SweepBusy as exc:
         cli.err.print(f"[bold red]error:[/] {exc}", highlight=False)
@@ -172,8 +172,8 @@ class _progress_bar:  # noqa: N801  (used like a function: a bar fed by the swee
         self.bar = sweep_progress_bar(_cli().err)
         self.task: Any = None
 
-    def live(self, sweep_id: str, *, total: int, completed: int) -> Any:
-        self.task = self.bar.add_task(sweep_id, total=total, completed=completed, detail="starting")
+    def live(self, *, total: int, completed: int) -> Any:
+        self.task = self.bar.add_task("sweep", total=total, completed=completed, detail="starting")
         return self.bar
 
     def update(self, progress: Any) -> None:

@@ -132,9 +132,8 @@ def sweep_progress_bar(console: Any) -> Progress:
     return Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=24),
         MofNCompleteColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
@@ -148,10 +147,11 @@ def progress_detail(progress: SweepProgress) -> str:
     parts = [f"{progress.running} running"]
     if progress.failed:
         parts.append(f"[red]{progress.failed} failed[/]")
-    money = f"${progress.spent_usd:.4f} spent"
-    if progress.projected_usd > progress.spent_usd:
-        money += f", ~${progress.projected_usd:.4f} projected"
-    if progress.max_usd is not None:
-        money += f" of ${progress.max_usd:g} cap"
-    parts.append(money)
+    if progress.projected_usd > 0 or progress.max_usd is not None:  # nothing to say about money on a free model
+        money = f"${progress.spent_usd:.4f} spent"
+        if progress.projected_usd > progress.spent_usd:
+            money += f", ~${progress.projected_usd:.4f} projected"
+        if progress.max_usd is not None:
+            money += f" of ${progress.max_usd:g} cap"
+        parts.append(money)
     return " · ".join(parts)

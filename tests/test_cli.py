@@ -1,0 +1,315 @@
+"""The `budget-arena` command line: help texts, exit codes and bad input for every command; sweep,
+leaderboard, export and datasets against a throwaway store on the fake model; Ctrl-C on a sweep."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from app.cli import EXIT_BAD_INPUT, EXIT_CAPPED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, app
+from reasoning.config import get_settings
+from storage import forget_store, get_runner, open_store
+from storage.sweeps import get_sweep
+from storage.tables import Run
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = ("run", "show", "strategies", "serve", "datasets", "sweep", "leaderboard", "export")
+SWEEP = ["sweep", "basic_arithmetic", "--size", "3", "-b", "100,300", "--model", "fake", "-s", "direct",
+         "-s", "chain_of_thought", "-s", "self_consistency"]
+
+
+@pytest.fixture
+def cli():
+    runner = CliRunner()
+
+    def invoke(*args: str, **kwargs):
+        return runner.invoke(app, list(args), catch_exceptions=False, **kwargs)
+
+    return invoke
+
+
+@pytest.fixture
+def db(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    yield url
+    store = open_store(url)
+    get_runner(store).close()
+    forget_store(store)
+
+
+@pytest.fixture
+def swept(cli, db):
+    """A finished 18-cell sweep (3 problems x 3 strategies x 2 budgets) and its JSON summary."""
+    result = cli(*SWEEP, "--json", "--db", db)
+    assert result.exit_code == EXIT_OK, result.output
+    return json.loads(result.stdout)
+
+
+# ---- help and exit codes -----------------------------------------------------------------------
+
+
+def test_every_command_has_help(cli):
+    top = cli("--help")
+    assert top.exit_code == 0
+    for command in COMMANDS:
+        assert command in top.stdout
+        result = cli(command, "--help")
+        assert result.exit_code == 0, command
+        assert "Usage" in result.stdout and len(result.stdout.split()) > 20, command
+
+
+def test_exit_codes_are_documented_in_the_module():
+    import app.cli
+
+    doc = app.cli.__doc__
+    for code in (EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CAPPED, EXIT_INTERRUPTED):
+        assert f"\n  {code} " in doc
+    assert (EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT) == (0, 1, 2)
+
+
+def test_datasets_lists_the_builtins(cli):
+    result = cli("datasets")
+    assert result.exit_code == 0
+    for name in ("basic_arithmetic", "gsm_symbolic", "chain_sum"):
+        assert name in result.stdout
+    assert "hf:owner/name[:config][@split]" in result.stdout
+    assert "basic_arithmetic" in json.loads(cli("datasets", "--json").stdout)["builtins"]
+
+
+# ---- run ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def limits(monkeypatch):
+    """Set deployment limits through the environment for one test."""
+
+    def set_limits(**values: object) -> None:
+        for key, value in values.items():
+            monkeypatch.setenv(f"BUDGET_ARENA_LIMITS__{key.upper()}", str(value))
+        get_settings(fresh=True)
+
+    yield set_limits
+    monkeypatch.undo()
+    get_settings(fresh=True)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["   "], "the problem is empty"),
+    (["2+2"], "set at least one budget cap"),
+    (["2+2", "--max-total-tokens", "100", "-s", "no_such"], "unknown strategy"),
+    (["2+2", "--max-total-tokens", "-5"], "positive"),
+    (["2+2", "--max-total-tokens", "100", "--model", "nope:x"], "not offered"),
+    (["2+2", "--max-total-tokens", "100", "--knob", "direct.max_tokens=5", "-s", "chain_of_thought"],
+     "not among the --strategy"),
+    (["bad\x00problem", "--max-total-tokens", "100"], "control character"),
+])
+def test_run_refuses_bad_input_with_exit_2(cli, db, args, message):
+    result = cli("run", *args, *([] if "--model" in args else ["--model", "fake"]), "--db", db)
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert message in result.stderr
+
+
+def test_run_applies_the_deployments_limits(cli, db, limits):
+    limits(max_total_tokens=500, max_problem_chars=20)
+    over = cli("run", "Calculate 2 + 2.", "--model", "fake", "--max-total-tokens", "1000", "--db", db)
+    assert over.exit_code == EXIT_BAD_INPUT
+    assert "above this deployment's limit of 500" in over.stderr
+    long = cli("run", "x" * 21, "--model", "fake", "--max-total-tokens", "100", "--db", db)
+    assert long.exit_code == EXIT_BAD_INPUT and "at most 20" in long.stderr
+    # No cap given: the ceiling is the cap, so the run may go ahead.
+    ok = cli("run", "Calculate 2 + 2.", "--model", "fake", "-s", "direct", "--reference", "4", "--json", "--db", db)
+    assert ok.exit_code == EXIT_OK, ok.output
+    record = json.loads(ok.stdout)
+    assert record["budget"]["total_tokens"] == 500
+    assert record["strategies"][0]["correct"] is True
+
+
+# ---- sweep -------------------------------------------------------------------------------------
+
+
+def test_sweep_runs_every_cell_then_resumes_by_default(cli, db, swept):
+    assert swept["status"] == "done" and (swept["total"], swept["done"], swept["failed"]) == (18, 18, 0)
+    store = open_store(db)
+    info = get_sweep(swept["sweep_id"], store=store)
+    assert (info.status, info.done) == ("done", 18)
+
+    again = json.loads(cli(*SWEEP, "--json", "--db", db).stdout)
+    assert again["sweep_id"] == swept["sweep_id"] and (again["skipped"], again["done"]) == (18, 0)
+    fresh = cli(*SWEEP, "--json", "--no-resume", "--db", db)
+    assert fresh.exit_code == EXIT_OK
+    assert json.loads(fresh.stdout)["sweep_id"] != swept["sweep_id"]
+
+
+def test_sweep_shows_its_plan_progress_and_leaderboard(cli, db):
+    result = cli(*SWEEP, "--db", db)
+    assert result.exit_code == EXIT_OK, result.output
+    assert "3 problems x 3 strategies x 2 budgets = 18 cells" in result.stderr
+    assert "18/18" in result.stderr and "ETA" in result.stderr
+    assert "self_consistency" in result.stdout and "@100" in result.stdout  # the sweep's leaderboard
+    resumed = cli(*SWEEP, "--db", db)
+    assert "18 cells done before are skipped" in resumed.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["no_such_dataset", "-b", "100"], "unknown dataset"),
+    (["basic_arithmetic", "-b", "100", "-s", "no_such"], "unknown strategy"),
+    (["basic_arithmetic", "-b", "-5"], "bad budget"),
+    (["basic_arithmetic", "-b", "100", "--cap", "tokens"], "--cap must be one of"),
+    (["basic_arithmetic", "-b", "100,100"], "twice"),
+    (["basic_arithmetic", "-b", "100", "--size", "0"], "size"),
+    (["basic_arithmetic", "-b", "100", "--knob", "debate.rounds=2"], "not among the --strategy"),
+    (["basic_arithmetic", "-b", "seconds=5", "--model", "fake:priced", "--max-usd", "1"], "must cap total tokens"),
+])
+def test_sweep_refuses_bad_input_with_exit_2(cli, db, priced, args, message):
+    result = cli("sweep", *args, *([] if "--model" in args else ["--model", "fake"]), "--db", db)
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert message in result.stderr
+
+
+@pytest.fixture
+def priced(tmp_path, monkeypatch):
+    prices = tmp_path / "prices.toml"
+    prices.write_text('["fake:priced"]\ninput_per_mtok = 10.0\noutput_per_mtok = 10.0\n')
+    monkeypatch.setenv("BUDGET_ARENA_PRICES", str(prices))
+
+
+def test_a_sweep_stopped_by_its_dollar_cap_exits_3_and_a_higher_cap_finishes_it(cli, db, priced):
+    args = [*SWEEP[:SWEEP.index("--model")], "--model", "fake:priced", "--json", "--db", db]
+    capped = cli(*args, "--max-usd", "0.004")
+    assert capped.exit_code == EXIT_CAPPED, capped.output
+    summary = json.loads(capped.stdout)
+    assert summary["status"] == "capped" and summary["spent_usd"] <= 0.004 and summary["done"] < 18
+    finished = cli(*args, "--max-usd", "1")
+    assert finished.exit_code == EXIT_OK
+    assert json.loads(finished.stdout)["skipped"] == summary["done"]
+
+
+INTERRUPTIBLE = """
+import sys
+import reasoning.models as models
+real = models.get_model
+models.get_model = lambda spec, **options: real(spec, token_delay=0.05, **options)  # slow enough to interrupt
+from app.cli import main
+sys.argv = ["budget-arena", *sys.argv[1:]]
+main()
+"""
+
+
+def test_ctrl_c_stops_a_sweep_gracefully_with_exit_130_and_it_resumes(cli, db):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen([sys.executable, "-c", INTERRUPTIBLE, *SWEEP[:3], "12", *SWEEP[4:], "--db", db],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = open_store(db)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with store.read() as conn:
+                done = conn.scalars(select(Run.id).where(Run.status == "done")).all()
+            if len(done) >= 5:
+                break
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "the sweep made no progress"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == EXIT_INTERRUPTED, stderr
+    assert "stopping" in stderr
+    with store.read() as conn:
+        sweep_id = conn.scalar(select(Run.sweep_id).limit(1))
+        assert conn.scalars(select(Run.id).where(Run.status.in_(("running", "queued")))).all() == []
+    assert get_sweep(sweep_id, store=store).status == "cancelled"
+
+    resumed = cli(*SWEEP[:3], "12", *SWEEP[4:], "--json", "--db", db)
+    assert resumed.exit_code == EXIT_OK
+    summary = json.loads(resumed.stdout)
+    assert summary["sweep_id"] == sweep_id and summary["skipped"] >= 5 and summary["total"] == 72
+
+
+# ---- leaderboard -------------------------------------------------------------------------------
+
+
+def test_leaderboard_formats(cli, db, swept, tmp_path):
+    table = cli("leaderboard", "--db", db)
+    assert table.exit_code == 0
+    for name in ("direct", "chain_of_thought", "self_consistency", "@100", "@300"):
+        assert name in table.stdout
+
+    markdown = cli("leaderboard", "--format", "markdown", "--db", db).stdout
+    assert markdown.startswith("Model: `fake:scripted`")
+    assert "| strategy" in markdown and markdown.count("\n|") == 2 + 3  # header, rule, three strategies
+
+    board = pd.read_csv(io.StringIO(cli("leaderboard", "--format", "csv", "--db", db).stdout))
+    assert sorted(board["strategy"]) == ["chain_of_thought", "direct", "self_consistency"]
+    assert set(board["n"]) == {6} and {"acc@100", "acc@300", "auc", "on_frontier"} <= set(board.columns)
+
+    records = json.loads(cli("leaderboard", "--format", "json", "--sweep", swept["sweep_id"], "--db", db).stdout)
+    assert len(records) == 3
+
+    only = json.loads(cli("leaderboard", "--format", "json", "-s", "direct", "--db", db).stdout)
+    assert [r["strategy"] for r in only] == ["direct"]
+
+
+def test_leaderboard_chart_files(cli, db, swept, tmp_path):
+    html = tmp_path / "chart.html"
+    assert cli("leaderboard", "--chart", str(html), "--db", db).exit_code == 0
+    assert "vega" in html.read_text().lower()
+    spec = tmp_path / "chart.json"
+    assert cli("leaderboard", "--chart", str(spec), "--db", db).exit_code == 0
+    assert "layer" in json.loads(spec.read_text())
+
+    png = tmp_path / "chart.png"
+    result = cli("leaderboard", "--chart", str(png), "--db", db)
+    if importlib.util.find_spec("vl_convert") is None:
+        assert result.exit_code == EXIT_FAILED and "vl-convert-python" in result.stderr
+    else:
+        assert result.exit_code == 0 and png.read_bytes()[:4] == b"\x89PNG"
+    assert cli("leaderboard", "--chart", str(tmp_path / "chart.txt"), "--db", db).exit_code == EXIT_BAD_INPUT
+
+
+def test_leaderboard_bad_input_and_empty_store(cli, db):
+    assert cli("leaderboard", "--format", "xml", "--db", db).exit_code == EXIT_BAD_INPUT
+    assert cli("leaderboard", "--cap", "tokens", "--db", db).exit_code == EXIT_BAD_INPUT
+    assert cli("leaderboard", "--sweep", "sw-nope", "--db", db).exit_code == EXIT_BAD_INPUT
+    empty = cli("leaderboard", "--db", db)
+    assert empty.exit_code == 0 and "no scored results" in empty.stderr
+
+
+# ---- export ------------------------------------------------------------------------------------
+
+
+def test_export_csv_of_runs_and_json_of_one_run(cli, db, swept, tmp_path):
+    rows = pd.read_csv(io.StringIO(cli("export", "--sweep", swept["sweep_id"], "--db", db).stdout))
+    assert len(rows) == 18 and set(rows["sweep_id"]) == {swept["sweep_id"]}
+    run_id = rows["run_id"].iloc[0]
+
+    data = json.loads(cli("export", run_id, "--db", db).stdout)
+    assert data["format"] == "budget-arena.run" and data["run"]["id"] == run_id and data["events"]
+
+    out = tmp_path / "out" / "run.json"
+    written = cli("export", run_id, "-o", str(out), "--db", db)
+    assert written.exit_code == 0 and json.loads(out.read_text())["run"]["id"] == run_id
+    one_row = pd.read_csv(io.StringIO(cli("export", run_id, "--format", "csv", "--db", db).stdout))
+    assert list(one_row["run_id"]) == [run_id]
+
+
+def test_export_exit_codes(cli, db):
+    assert cli("export", "not-a-run-id", "--db", db).exit_code == EXIT_BAD_INPUT
+    assert cli("export", "--format", "json", "--db", db).exit_code == EXIT_BAD_INPUT
+    assert cli("export", "--format", "xml", "--db", db).exit_code == EXIT_BAD_INPUT
+    missing = cli("export", "A" * 16, "--db", db)
+    assert missing.exit_code == EXIT_FAILED and "no such run" in missing.stderr
+    assert cli("export", "--db", db).stdout.startswith("run_id,")  # no runs: just the header
