@@ -193,12 +193,15 @@ def plan_cells(plan: SweepPlan, dataset: Dataset) -> list[Cell]:
     """Every cell, item by item: each problem gets all its strategies and budgets before the next
     problem starts, so a sweep stopped early (cap, cancel) still compares like with like."""
     cells: list[Cell] = []
+    seen: set[str] = set()
     for repeat in range(plan.repeats):
         for item in dataset.items:
             for budget in plan.budgets:
                 for strategy in plan.strategies:
                     key = cell_key(plan, item, strategy, budget, repeat)
-                    cells.append(Cell(key, len(cells), item, strategy, budget, repeat))
+                    if key not in seen:  # an item listed twice (same id and text) is one cell, run once
+                        seen.add(key)
+                        cells.append(Cell(key, len(cells), item, strategy, budget, repeat))
     return cells
 
 
