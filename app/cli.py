@@ -104,7 +104,9 @@ def model_options(base_url: str | None) -> dict[str, Any]:
 @app.command()
 def run(
     problem: Annotated[str, typer.Argument(help="The problem to solve (use '-' to read it from stdin).")],
-    model: Annotated[str, typer.Option(help="local | local:/path/model.gguf | openai:NAME | anthropic:NAME")] = "local",
+    model: Annotated[str | None, typer.Option(
+        help="local | local:/path/model.gguf | openai:NAME | anthropic:NAME  [default: the configured "
+             "default_model, else local]")] = None,
     strategy: Annotated[list[str] | None, typer.Option("--strategy", "-s", help="Strategy to run (repeatable).")] = None,
     knob: Annotated[list[str] | None, typer.Option(help="STRATEGY.KNOB=VALUE (repeatable).")] = None,
     max_total_tokens: Annotated[int | None, typer.Option(help="Cap on input+output tokens per strategy.")] = None,
@@ -121,6 +123,7 @@ def run(
 
     if problem == "-":
         problem = sys.stdin.read()
+    model = model or get_settings().default_model
     names = strategy or ["chain_of_thought"]
     knobs = parse_knobs(knob or [])
     for name in knobs:

@@ -15,6 +15,11 @@ from reasoning.config import Limits
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+# Beyond these a budget is a typo, not a plan (100M tokens is ~$1,000 of a frontier model's output).
+PLAUSIBLE_CEILINGS = {"total_tokens": 100_000_000, "output_tokens": 100_000_000, "usd": 10_000.0,
+                      "seconds": 7 * 24 * 3600.0}
+
+
 class LimitError(ValueError):
     """A request the deployment refuses; the message says which limit and how to stay within it."""
 
@@ -53,6 +58,9 @@ def check_budget(budget: Budget, limits: Limits) -> Budget:
         ("seconds", limits.max_seconds),
     ):
         value = getattr(budget, cap)
+        if value is not None and value > PLAUSIBLE_CEILINGS[cap]:
+            raise LimitError(f"the {cap.replace('_', ' ')} budget {value:g} is not plausible; "
+                             f"at most {PLAUSIBLE_CEILINGS[cap]:,g} is accepted")
         if ceiling is not None and value is not None and value > ceiling:
             raise LimitError(f"the {cap.replace('_', ' ')} budget {value:g} is above this deployment's limit of {ceiling:g}")
         filled[cap] = ceiling if value is None else value
