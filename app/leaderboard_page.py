@@ -9,6 +9,7 @@ reread a big store and a new result is never hidden behind a stale cache. Script
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 
 import pandas as pd
 import streamlit as st
@@ -16,6 +17,7 @@ import streamlit as st
 from app.leaderboard_charts import accuracy_budget_chart, pareto_chart
 from app.leaderboard_view import (
     COST_AXES,
+    LEADERBOARD_COLUMNS,
     Leaderboard,
     LeaderboardFilters,
     apply_filters,
@@ -27,6 +29,7 @@ from app.leaderboard_view import (
     display_table,
     filter_options,
     results_csv,
+    results_for_download,
     scored_count,
     summary,
     with_frontier,
@@ -40,9 +43,10 @@ CACHED_BOARDS = 32  # filter combinations
 
 @st.cache_data(max_entries=CACHED_RESULT_SETS, show_spinner="Reading stored results…")
 def load_results(store_url: str, version: tuple) -> pd.DataFrame:
-    """Every ended strategy result of the store (the arguments are the cache key)."""
-    del version  # part of the cache key only
-    return strategy_results(store=store())
+    """Every ended strategy result of the store, the columns the page needs (the arguments are the
+    cache key: the store is the configured one)."""
+    del store_url, version
+    return strategy_results(columns=LEADERBOARD_COLUMNS, store=store())
 
 
 @st.cache_data(max_entries=CACHED_BOARDS, show_spinner="Computing metrics…")
@@ -100,7 +104,7 @@ def render_leaderboard_page() -> None:
     if board.board.empty:
         st.info(f"No scored result ran with a {cap_title(cap)} cap.")
         return
-    render_board(board)
+    render_board(board, filters, split)
     render_charts(board)
 
 
@@ -133,7 +137,7 @@ def date_range(picked: object) -> tuple[date | None, date | None]:
     return chosen[0], chosen[-1] if len(chosen) > 1 else None
 
 
-def render_board(board: Leaderboard) -> None:
+def render_board(board: Leaderboard, filters: LeaderboardFilters, split: bool) -> None:
     facts = summary(board.board)
     results = int(board.board["n"].sum())
     st.markdown(f"**Best by area under the curve:** {facts['best']} · **Pareto frontier (mean tokens against "
@@ -164,9 +168,14 @@ def render_board(board: Leaderboard) -> None:
     with st.container(horizontal=True):
         st.download_button("Download leaderboard CSV", board_csv(board.board, board.cap), file_name="leaderboard.csv",
                            mime="text/csv", icon=":material/download:", key="lb.csv", on_click="ignore")
-        st.download_button("Download results CSV", lambda: results_csv(board.results), file_name="results.csv",
-                           mime="text/csv", icon=":material/download:", key="lb.results_csv", on_click="ignore",
+        st.download_button("Download results CSV", partial(full_results_csv, filters, board.cap, split),
+                           file_name="results.csv", mime="text/csv", icon=":material/download:", key="lb.results_csv", on_click="ignore",
                            help="The filtered per-result rows the leaderboard was computed from.")
+
+
+def full_results_csv(filters: LeaderboardFilters, cap: str, split: bool) -> str:
+    """Every stored column of the rows behind the board: read when the button is clicked."""
+    return results_csv(results_for_download(strategy_results(store=store()), filters, cap, split))
 
 
 def render_charts(board: Leaderboard) -> None:

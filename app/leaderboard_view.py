@@ -25,6 +25,11 @@ CAP_TITLES = {
     "usd": "dollars",
     "seconds": "seconds",
 }
+# What the page reads from the store (storage.queries.strategy_results columns): enough for the
+# filters, the budget axis, knob variants and the metrics; the results CSV reads everything.
+LEADERBOARD_COLUMNS = ("run_id", "strategy_index", "strategy", "knobs", "model", "dataset", "item_id", "created",
+                       "correct", "total_tokens", "usd", "seconds", *(f"budget_{cap}" for cap in CAP_NAMES))
+METRIC_COLUMNS = ("strategy", "model", "budget", "item_id", "correct", "total_tokens", "usd", "seconds")
 ANYTIME_SCALE = 1000  # the Anytime Index is shown per 1,000 tokens: per token it reads 0.0000...
 
 
@@ -128,9 +133,18 @@ def compute_leaderboard(results: pd.DataFrame, cap: str, *, n_boot: int = 1000, 
     rows = with_budget(results, cap)
     if split_knobs:
         rows = label_knob_variants(rows)
-    board = metrics.leaderboard(rows, n_boot=n_boot, seed=seed)
-    curve = metrics.accuracy_by_budget(rows, n_boot=n_boot, seed=seed, by=["strategy", "model"])
+    # Only the columns the metrics read: their groupbys copy every column of every group.
+    metric_rows = rows[[c for c in METRIC_COLUMNS if c in rows.columns]]
+    board = metrics.leaderboard(metric_rows, n_boot=n_boot, seed=seed)
+    curve = metrics.accuracy_by_budget(metric_rows, n_boot=n_boot, seed=seed, by=["strategy", "model"])
     return Leaderboard(board=board, curve=curve, results=rows, cap=cap)
+
+
+def results_for_download(results: pd.DataFrame, filters: LeaderboardFilters, cap: str,
+                         split_knobs: bool = False) -> pd.DataFrame:
+    """The rows a leaderboard was computed from, with every stored column (`results`: all of them)."""
+    rows = with_budget(apply_filters(results, filters), cap)
+    return label_knob_variants(rows) if split_knobs else rows
 
 
 def scored_count(results: pd.DataFrame) -> int:

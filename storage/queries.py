@@ -7,13 +7,14 @@ unknown run id reads as None / empty, never as an error: ids arrive from links.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, Text, exists, func, or_, select, type_coerce
 
 from reasoning.budget import CAP_NAMES, Budget
 from reasoning.events import Event, event_from_dict
@@ -155,11 +156,19 @@ def events_since(run_id: str, seq: int = 0, *, limit: int | None = None, store: 
     """Events with seq > `seq`, in order: poll with the last seq seen to tail a live run."""
     if not is_valid_run_id(run_id):
         return []
-    query = select(EventRow.__table__).where(EventRow.run_id == run_id, EventRow.seq > seq).order_by(EventRow.seq)
+    # Plain tuples and one json.loads per payload: a share link of a long run reads tens of
+    # thousands of events, and per-row mappings and type processors would double the time.
+    query = (
+        select(EventRow.run_id, EventRow.seq, EventRow.strategy_index, EventRow.kind, EventRow.label,
+               _as_text(EventRow.payload), EventRow.elapsed, EventRow.wall, EventRow.total_tokens, EventRow.usd)
+        .where(EventRow.run_id == run_id, EventRow.seq > seq)
+        .order_by(EventRow.seq)
+    )
     if limit is not None:
         query = query.limit(limit)
     with _store(store).read() as conn:
-        return [StoredEvent(**row) for row in conn.execute(query).mappings()]
+        rows = conn.execute(query).all()
+    return [StoredEvent(r[0], r[1], r[2], r[3], r[4], _json(r[5]), r[6], r[7], r[8], r[9]) for r in rows]
 
 
 def replay(run_id: str, *, store: Store | None = None) -> list[StoredEvent]:
@@ -305,12 +314,28 @@ def curve_points(run_id: str, *, store: Store | None = None) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows, columns=CURVE_COLUMNS)
 
 
+def _result_sources() -> dict[str, Any]:
+    """Each strategy_results column and what it is read from (JSON and times as text: see _as_text)."""
+    return {
+        "run_id": RunStrategy.run_id, "strategy_index": RunStrategy.strategy_index, "strategy": RunStrategy.strategy,
+        "knobs": _as_text(RunStrategy.knobs), "model": Run.model, "dataset": Run.dataset, "item_id": Run.item_id,
+        "sweep_id": Run.sweep_id, "created": _as_text(Run.created), "run_status": Run.status.label("run_status"),
+        "status": RunStrategy.status, "stop_reason": RunStrategy.stop_reason, "answer": RunStrategy.answer,
+        "reference": Run.reference, "correct": RunStrategy.correct, "confidence": RunStrategy.confidence,
+        "input_tokens": RunStrategy.input_tokens, "output_tokens": RunStrategy.output_tokens,
+        "reasoning_tokens": RunStrategy.reasoning_tokens, "cached_input_tokens": RunStrategy.cached_input_tokens,
+        "total_tokens": RunStrategy.total_tokens, "usd": RunStrategy.usd, "seconds": RunStrategy.seconds,
+        "calls": RunStrategy.calls, "estimated": RunStrategy.estimated, "price_date": RunStrategy.price_date,
+        "error": RunStrategy.error,
+    }
+
+
+BUDGET_COLUMNS = [f"budget_{cap}" for cap in CAP_NAMES]
 RESULT_COLUMNS = [
     "run_id", "strategy_index", "strategy", "knobs", "model", "dataset", "item_id", "sweep_id", "created",
     "run_status", "status", "stop_reason", "answer", "reference", "correct", "confidence",
     "input_tokens", "output_tokens", "reasoning_tokens", "cached_input_tokens", "total_tokens", "usd", "seconds",
-    "calls", "estimated", "price_date", "error",
-    *(f"budget_{cap}" for cap in CAP_NAMES),
+    "calls", "estimated", "price_date", "error", *BUDGET_COLUMNS,
 ]
 
 
@@ -323,22 +348,25 @@ def strategy_results(
     run_ids: Sequence[str] | None = None,
     since: datetime | None = None,
     strategy_status: str | Sequence[str] | None = ENDED_STRATEGY_STATUSES,
+    columns: Sequence[str] | None = None,
     limit: int | None = None,
     store: Store | None = None,
 ) -> pd.DataFrame:
     """One row per strategy run joined with its run, for leaderboards and CSV export.
 
     By default only strategies that ended on their own (done, incl. budget stops, or error); pass
-    strategy_status=None for all. `budget_*` are the run's caps (NaN where uncapped)."""
+    strategy_status=None for all. `budget_*` are the run's caps (NaN where uncapped). `columns`
+    picks a subset of RESULT_COLUMNS (in that order): reading fewer is faster on a big store."""
+    wanted = RESULT_COLUMNS if columns is None else [c for c in RESULT_COLUMNS if c in set(columns)]
+    unknown = set(columns or ()) - set(RESULT_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown result columns: {sorted(unknown)}")
+    sources = _result_sources()
+    read = [c for c in wanted if c in sources]
+    caps = [c for c in wanted if c in BUDGET_COLUMNS]
     query = (
-        select(RunStrategy.run_id, RunStrategy.strategy_index, RunStrategy.strategy, RunStrategy.knobs, Run.model,
-               Run.dataset, Run.item_id, Run.sweep_id, Run.created, Run.status.label("run_status"),
-               RunStrategy.status, RunStrategy.stop_reason, RunStrategy.answer, Run.reference, RunStrategy.correct,
-               RunStrategy.confidence, RunStrategy.input_tokens, RunStrategy.output_tokens,
-               RunStrategy.reasoning_tokens, RunStrategy.cached_input_tokens, RunStrategy.total_tokens,
-               RunStrategy.usd, RunStrategy.seconds, RunStrategy.calls, RunStrategy.estimated,
-               RunStrategy.price_date, RunStrategy.error, Run.budget)
-        .join(Run, Run.id == RunStrategy.run_id)
+        select(*(sources[c] for c in read), *([_as_text(Run.budget)] if caps else []))
+        .join_from(RunStrategy, Run, Run.id == RunStrategy.run_id)
         .order_by(Run.created, RunStrategy.run_id, RunStrategy.strategy_index)
     )
     query = _run_filters(query, model=model, since=since, dataset=dataset, sweep_id=sweep_id)
@@ -353,18 +381,21 @@ def strategy_results(
     if limit is not None:
         query = query.limit(limit)
     with _store(store).read() as conn:
-        rows = conn.execute(query).mappings().all()
-    records = []
-    for row in rows:
-        record = dict(row)
-        budget = record.pop("budget") or {}
-        for cap in CAP_NAMES:
-            record[f"budget_{cap}"] = budget.get(cap)
-        records.append(record)
-    frame = pd.DataFrame.from_records(records, columns=RESULT_COLUMNS)
-    for cap in CAP_NAMES:
-        frame[f"budget_{cap}"] = pd.to_numeric(frame[f"budget_{cap}"]).astype("float64")
-    return _with_utc_times(frame, ("created",))
+        rows = conn.execute(query).all()
+    # Column-wise from plain tuples (a leaderboard reads every result): knobs and budgets repeat,
+    # so each distinct JSON text is parsed once; times are parsed in one vectorised call.
+    values = list(zip(*rows, strict=True)) if rows else [() for _ in range(len(read) + bool(caps))]
+    parse = _JsonCache()
+    data = {name: list(column) for name, column in zip(read, values, strict=False)}
+    if "knobs" in data:
+        data["knobs"] = [parse(k) for k in data["knobs"]]
+    frame = pd.DataFrame(data, columns=read) if rows else pd.DataFrame(columns=read)  # empty: object columns
+    if caps:
+        budgets = [parse(b) or {} for b in values[-1]]
+        for column in caps:
+            cap = column.removeprefix("budget_")
+            frame[column] = pd.to_numeric(pd.Series([b.get(cap) for b in budgets], dtype="object")).astype("float64")
+    return _with_utc_times(frame, [c for c in ("created",) if c in read])
 
 
 def results_version(*, store: Store | None = None) -> tuple[int, str | None]:
@@ -396,9 +427,35 @@ def _run_filters(query: Select, *, model: str | None = None, status: str | Seque
 
 
 def _with_utc_times(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Datetimes (or SQLite's ISO text for them) as UTC timestamps; naive values are UTC."""
     for column in columns:
-        frame[column] = pd.to_datetime(frame[column], utc=True)
+        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
     return frame
+
+
+def _as_text(column: Any) -> Any:
+    """Read a JSON or datetime column without SQLAlchemy's per-row processing (SQLite hands back
+    its text; drivers that decode such types themselves, like psycopg, still hand back objects)."""
+    return type_coerce(column, Text).label(column.key)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+class _JsonCache:
+    """json.loads once per distinct text (a column of knobs or budgets repeats a few values)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, Any] = {}
+
+    def __call__(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if value not in self._seen:
+            self._seen[value] = json.loads(value)
+        parsed = self._seen[value]
+        return dict(parsed) if isinstance(parsed, dict) else parsed  # rows do not share one dict
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:

@@ -8,6 +8,7 @@ the filters) and one without a reference answer (never scored).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,9 @@ from sqlalchemy import insert
 from streamlit.testing.v1 import AppTest
 
 from app.leaderboard_charts import ON_FRONTIER, accuracy_budget_chart, pareto_chart
+from app.leaderboard_page import full_results_csv
 from app.leaderboard_view import (
+    LEADERBOARD_COLUMNS,
     LeaderboardFilters,
     apply_filters,
     board_csv,
@@ -256,3 +259,19 @@ def test_pareto_chart_marks_the_frontier_and_the_curve_has_bands(seeded):
     curve_rows = next(iter(curve_spec["datasets"].values()))
     assert sorted((r["strategy"], r["budget"], r["accuracy"]) for r in curve_rows) == [
         ("A", 100, 0.5), ("A", 1000, 1.0), ("B", 100, 0.0), ("B", 1000, 0.5), ("C", 100, 0.0), ("C", 1000, 0.0)]
+
+
+def test_the_page_reads_a_subset_of_columns_equal_to_the_full_rows(seeded):
+    subset = strategy_results(columns=LEADERBOARD_COLUMNS, store=seeded)
+    full = strategy_results(store=seeded)
+    assert list(subset.columns) == list(LEADERBOARD_COLUMNS)
+    pd.testing.assert_frame_equal(subset, full[list(LEADERBOARD_COLUMNS)])
+    with pytest.raises(ValueError, match="unknown result columns"):
+        strategy_results(columns=["strategy", "nope"], store=seeded)
+
+
+def test_results_csv_has_every_stored_column_of_the_filtered_rows(seeded):
+    rows = pd.read_csv(io.StringIO(full_results_csv(LeaderboardFilters(models=("fake:m",)), "total_tokens", False)))
+    assert len(rows) == 13 and set(rows["model"]) == {"fake:m"}  # 12 scored + 1 without a reference
+    assert {"answer", "reference", "input_tokens", "budget", "knobs"} <= set(rows.columns)
+    assert sorted(rows.loc[rows["strategy"] == "A", "total_tokens"]) == [80, 100, 600, 900, 10_000]
