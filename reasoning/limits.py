@@ -60,7 +60,7 @@ def check_budget(budget: Budget, limits: Limits) -> Budget:
         value = getattr(budget, cap)
         if value is not None and value > PLAUSIBLE_CEILINGS[cap]:
             raise LimitError(f"the {cap.replace('_', ' ')} budget {value:g} is not plausible; "
-                             f"at most {PLAUSIBLE_CEILINGS[cap]:,g} is accepted")
+                             f"at most {PLAUSIBLE_CEILINGS[cap]:,.0f} is accepted")
         if ceiling is not None and value is not None and value > ceiling:
             raise LimitError(f"the {cap.replace('_', ' ')} budget {value:g} is above this deployment's limit of {ceiling:g}")
         filled[cap] = ceiling if value is None else value

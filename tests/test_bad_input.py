@@ -137,10 +137,13 @@ CLI_CASES = {
     "zero budget": CliCase(run_args("2 + 2?", budget=("--max-usd", "0")), "budget usd must be a positive number, got 0"),
     "infinite budget": CliCase(run_args("2 + 2?", budget=("--max-seconds", "inf")),
                                "budget seconds must be a positive number, got inf"),
-    "absurd budget over the ceiling": CliCase(
-        run_args("2 + 2?", budget=("--max-total-tokens", "1000000000000")),
-        "the total tokens budget 1e+12 is above this deployment's limit of 100000",
+    "budget over the deployment's ceiling": CliCase(
+        run_args("2 + 2?", budget=("--max-total-tokens", "1000000")),
+        "the total tokens budget 1e+06 is above this deployment's limit of 100000",
         limits={"max_total_tokens": 100_000}),
+    "absurd budget": CliCase(
+        run_args("2 + 2?", budget=("--max-total-tokens", "1000000000000")),
+        "the total tokens budget 1e+12 is not plausible; at most 100,000,000 is accepted"),
     "no budget at all": CliCase(run_args("2 + 2?", budget=()),
                                 "set at least one budget cap: tokens, output tokens, dollars or seconds"),
     "budget of the wrong type": CliCase(run_args("2 + 2?", budget=("--max-total-tokens", "lots")),
@@ -264,8 +267,9 @@ UI_CASES = {
     "no strategy": (form(strategies=()), {}, "Choose at least one strategy."),
     "no budget": (form(**{"cmp.budget.total_tokens": 0, "cmp.budget.seconds": 0.0}), {},
                   "Set at least one budget cap: tokens, output tokens, dollars or seconds."),
-    "absurd budget over the ceiling": (form(**{"cmp.budget.total_tokens": 10**12}), {"max_total_tokens": 100_000},
-                                       "is above this deployment's limit of 100000"),
+    "budget over the deployment's ceiling": (form(**{"cmp.budget.total_tokens": 10**6}),
+                                             {"max_total_tokens": 100_000}, "is above this deployment's limit of 100000"),
+    "absurd budget": (form(**{"cmp.budget.total_tokens": 10**12}), {}, "is not plausible"),
 }
 
 
