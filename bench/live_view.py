@@ -1,0 +1,491 @@
+"""Live view: how soon stored text reaches a real browser while 8 strategies stream at once.
+
+`budget-arena serve` runs on a free port with a private BUDGET_ARENA_DATA_DIR. This process submits
+runs through the storage runner, writing to the same SQLite file: --strategies chain_of_thought
+strategies on a fake model streaming --tokens words each at one word per --token-delay seconds
+(200 words/s per strategy by default). Headless chromium (/usr/bin/chromium, Playwright) opens each
+run's page (`/run?run=<id>`) while it streams.
+
+* Stored -> shown: every text row the recorder commits is timed right after its transaction
+  (commit time, this process), and a MutationObserver in the page timestamps each pane's newest
+  word as soon as the DOM shows it. The latency of a row is (first time its last word, or a later
+  one, is on the page) - (its commit time). Rows committed before a pane's first paint are left
+  out (they measure page load). Target: p95 under 0.5 s.
+* A click while streaming: (1) the newest stream's expander of pane 0 is collapsed by a click:
+  time until the page shows it collapsed, and whether it is still collapsed a second later, after
+  a few repaints; (2) the "Cancel run" button, a full rerun of the page script under load: time
+  until the page answers (the run executes in this bench process, so the app can only say it
+  cannot cancel it here, and the run carries on). Target: answered within 1 s.
+* The app process's resident memory (VmRSS) after the first page load and after every run.
+
+    .venv/bin/python bench/live_view.py [--runs 10] [--strategies 8] [--tokens 1500] [--token-delay 0.005]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.live import REPAINT_SECONDS  # noqa: E402
+from reasoning.models.fake import FakeModel  # noqa: E402
+from storage import RunSpec, get_runner, open_store  # noqa: E402
+from storage.recorder import RunRecorder  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+VIEWPORT = {"width": 1500, "height": 1100}
+PROBLEM = "Count out loud, one word at a time, then give the answer."
+WORD = re.compile(r"p(\d+)w(\d+)")
+CANCEL_ANSWER = "cannot be cancelled here"
+
+# Runs in the page before Streamlit's own scripts: on every DOM change, the newest word number in
+# each pane's streams container, with the time it first appeared (epoch ms, like time.time()).
+OBSERVER_JS = """
+(() => {
+  window.__seen = [];
+  const best = {};
+  const scan = () => {
+    const now = performance.timeOrigin + performance.now();
+    for (const el of document.querySelectorAll('[class*="st-key-streams-"]')) {
+      const m = /st-key-streams-(\\d+)/.exec(el.className);
+      if (!m) continue;
+      const text = el.textContent;
+      const words = [...text.slice(-80).matchAll(/p(\\d+)w(\\d+)/g)];
+      if (!words.length) continue;
+      const [, pane, word] = words[words.length - 1].map(Number);
+      if (!(pane in best) || word > best[pane]) { best[pane] = word; window.__seen.push([pane, word, now]); }
+    }
+  };
+  new MutationObserver(scan).observe(document, {childList: true, subtree: true, characterData: true});
+  // When each pane's newest word arrives from the server (the repaint's websocket messages).
+  window.__arrived = [];
+  window.__messages = [];
+  const arrived = {};
+  const latin1 = new TextDecoder('latin1');
+  const Native = window.WebSocket;
+  window.WebSocket = function (...args) {
+    const ws = new Native(...args);
+    ws.addEventListener('message', (event) => {
+      const now = performance.timeOrigin + performance.now();
+      if (!(event.data instanceof ArrayBuffer)) return;
+      window.__messages.push([now, event.data.byteLength]);
+      const newest = {};
+      for (const [, pane, word] of latin1.decode(event.data).matchAll(/p(\\d+)w(\\d+)/g)) {
+        if (!(pane in newest) || +word > newest[pane]) newest[pane] = +word;
+      }
+      for (const [pane, word] of Object.entries(newest)) {
+        if (!(pane in arrived) || word > arrived[pane]) { arrived[pane] = word; window.__arrived.push([+pane, word, now]); }
+      }
+    });
+    return ws;
+  };
+  for (const name of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) window.WebSocket[name] = Native[name];
+  window.WebSocket.prototype = Native.prototype;
+})();
+"""
+
+# Collapse pane 0's open stream expander by a click; resolve with [ms until shown collapsed, still
+# collapsed 1 s later].
+EXPANDER_JS = """
+async () => {
+  const details = document.querySelector('.st-key-streams-0 details[open]');
+  if (!details) return null;
+  const summary = details.querySelector('summary');
+  const t0 = performance.now();
+  summary.click();
+  const closed = () => { const d = document.querySelector('.st-key-streams-0 details'); return d && !d.open; };
+  while (!closed()) {
+    if (performance.now() - t0 > 5000) return [null, false];
+    await new Promise(r => requestAnimationFrame(r));
+  }
+  const ms = performance.now() - t0;
+  await new Promise(r => setTimeout(r, 1000));
+  return [ms, closed()];
+}
+"""
+
+# Click "Cancel run" and wait for the page's answer (a warning or a toast).
+CANCEL_JS = """
+async (answer) => {
+  const button = [...document.querySelectorAll('button')].find(b => b.textContent.includes('Cancel run'));
+  if (!button) return null;
+  const t0 = performance.now();
+  button.click();
+  while (!document.body.textContent.includes(answer)) {
+    if (performance.now() - t0 > 10000) return null;
+    await new Promise(r => setTimeout(r, 5));
+  }
+  return performance.now() - t0;
+}
+"""
+
+
+@dataclass
+class PaneWords(FakeModel):
+    """Strategy i streams `p{i}w1 p{i}w2 ...`, so a word on the page or in a websocket message names its
+    pane. The index comes from the strategy's temperature knob (i / 100)."""
+
+    words: int = 1500
+
+    async def stream(self, messages, *, max_tokens: int, temperature: float = 0.7, **options):  # type: ignore[no-untyped-def]
+        # FakeModel reads `replies` before its first await, so concurrent calls cannot mix them up.
+        self.replies = "".join(f"p{round(temperature * 100)}w{k} " for k in range(1, self.words + 1)) + "Answer: 1"
+        async for chunk in super().stream(messages, max_tokens=max_tokens, temperature=temperature, **options):
+            yield chunk
+
+
+@dataclass
+class Commit:
+    run_id: str
+    pane: int
+    word: int
+    at: float  # epoch seconds, right after the transaction
+
+
+@dataclass
+class RunResult:
+    shown: list[float] = field(default_factory=list)  # stored -> on page, per committed text row
+    arrived: list[float] = field(default_factory=list)  # stored -> in a websocket message
+    rendered: list[float] = field(default_factory=list)  # in a websocket message -> on page
+    missing: int = 0
+    expander_clicked: bool = False
+    expander_ms: float | None = None  # None: it never showed collapsed (within 5 s)
+    expander_stays: bool | None = None
+    cancel_ms: float | None = None
+    rss_mb: float = 0.0
+    words_per_second: float = 0.0
+    paints_per_second: float = 0.0
+    kb_per_second: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # cores busy while streaming, by process
+
+
+COMMITS: list[Commit] = []
+
+
+def instrument_recorder() -> None:
+    """Time every committed text row (bench only: wraps the recorder's transaction)."""
+    original = RunRecorder._write_batch
+
+    def timed(self: RunRecorder, batch) -> None:  # type: ignore[no-untyped-def]
+        original(self, batch)
+        now = time.time()
+        for record in batch.records:
+            if record.kind == "text" and record.parts:
+                words = WORD.findall("".join(record.parts[-3:]))
+                if words:
+                    pane, word = words[-1]
+                    COMMITS.append(Commit(self.run_id, int(pane), int(word), now))
+
+    RunRecorder._write_batch = timed  # type: ignore[method-assign]
+
+
+# ---- processes -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --repaint: the app's own main script, with app.live.REPAINT_SECONDS set first (a what-if for the
+# live page's repaint interval, without editing app/).
+REPAINT_WRAPPER = """import os, runpy
+import app.live
+app.live.REPAINT_SECONDS = float(os.environ["BENCH_REPAINT_SECONDS"])
+runpy.run_path({main!r}, run_name="__main__")
+"""
+
+
+def start_app(data: Path, repaint: float | None) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "BUDGET_ARENA_DATA_DIR": str(data)}
+    env.pop("BUDGET_ARENA_DB", None)
+    log = (data / "server.log").open("w")
+    if repaint is None:
+        command = [str(Path(sys.executable).with_name("budget-arena")), "serve", "--port", str(port)]
+    else:
+        wrapper = data / "bench_main.py"
+        wrapper.write_text(REPAINT_WRAPPER.format(main=str(ROOT / "app" / "main.py")))
+        env["BENCH_REPAINT_SECONDS"] = str(repaint)
+        command = [sys.executable, "-m", "streamlit", "run", str(wrapper), "--server.port", str(port),
+                   "--server.address", "127.0.0.1", "--server.headless", "true",
+                   "--browser.gatherUsageStats", "false"]
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the app exited:\n{(data / 'server.log').read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return server, url
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit("the app did not start within 60 s")
+
+
+def stop_app(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(10)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes (all their threads)."""
+    ticks = 0
+    for pid in pids:
+        fields = _stat(pid)
+        if fields:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = defaultdict(list)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))):
+            children[int(fields[1])].append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def cpu_snapshot(app_pid: int) -> dict[str, float]:
+    app = [app_pid, *descendants(app_pid)]
+    browser = [pid for pid in descendants(os.getpid()) if pid not in app]
+    return {"app": cpu_seconds(app), "browser": cpu_seconds(browser), "bench": time.process_time(),
+            "wall": time.monotonic(), "epoch": time.time()}
+
+
+# ---- one run ---------------------------------------------------------------------------------
+
+
+def first_at_or_after(sightings: list[tuple[int, float]], word: int) -> float | None:
+    return next((at for seen, at in sightings if seen >= word), None)
+
+
+def by_pane(rows: list[list[float]]) -> dict[int, list[tuple[int, float]]]:
+    panes: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for pane, word, at in rows:
+        panes[int(pane)].append((int(word), at / 1000))
+    return panes
+
+
+def one_run(page, url: str, args: argparse.Namespace, server_pid: int) -> RunResult:
+    model = PaneWords(name="fake:bench", token_delay=args.token_delay, words=args.tokens)
+    strategies = [("chain_of_thought", {"max_tokens": args.tokens + 50, "temperature": i / 100})
+                  for i in range(args.strategies)]
+    runner = get_runner()
+    run_id = runner.submit(RunSpec(PROBLEM, model, strategies))
+    started = time.time()
+    page.goto(f"{url}/run?run={run_id}")
+    page.locator(".st-key-streams-0 details[open]").wait_for(timeout=30_000)
+    before = cpu_snapshot(server_pid)
+    result = RunResult()
+    # Click while the strategies are still streaming (a third of the way through).
+    time.sleep(max(0.0, args.tokens * args.token_delay / 3 - (time.time() - started)))
+    if runner.is_active(run_id):
+        expander = page.evaluate(EXPANDER_JS)
+        if expander:
+            result.expander_clicked = True
+            result.expander_ms, result.expander_stays = expander
+    if runner.is_active(run_id):
+        result.cancel_ms = page.evaluate(CANCEL_JS, CANCEL_ANSWER)
+    runner.wait(run_id, 600)
+    after = cpu_snapshot(server_pid)
+    ended = time.time()
+    streaming = after["wall"] - before["wall"]
+    result.cpu = {k: (after[k] - before[k]) / streaming for k in ("app", "browser", "bench")}
+    result.words_per_second = args.tokens / (ended - started)
+
+    commits = [c for c in COMMITS if c.run_id == run_id]
+    final = {c.pane: c.word for c in commits}
+    deadline = time.monotonic() + 10
+    seen: list[list[float]] = []
+    while time.monotonic() < deadline:
+        seen = page.evaluate("window.__seen")
+        shown = {int(p): int(k) for p, k, _ in seen}
+        if all(shown.get(p, -1) >= k for p, k in final.items()):
+            break
+        time.sleep(0.1)
+    arrived = by_pane(page.evaluate("window.__arrived"))
+    painted = by_pane(seen)
+    for commit in commits:
+        sightings = painted.get(commit.pane, [])
+        if not sightings or commit.at <= sightings[0][1]:
+            continue  # committed before the pane's first paint: page load, not live latency
+        shown_at = first_at_or_after(sightings, commit.word)
+        arrived_at = first_at_or_after(arrived.get(commit.pane, []), commit.word)
+        if shown_at is None:
+            result.missing += 1
+            continue
+        result.shown.append(shown_at - commit.at)
+        if arrived_at is not None:
+            result.arrived.append(arrived_at - commit.at)
+            result.rendered.append(shown_at - arrived_at)
+    rates = [len(v) / (v[-1][1] - v[0][1]) for v in painted.values() if len(v) > 1 and v[-1][1] > v[0][1]]
+    result.paints_per_second = statistics.median(rates) if rates else 0.0
+    messages = [m for m in page.evaluate("window.__messages") if before["epoch"] <= m[0] / 1000 <= ended]
+    result.kb_per_second = sum(size for _, size in messages) / 1024 / streaming
+    result.rss_mb = rss_mb(server_pid)
+    return result
+
+
+# ---- report ----------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))] if ordered else math.nan
+
+
+def ms(value: float) -> str:
+    return f"{value * 1000:.0f} ms"
+
+
+def spread(values: list[float], fmt: str = "{:.0f}", unit: str = "") -> str:
+    return f"{fmt.format(min(values))} - {fmt.format(max(values))}{unit}" if values else "n/a"
+
+
+def median(values: list[float], fmt: str = "{:.0f}", unit: str = "") -> str:
+    return fmt.format(statistics.median(values)) + unit if values else "n/a"
+
+
+def report(results: list[RunResult], args: argparse.Namespace, rss_start: float, load: tuple[float, ...]) -> None:
+    def pooled(name: str) -> list[float]:
+        return [x for r in results for x in getattr(r, name)]
+
+    def per_run(name: str, q: float) -> list[float]:
+        return [percentile(getattr(r, name), q) * 1000 for r in results if getattr(r, name)]
+
+    shown, arrived, rendered = pooled("shown"), pooled("arrived"), pooled("rendered")
+    expander = [r.expander_ms for r in results if r.expander_ms is not None]
+    cancel = [r.cancel_ms for r in results if r.cancel_ms is not None]
+    print(f"\n{len(results)} runs x {args.strategies} strategies streaming {args.tokens:,} words each at one word per "
+          f"{args.token_delay * 1000:g} ms (fake model); headless chromium on /run?run=<id>; "
+          f"load average {load[0]:.1f} at the start ({os.cpu_count()} cores); live page repaint interval "
+          f"{args.repaint if args.repaint is not None else REPAINT_SECONDS:g} s"
+          f"{' (--repaint what-if)' if args.repaint is not None else ' (as shipped)'}\n")
+    print("| figure | all runs pooled | per-run spread (min - max) |")
+    print("|---|---|---|")
+    print(f"| stored -> on page, p50 | {ms(percentile(shown, 50))} | {spread(per_run('shown', 50), unit=' ms')} |")
+    print(f"| **stored -> on page, p95** (target < 500 ms) | {ms(percentile(shown, 95))} | "
+          f"{spread(per_run('shown', 95), unit=' ms')} |")
+    print(f"| stored -> on page, max | {ms(max(shown))} | |")
+    print(f"|   stored -> reaches the browser (next repaint, script, websocket), p50 / p95 | "
+          f"{ms(percentile(arrived, 50))} / {ms(percentile(arrived, 95))} | |")
+    print(f"|   reaches the browser -> on page (rendering), p50 / p95 | "
+          f"{ms(percentile(rendered, 50))} / {ms(percentile(rendered, 95))} | |")
+    print(f"| text rows timed (not on the page within 10 s) | {len(shown):,} ({sum(r.missing for r in results)}) | |")
+    print(f"| repaints per second seen in each pane | {median([r.paints_per_second for r in results], '{:.1f}')} | "
+          f"{spread([r.paints_per_second for r in results], '{:.1f}')} |")
+    print(f"| websocket traffic to the page | {median([r.kb_per_second for r in results], unit=' KB/s')} | "
+          f"{spread([r.kb_per_second for r in results], unit=' KB/s')} |")
+    print(f"| words streamed per second per strategy (asked: {1 / args.token_delay:.0f}) | "
+          f"{median([r.words_per_second for r in results])} | {spread([r.words_per_second for r in results])} |")
+    for name, label in (("app", "app process (Streamlit)"), ("browser", "chromium"),
+                        ("bench", "bench process (runner, fake model, store)")):
+        values = [r.cpu[name] for r in results]
+        print(f"| CPU while streaming: {label} | {median(values, '{:.2f}', ' cores')} | {spread(values, '{:.2f}')} |")
+    print(f"| **click: expander collapses** (target < 1 s) | {median(expander, unit=' ms')} | "
+          f"{spread(expander, unit=' ms')} |")
+    clicked = sum(r.expander_clicked for r in results)
+    print(f"|   collapsed within 5 s / still collapsed 1 s later, after repaints | {len(expander)}/{clicked} / "
+          f"{sum(bool(r.expander_stays) for r in results)}/{clicked} | |")
+    print(f"| **click: Cancel run answered** (a full rerun; target < 1 s) | {median(cancel, unit=' ms')} | "
+          f"{spread(cancel, unit=' ms')} |")
+    print(f"| app RSS after the first page load | {rss_start:.0f} MB | |")
+    print(f"| **app RSS after {len(results)} runs** | {results[-1].rss_mb:.0f} MB | "
+          f"{spread([r.rss_mb for r in results], unit=' MB')} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--strategies", type=int, default=8)
+    parser.add_argument("--tokens", type=int, default=1500, help="words each strategy streams")
+    parser.add_argument("--token-delay", type=float, default=0.005, help="fake model seconds per word")
+    parser.add_argument("--repaint", type=float, default=None,
+                        help="what-if: run the app with app.live.REPAINT_SECONDS set to this (default: as shipped)")
+    args = parser.parse_args()
+    if not CHROMIUM.exists():
+        raise SystemExit(f"{CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    tmp = tempfile.TemporaryDirectory(prefix="budget-arena-live-")
+    data = Path(tmp.name)
+    os.environ["BUDGET_ARENA_DATA_DIR"] = str(data)
+    os.environ.pop("BUDGET_ARENA_DB", None)
+    open_store()  # creates the schema before the app opens the file
+    instrument_recorder()
+    load = os.getloadavg()
+    server, url = start_app(data, args.repaint)
+    results: list[RunResult] = []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            context = browser.new_context(viewport=VIEWPORT)
+            context.add_init_script(OBSERVER_JS)
+            page = context.new_page()
+            page.goto(url + "/")
+            page.locator("h1").first.wait_for(timeout=60_000)
+            rss_start = rss_mb(server.pid)
+            for i in range(args.runs):
+                r = one_run(page, url, args, server.pid)
+                results.append(r)
+                print(f"run {i + 1}: {len(r.shown)} rows, p50 {ms(percentile(r.shown, 50))}, p95 "
+                      f"{ms(percentile(r.shown, 95))} (to browser p95 {ms(percentile(r.arrived, 95))}), missing "
+                      f"{r.missing}, expander {r.expander_ms} ms (stays {r.expander_stays}), cancel {r.cancel_ms} ms, "
+                      f"{r.words_per_second:.0f} words/s, {r.paints_per_second:.1f} paints/s, "
+                      f"CPU {', '.join(f'{k} {v:.2f}' for k, v in r.cpu.items())}, RSS {r.rss_mb:.0f} MB",
+                      file=sys.stderr)
+            browser.close()
+    finally:
+        get_runner().close()
+        stop_app(server)
+    report(results, args, rss_start, load)
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
