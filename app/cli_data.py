@@ -7,8 +7,7 @@ command runs, so this module does not import app.cli at import time (app.cli imp
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import concurrent.futures
 import json
 import secrets
 import signal
@@ -145,10 +144,10 @@ def sweep(
         _print_plan(prepared, done_before, remaining, max_usd)
     try:
         if progress_bar is None:
-            progress = asyncio.run(_run_cancellable(prepared.sweep))
+            progress = _run_cancellable(prepared)
         else:
             with progress_bar.live(total=len(prepared.cells), completed=done_before):
-                progress = asyncio.run(_run_cancellable(prepared.sweep))
+                progress = _run_cancellable(prepared)
     except SweepBusy as exc:
         cli.err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(cli.EXIT_FAILED) from None
@@ -183,19 +182,34 @@ class _progress_bar:  # noqa: N801  (used like a function: a bar fed by the swee
             self.bar.update(self.task, completed=progress.completed, detail=progress_detail(progress))
 
 
-async def _run_cancellable(sweep_obj: Any) -> Any:
-    """Run the sweep; the first Ctrl-C stops it gracefully (cells in flight end with their best
-    answer and are kept as cancelled), a second one interrupts at once."""
-    loop = asyncio.get_running_loop()
+def _run_cancellable(prepared: Any) -> Any:
+    """Run the sweep (on the runner's loop) and wait for it here; the first Ctrl-C stops it
+    gracefully (cells in flight end with their best answer and are kept as cancelled), a second one
+    interrupts at once."""
+    future = prepared.execute()
+    interrupted = False
 
-    def first_interrupt() -> None:
+    def on_interrupt(signum: int, frame: Any) -> None:
+        nonlocal interrupted
+        if interrupted:
+            raise KeyboardInterrupt
+        interrupted = True
         _cli().err.print("\n[yellow]stopping: finishing the cells in flight (Ctrl-C again to abort)…[/]")
-        sweep_obj.cancel()
-        loop.remove_signal_handler(signal.SIGINT)  # the next Ctrl-C is a KeyboardInterrupt
+        prepared.sweep.cancel()
 
-    with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread, or no signals
-        loop.add_signal_handler(signal.SIGINT, first_interrupt)
-    return await sweep_obj.run()
+    try:
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+    except ValueError:  # not the main thread: Ctrl-C is not ours to handle
+        previous = None
+    try:
+        while True:
+            try:
+                return future.result(timeout=0.25)
+            except concurrent.futures.TimeoutError:
+                continue
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _sweep_exit_code(progress: Any, cli: Any) -> int:

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 TEXT_DELAY = 0.2  # longest a text/thinking delta waits before it is written (seconds)
 MIN_GAP = 0.1  # shortest time between two writes of one run: at most 10 writes a second
+QUIET_GAP = 1.0  # a run nobody watches live (a sweep cell): one write a second, none before its first second
 RETRY_DELAY = 0.5  # first wait before retrying a failed write; doubles each attempt
 MAX_ATTEMPTS = 5
 DELTA_KINDS = frozenset({"text", "thinking"})
@@ -122,6 +123,8 @@ class RunRecorder:
         text_delay: float = TEXT_DELAY,
         min_gap: float = MIN_GAP,
         checker: Callable[[str | None], bool | None] | None = None,
+        quiet: bool = False,
+        pending_rows: tuple[dict[str, Any], list[dict[str, Any]]] | None = None,
     ):
         self.store = store
         self.checker = checker  # judges answers instead of `judge(answer, reference)` (a dataset's scorer)
@@ -143,7 +146,11 @@ class RunRecorder:
         self._urgent = False
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task | None = None
-        self._last_flush = -math.inf
+        # A quiet run waits a whole gap before its first write: a short one is written once, at its end.
+        self._last_flush = self._loop.time() if quiet else -math.inf
+        # The run's own rows (run, strategies) when the runner left them to the first batch (a quiet run):
+        # one transaction instead of two for a short run.
+        self._pending_rows = pending_rows
         self._closed = False
         self._verdicts: dict[str, bool | None] = {}  # answer -> judged; used on the writer thread
 
@@ -262,7 +269,7 @@ class RunRecorder:
 
     async def _write(self, batch: _Batch) -> None:
         try:
-            if not batch:
+            if not batch and self._pending_rows is None:
                 return
             for attempt in range(MAX_ATTEMPTS):
                 try:
@@ -320,24 +327,31 @@ class RunRecorder:
             batch.strategies.setdefault(strategy_index, {})["correct"] = self._judge(final.answer)
 
         now = datetime.now(UTC)
+        # Core tables, not the ORM entities: the ORM's bulk path costs more than the SQL here.
+        run, strategy = Run.__table__, RunStrategy.__table__
         with self.store.write() as conn:
+            if self._pending_rows is not None:
+                run_row, strategy_rows = self._pending_rows
+                conn.execute(insert(run).values(**run_row))
+                conn.execute(insert(strategy), strategy_rows)
             if batch.records:
-                conn.execute(insert(EventRow), [record.row(self.run_id) for record in batch.records])
+                conn.execute(insert(EventRow.__table__), [record.row(self.run_id) for record in batch.records])
             if curve:
-                conn.execute(insert(CurvePoint), curve)
+                conn.execute(insert(CurvePoint.__table__), curve)
             for strategy_index, values in batch.strategies.items():
                 if not values:
                     continue
                 conn.execute(
-                    update(RunStrategy)
-                    .where(RunStrategy.run_id == self.run_id, RunStrategy.strategy_index == strategy_index)
+                    update(strategy)
+                    .where(strategy.c.run_id == self.run_id, strategy.c.strategy_index == strategy_index)
                     .values(**values)
                 )
             values = {k: v for k, v in batch.run_values.items() if k not in ENDING_COLUMNS}
-            conn.execute(update(Run).where(Run.id == self.run_id).values(updated=now, **values))
+            conn.execute(update(run).where(run.c.id == self.run_id).values(updated=now, **values))
             ending = {k: v for k, v in batch.run_values.items() if k in ENDING_COLUMNS}
             if ending:
                 # A run someone else already ended (marked interrupted) keeps how it ended.
                 conn.execute(
-                    update(Run).where(Run.id == self.run_id, Run.status.in_(ACTIVE_STATUSES)).values(**ending)
+                    update(run).where(run.c.id == self.run_id, run.c.status.in_(ACTIVE_STATUSES)).values(**ending)
                 )
+        self._pending_rows = None  # committed

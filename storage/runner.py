@@ -27,13 +27,13 @@ from reasoning.budget import Budget, Spend
 from reasoning.events import FinalAnswer
 from reasoning.models import get_model
 from reasoning.models.base import Model, ModelConfigError
-from reasoning.prices import price_for
+from reasoning.prices import ModelPrice, price_for
 from reasoning.redaction import environment_keys, redact, string_values
 from reasoning.run import run as run_strategy
 from reasoning.strategies import make_strategy
 from storage.ids import new_run_id
 from storage.liveness import mark_interrupted, mark_interrupted_dead_owners, own_identity
-from storage.recorder import MIN_GAP, TEXT_DELAY, RunRecorder
+from storage.recorder import MIN_GAP, QUIET_GAP, TEXT_DELAY, RunRecorder
 from storage.store import Store, open_store
 from storage.tables import ACTIVE_STATUSES, Run, RunStrategy
 from storage.writer import BackgroundWriter
@@ -56,7 +56,8 @@ class RunSpec:
     """What to run. `model` is a spec string for reasoning.models.get_model ("openai:gpt-4o-mini")
     or a prebuilt Model (tests, a model the caller caches). `secrets` (e.g. {"api_key": ...}) go to
     get_model with `model_options` but are never stored, logged or shown. `checker` judges answers
-    instead of the reference comparison (a dataset's own scorer); `sweep_key` names the sweep cell."""
+    instead of the reference comparison (a dataset's own scorer); `sweep_key` names the sweep cell;
+    `price` saves a lookup per run when the caller has it (a sweep runs one model many times)."""
 
     problem: str
     model: str | Model
@@ -70,6 +71,11 @@ class RunSpec:
     sweep_id: str | None = None
     sweep_key: str | None = None
     checker: Callable[[str | None], bool | None] | None = field(default=None, repr=False, compare=False)
+    price: ModelPrice | None = field(default=None, repr=False, compare=False)  # known already (sweeps): not looked up
+    # False: nobody watches it stream (a sweep cell). Its rows and events are written in fewer, larger
+    # batches, the first with the run itself: a short run is one transaction, and a run cut short by a
+    # crash before its first second may leave no trace (a sweep runs it again).
+    live: bool = True
 
     def strategy_specs(self) -> list[StrategySpec]:
         specs = []
@@ -137,6 +143,34 @@ class Runner:
     def start(self, spec: RunSpec) -> tuple[str, concurrent.futures.Future[dict[int, FinalAnswer]]]:
         """As `submit`, plus a future that completes once the run has ended and its last write is
         stored, with each strategy's FinalAnswer by index (await it with asyncio.wrap_future)."""
+        run_id, strategies, now, rows = self._prepare(spec)
+        if spec.live:
+            self._insert(rows)
+        active = self._activate(run_id, strategies)
+        future = asyncio.run_coroutine_threadsafe(
+            self._execute(active, spec, strategies, now.timestamp(), None if spec.live else rows), self._loop)
+        return run_id, future
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The runner's event loop. Code that drives many runs (a sweep) runs here and uses `begin`."""
+        return self._loop
+
+    async def begin(self, spec: RunSpec) -> tuple[str, asyncio.Task[dict[int, FinalAnswer]]]:
+        """As `start`, awaited on the runner's loop: the run's rows are written by the writer thread
+        (so they never contend with the runs' own writes, nor block the loop; a quiet run's go with its
+        first batch), and the run is a task of this loop (no thread hop). Raises RunSpecError as
+        `submit` does."""
+        if asyncio.get_running_loop() is not self._loop:
+            raise RuntimeError("Runner.begin must be awaited on Runner.loop; use start() from other threads")
+        run_id, strategies, now, rows = self._prepare(spec)
+        if spec.live:
+            await self._writer.call(self._insert, rows)
+        active = self._activate(run_id, strategies)
+        return run_id, asyncio.ensure_future(
+            self._execute(active, spec, strategies, now.timestamp(), None if spec.live else rows))
+
+    def _prepare(self, spec: RunSpec) -> tuple[str, list, datetime, tuple[dict[str, Any], list[dict[str, Any]]]]:
         specs = spec.strategy_specs()
         if not specs:
             raise RunSpecError("a run needs at least one strategy")
@@ -147,24 +181,32 @@ class Runner:
         run_id = new_run_id()
         now = datetime.now(UTC)
         host, pid, token = own_identity()
-        with self.store.write() as conn:
-            conn.execute(insert(Run).values(
-                id=run_id, created=now, updated=now, problem=spec.problem, reference=spec.reference,
-                model=spec.model_name(), model_options=spec.stored_model_options(),
-                budget=spec.budget.as_dict(), dataset=spec.dataset, item_id=spec.item_id,
-                sweep_id=spec.sweep_id, sweep_key=spec.sweep_key, status="running", owner_host=host, owner_pid=pid,
-                owner_token=token,
-            ))
-            conn.execute(insert(RunStrategy), [
-                {"run_id": run_id, "strategy_index": i, "strategy": s.name, "knobs": _knobs(strategy),
-                 "status": "running", "started": now}
-                for i, (s, strategy) in enumerate(zip(specs, strategies, strict=True))
-            ])
+        price_date = spec.price.price_date if _prerecorded(spec) and spec.price is not None else None
+        run_row = dict(
+            id=run_id, created=now, updated=now, problem=spec.problem, reference=spec.reference,
+            model=spec.model_name(), model_options=spec.stored_model_options(),
+            budget=spec.budget.as_dict(), dataset=spec.dataset, item_id=spec.item_id,
+            sweep_id=spec.sweep_id, sweep_key=spec.sweep_key, status="running", owner_host=host, owner_pid=pid,
+            owner_token=token, price_date=price_date,
+        )
+        strategy_rows = [
+            {"run_id": run_id, "strategy_index": i, "strategy": s.name, "knobs": _knobs(strategy),
+             "status": "running", "started": now, "price_date": price_date}
+            for i, (s, strategy) in enumerate(zip(specs, strategies, strict=True))
+        ]
+        return run_id, strategies, now, (run_row, strategy_rows)
+
+    def _insert(self, rows: tuple[dict[str, Any], list[dict[str, Any]]]) -> None:
+        run_row, strategy_rows = rows
+        with self.store.write() as conn:  # Core tables: cheaper than the ORM's bulk path
+            conn.execute(insert(Run.__table__).values(**run_row))
+            conn.execute(insert(RunStrategy.__table__), strategy_rows)
+
+    def _activate(self, run_id: str, strategies: list) -> _Active:
         active = _Active(run_id, [asyncio.Event() for _ in strategies])
         with self._lock:
             self._active[run_id] = active
-        future = asyncio.run_coroutine_threadsafe(self._execute(active, spec, strategies, now.timestamp()), self._loop)
-        return run_id, future
+        return active
 
     def cancel(self, run_id: str) -> bool:
         """Ask a run of this process to stop; its strategies end with their best answer so far.
@@ -198,11 +240,13 @@ class Runner:
 
     # ---- execution (runner loop) ---------------------------------------------------------------
 
-    async def _execute(self, active: _Active, spec: RunSpec, strategies: list,
-                       started_wall: float) -> dict[int, FinalAnswer]:
+    async def _execute(self, active: _Active, spec: RunSpec, strategies: list, started_wall: float,
+                       pending_rows: tuple[dict[str, Any], list[dict[str, Any]]] | None = None,
+                       ) -> dict[int, FinalAnswer]:
+        gap = (self.text_delay, self.min_gap) if spec.live else (QUIET_GAP, QUIET_GAP)
         recorder = RunRecorder(self.store, self._writer, active.run_id, reference=spec.reference,
-                               started_wall=started_wall, text_delay=self.text_delay, min_gap=self.min_gap,
-                               checker=spec.checker)
+                               started_wall=started_wall, text_delay=gap[0], min_gap=gap[1],
+                               checker=spec.checker, quiet=not spec.live, pending_rows=pending_rows)
         try:
             try:
                 model = await self._build_model(spec)
@@ -213,10 +257,11 @@ class Runner:
                                           finished=datetime.now(UTC))
                 await recorder.close(status="error", error=message, finished=datetime.now(UTC))
                 return recorder.finals
-            price = price_for(model.name, base_url=getattr(model, "base_url", None))
-            recorder.set_run(model=model.name, price_date=price.price_date)
-            for index in range(len(strategies)):
-                recorder.set_strategy(index, price_date=price.price_date)
+            price = spec.price or price_for(model.name, base_url=getattr(model, "base_url", None))
+            if not _prerecorded(spec):  # else the model and price date went in with the run's rows
+                recorder.set_run(model=model.name, price_date=price.price_date)
+                for index in range(len(strategies)):
+                    recorder.set_strategy(index, price_date=price.price_date)
             await asyncio.gather(*(
                 self._strategy(recorder, index, strategy, spec, model, price, active.cancels[index])
                 for index, strategy in enumerate(strategies)
@@ -297,6 +342,12 @@ class Runner:
         with _runners_lock:
             if _runners.get(self.store.url) is self:
                 del _runners[self.store.url]
+
+
+def _prerecorded(spec: RunSpec) -> bool:
+    """A built model and a known price: the run's rows can hold its model name and price date from the
+    start, which saves a write per run."""
+    return spec.price is not None and not isinstance(spec.model, str)
 
 
 def _knobs(strategy: Any) -> dict[str, Any]:

@@ -3,8 +3,11 @@ run tagged with the sweep id, its dataset item and its cell key (unique per swee
 is stored as it finishes, by the same recorder as any run, and shows on the leaderboard.
 
 `prepare_sweep` loads the dataset, plans the cells, builds the model once (behind its provider's
-rate limiter) and returns the reasoning.sweep.Sweep to run: `await prepared.sweep.run()` in your own
-event loop (the CLI), or `start_sweep(prepared)` for a background thread (the web app).
+rate limiter) and returns the reasoning.sweep.Sweep to run. `prepared.execute()` runs it on the
+runner's own event loop, where each cell is a task beside the runs it starts (no thread hops, the
+fast path) and returns a concurrent future; `start_sweep(prepared)` does that for the web app and
+keeps a handle per process. `await prepared.sweep.run()` in any other loop works too, through
+the runner's thread-safe `start`.
 
 Resuming: running a plan again finds its sweep by id; cells whose run is done are skipped, and
 attempts that did not finish (interrupted, cancelled, failed) are deleted and run again, their
@@ -15,6 +18,7 @@ time: another that tries gets SweepBusy while the owner is alive.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import logging
 import threading
@@ -69,7 +73,7 @@ class StoreSweepSink:
     """reasoning.sweep.SweepSink over the store and the runner."""
 
     def __init__(self, store: Store, runner: Runner, plan: SweepPlan, dataset: Dataset, *, total_cells: int,
-                 estimate: CostEstimate | None = None, max_usd: float | None = None):
+                 estimate: CostEstimate | None = None, max_usd: float | None = None, price: ModelPrice | None = None):
         self.store = store
         self.runner = runner
         self.plan = plan
@@ -78,6 +82,7 @@ class StoreSweepSink:
         self.total_cells = total_cells
         self.estimate = estimate
         self.max_usd = max_usd
+        self.price = price
         self._running: set[str] = set()
         self._lock = threading.Lock()
         self._claimed = False
@@ -118,14 +123,21 @@ class StoreSweepSink:
             sweep_id=self.sweep_id,
             sweep_key=cell.key,
             checker=functools.partial(self.dataset.check, cell.item),
+            price=self.price,
+            live=False,
         )
-        run_id, future = self.runner.start(spec)
+        if asyncio.get_running_loop() is self.runner.loop:
+            run_id, task = await self.runner.begin(spec)
+            waiting: asyncio.Future = task
+        else:  # a sweep driven from another loop or thread
+            run_id, future = self.runner.start(spec)
+            waiting = asyncio.wrap_future(future)
         with self._lock:
             self._running.add(run_id)
         try:
-            # Shielded: cancelling this wait must not cancel the run's task in the runner (it would stop
-            # without its final write); cancel_running() stops the run properly instead.
-            finals = await asyncio.shield(asyncio.wrap_future(future))
+            # Shielded: cancelling this wait must not cancel the run itself (it would stop without its
+            # final write); cancel_running() stops the run properly instead.
+            finals = await asyncio.shield(waiting)
         finally:
             with self._lock:
                 self._running.discard(run_id)
@@ -218,10 +230,15 @@ class PreparedSweep:
     estimate: CostEstimate  # every cell of the plan
     sweep: Sweep
     store: Store
+    runner: Runner
 
     @property
     def sweep_id(self) -> str:
         return self.plan.sweep_id
+
+    def execute(self) -> concurrent.futures.Future[SweepProgress]:
+        """Run the sweep on the runner's loop; the future gives its final progress."""
+        return asyncio.run_coroutine_threadsafe(self.sweep.run(), self.runner.loop)
 
     def remaining_estimate(self) -> tuple[int, CostEstimate]:
         """Cells done before, and the cost range of the rest."""
@@ -255,20 +272,32 @@ def prepare_sweep(
     model = rate_limited(model, rate_limit)
     price = price_for(model.name, base_url=getattr(model, "base_url", None))
     estimate = estimate_cost(cells, price, model.name)
-    sink = StoreSweepSink(store, runner, plan, dataset, total_cells=len(cells), estimate=estimate, max_usd=max_usd)
+    sink = StoreSweepSink(store, runner, plan, dataset, total_cells=len(cells), estimate=estimate, max_usd=max_usd,
+                          price=price)
     sweep = Sweep(plan.sweep_id, cells, model, sink, price=price, max_usd=max_usd,
                   concurrency=concurrency or default_concurrency(plan.model), on_progress=on_progress)
-    return PreparedSweep(plan, dataset, cells, model, price, estimate, sweep, store)
+    return PreparedSweep(plan, dataset, cells, model, price, estimate, sweep, store, runner)
 
 
 class SweepHandle:
-    """A sweep running in a background thread of this process (it outlives Streamlit reruns)."""
+    """A sweep running in the background of this process, on the runner's thread (it outlives
+    Streamlit reruns and page changes)."""
 
     def __init__(self, prepared: PreparedSweep):
         self.prepared = prepared
         self.sweep_id = prepared.sweep_id
         self.error: str | None = None
-        self._thread = threading.Thread(target=self._main, name=f"sweep-{self.sweep_id}", daemon=True)
+        self._future: concurrent.futures.Future[SweepProgress] | None = None
+
+    def _start(self) -> None:
+        self._future = self.prepared.execute()
+        self._future.add_done_callback(self._ended)
+
+    def _ended(self, future: concurrent.futures.Future[SweepProgress]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            exc = future.exception()
+            log.error("sweep %s failed: %s", self.sweep_id, exc)
+            self.error = f"{type(exc).__name__}: {exc}"
 
     @property
     def progress(self) -> SweepProgress:
@@ -276,21 +305,15 @@ class SweepHandle:
 
     @property
     def done(self) -> bool:
-        return not self._thread.is_alive()
+        return self._future is None or self._future.done()
 
     def cancel(self) -> None:
         self.prepared.sweep.cancel()
 
     def wait(self, timeout: float | None = None) -> bool:
-        self._thread.join(timeout)
+        if self._future is not None:
+            concurrent.futures.wait([self._future], timeout)
         return self.done
-
-    def _main(self) -> None:
-        try:
-            asyncio.run(self.prepared.sweep.run())
-        except Exception as exc:  # recorded on the sweep row by the sink; kept here for the page
-            log.exception("sweep %s failed", self.sweep_id)
-            self.error = f"{type(exc).__name__}: {exc}"
 
 
 _handles: dict[str, SweepHandle] = {}
@@ -304,7 +327,7 @@ def start_sweep(prepared: PreparedSweep) -> SweepHandle:
         if current is not None and not current.done:
             raise SweepBusy(f"sweep {prepared.sweep_id} is already running in this process")
         handle = _handles[prepared.sweep_id] = SweepHandle(prepared)
-    handle._thread.start()
+        handle._start()
     return handle
 
 

@@ -153,7 +153,7 @@ def test_a_sweep_writes_one_result_per_cell_judged_by_the_datasets_checker(store
     snapshots = []
     prepared = prepare_sweep(plan, store=store, model=FakeModel(replies=solve_arithmetic), dataset=arithmetic,
                              concurrency=8, on_progress=snapshots.append)
-    progress = asyncio.run(prepared.sweep.run())
+    progress = prepared.execute().result()  # on the runner's loop, as the CLI and the app run it
 
     assert (progress.status, progress.done, progress.failed, progress.skipped) == ("done", 270, 0, 0)
     assert_complete_without_duplicates(store, plan, 270)
@@ -171,11 +171,12 @@ def test_a_sweep_writes_one_result_per_cell_judged_by_the_datasets_checker(store
     strict = Dataset("basic_arithmetic", arithmetic.items[:2], checker=lambda item, answer: False)
     prepared = prepare_sweep(arithmetic_plan(nonce="strict"), store=store, dataset=strict,
                              model=FakeModel(replies=solve_arithmetic))
-    asyncio.run(prepared.sweep.run())
+    prepared.execute().result()
     assert not strategy_results(sweep_id=prepared.sweep_id, store=store)["correct"].any()
 
 
 def test_running_a_finished_sweep_again_does_nothing(store, arithmetic):
+    # Driven from a loop of its own (asyncio.run): cells go through the runner's thread-safe start.
     plan = arithmetic_plan(size=4)
     small = Dataset("basic_arithmetic", arithmetic.items[:4])
     asyncio.run(prepare_sweep(plan, store=store, dataset=small, model=FakeModel()).sweep.run())
@@ -203,24 +204,25 @@ KILL_CHILD = textwrap.dedent("""
     from storage.sweeps import prepare_sweep
 
     plan = SweepPlan.from_dict(__import__("json").loads(sys.argv[2]))
-    prepared = prepare_sweep(plan, store=open_store(sys.argv[1]), concurrency=6)
-    asyncio.run(prepared.sweep.run())
+    prepared = prepare_sweep(plan, store=open_store(sys.argv[1]), concurrency=16)
+    prepared.execute().result()
 """)
 
 
 def test_a_sweep_killed_half_way_resumes_without_duplicates(store, arithmetic):
     import json
 
-    # Slow enough to kill mid-way: ~20 ms a token, a few tokens a reply.
-    plan = arithmetic_plan(model_options={"token_delay": 0.02})
+    # Slow enough to kill mid-way, and cells long enough (1-2 s) that those in flight have written their
+    # first batch: a sweep cell is a quiet run, written once a second.
+    plan = arithmetic_plan(model_options={"token_delay": 0.02, "replies": "step " * 60 + "Answer: 4"})
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     child = subprocess.Popen([sys.executable, "-c", KILL_CHILD, store.url, json.dumps(plan.as_dict())], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
         while True:
-            done = [r for r in sweep_runs(store, plan.sweep_id) if r.status == "done"]
-            if len(done) >= 80:
+            runs = sweep_runs(store, plan.sweep_id)
+            if sum(r.status == "done" for r in runs) >= 60 and any(r.status == "running" for r in runs):
                 break
             assert child.poll() is None, child.stderr.read()
             assert time.monotonic() < deadline, "the child made no progress"
@@ -262,8 +264,7 @@ def test_a_cancelled_sweep_stops_and_resumes_without_duplicates(store, arithmeti
         assert conn.scalar(select(func.count()).where(Run.sweep_id == plan.sweep_id,
                                                       Run.status.in_(("running", "queued")))) == 0
 
-    progress = asyncio.run(prepare_sweep(plan, store=store, dataset=arithmetic, model=FakeModel(),
-                                         concurrency=16).sweep.run())
+    progress = prepare_sweep(plan, store=store, dataset=arithmetic, model=FakeModel(), concurrency=16).execute().result()
     assert progress.status == "done" and progress.skipped == cancelled.done
     assert_complete_without_duplicates(store, plan, 270)
 
@@ -284,7 +285,7 @@ def test_the_dollar_cap_stops_the_sweep_before_it_could_be_exceeded(store, arith
     cap = 0.02
     prepared = prepare_sweep(plan, store=store, dataset=arithmetic, model=priced_fake(), concurrency=4, max_usd=cap)
     assert prepared.estimate.high_usd == pytest.approx(30 * 3 * 1400 * 10 / 1e6)
-    progress = asyncio.run(prepared.sweep.run())
+    progress = prepared.execute().result()
 
     results = strategy_results(sweep_id=plan.sweep_id, store=store)
     spent = float(results["usd"].sum())
