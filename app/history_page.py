@@ -18,6 +18,8 @@ from storage.queries import count_runs, history_options, list_runs
 PAGE_SIZE = 50
 PROBLEM_CHARS = 120  # the table shows the problem's start; the run page shows all of it
 ANY = "(any)"
+ROWS_IN_VIEW = 20  # the table scrolls beyond this
+TABLE_HEADER_PX, TABLE_ROW_PX = 38, 35
 
 
 def run_link(page_url: str | None, run_id: str, this_page: str = "history") -> str:
@@ -42,9 +44,9 @@ def history_table(runs: pd.DataFrame, page_url: str | None) -> pd.DataFrame:
         "link": [run_link(page_url, run_id) for run_id in runs["id"]],
         "created": runs["created"],
         "status": runs["status"],
+        "problem": shortened,
         "model": runs["model"],
         "strategies": runs["strategies"],
-        "problem": shortened,
         "correct": correct,
         "dataset": runs["dataset"],
         "tokens": runs["total_tokens"],
@@ -98,6 +100,7 @@ def render_history_page() -> None:
         history_table(runs, st.context.url),
         hide_index=True,
         key="hist.table",
+        height=TABLE_HEADER_PX + TABLE_ROW_PX * min(len(runs), ROWS_IN_VIEW),
         column_config={
             "link": st.column_config.LinkColumn("link", display_text="open", width="small",
                                                 help="The run's share link (opens the Run page)."),

@@ -13,6 +13,7 @@ import pandas as pd
 SERIES = "series"  # the colour field: the strategy, or "strategy · model" when models differ
 FRONTIER = "frontier"  # "on frontier" / "dominated": the legend of the marked points
 ON_FRONTIER, DOMINATED = "on frontier", "dominated"
+LOG_PADDING = 16  # pixels between the outermost points and the plot's edge on a log axis
 
 
 def series_labels(df: pd.DataFrame) -> pd.Series:
@@ -27,7 +28,7 @@ def _log_scale_if_positive(values: pd.Series) -> alt.Scale:
     """A log axis when every value is positive (costs span orders of magnitude), else linear."""
     numeric = pd.to_numeric(values, errors="coerce").dropna()
     if len(numeric) and (numeric > 0).all():
-        return alt.Scale(type="log")
+        return alt.Scale(type="log", nice=False, padding=LOG_PADDING)  # hug the data, not the next power of 10
     return alt.Scale(type="linear", zero=True)
 
 
@@ -40,7 +41,7 @@ def accuracy_budget_chart(curve: pd.DataFrame, budget_title: str = "budget (toke
     data = curve.loc[pd.to_numeric(curve["budget"], errors="coerce") > 0].copy()
     data[SERIES] = series_labels(data)
     data = data.sort_values([SERIES, "budget"])
-    x = alt.X("budget:Q", title=budget_title, scale=alt.Scale(type="log"))
+    x = alt.X("budget:Q", title=budget_title, scale=alt.Scale(type="log", nice=False, padding=LOG_PADDING))
     color = alt.Color(f"{SERIES}:N", title="strategy")
     base = alt.Chart(data)
     band = base.mark_area(opacity=0.18).encode(

@@ -39,6 +39,7 @@ from storage.queries import results_version, strategy_results
 
 CACHED_RESULT_SETS = 4  # per (store, version): a few stores at most
 CACHED_BOARDS = 32  # filter combinations
+CHART_HEIGHT = 420
 
 
 @st.cache_data(max_entries=CACHED_RESULT_SETS, show_spinner="Reading stored results…")
@@ -179,13 +180,11 @@ def full_results_csv(filters: LeaderboardFilters, cap: str, split: bool) -> str:
 
 
 def render_charts(board: Leaderboard) -> None:
-    curve_col, pareto_col = st.columns(2)
-    with curve_col:
-        st.altair_chart(accuracy_budget_chart(board.curve, f"budget ({cap_title(board.cap)})"), width="stretch",
-                        key="lb.chart.curve")
-    with pareto_col:
-        cost_col = st.radio("Cost", list(COST_AXES), format_func=COST_AXES.get, horizontal=True, key="lb.cost")
-        marked = with_frontier(board.board, cost_col)
-        st.altair_chart(pareto_chart(marked, cost_col, COST_AXES[cost_col]), width="stretch", key="lb.chart.pareto")
-        frontier = summary(marked)["frontier"]
-        st.caption(f"On the frontier ({COST_AXES[cost_col]}): {', '.join(frontier) or 'none'}")
+    st.altair_chart(accuracy_budget_chart(board.curve, f"budget ({cap_title(board.cap)})").properties(
+        height=CHART_HEIGHT), width="stretch", key="lb.chart.curve")
+    cost_col = st.radio("Cost axis", list(COST_AXES), format_func=COST_AXES.get, horizontal=True, key="lb.cost")
+    marked = with_frontier(board.board, cost_col)
+    st.altair_chart(pareto_chart(marked, cost_col, COST_AXES[cost_col]).properties(height=CHART_HEIGHT),
+                    width="stretch", key="lb.chart.pareto")
+    frontier = summary(marked)["frontier"]
+    st.caption(f"On the frontier ({COST_AXES[cost_col]}): {', '.join(frontier) or 'none'}")

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from app.leaderboard_charts import series_labels
 from reasoning import metrics
 from reasoning.budget import CAP_NAMES
 
@@ -195,12 +196,14 @@ def cap_title(cap: str) -> str:
 
 
 def summary(board: pd.DataFrame) -> dict[str, Any]:
-    """Headline facts for the page: the best strategy by rank and the frontier's members."""
+    """Headline facts for the page: the best series by rank and the frontier's members (a series
+    is the strategy, or "strategy · model" when the board holds several models)."""
     if board.empty:
         return {"best": None, "frontier": []}
+    names = series_labels(board)
     return {
-        "best": str(board.iloc[0]["strategy"]),
-        "frontier": [str(s) for s in board.loc[board["on_frontier"].astype(bool), "strategy"]],
+        "best": str(names.iloc[0]),
+        "frontier": [str(s) for s in names[board["on_frontier"].astype(bool)]],
     }
 
 

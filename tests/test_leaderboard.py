@@ -147,7 +147,9 @@ def test_table_equals_metrics_worked_out_by_hand(seeded):
 
 
 def test_every_model_by_default_and_the_unscored_result_never_counts(seeded):
-    table = the_table(page())
+    at = page()
+    table = the_table(at)
+    assert "**Best by area under the curve:** A · fake:other" in at.markdown[0].value  # names carry the model
     assert list(zip(table["strategy"], table["model"], strict=True)) == [
         ("A", "fake:other"), ("A", "fake:m"), ("B", "fake:m"), ("C", "fake:m")]  # one right answer: AUC 1
     assert table.loc[1, "results"] == 4 and table.loc[1, "tokens / correct"] == pytest.approx(1680 / 3)
