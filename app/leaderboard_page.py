@@ -1,9 +1,10 @@
 """The Leaderboard page: filters, the ranked table, accuracy-budget curves, the Pareto chart, CSV.
 
 The data path lives in app/leaderboard_view.py and the charts in app/leaderboard_charts.py; this
-module only lays them out. Stored results and their metrics are cached per store and per
-`results_version` (a cheap fingerprint of the ended strategy results), so a widget click does not
-reread a big store and a new result is never hidden behind a stale cache. Script thread only.
+module only lays them out. The stored results are kept in memory per store (app/results_cache.py:
+topped up with what ended since), and boards are cached per filter set and `results_version` (a
+cheap fingerprint of the ended results), so a widget click does not reread a big store and a new
+result is never hidden behind a stale cache. Script thread only.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from app.leaderboard_view import (
     cap_title,
     caps_present,
     compute_leaderboard,
+    date_span,
     default_cap,
     display_table,
     filter_options,
@@ -34,24 +36,31 @@ from app.leaderboard_view import (
     summary,
     with_frontier,
 )
+from app.results_cache import ResultsCache
 from app.state import page_path, store
-from storage.queries import results_version, strategy_results
+from storage.queries import ResultsVersion, results_version, strategy_results
+from storage.store import open_store
 
-CACHED_RESULT_SETS = 4  # per (store, version): a few stores at most
-CACHED_BOARDS = 32  # filter combinations
+CACHED_STORES = 4
+CACHED_BOARDS = 16  # filter combinations (each a few small frames)
 CHART_HEIGHT = 420
 
 
-@st.cache_data(max_entries=CACHED_RESULT_SETS, show_spinner="Reading stored results…")
-def load_results(store_url: str, version: tuple) -> pd.DataFrame:
-    """Every ended strategy result of the store, the columns the page needs (the arguments are the
-    cache key: the store is the configured one)."""
-    del store_url, version
-    return strategy_results(columns=LEADERBOARD_COLUMNS, store=store())
+# cache_resource, not cache_data: the results and boards are read-only here, and cache_data would
+# pickle a copy of 100k rows on every rerun. Boards are keyed on results_version, so a new result
+# is never hidden behind a stale entry.
+@st.cache_resource(max_entries=CACHED_STORES)
+def results_cache(store_url: str) -> ResultsCache:
+    return ResultsCache(open_store(store_url), LEADERBOARD_COLUMNS)
 
 
-@st.cache_data(max_entries=CACHED_BOARDS, show_spinner="Computing metrics…")
-def cached_leaderboard(store_url: str, version: tuple, filters: LeaderboardFilters, cap: str,
+def load_results(store_url: str, version: ResultsVersion) -> pd.DataFrame:
+    with st.spinner("Reading stored results…", show_time=True):
+        return results_cache(store_url).results(version)
+
+
+@st.cache_resource(max_entries=CACHED_BOARDS, show_spinner="Computing metrics…")
+def cached_leaderboard(store_url: str, version: ResultsVersion, filters: LeaderboardFilters, cap: str,
                        split_knobs: bool) -> Leaderboard:
     results = apply_filters(load_results(store_url, version), filters)
     return compute_leaderboard(results, cap, split_knobs=split_knobs)
@@ -111,8 +120,7 @@ def render_leaderboard_page() -> None:
 
 def filter_controls(results: pd.DataFrame) -> LeaderboardFilters:
     options = filter_options(results)
-    days = pd.to_datetime(results["created"], utc=True).dt.date
-    first, last = days.min(), days.max()
+    first, last = date_span(results)
     with st.container(border=True):
         model_col, dataset_col, strategy_col, date_col = st.columns(4)
         models = model_col.multiselect("Model", options["models"], key="lb.models", placeholder="all models")

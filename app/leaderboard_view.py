@@ -49,7 +49,6 @@ class LeaderboardFilters:
 class Leaderboard:
     board: pd.DataFrame  # metrics.leaderboard: one row per (strategy, model), ranked
     curve: pd.DataFrame  # metrics.accuracy_by_budget: one row per (strategy, model, budget)
-    results: pd.DataFrame  # the rows they were computed from (filtered, with `budget`)
     cap: str  # which budget cap is the budget axis
 
 
@@ -75,12 +74,18 @@ def apply_filters(results: pd.DataFrame, filters: LeaderboardFilters) -> pd.Data
     if filters.strategies:
         keep &= results["strategy"].isin(filters.strategies)
     if filters.start is not None or filters.end is not None:
-        day = pd.to_datetime(results["created"], utc=True).dt.date
+        created = pd.to_datetime(results["created"], utc=True)  # compared as timestamps: no per-row dates
         if filters.start is not None:
-            keep &= day >= filters.start
+            keep &= created >= pd.Timestamp(filters.start, tz="UTC")
         if filters.end is not None:
-            keep &= day <= filters.end
+            keep &= created < pd.Timestamp(filters.end, tz="UTC") + pd.Timedelta(days=1)
     return results.loc[keep]
+
+
+def date_span(results: pd.DataFrame) -> tuple[date, date]:
+    """The first and last creation day (UTC) among the results (which must not be empty)."""
+    created = pd.to_datetime(results["created"], utc=True)
+    return created.min().date(), created.max().date()
 
 
 def caps_present(results: pd.DataFrame) -> list[str]:
@@ -138,7 +143,7 @@ def compute_leaderboard(results: pd.DataFrame, cap: str, *, n_boot: int = 1000, 
     metric_rows = rows[[c for c in METRIC_COLUMNS if c in rows.columns]]
     board = metrics.leaderboard(metric_rows, n_boot=n_boot, seed=seed)
     curve = metrics.accuracy_by_budget(metric_rows, n_boot=n_boot, seed=seed, by=["strategy", "model"])
-    return Leaderboard(board=board, curve=curve, results=rows, cap=cap)
+    return Leaderboard(board=board, curve=curve, cap=cap)
 
 
 def results_for_download(results: pd.DataFrame, filters: LeaderboardFilters, cap: str,

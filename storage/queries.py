@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 from sqlalchemy import Select, Text, exists, func, or_, select, type_coerce
@@ -348,6 +348,8 @@ def strategy_results(
     run_ids: Sequence[str] | None = None,
     since: datetime | None = None,
     strategy_status: str | Sequence[str] | None = ENDED_STRATEGY_STATUSES,
+    ended_after: datetime | None = None,
+    ended_until: datetime | None = None,
     columns: Sequence[str] | None = None,
     limit: int | None = None,
     store: Store | None = None,
@@ -356,7 +358,9 @@ def strategy_results(
 
     By default only strategies that ended on their own (done, incl. budget stops, or error); pass
     strategy_status=None for all. `budget_*` are the run's caps (NaN where uncapped). `columns`
-    picks a subset of RESULT_COLUMNS (in that order): reading fewer is faster on a big store."""
+    picks a subset of RESULT_COLUMNS (in that order): reading fewer is faster on a big store.
+    `ended_after` < finished <= `ended_until` picks the results that ended in a window (a result
+    without a finish time counts as ended before any window's end and after no window's start)."""
     wanted = RESULT_COLUMNS if columns is None else [c for c in RESULT_COLUMNS if c in set(columns)]
     unknown = set(columns or ()) - set(RESULT_COLUMNS)
     if unknown:
@@ -378,6 +382,10 @@ def strategy_results(
         query = query.where(RunStrategy.status.in_(statuses))
     if run_ids is not None:
         query = query.where(Run.id.in_([r for r in run_ids if is_valid_run_id(r)]))
+    if ended_after is not None:
+        query = query.where(RunStrategy.finished > ended_after)
+    if ended_until is not None:
+        query = query.where(or_(RunStrategy.finished <= ended_until, RunStrategy.finished.is_(None)))
     if limit is not None:
         query = query.limit(limit)
     with _store(store).read() as conn:
@@ -398,13 +406,22 @@ def strategy_results(
     return _with_utc_times(frame, [c for c in ("created",) if c in read])
 
 
-def results_version(*, store: Store | None = None) -> tuple[int, str | None]:
-    """A cheap fingerprint of the ended strategy results: it changes when one is added, ends or is
-    deleted, so a cache of leaderboard metrics keyed on it is never stale (one aggregate query)."""
+class ResultsVersion(NamedTuple):
+    """A fingerprint of the ended strategy results (see results_version)."""
+
+    count: int
+    newest: datetime | None  # the latest `finished` among them
+
+
+def results_version(*, store: Store | None = None) -> ResultsVersion:
+    """How many strategy results have ended and when the latest did (one aggregate query).
+
+    It changes when a result is added, ends or is deleted, so a cache keyed on it is never stale;
+    strategy_results(ended_after=old.newest, ended_until=new.newest) reads what a cache lacks."""
     query = select(func.count(), func.max(RunStrategy.finished)).where(RunStrategy.status.in_(ENDED_STRATEGY_STATUSES))
     with _store(store).read() as conn:
         count, newest = conn.execute(query).one()
-    return int(count), None if newest is None else str(newest)
+    return ResultsVersion(int(count), _utc(newest))
 
 
 # ---- helpers ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pyarrow as pa
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 from streamlit.testing.v1 import AppTest
 
 from app.leaderboard_charts import ON_FRONTIER, accuracy_budget_chart, pareto_chart
@@ -30,8 +30,10 @@ from app.leaderboard_view import (
     label_knob_variants,
     with_budget,
 )
+from app.results_cache import ResultsCache
 from app.state import ROOT
 from storage import forget_store, new_run_id, open_store, strategy_results
+from storage.queries import results_version
 from storage.store import Store
 from storage.tables import Run, RunStrategy
 
@@ -277,3 +279,43 @@ def test_results_csv_has_every_stored_column_of_the_filtered_rows(seeded):
     assert len(rows) == 13 and set(rows["model"]) == {"fake:m"}  # 12 scored + 1 without a reference
     assert {"answer", "reference", "input_tokens", "budget", "knobs"} <= set(rows.columns)
     assert sorted(rows.loc[rows["strategy"] == "A", "total_tokens"]) == [80, 100, 600, 900, 10_000]
+
+
+# ---- the in-memory results and their top-ups ---------------------------------------------------
+
+
+def sorted_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["run_id", "strategy_index"]).reset_index(drop=True)
+
+
+def test_results_cache_reads_only_what_ended_since_and_matches_a_full_read(seeded):
+    cache = ResultsCache(seeded, LEADERBOARD_COLUMNS)
+    first = cache.results(results_version(store=seeded))
+    assert len(first) == 14 and cache.full_reads == 1
+    assert cache.results(results_version(store=seeded)) is first  # same version: nothing read
+
+    later = NOW + timedelta(seconds=5)
+    added = add_run(seeded, model="fake:m", budget=100, item_id="5", created=later,
+                    results={"B": (True, 30, 0.003), "C": (False, 40, 0.004)})
+    topped = cache.results(results_version(store=seeded))
+    assert cache.full_reads == 1 and len(topped) == 16
+    assert set(topped.loc[topped["run_id"] == added, "strategy"]) == {"B", "C"}
+    pd.testing.assert_frame_equal(sorted_rows(topped), sorted_rows(strategy_results(columns=LEADERBOARD_COLUMNS,
+                                                                                    store=seeded)))
+
+
+def test_results_cache_reads_everything_again_after_a_deletion_or_a_back_dated_result(seeded):
+    cache = ResultsCache(seeded, LEADERBOARD_COLUMNS)
+    cache.results(results_version(store=seeded))
+    victim = strategy_results(store=seeded)["run_id"].iloc[0]
+    with seeded.write() as conn:
+        conn.execute(delete(RunStrategy).where(RunStrategy.run_id == victim))
+        conn.execute(delete(Run).where(Run.id == victim))
+    add_run(seeded, model="fake:m", budget=100, item_id="6", created=NOW + timedelta(seconds=5),
+            results={"A": (True, 1, 0.0), "B": (True, 1, 0.0), "C": (True, 1, 0.0)})
+    after_delete = cache.results(results_version(store=seeded))
+    assert cache.full_reads == 2 and victim not in set(after_delete["run_id"])
+
+    add_run(seeded, model="fake:m", budget=100, item_id="7", created=LAST_WEEK, results={"A": (True, 1, 0.0)})
+    after_import = cache.results(results_version(store=seeded))
+    assert cache.full_reads == 3 and len(after_import) == len(strategy_results(store=seeded))

@@ -1,0 +1,57 @@
+"""The store's ended strategy results, kept in memory for the leaderboard and topped up with the
+results that ended since (no Streamlit here; the page keeps one per store with st.cache_resource).
+
+Reading 100k results takes about a second; a sweep adds results every few seconds. So after the
+first read, a new version (storage.queries.results_version) is met by reading only the results
+that ended between the two versions' newest finish times. The count must then match the new
+version's; when it does not (a deletion, a back-dated import, a clock out of step), everything is
+read again. Both reads stop at the version's newest finish time, so the frame is exactly the
+version's snapshot even while results keep arriving.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import pandas as pd
+
+from storage.queries import ResultsVersion, strategy_results
+from storage.store import Store
+
+
+class ResultsCache:
+    """Thread-safe; the frame it returns is shared: callers must not change it."""
+
+    def __init__(self, store: Store, columns: Sequence[str]):
+        self.store = store
+        self.columns = list(columns)
+        self.full_reads = 0  # how often everything was read (the tests watch it)
+        self._lock = threading.Lock()
+        self._version: ResultsVersion | None = None
+        self._frame: pd.DataFrame | None = None
+
+    def results(self, version: ResultsVersion) -> pd.DataFrame:
+        """The ended results as of `version` (from results_version, read just before)."""
+        with self._lock:
+            if self._frame is None or self._version != version:
+                frame = self._topped_up(version)
+                if frame is None:
+                    frame = self._read(ended_until=version.newest)
+                    self.full_reads += 1
+                self._frame, self._version = frame, version
+            return self._frame
+
+    def _topped_up(self, version: ResultsVersion) -> pd.DataFrame | None:
+        old, frame = self._version, self._frame
+        if old is None or frame is None or old.newest is None or version.newest is None:
+            return None
+        if version.newest < old.newest:
+            return None
+        newer = self._read(ended_after=old.newest, ended_until=version.newest)
+        if len(frame) + len(newer) != version.count:
+            return None
+        return pd.concat([frame, newer], ignore_index=True) if len(newer) else frame
+
+    def _read(self, **window: object) -> pd.DataFrame:
+        return strategy_results(columns=self.columns, store=self.store, **window)  # type: ignore[arg-type]
