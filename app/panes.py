@@ -19,6 +19,11 @@ from reasoning.budget import CAP_NAMES, Spend
 STOP_STATUS = {"done": "done", "budget": "done", "error": "error", "cancelled": "cancelled"}
 STOP_TEXT = {"done": "finished", "budget": "budget reached", "error": "failed", "cancelled": "cancelled"}
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~&:=\"'^@%])")
+# GFM turns bare URLs and e-mail addresses into links after escapes are resolved, but only where
+# the character before them is a space, punctuation or the start of the text: an invisible word
+# joiner there keeps them text.
+_AUTOLINK_START = re.compile(r"(?i)(https?://|www\.|[-.\w+]+@)")
+WORD_JOINER = "\u2060"
 
 
 class EventRow(Protocol):
@@ -232,8 +237,9 @@ def literal_markdown(text: str | None) -> str:
     (so model output can never become markup, links, math or HTML) and line breaks kept."""
     if not text:
         return ""
+    text = _AUTOLINK_START.sub(WORD_JOINER + r"\1", text)
     lines = []
-    for line in text.replace("\r\n", "\n").split("\n"):
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):  # a lone CR ends a line too
         body = line.lstrip(" \t")
         # Leading blanks would make an indented code block, which shows the escapes themselves.
         indent = line[: len(line) - len(body)].replace("\t", "    ")

@@ -36,6 +36,7 @@ from app.controls import (
 )
 from app.live import share_link
 from app.panes import (
+    WORD_JOINER,
     RunView,
     confidence_text,
     literal_markdown,
@@ -169,7 +170,9 @@ def rendered(text: str) -> str:
 
 
 def visible(html_text: str) -> str:
-    return re.sub(r"\s+", "", html.unescape(re.sub(r"<[^>]*>", "", html_text)).replace("\u00a0", " "))
+    """The text a reader sees (whitespace and the invisible word joiner aside)."""
+    text = html.unescape(re.sub(r"<[^>]*>", "", html_text))
+    return re.sub(r"\s+", "", text.replace("\u00a0", " ").replace(WORD_JOINER, ""))
 
 
 @pytest.mark.parametrize("text", [
@@ -177,6 +180,7 @@ def visible(html_text: str) -> str:
     "[link](http://x.test) ![img](x.png) <http://x.test>", "# heading\n- item\n1. item\n> quote",
     "a | b\n--|--\n1 | 2", "Setext\n===", "$x^2$ and $$y$$", ":material/home: :red[text] :smile:",
     "&amp; &lt;b&gt;", "    indented code\n\tand a tab", "```\nfenced\n```", "line\\\nbreak \\*",
+    "see http://x.test/a_b or www.example.com, mail me@example.com",
 ])
 def test_markup_in_model_output_renders_as_the_same_text(text: str) -> None:
     out = rendered(text)
@@ -192,8 +196,17 @@ def test_any_text_renders_as_itself_and_never_as_markup(text: str) -> None:
     assert visible(out) == re.sub(r"\s+", "", text.replace("\r", ""))
 
 
+def test_bare_urls_and_addresses_are_not_left_for_gfm_to_link() -> None:
+    """GFM links a bare URL or address after resolving escapes, when the character before it is a
+    space, punctuation or the start; a word joiner (invisible) goes there instead."""
+    out = literal_markdown("(http://x.test) www.example.com HTTPS://y.test me.too@example.com")
+    starts = re.findall(r"(.)(?=https?\\:|www\\\.|me\\\.too\\@)", out, flags=re.IGNORECASE)
+    assert starts == [WORD_JOINER] * 4, out
+
+
 def test_line_breaks_and_leading_blanks_survive() -> None:
     assert literal_markdown("a\r\n  b") == "a  \n\u00a0\u00a0b"
+    assert literal_markdown("a\r\tb") == "a  \n\u00a0\u00a0\u00a0\u00a0b"
     assert literal_markdown("") == literal_markdown(None) == ""
 
 
