@@ -29,6 +29,7 @@ from reasoning.tokens import count_text
 from storage.runner import RunSpec, RunSpecError, StrategySpec
 
 DATASET_SIZE = 20
+LOCAL_PROVIDERS = ("local", "gguf")
 
 
 @st.cache_data(show_spinner="Generating problems…", max_entries=16)
@@ -89,6 +90,9 @@ def render_compare_page() -> None:
         ceilings = ceilings_text(limits)
         if ceilings:
             st.caption(literal_markdown(ceilings))
+        if _shares_one_local_model(choice, budget, len(strategies)):
+            st.caption("The local model answers one call at a time: a strategy's seconds also run while it "
+                       "waits for the others' calls.")
         if choice is not None:
             st.caption(literal_markdown(_estimate(choice, _run_budget(budget, limits), problem, len(strategies)).text))
         clicked = st.button("Run", type="primary", icon=":material/play_arrow:", width="stretch", key="run_button")
@@ -107,6 +111,12 @@ def render_compare_page() -> None:
     if errors or choice is None or run_budget is None:
         return
     _submit(problem, reference, strategies, choice, run_budget)
+
+
+def _shares_one_local_model(choice: ModelChoice | None, budget: Budget | None, strategies: int) -> bool:
+    """Several strategies with a seconds cap on the local model, which serves one call at a time."""
+    return (choice is not None and choice.provider in LOCAL_PROVIDERS and budget is not None
+            and budget.seconds is not None and strategies > 1)
 
 
 def sentence(exc: Exception) -> str:

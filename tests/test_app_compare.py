@@ -225,3 +225,14 @@ def test_a_share_link_to_the_landing_page_opens_the_run(store: Store) -> None:
     assert not other.exception
     assert other.title[0].value == "Run"
     assert any(f"id {run_id}" in plain(c.value) for c in other.caption)
+
+
+def test_the_form_warns_that_a_seconds_cap_includes_waiting_for_the_local_model(store: Store) -> None:
+    note = "The local model answers one call at a time"
+    at = AppTest.from_file(MAIN, default_timeout=60).run()  # local model, three strategies, 90 s
+    assert any(note in c.value for c in at.caption)
+    _set(at, "cmp.budget.seconds", 0.0)
+    assert not any(note in c.value for c in at.run().caption)
+    at.radio(key="cmp.provider").set_value("fake")
+    _set(at, "cmp.budget.seconds", 60.0)
+    assert not any(note in c.value for c in at.run().caption)
