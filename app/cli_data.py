@@ -87,6 +87,9 @@ def sweep(
     model: Annotated[str, typer.Option(help="local | local:/path/model.gguf | openai:NAME | anthropic:NAME")]
     = "local",
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL (vLLM, Ollama, ...).")] = None,
+    model_option: Annotated[list[str] | None, typer.Option(
+        help="KEY=VALUE passed to the model (repeatable), e.g. n_threads=1 or n_ctx=4096 for a local model. "
+        "Stored with the runs: never put a key here.")] = None,
     knob: Annotated[list[str] | None, typer.Option(help="STRATEGY.KNOB=VALUE (repeatable).")] = None,
     concurrency: Annotated[int | None, typer.Option(
         min=1, help="Strategy runs in flight at once (default: 1 for local models, 4 for APIs).")] = None,
@@ -119,6 +122,7 @@ def sweep(
         if knob_strategy not in names:
             raise cli.bad_input(f"--knob names {knob_strategy!r}, which is not among the --strategy values")
     limits = get_settings().limits
+    options = {**cli.model_options(base_url), **_model_options(model_option or [], cli)}
     try:
         budgets = parse_budget_grid(budget, cap=cap)
         check_strategies(list(names), limits)
@@ -126,7 +130,7 @@ def sweep(
         budgets = tuple(check_budget(b, limits) for b in budgets)
         plan = SweepPlan(
             dataset=dataset, strategies=tuple(StrategyChoice(n, knobs.get(n, {})) for n in names), budgets=budgets,
-            model=model, size=size, seed=seed, repeats=repeats, model_options=cli.model_options(base_url),
+            model=model, size=size, seed=seed, repeats=repeats, model_options=options,
             nonce="" if resume else secrets.token_hex(4), name=name or "",
         ).validate()
     except (SweepPlanError, LimitError) as exc:
@@ -162,6 +166,30 @@ def sweep(
     else:
         _print_outcome(prepared, progress)
     raise typer.Exit(code)
+
+
+def _model_options(values: list[str], cli: Any) -> dict[str, Any]:
+    """KEY=VALUE pairs, numbers and true/false read as such."""
+    from storage.runner import _SECRET_OPTION
+
+    options: dict[str, Any] = {}
+    for item in values:
+        key, eq, raw = item.partition("=")
+        if not eq or not key.strip():
+            raise cli.bad_input(f"--model-option expects KEY=VALUE, got {item!r}")
+        if _SECRET_OPTION.search(key.strip()):  # the plan is stored: a key must never be in it
+            raise cli.bad_input(f"--model-option {key!r} looks like a credential; keys come from the environment")
+        value: Any = raw.strip()
+        for parse in (int, float):
+            try:
+                value = parse(value)
+                break
+            except ValueError:
+                continue
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        options[key.strip()] = value
+    return options
 
 
 class _progress_bar:  # noqa: N801  (used like a function: a bar fed by the sweep's callback)

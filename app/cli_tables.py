@@ -102,8 +102,7 @@ def markdown_table(board: pd.DataFrame) -> str:
 
 
 def caption(leaderboard: Leaderboard) -> str:
-    results = leaderboard.results
-    scored = int(results["correct"].notna().sum())
+    scored = int(pd.to_numeric(leaderboard.board["n"]).sum())
     return (f"{scored:,} scored results; budget axis: {cap_title(leaderboard.cap)}; CI: 95% bootstrap over "
             f"problems. {LEGEND}")
 

@@ -150,6 +150,10 @@ def test_sweep_runs_every_cell_then_resumes_by_default(cli, db, swept):
     fresh = cli(*SWEEP, "--json", "--no-resume", "--db", db)
     assert fresh.exit_code == EXIT_OK
     assert json.loads(fresh.stdout)["sweep_id"] != swept["sweep_id"]
+    # Model options reach the model and are part of the sweep's identity.
+    slow = json.loads(cli(*SWEEP, "--json", "--model-option", "token_delay=0.001", "--db", db).stdout)
+    assert slow["sweep_id"] != swept["sweep_id"] and slow["done"] == 18
+    assert get_sweep(slow["sweep_id"], store=store).plan["model_options"] == {"token_delay": 0.001}
 
 
 def test_sweep_shows_its_plan_progress_and_leaderboard(cli, db):
@@ -171,6 +175,8 @@ def test_sweep_shows_its_plan_progress_and_leaderboard(cli, db):
     (["basic_arithmetic", "-b", "100", "--size", "0"], "size"),
     (["basic_arithmetic", "-b", "100", "--knob", "debate.rounds=2"], "not among the --strategy"),
     (["basic_arithmetic", "-b", "seconds=5", "--model", "fake:priced", "--max-usd", "1"], "must cap total tokens"),
+    (["basic_arithmetic", "-b", "100", "--model-option", "api_key=sk-123"], "looks like a credential"),
+    (["basic_arithmetic", "-b", "100", "--model-option", "novalue"], "KEY=VALUE"),
 ])
 def test_sweep_refuses_bad_input_with_exit_2(cli, db, priced, args, message):
     result = cli("sweep", *args, *([] if "--model" in args else ["--model", "fake"]), "--db", db)
