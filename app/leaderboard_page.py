@@ -128,7 +128,10 @@ def filter_controls(results: pd.DataFrame) -> LeaderboardFilters:
                                            placeholder="all datasets")
         strategies = strategy_col.multiselect("Strategy", options["strategies"], key="lb.strategies",
                                               placeholder="all strategies")
-        picked = date_col.date_input("Dates (UTC)", value=(first, last), key="lb.dates", format="YYYY-MM-DD")
+        # Empty by default (all dates), not (first, last): a keyed widget keeps its value, so a default
+        # range would silently leave out the days that results arrive on after the page opened.
+        picked = date_col.date_input("Dates (UTC)", value=(), key="lb.dates", format="YYYY-MM-DD",
+                                     help=f"Empty: every date. Results span {first} to {last}.")
     start, end = date_range(picked)
     if len(datasets or options["datasets"]) > 1:
         st.caption("Results from different datasets are pooled; pick one dataset to rank on it alone.")
