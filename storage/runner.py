@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from reasoning.budget import Budget, Spend
+from reasoning.config import get_settings
 from reasoning.events import FinalAnswer
 from reasoning.models import get_model
 from reasoning.models.base import Model, ModelConfigError
@@ -117,13 +118,16 @@ class _Active:
 class Runner:
     """Use `get_runner(store)`; every method may be called from any thread."""
 
-    def __init__(self, store: Store, *, text_delay: float = TEXT_DELAY, min_gap: float = MIN_GAP):
+    def __init__(self, store: Store, *, text_delay: float = TEXT_DELAY, min_gap: float = MIN_GAP,
+                 max_concurrent_runs: int | None = None):
         self.store = store
         self.text_delay = text_delay
         self.min_gap = min_gap
         self._active: dict[str, _Active] = {}
         self._lock = threading.Lock()
         self._writer = BackgroundWriter()
+        # Live runs (app, CLI) beyond the limit wait as `queued`; a sweep bounds its own concurrency.
+        self._slots = asyncio.Semaphore(max_concurrent_runs or get_settings().limits.max_concurrent_runs)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="budget-arena-runner", daemon=True)
         self._thread.start()
@@ -247,7 +251,11 @@ class Runner:
         recorder = RunRecorder(self.store, self._writer, active.run_id, reference=spec.reference,
                                started_wall=started_wall, text_delay=gap[0], min_gap=gap[1],
                                checker=spec.checker, quiet=not spec.live, pending_rows=pending_rows)
+        holds_slot = False
         try:
+            if spec.live:
+                await self._wait_for_slot(recorder, len(strategies))
+                holds_slot = True
             try:
                 model = await self._build_model(spec)
             except Exception as exc:
@@ -273,10 +281,24 @@ class Runner:
             _log_failure(spec, exc, "run %s failed", active.run_id)
             await recorder.close(status="error", error=_describe(spec, exc), finished=datetime.now(UTC))
         finally:
+            if holds_slot:
+                self._slots.release()
             with self._lock:
                 self._active.pop(active.run_id, None)
             active.done.set()
         return recorder.finals
+
+    async def _wait_for_slot(self, recorder: RunRecorder, strategies: int) -> None:
+        if not self._slots.locked():
+            await self._slots.acquire()
+            return
+        recorder.set_run(status="queued")
+        for index in range(strategies):
+            recorder.set_strategy(index, status="queued")
+        await self._slots.acquire()
+        recorder.set_run(status="running")
+        for index in range(strategies):
+            recorder.set_strategy(index, status="running")
 
     async def _build_model(self, spec: RunSpec) -> Model:
         if not isinstance(spec.model, str):

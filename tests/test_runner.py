@@ -84,6 +84,28 @@ def test_bad_specs_are_refused_before_anything_is_stored(store, runner):
     assert list_runs(store=store).empty
 
 
+def test_runs_beyond_the_process_limit_wait_queued_then_run(store):
+    from storage.runner import Runner
+
+    limited = Runner(store, max_concurrent_runs=1)
+    try:
+        first = limited.submit(RunSpec("Count.", FakeModel(SLOW, token_delay=0.002),
+                                       [("chain_of_thought", {"max_tokens": 400})]))
+        second = limited.submit(RunSpec("2+2?", FakeModel("Answer: 4"), [("chain_of_thought", {})]))
+        wait_for_events(first, store)
+        deadline = time.monotonic() + 10
+        while get_run(second, store=store).status != "queued":
+            assert time.monotonic() < deadline, "the second run never showed as queued"
+            time.sleep(0.02)
+        assert [s.status for s in get_run(second, store=store).strategies] == ["queued"]
+        assert limited.wait(second, 60) == "done"
+        assert get_run(second, store=store).strategies[0].answer == "4"
+        # It ran only once the first had ended: its first event is later than the first run's last.
+        assert events_since(second, 0, store=store)[0].wall >= replay(first, store=store)[-1].wall
+    finally:
+        limited.close()
+
+
 def test_cancel_stops_every_strategy_with_its_best_answer(store, runner):
     run_id = runner.submit(RunSpec("Count.", FakeModel(SLOW, token_delay=0.005),
                                    [("chain_of_thought", {"max_tokens": 4000})] * 2))
