@@ -159,8 +159,8 @@ def events_since(run_id: str, seq: int = 0, *, limit: int | None = None, store: 
     # Plain tuples and one json.loads per payload: a share link of a long run reads tens of
     # thousands of events, and per-row mappings and type processors would double the time.
     query = (
-        select(EventRow.run_id, EventRow.seq, EventRow.strategy_index, EventRow.kind, EventRow.label,
-               _as_text(EventRow.payload), EventRow.elapsed, EventRow.wall, EventRow.total_tokens, EventRow.usd)
+        select(EventRow.seq, EventRow.strategy_index, EventRow.kind, EventRow.label, _as_text(EventRow.payload),
+               EventRow.elapsed, EventRow.wall, EventRow.total_tokens, EventRow.usd)
         .where(EventRow.run_id == run_id, EventRow.seq > seq)
         .order_by(EventRow.seq)
     )
@@ -168,7 +168,7 @@ def events_since(run_id: str, seq: int = 0, *, limit: int | None = None, store: 
         query = query.limit(limit)
     with _store(store).read() as conn:
         rows = conn.execute(query).all()
-    return [StoredEvent(r[0], r[1], r[2], r[3], r[4], _json(r[5]), r[6], r[7], r[8], r[9]) for r in rows]
+    return [StoredEvent(run_id, r[0], r[1], r[2], r[3], _json(r[4]), r[5], r[6], r[7], r[8]) for r in rows]
 
 
 def replay(run_id: str, *, store: Store | None = None) -> list[StoredEvent]:
