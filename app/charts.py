@@ -17,6 +17,8 @@ import pandas as pd
 
 QUALITY_COLUMNS = ["series", "strategy_index", "seq", "tokens", "usd", "seconds", "answer", "quality", "point"]
 SPEND_COLUMNS = ["series", "strategy_index", "seconds", "tokens", "usd"]
+# Distinct hues for up to ten strategies (the default theme's blues are hard to tell apart).
+SERIES_COLORS = alt.Scale(scheme="tableau10")
 X_TITLES = {"tokens": "tokens spent (input + output)", "usd": "dollars spent", "seconds": "seconds since start"}
 
 
@@ -64,9 +66,10 @@ def quality_chart(steps: pd.DataFrame, x: str = "tokens", *, quality_title: str 
         raise ValueError(f"x must be 'tokens' or 'usd', got {x!r}")
     x_format = "$.4f" if x == "usd" else ",d"
     base = alt.Chart(steps).encode(
-        x=alt.X(f"{x}:Q", title=X_TITLES[x], axis=alt.Axis(format="$~s" if x == "usd" else "~s")),
+        x=alt.X(f"{x}:Q", title=X_TITLES[x], axis=alt.Axis(format="$~s" if x == "usd" else "~s"),
+                scale=alt.Scale(zero=True)),
         y=alt.Y("quality:Q", title=quality_title, scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("series:N", title="strategy"),
+        color=alt.Color("series:N", title="strategy", scale=SERIES_COLORS),
     )
     line = base.mark_line(interpolate="step-after", strokeWidth=2)
     dots = base.mark_circle(size=60).encode(
@@ -77,10 +80,14 @@ def quality_chart(steps: pd.DataFrame, x: str = "tokens", *, quality_title: str 
 
 
 def spend_frame(samples: Sequence[dict]) -> pd.DataFrame:
-    """Spend samples (dicts with strategy_index, strategy, seconds, tokens, usd) as chart data."""
+    """Spend samples (dicts with strategy_index, strategy, seconds, tokens, usd) as chart data, each
+    strategy starting from nothing spent at second 0 (its first report may come much later)."""
     if not samples:
         return pd.DataFrame(columns=SPEND_COLUMNS)
     frame = pd.DataFrame(list(samples))
+    starts = frame.drop_duplicates("strategy_index")[["strategy_index", "strategy"]]
+    starts = starts.assign(seconds=0.0, tokens=0, usd=0.0)
+    frame = pd.concat([starts, frame], ignore_index=True)
     frame["series"] = [series_name(i, s) for i, s in zip(frame["strategy_index"], frame["strategy"], strict=True)]
     return frame.sort_values(["strategy_index", "seconds"], kind="stable")[SPEND_COLUMNS].reset_index(drop=True)
 
@@ -93,7 +100,7 @@ def spend_chart(spend: pd.DataFrame, y: str = "tokens", *, height: int = 220) ->
         x=alt.X("seconds:Q", title=X_TITLES["seconds"]),
         y=alt.Y(f"{y}:Q", title="tokens spent" if y == "tokens" else "dollars spent",
                 axis=alt.Axis(format="$~s" if y == "usd" else "~s")),
-        color=alt.Color("series:N", title="strategy"),
+        color=alt.Color("series:N", title="strategy", scale=SERIES_COLORS),
         tooltip=[alt.Tooltip("series:N", title="strategy"), alt.Tooltip("seconds:Q", format=".1f"),
                  alt.Tooltip(f"{y}:Q", format="$.4f" if y == "usd" else ",d")],
     ).properties(height=height)

@@ -157,12 +157,13 @@ class ModelChoice:
 
 def model_choice(provider: str, *, model: str = "", base_url: str = "", gguf_path: str = "",
                  key: KeyChoice = KeyChoice(None, ""), fake_reply: str = FAKE_REPLY,
-                 fake_delay: float = 0.0) -> ModelChoice:
+                 fake_delay: float = 0.0, threads: int = 0) -> ModelChoice:
     ready = readiness(provider, key, base_url=base_url, gguf_path=gguf_path)
+    local_options = {"n_threads": int(threads)} if threads else {}  # 0: the model's default (all cores)
     if provider == "local":
-        return ModelChoice(provider, "local", ready=ready)
+        return ModelChoice(provider, "local", local_options, ready=ready)
     if provider == "gguf":
-        return ModelChoice(provider, f"local:{gguf_path.strip()}", ready=ready)
+        return ModelChoice(provider, f"local:{gguf_path.strip()}", local_options, ready=ready)
     if provider == "fake":
         return ModelChoice(provider, "fake", {"replies": fake_reply, "token_delay": float(fake_delay)}, ready=ready)
     name = model.strip()
@@ -318,7 +319,7 @@ def model_inputs(limits: Limits) -> ModelChoice | None:
         st.session_state[f"{K}provider"] = offered[0]
     provider = st.radio("Provider", offered, format_func=label, key=f"{K}provider")
     model = base_url = gguf = ""
-    fake_reply, fake_delay = FAKE_REPLY, 0.0
+    fake_reply, fake_delay, threads = FAKE_REPLY, 0.0, 0
     if provider in ("openai", "anthropic"):
         allowed = allowed_models(limits, provider)
         options = allowed if allowed is not None else SUGGESTED_MODELS[provider]
@@ -333,6 +334,12 @@ def model_inputs(limits: Limits) -> ModelChoice | None:
     elif provider == "gguf":
         _default(f"{K}gguf", "")
         gguf = st.text_input("Path of a .gguf file on this machine", key=f"{K}gguf")
+    if provider in ("local", "gguf"):
+        _default(f"{K}threads", 0)
+        threads = st.number_input("CPU threads", min_value=0, max_value=max(1, os.cpu_count() or 1), step=1,
+                                  key=f"{K}threads",
+                                  help="0 = every core. On a machine busy with other work, 1 thread is often "
+                                       "faster: llama.cpp's threads wait for each other at every layer.")
     elif provider == "fake":
         _default(f"{K}fake_reply", FAKE_REPLY)
         _default(f"{K}fake_delay", 0.05)
@@ -344,7 +351,7 @@ def model_inputs(limits: Limits) -> ModelChoice | None:
                       key=f"{K}key.{provider}",
                       help="Kept in this browser session only: never stored, logged or put in a link.")
     return model_choice(provider, model=model, base_url=base_url, gguf_path=gguf, key=key_for(provider),
-                        fake_reply=fake_reply, fake_delay=fake_delay)
+                        fake_reply=fake_reply, fake_delay=fake_delay, threads=threads)
 
 
 def knob_input(strategy: str, knob: Knob) -> Any:

@@ -242,7 +242,7 @@ def test_quality_chart_is_a_step_line_per_strategy_with_dots_at_answers() -> Non
     line, dots = spec["layer"]
     assert line["mark"]["interpolate"] == "step-after"
     assert line["encoding"]["x"]["field"] == "usd" and line["encoding"]["color"]["field"] == "series"
-    assert line["encoding"]["y"]["scale"]["domain"] == [0, 1]
+    assert line["encoding"]["y"]["scale"]["domain"] == [0, 1] and line["encoding"]["x"]["scale"]["zero"]
     assert line["encoding"]["y"]["title"] == "right (1) or wrong (0)"
     assert dots["transform"] == [{"filter": "(datum.point === 'answer')"}]
     (values,) = spec["datasets"].values()
@@ -257,12 +257,14 @@ def test_spend_frame_and_chart_plot_cumulative_spend_over_time() -> None:
                {"strategy_index": 0, "strategy": "sc", "seconds": 0.9, "tokens": 120, "usd": 0.003},
                {"strategy_index": 0, "strategy": "sc", "seconds": 0.4, "tokens": 40, "usd": 0.001}]
     frame = spend_frame(samples)
-    assert frame.values.tolist() == [["1. sc", 0, 0.4, 40, 0.001], ["1. sc", 0, 0.9, 120, 0.003],
-                                     ["2. direct", 1, 0.5, 30, 0.0]]
+    assert frame.values.tolist() == [["1. sc", 0, 0.0, 0, 0.0], ["1. sc", 0, 0.4, 40, 0.001],
+                                     ["1. sc", 0, 0.9, 120, 0.003],
+                                     ["2. direct", 1, 0.0, 0, 0.0], ["2. direct", 1, 0.5, 30, 0.0]]
     assert spend_frame([]).empty
     spec = spend_chart(frame, "usd").to_dict()
     assert (spec["encoding"]["x"]["field"], spec["encoding"]["y"]["field"]) == ("seconds", "usd")
     assert spec["mark"]["interpolate"] == "step-after"
+    assert spec["encoding"]["color"]["scale"] == {"scheme": "tableau10"}
     with pytest.raises(ValueError, match="y must be"):
         spend_chart(frame, "seconds")
     assert series_name(2, "debate") == "3. debate"
@@ -311,7 +313,9 @@ def test_readiness_says_what_is_missing(tmp_path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_model_choice_builds_the_spec_options_and_secrets_the_runner_gets() -> None:
-    assert model_choice("local").spec == "local"
+    assert (model_choice("local").spec, model_choice("local").options) == ("local", {})
+    assert model_choice("gguf", gguf_path=" /m.gguf ", threads=1).options == {"n_threads": 1}
+    assert model_choice("gguf", gguf_path=" /m.gguf ").spec == "local:/m.gguf"
     assert model_choice("fake", fake_delay=0.2).options == {"replies": FAKE_REPLY, "token_delay": 0.2}
     compatible = model_choice("compatible", model=" qwen ", base_url=" http://127.0.0.1:8000/v1 ")
     assert (compatible.spec, compatible.options, compatible.secrets) == (
