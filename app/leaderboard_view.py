@@ -141,8 +141,8 @@ def compute_leaderboard(results: pd.DataFrame, cap: str, *, n_boot: int = 1000, 
         rows = label_knob_variants(rows)
     # Only the columns the metrics read: their groupbys copy every column of every group.
     metric_rows = rows[[c for c in METRIC_COLUMNS if c in rows.columns]]
-    board = metrics.leaderboard(metric_rows, n_boot=n_boot, seed=seed)
     curve = metrics.accuracy_by_budget(metric_rows, n_boot=n_boot, seed=seed, by=["strategy", "model"])
+    board = metrics.leaderboard(metric_rows, n_boot=n_boot, seed=seed, by_budget=curve)  # the curve once
     return Leaderboard(board=board, curve=curve, cap=cap)
 
 

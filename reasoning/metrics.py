@@ -134,9 +134,13 @@ def bootstrap_ci(correct: np.ndarray, items: np.ndarray | None = None, *, n_boot
         codes, _ = pd.factorize(pd.Series(items))
         sums = np.bincount(codes, weights=correct)
         counts = np.bincount(codes).astype(float)
+    # Items with the same (correct, rows) are interchangeable, so a resample is fully described by
+    # how many of each kind it drew: a multinomial draw over the kinds, not one draw per item.
+    kinds, inverse = np.unique(np.stack([sums, counts], axis=1), axis=0, return_inverse=True)
+    share = np.bincount(inverse.ravel(), minlength=len(kinds)) / len(sums)
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(sums), size=(n_boot, len(sums)))
-    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    draws = rng.multinomial(len(sums), share, size=n_boot)
+    means = (draws @ kinds[:, 0]) / (draws @ kinds[:, 1])
     alpha = (1.0 - ci) / 2.0
     low, high = np.quantile(means, [alpha, 1.0 - alpha])
     return float(low), float(high)
@@ -221,7 +225,7 @@ def budget_label(budget: float) -> str:
 
 
 def leaderboard(df: pd.DataFrame, n_boot: int = 1000, ci: float = 0.95, seed: int = 0,
-                cost_col: str = "total_tokens") -> pd.DataFrame:
+                cost_col: str = "total_tokens", by_budget: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per (strategy, model), best first.
 
     Columns: rank, strategy, model, n, accuracy, ci_low, ci_high (over all budgets), ``acc@<budget>``
@@ -231,10 +235,12 @@ def leaderboard(df: pd.DataFrame, n_boot: int = 1000, ci: float = 0.95, seed: in
     on_frontier (Pareto frontier of mean ``cost_col`` per result against overall accuracy).
     Ranked by AUC, then overall accuracy, both descending; NaN sorts last. A (strategy, model)
     with no row that has a verdict (no reference answers) has no accuracy and is left out.
+    ``by_budget``: the caller's ``accuracy_by_budget(df, by=[strategy, model])``, if it has it already.
     """
     keys = _group_keys(df, None)
     scored = _scored(df)
-    by_budget = accuracy_by_budget(df, n_boot=n_boot, ci=ci, seed=seed, by=keys)
+    if by_budget is None:
+        by_budget = accuracy_by_budget(df, n_boot=n_boot, ci=ci, seed=seed, by=keys)
     costs = {_as_tuple(k): g.iloc[0] for k, g in cost_per_correct(df, by=keys).groupby(keys)}
     curves = {_as_tuple(k): g for k, g in by_budget.groupby(keys)}
     budgets = sorted(b for b in scored["budget"].dropna().unique())

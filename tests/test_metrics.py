@@ -107,6 +107,15 @@ def test_bootstrap_contains_the_estimate_is_seeded_and_narrows_with_items() -> N
     assert wide_low <= low and wide_high >= high
 
 
+def test_bootstrap_interval_matches_the_binomial_spread() -> None:
+    # 140 of 200 right: the percentile bootstrap of a proportion is close to p ± 1.96·sqrt(p(1-p)/n).
+    correct = np.array([1] * 140 + [0] * 60, dtype=float)
+    low, high = bootstrap_ci(correct, n_boot=4000, seed=1)
+    half_width = 1.96 * np.sqrt(0.7 * 0.3 / 200)
+    assert low == pytest.approx(0.7 - half_width, abs=0.01)
+    assert high == pytest.approx(0.7 + half_width, abs=0.01)
+
+
 def test_bootstrap_resamples_items_not_repeats() -> None:
     per_item = np.array([1, 0, 1, 1, 0, 1, 0, 1, 1, 0], dtype=float)
     repeated = np.repeat(per_item, 10)  # each item run 10 times with the same outcome
