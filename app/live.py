@@ -342,17 +342,18 @@ def render_charts(view: RunView, curve: pd.DataFrame, *, has_reference: bool) ->
     elif steps["quality"].isna().all():
         st.caption("Answers arrived, but there is no reference answer and no strategy reported a confidence, "
                    "so there is no quality to plot.")
-    else:
+    elif (pd.to_numeric(steps["usd"]) > 0).any():
         tokens_col, usd_col = st.columns(2)
         with tokens_col:
             st.altair_chart(quality_chart(steps, "tokens", quality_title=quality_title), width="stretch",
                             key="chart.quality.tokens")
         with usd_col:
-            if (pd.to_numeric(steps["usd"]) > 0).any():
-                st.altair_chart(quality_chart(steps, "usd", quality_title=quality_title), width="stretch",
-                                key="chart.quality.usd")
-            else:
-                st.caption("Every call was free (a local model), so quality against dollars is flat at $0.")
+            st.altair_chart(quality_chart(steps, "usd", quality_title=quality_title), width="stretch",
+                            key="chart.quality.usd")
+    else:  # one chart across the page: a dollar axis would be flat
+        st.altair_chart(quality_chart(steps, "tokens", quality_title=quality_title), width="stretch",
+                        key="chart.quality.tokens")
+        st.caption("Every call was free (a local model), so there is no chart against dollars.")
     st.subheader("Spend over time")
     spend = spend_frame(view.spend_samples)
     if spend.empty:

@@ -182,6 +182,22 @@ def test_the_charts_plot_the_stored_curve_points_and_spend(store: Store, finishe
     assert (spend.groupby("series")["tokens"].apply(lambda t: t.is_monotonic_increasing)).all()
 
 
+def test_a_priced_model_gets_a_chart_against_dollars_too(runner: Runner, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    prices = tmp_path / "prices.toml"
+    prices.write_text('["fake:priced"]\ninput_per_mtok = 1000.0\noutput_per_mtok = 2000.0\n')
+    monkeypatch.setenv("BUDGET_ARENA_PRICES", str(prices))
+    run_id = record(runner, FakeModel(replies=scripted, name="fake:priced"), strategies=("chain_of_thought",))
+    at = open_run(run_id)
+    charts = chart_frames(at)
+    assert [spec["layer"][0]["encoding"]["x"]["field"] for spec, _ in charts[:2]] == ["tokens", "usd"]
+    usd = charts[1][1][0]
+    info = get_run(run_id, store=runner.store)
+    assert info is not None and info.strategies[0].usd > 0
+    assert usd["usd"].max() == pytest.approx(info.strategies[0].usd)
+    assert not any("Every call was free" in c for c in texts(at.main, "caption"))
+
+
 def test_actions_of_a_finished_run(finished: str) -> None:
     at = open_run(finished)
     assert [b.label for b in at.button] == ["Replay"]
