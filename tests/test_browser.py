@@ -1,0 +1,259 @@
+"""The app in a real browser: `budget-arena serve` (what `make run` starts) on a free port with a
+private data directory, driven by Playwright on Debian's chromium (never `playwright install`).
+
+1. Three strategies on the bundled local model, started from the compare page: the text of each
+   pane grows while it runs, every pane ends with a final answer, the charts draw, and the share
+   link shows the same run in a second browser context. Screenshots go to docs/screenshots/.
+2. A model reply holding <script>, raw HTML, markdown, a URL and TeX is shown as literal text: no
+   script runs, and nothing in the reply becomes an element (tag, bold, link or typeset math).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import free_port, require_in_ci
+
+pytestmark = [pytest.mark.browser, pytest.mark.local_model]
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+VIEWPORT = {"width": 1500, "height": 1100}
+PROBLEM = "Tom buys 4 pens at 3 dollars each and pays with a 20 dollar bill. How much change does he get?"
+# The local model serves one call at a time, so the panes stream in turn: a small budget keeps the
+# whole run short on a busy 2-core machine while every strategy still gets calls of its own.
+STRATEGIES = ("Self-consistency", "Chain-of-thought", "Direct answer")
+TOKENS_PER_STRATEGY = "300"
+HOSTILE_REPLY = ("<script>alert(1)</script> <b>bold</b> <img src=x onerror=alert(2)> **strong** "
+                 "[a link](http://x.test/) www.example.com $x^2$ Answer: 4")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not CHROMIUM.exists():
+        require_in_ci(f"{CHROMIUM} is missing (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api")
+    command = Path(sys.executable).with_name("budget-arena")
+    if not command.exists():
+        require_in_ci(f"{command} is missing: install the project (pip install -e '.[test]')")
+    data = tmp_path_factory.mktemp("browser-data")
+    port = free_port()
+    env = {**os.environ, "BUDGET_ARENA_DATA_DIR": str(data), "BUDGET_ARENA_ENABLE_FAKE": "1"}
+    env.pop("BUDGET_ARENA_DB", None)
+    log = (data / "server.log").open("w")
+    server = subprocess.Popen([str(command), "serve", "--port", str(port)], env=env, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, server, data / "server.log")
+        yield url
+    finally:
+        _stop(server)
+        log.close()
+
+
+def _wait_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"the app exited with {server.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"the app did not answer on {url} within {timeout:.0f} s:\n{log.read_text()}")
+
+
+def _stop(server: subprocess.Popen) -> None:
+    if server.poll() is not None:
+        return
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(10)
+    except subprocess.TimeoutExpired:  # a local-model call still generating holds the exit up
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser(app_url: str) -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def _open_compare(page, app_url: str) -> None:
+    page.goto(app_url + "/")
+    page.get_by_role("heading", name="Budget Arena").wait_for(timeout=30_000)
+    page.get_by_role("textbox", name="Problem").wait_for()
+
+
+def _fill(locator, value: str) -> None:
+    locator.fill(value)
+    locator.press("Tab")  # Streamlit commits a text or number field when it loses focus
+    time.sleep(0.6)
+
+
+def _pick_strategies(page, titles: tuple[str, ...]) -> None:
+    page.get_by_role("button", name="Clear all").first.click()
+    time.sleep(0.6)
+    box = page.get_by_role("combobox", name=re.compile("Strategies"))
+    for title in titles:
+        box.click()
+        page.get_by_role("option", name=re.compile("^" + re.escape(title))).click()
+        time.sleep(0.6)
+    page.keyboard.press("Escape")
+
+
+def _wait_for_run_page(page) -> str:
+    page.wait_for_url(re.compile(r"/run\?run="), timeout=30_000)
+    page.locator(".st-key-pane-0").wait_for(timeout=30_000)
+    return page.url.split("run=")[1]
+
+
+def _snapshot(page, count: int) -> list[tuple[str, int]]:
+    """Each pane's visible text and how many characters it has streamed so far: the sum of its
+    stream expanders' "· N chars" labels, which stay in view when an older stream folds up."""
+    texts = page.evaluate(
+        """count => Array.from({length: count}, (_, i) => {
+            const pane = document.querySelector(`.st-key-pane-${i}`);
+            return pane ? pane.innerText : "";
+        })""", count)
+    return [(text, sum(int(n.replace(",", "")) for n in re.findall(r"· ([\d,]+) chars", text))) for text in texts]
+
+
+def _screenshot_whole_page(page, path: Path, max_height: int = 2600) -> None:
+    """Streamlit scrolls inside its main section, so full_page=True stops at the viewport: grow
+    the viewport to the content instead (capped, to keep the PNG small), then put it back."""
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMainBlockContainer\"]').scrollHeight")
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": min(max_height, max(VIEWPORT["height"], height))})
+    time.sleep(1.0)  # charts re-render at the new size
+    page.screenshot(path=path)
+    page.set_viewport_size(VIEWPORT)
+
+
+def _answers(page, count: int) -> list[str]:
+    return [page.locator(f".st-key-answer-{i}").inner_text() for i in range(count)]
+
+
+# ---- tests -----------------------------------------------------------------------------------
+
+
+def test_three_strategies_on_the_local_model_stream_finish_and_share(browser, app_url: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    _open_compare(page, app_url)
+    page.get_by_text("Local: SmolLM2").first.wait_for()  # the default provider: ready, no key
+    _fill(page.get_by_role("textbox", name="Problem"), PROBLEM)
+    _fill(page.get_by_role("textbox", name="Reference answer (optional)"), "8")
+    _pick_strategies(page, STRATEGIES)
+    _fill(page.get_by_role("spinbutton", name="Total tokens"), TOKENS_PER_STRATEGY)
+    # One llama.cpp thread: on a shared 2-core machine two threads wait for each other at every layer
+    # and decode several times slower.
+    _fill(page.get_by_role("spinbutton", name="CPU threads"), "1")
+    # No time cap: a strategy's seconds count while its calls wait for the one local model.
+    _fill(page.get_by_role("spinbutton", name="Seconds"), "0")
+    page.get_by_text("Worst-case cost: $0 (local)").wait_for()
+    page.screenshot(path=SCREENSHOTS / "compare.png")
+    page.get_by_role("button", name="Run").click()
+
+    run_id = _wait_for_run_page(page)
+    count = len(STRATEGIES)
+    growth = [0] * count  # samples in which a still-running pane's streamed text got longer
+    last = [0] * count
+    live_shot = False
+    deadline = time.monotonic() + 150  # ~20 s on an idle 2-core machine; much more when it is shared
+    while time.monotonic() < deadline:
+        panes = _snapshot(page, count)
+        for i, (text, streamed) in enumerate(panes):
+            if streamed > last[i] and "Stopped:" not in text:
+                growth[i] += 1
+            last[i] = max(last[i], streamed)
+        ended = all("Stopped:" in text for text, _ in panes)
+        if not live_shot and sum(1 for size in last if size) >= 2 and not ended:
+            page.screenshot(path=SCREENSHOTS / "run-live.png")
+            live_shot = True
+        if ended:
+            break
+        time.sleep(0.25)
+    else:
+        pytest.fail(f"the run did not finish in time; panes: {_snapshot(page, count)}")
+    assert all(g >= 2 for g in growth), f"each pane's text should grow while it runs; growth samples: {growth}"
+    assert live_shot, "no moment with text in several panes while the run was going"
+
+    page.get_by_role("heading", name="Spend over time").wait_for()
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] canvas, "
+                           "[data-testid=\"stVegaLiteChart\"] svg').length >= 2", timeout=20_000)
+    time.sleep(1.5)  # the page reruns once when the run ends; let it settle
+    answers = _answers(page, count)
+    assert all("Final answer:" in a for a in answers), answers
+    assert page.get_by_text("Replay").first.is_visible()
+    _screenshot_whole_page(page, SCREENSHOTS / "run-finished.png")
+
+    link = page.locator("[data-testid='stCode']").first.inner_text().strip()
+    assert link.endswith(f"/run?run={run_id}") and link.startswith(app_url)
+    other = browser.new_context(viewport=VIEWPORT).new_page()
+    other.goto(link)
+    other.locator(f".st-key-pane-{count - 1}").wait_for(timeout=30_000)
+    other.get_by_text(PROBLEM).wait_for()
+    assert _answers(other, count) == answers
+    assert [size for _, size in _snapshot(other, count)] == [size for _, size in _snapshot(page, count)]
+    assert other.get_by_text(f"id {run_id}").count() == 1
+    other.context.close()
+    context.close()
+
+
+def test_html_in_a_model_reply_is_shown_as_text(browser, app_url: str) -> None:
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    _open_compare(page, app_url)
+    page.get_by_text("Fake (scripted replies").click()
+    reply_box = page.get_by_role("textbox", name="Scripted reply (every call gets it)")
+    reply_box.wait_for()
+    _fill(reply_box, HOSTILE_REPLY)
+    _fill(page.get_by_role("textbox", name="Problem"), "What is <i>2+2</i>?")
+    _pick_strategies(page, ("Chain-of-thought",))
+    page.get_by_role("button", name="Run").click()
+    _wait_for_run_page(page)
+    page.wait_for_function("() => document.body.innerText.includes('Stopped:')", timeout=30_000)
+    time.sleep(1.5)
+
+    streams = page.locator(".st-key-streams-0").inner_text()
+    assert HOSTILE_REPLY in streams.replace("\u2060", "")  # as typed (an invisible word joiner keeps URLs text)
+    assert "What is <i>2+2</i>?" in page.locator("main").inner_text()
+    main = page.locator("main")
+    assert main.locator("b", has_text="bold").count() == 0
+    assert main.locator("i", has_text="2+2").count() == 0
+    assert main.locator("img[src='x']").count() == 0
+    assert main.locator("strong", has_text="strong").count() == 0
+    assert main.locator("a[href*='x.test'], a[href*='example.com']").count() == 0
+    assert main.locator(".katex").count() == 0  # $x^2$ is not typeset as math
+    assert page.locator("script", has_text="alert(1)").count() == 0
+    assert dialogs == []
+    context.close()
