@@ -53,7 +53,7 @@ def _dataset_picker() -> None:
     try:
         items = builtin_items(name)
     except DatasetError as exc:
-        st.error(str(exc))
+        st.error(literal_markdown(str(exc)))
         return
     index = right.selectbox("Problem", range(len(items)), key=f"{K}item.{name}",
                             format_func=lambda i: f"{i + 1}. {items[i]['problem'][:90]}")

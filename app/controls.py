@@ -18,6 +18,7 @@ from typing import Any
 
 import streamlit as st
 
+from app.panes import literal_markdown
 from reasoning.budget import Budget
 from reasoning.config import Limits
 from reasoning.prices import PriceFileError, price_for
@@ -402,7 +403,7 @@ def strategy_inputs(limits: Limits) -> tuple[list[tuple[str, dict[str, Any]]], l
             values = {knob.name: knob_input(name, knob) for knob in knobs_of(name)}
             problem = check_knobs(name, values)
             if problem:
-                st.error(problem)
+                st.error(literal_markdown(problem))  # it quotes what was typed
                 errors.append(problem)
         chosen.append((name, values))
     return chosen, errors
