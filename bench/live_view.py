@@ -18,7 +18,16 @@ run's page (`/run?run=<id>`) while it streams.
   cannot cancel it here, and the run carries on). Target: answered within 1 s.
 * The app process's resident memory (VmRSS) after the first page load and after every run.
 
+The runs execute in this process, not in the app's: the app only reads the store and renders, as it
+does for a run started by another process or opened from a share link (the runner's own cost at this
+rate is small: see the bench-process CPU row).
+
+What-ifs for the app, without editing app/: --repaint S runs the app's main script with
+app.live.REPAINT_SECONDS = S; --app-env NAME=VALUE adds to the app's environment (Streamlit options
+such as STREAMLIT_SERVER_FILE_WATCHER_TYPE=none).
+
     .venv/bin/python bench/live_view.py [--runs 10] [--strategies 8] [--tokens 1500] [--token-delay 0.005]
+                                        [--repaint 0.25] [--app-env NAME=VALUE]
 """
 
 from __future__ import annotations
@@ -214,9 +223,9 @@ runpy.run_path({main!r}, run_name="__main__")
 """
 
 
-def start_app(data: Path, repaint: float | None) -> tuple[subprocess.Popen, str]:
+def start_app(data: Path, repaint: float | None, app_env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "BUDGET_ARENA_DATA_DIR": str(data)}
+    env = {**os.environ, **app_env, "BUDGET_ARENA_DATA_DIR": str(data)}
     env.pop("BUDGET_ARENA_DB", None)
     log = (data / "server.log").open("w")
     if repaint is None:
@@ -405,7 +414,8 @@ def report(results: list[RunResult], args: argparse.Namespace, rss_start: float,
           f"{args.token_delay * 1000:g} ms (fake model); headless chromium on /run?run=<id>; "
           f"load average {load[0]:.1f} at the start ({os.cpu_count()} cores); live page repaint interval "
           f"{args.repaint if args.repaint is not None else REPAINT_SECONDS:g} s"
-          f"{' (--repaint what-if)' if args.repaint is not None else ' (as shipped)'}\n")
+          f"{' (--repaint what-if)' if args.repaint is not None else ' (as shipped)'}"
+          f"{''.join(f'; app env {k}={v}' for k, v in args.app_env)}\n")
     print("| figure | all runs pooled | per-run spread (min - max) |")
     print("|---|---|---|")
     print(f"| stored -> on page, p50 | {ms(percentile(shown, 50))} | {spread(per_run('shown', 50), unit=' ms')} |")
@@ -447,6 +457,9 @@ def main() -> None:
     parser.add_argument("--token-delay", type=float, default=0.005, help="fake model seconds per word")
     parser.add_argument("--repaint", type=float, default=None,
                         help="what-if: run the app with app.live.REPAINT_SECONDS set to this (default: as shipped)")
+    parser.add_argument("--app-env", action="append", default=[], type=lambda kv: tuple(kv.split("=", 1)),
+                        metavar="NAME=VALUE", help="what-if: extra environment for the app, e.g. "
+                        "STREAMLIT_SERVER_FILE_WATCHER_TYPE=none (repeatable)")
     args = parser.parse_args()
     if not CHROMIUM.exists():
         raise SystemExit(f"{CHROMIUM} is missing (apt-get install chromium)")
@@ -459,7 +472,7 @@ def main() -> None:
     open_store()  # creates the schema before the app opens the file
     instrument_recorder()
     load = os.getloadavg()
-    server, url = start_app(data, args.repaint)
+    server, url = start_app(data, args.repaint, dict(args.app_env))
     results: list[RunResult] = []
     try:
         with sync_playwright() as playwright:
