@@ -10,7 +10,10 @@ run's page (`/run?run=<id>`) while it streams.
   (commit time, this process), and a MutationObserver in the page timestamps each pane's newest
   word as soon as the DOM shows it. The latency of a row is (first time its last word, or a later
   one, is on the page) - (its commit time). Rows committed before a pane's first paint are left
-  out (they measure page load). Target: p95 under 0.5 s.
+  out (they measure page load). Target: p95 under 0.5 s. Words name their pane (p3w17), so a
+  wrapper around the page's WebSocket also timestamps each pane's newest word arriving from the
+  server: the latency splits into stored -> in the browser (waiting for the next repaint, the
+  fragment's script, the send) and in the browser -> on the page (rendering).
 * A click while streaming: (1) the newest stream's expander of pane 0 is collapsed by a click:
   time until the page shows it collapsed, and whether it is still collapsed a second later, after
   a few repaints; (2) the "Cancel run" button, a full rerun of the page script under load: time
