@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -192,3 +195,28 @@ async def test_chain_of_thought_stays_within_a_token_budget(model):
     assert final.spent.calls == 1 and not final.spent.estimated and final.spent.usd == 0
     spends = [e.spent for e in events if isinstance(e, SpendUpdate)]
     assert spends and spends[-1].total_tokens == final.spent.total_tokens
+
+
+def test_a_process_exits_promptly_while_a_generation_is_running(model, tmp_path):
+    # A server stopped mid-generation must exit, not wait for thousands of tokens to finish.
+    script = tmp_path / "exit_mid_generation.py"
+    script.write_text(
+        "import asyncio, sys, threading\n"
+        "from reasoning.models import get_model\n"
+        "model = get_model('local', n_threads=1)\n"
+        "story = [{'role': 'user', 'content': 'Write a very long story about a dragon.'}]\n"
+        "first = threading.Event()\n"
+        "async def generate():\n"
+        "    async for chunk in model.stream(story, max_tokens=6000, temperature=0.8):\n"
+        "        first.set()\n"
+        "threading.Thread(target=asyncio.run, args=(generate(),), daemon=True).start()\n"
+        "assert first.wait(60), 'no token within 60 s'\n"
+        "print('generating', flush=True)\n"
+        "sys.exit(0)\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0 and "generating" in done.stdout, done.stderr[-2000:]
+    # 6,000 tokens take a minute or more here; exiting at once takes a few seconds (loading included).
+    assert time.monotonic() - started < 30, "the process waited for the generation to finish"

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import queue
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,15 +54,39 @@ class _Loaded:
     formatter: Any  # llama_cpp.llama_chat_format.Jinja2ChatFormatter
     n_ctx: int
     lock: threading.Lock  # every use of llm that can touch its context holds this
-    executor: ThreadPoolExecutor  # one thread: queued calls wait here, not in the shared pool
+    executor: Executor  # one thread: queued calls wait here, not in the shared pool
 
 
-_LOADED: dict[tuple[str, int], _Loaded] = {}
+class _DaemonWorker(Executor):
+    """One daemon thread running calls in order. ThreadPoolExecutor's workers keep the process
+    alive at exit until a running generation ends, so a server would ignore SIGTERM meanwhile."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name=name, daemon=True).start()
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        self._jobs.put((future, fn, args, kwargs))
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            future, fn, args, kwargs = self._jobs.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # handed to whoever awaits the future
+                future.set_exception(exc)
+
+
+_LOADED: dict[tuple[str, int, int], _Loaded] = {}  # by (path, n_ctx, n_threads)
 _LOADING = threading.Lock()
 
 
 def _load(path: Path, n_ctx: int, n_threads: int) -> _Loaded:
-    key = (str(path), n_ctx)
+    key = (str(path), n_ctx, n_threads)
     with _LOADING:
         if key in _LOADED:
             return _LOADED[key]
@@ -85,7 +110,7 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> _Loaded:
         # llama.cpp evaluates (otherwise it may guess a built-in format that differs from the file's).
         llm.chat_handler = formatter.to_chat_handler()
         loaded = _Loaded(llm, formatter, n_ctx, threading.Lock(),
-                         ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llama-{path.stem}"))
+                         _DaemonWorker(f"llama-{path.stem}"))
         _LOADED[key] = loaded
         return loaded
 
@@ -113,13 +138,14 @@ class LocalModel:
         self.path = path
         self.name = name
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or os.cpu_count() or 1
+        # Half the cores: llama.cpp threads spin while they wait, and the app and runner need a core too.
+        self.n_threads = n_threads or max(1, (os.cpu_count() or 2) // 2)
         self.seed = seed
 
     @classmethod
     def open(cls, path: str | None = None, **options: Any) -> LocalModel:
         """path None or "smollm2": the bundled SmolLM2-135M-Instruct; else a GGUF file path.
-        Options: n_ctx (context tokens, default 8192), n_threads (default: all cores), seed."""
+        Options: n_ctx (context tokens, default 8192), n_threads (default: half the cores), seed."""
         unknown = set(options) - set(OPTIONS)
         if unknown:
             raise ModelConfigError(f"local model: unknown option(s) {', '.join(sorted(unknown))}; "
@@ -207,7 +233,7 @@ class LocalModel:
         if not messages:
             raise ModelError(f"{self.name}: no messages to send")
         seed = options.get("seed", self.seed)
-        loaded = _LOADED.get((str(self.path), self.n_ctx)) or await asyncio.to_thread(self._load)
+        loaded = _LOADED.get((str(self.path), self.n_ctx, self.n_threads)) or await asyncio.to_thread(self._load)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         stop = threading.Event()
