@@ -308,15 +308,17 @@ def _streams(pane: PaneView) -> None:
     streams = sorted(pane.streams.values(), key=lambda s: s.first_seq)
     newest = pane.newest_label
     older, recent = streams[:-STREAMS_SHOWN], streams[-STREAMS_SHOWN:]
+    # Keyed expanders keep a reader's open/closed choice across repaints; unkeyed, the growing
+    # character count in the label made each repaint a new expander, undoing every click.
     if older:
-        with st.expander(f"{len(older)} earlier output(s)"):
+        with st.expander(f"{len(older)} earlier output(s)", key=f"older-{pane.index}"):
             for stream in older:
                 st.markdown(f"**{literal_markdown(stream.label or 'output')}**")
                 _stream_text(stream.text, stream.thinking)
     for stream in recent:
         size = len(stream.text) + len(stream.thinking)
         with st.expander(f"{literal_markdown(stream.label or 'output')} · {size:,} chars",
-                         expanded=stream.label == newest):
+                         expanded=stream.label == newest, key=f"stream-{pane.index}-{stream.first_seq}"):
             _stream_text(stream.text, stream.thinking)
 
 

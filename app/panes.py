@@ -7,6 +7,7 @@ a replay (a replay applies the events whose time has come).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -232,6 +233,7 @@ def _short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+@functools.lru_cache(maxsize=512)  # every repaint re-renders finished streams: escape each text once
 def literal_markdown(text: str | None) -> str:
     """Markdown that shows `text` exactly as written: every markdown and HTML character escaped
     (so model output can never become markup, links, math or HTML) and line breaks kept."""
