@@ -372,6 +372,7 @@ class Sweep:
         self._worst = {c.budget: worst_case_usd(c.budget, price) for c in self.cells}
         self._observed: dict[tuple[str, Budget], tuple[float, int]] = {}  # (strategy, budget) -> (usd, count)
         self._pending: Counter[tuple[str, Budget]] = Counter()  # cells not started, per (strategy, budget)
+        self._holding = 0  # cells holding a reservation: a count, as a float sum may never return to exactly 0
         self._queue: deque[Cell] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -474,8 +475,9 @@ class Sweep:
                 progress = self.progress
                 if progress.spent_usd + progress.reserved_usd + cost <= self.max_usd * (1 + 1e-9):
                     progress.reserved_usd += cost
+                    self._holding += 1
                     return True
-                if progress.reserved_usd <= 0:
+                if self._holding == 0:  # nothing in flight will free room: the cap is reached
                     progress.status = "capped"
                     self._stop.set()
                     self._money.notify_all()
@@ -495,7 +497,8 @@ class Sweep:
         self._observed[_group(cell)] = (total + outcome.usd, count + 1)
         async with self._money:
             if self.max_usd is not None:
-                progress.reserved_usd = max(0.0, progress.reserved_usd - cost)
+                self._holding -= 1
+                progress.reserved_usd = max(0.0, progress.reserved_usd - cost) if self._holding else 0.0
             progress.spent_usd += outcome.usd
             self._money.notify_all()
         self._update()

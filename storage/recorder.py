@@ -330,28 +330,36 @@ class RunRecorder:
         # Core tables, not the ORM entities: the ORM's bulk path costs more than the SQL here.
         run, strategy = Run.__table__, RunStrategy.__table__
         with self.store.write() as conn:
-            if self._pending_rows is not None:
-                run_row, strategy_rows = self._pending_rows
-                conn.execute(insert(run).values(**run_row))
-                conn.execute(insert(strategy), strategy_rows)
+            inline = self._pending_rows is not None
+            if inline:  # the run's first write: its rows go in already holding this batch's values
+                run_row, strategy_rows = self._pending_rows  # type: ignore[misc]
+                conn.execute(insert(run).values(**{**run_row, **batch.run_values, "updated": now}))
+                for row in strategy_rows:
+                    conn.execute(insert(strategy).values(**{**row, **batch.strategies.get(row["strategy_index"], {})}))
             if batch.records:
                 conn.execute(insert(EventRow.__table__), [record.row(self.run_id) for record in batch.records])
             if curve:
                 conn.execute(insert(CurvePoint.__table__), curve)
-            for strategy_index, values in batch.strategies.items():
-                if not values:
-                    continue
-                conn.execute(
-                    update(strategy)
-                    .where(strategy.c.run_id == self.run_id, strategy.c.strategy_index == strategy_index)
-                    .values(**values)
-                )
-            values = {k: v for k, v in batch.run_values.items() if k not in ENDING_COLUMNS}
-            conn.execute(update(run).where(run.c.id == self.run_id).values(updated=now, **values))
-            ending = {k: v for k, v in batch.run_values.items() if k in ENDING_COLUMNS}
-            if ending:
-                # A run someone else already ended (marked interrupted) keeps how it ended.
-                conn.execute(
-                    update(run).where(run.c.id == self.run_id, run.c.status.in_(ACTIVE_STATUSES)).values(**ending)
-                )
+            if not inline:
+                self._update_rows(conn, batch, now)
         self._pending_rows = None  # committed
+
+    def _update_rows(self, conn: Any, batch: _Batch, now: datetime) -> None:
+        """A later batch: the strategies' and the run's new values, as updates."""
+        run, strategy = Run.__table__, RunStrategy.__table__
+        for strategy_index, values in batch.strategies.items():
+            if not values:
+                continue
+            conn.execute(
+                update(strategy)
+                .where(strategy.c.run_id == self.run_id, strategy.c.strategy_index == strategy_index)
+                .values(**values)
+            )
+        values = {k: v for k, v in batch.run_values.items() if k not in ENDING_COLUMNS}
+        conn.execute(update(run).where(run.c.id == self.run_id).values(updated=now, **values))
+        ending = {k: v for k, v in batch.run_values.items() if k in ENDING_COLUMNS}
+        if ending:
+            # A run someone else already ended (marked interrupted) keeps how it ended.
+            conn.execute(
+                update(run).where(run.c.id == self.run_id, run.c.status.in_(ACTIVE_STATUSES)).values(**ending)
+            )

@@ -307,6 +307,53 @@ def test_the_dollar_cap_stops_the_sweep_before_it_could_be_exceeded(store, arith
     assert_complete_without_duplicates(store, plan, 270)
 
 
+class MemorySink:
+    """A SweepSink without a store: each cell 'spends' a set amount."""
+
+    def __init__(self, spend: float):
+        self.spend = spend
+        self.ran: list[str] = []
+        self.finished = None
+
+    def resume_state(self):
+        from reasoning.sweep import ResumeState
+
+        return ResumeState(frozenset(), 0.0)
+
+    async def run_cell(self, cell, model):
+        from reasoning.sweep import CellOutcome
+
+        await asyncio.sleep(0)
+        self.ran.append(cell.key)
+        return CellOutcome("done", usd=self.spend if self.spend >= 0 else worst_case_usd(cell.budget, PRICE))
+
+    def cancel_running(self):
+        pass
+
+    def finish(self, progress):
+        self.finished = progress
+
+
+PRICE = ModelPrice(100.0, 100.0)  # $1e-4 a token: 1,000 tokens are $0.1, 2,000 are $0.2
+
+
+def test_the_cap_is_reached_even_when_the_reservations_do_not_sum_back_to_exactly_zero(arithmetic):
+    # Reserving 0.1 + 0.2 and releasing both leaves 4e-17, not 0, in a float sum. With each cell
+    # spending its worst case, the third cell cannot fit under $0.35: the sweep must stop (capped),
+    # not wait for room that nothing in flight will ever free.
+    from reasoning.sweep import Sweep
+
+    plan = arithmetic_plan(budgets=(Budget(total_tokens=1000), Budget(total_tokens=2000)),
+                           strategies=(StrategyChoice("direct"),))
+    cells = plan_cells(plan, Dataset("basic_arithmetic", arithmetic.items[:3]))
+    sink = MemorySink(spend=-1)
+    sweep = Sweep(plan.sweep_id, cells, FakeModel(name="fake:priced"), sink, price=PRICE, concurrency=2, max_usd=0.35)
+    progress = asyncio.run(asyncio.wait_for(sweep.run(), 10))
+    assert progress.status == "capped" and progress.done == 2 and len(sink.ran) == 2
+    assert progress.spent_usd == pytest.approx(0.3) and progress.reserved_usd == 0.0
+    assert sink.finished.status == "capped"
+
+
 def test_a_dollar_cap_needs_bounded_budgets_and_a_price(store, arithmetic, priced_fake):
     small = Dataset("basic_arithmetic", arithmetic.items[:2])
     with pytest.raises(SweepPlanError, match="must cap total tokens or dollars"):
