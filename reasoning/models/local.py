@@ -138,14 +138,16 @@ class LocalModel:
         self.path = path
         self.name = name
         self.n_ctx = n_ctx
-        # Half the cores: llama.cpp threads spin while they wait, and the app and runner need a core too.
-        self.n_threads = n_threads or max(1, (os.cpu_count() or 2) // 2)
+        # Half the cores, at least two: llama.cpp threads spin while they wait, and the app, the
+        # runner and a browser need cores too; but one thread halves decoding on a small machine.
+        cores = os.cpu_count() or 2
+        self.n_threads = n_threads or min(cores, max(2, cores // 2))
         self.seed = seed
 
     @classmethod
     def open(cls, path: str | None = None, **options: Any) -> LocalModel:
         """path None or "smollm2": the bundled SmolLM2-135M-Instruct; else a GGUF file path.
-        Options: n_ctx (context tokens, default 8192), n_threads (default: half the cores), seed."""
+        Options: n_ctx (context tokens, default 8192), n_threads (default: half the cores, at least 2), seed."""
         unknown = set(options) - set(OPTIONS)
         if unknown:
             raise ModelConfigError(f"local model: unknown option(s) {', '.join(sorted(unknown))}; "
