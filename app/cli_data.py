@@ -274,9 +274,9 @@ def _print_outcome(prepared: Any, progress: Any) -> None:
         cli.err.print("stopped by --max-usd: run again with a higher cap to continue", highlight=False)
     board = _board_or_none(prepared.store, sweep_id=prepared.sweep_id)
     if board is not None:
-        from app.cli_tables import rich_table
+        from app.cli_tables import print_table, rich_table
 
-        cli.out.print(rich_table(board.board, f"Leaderboard of sweep {prepared.sweep_id}"))
+        print_table(cli.out, rich_table(board.board, f"Leaderboard of sweep {prepared.sweep_id}"))
 
 
 # ---- leaderboard -------------------------------------------------------------------------------
@@ -317,7 +317,7 @@ def leaderboard(
     """Rank strategies by budget efficiency over the stored results that have a reference answer.
 
     Columns: accuracy overall and at each budget with 95% bootstrap intervals, tokens and dollars per correct answer, AUC of accuracy against log budget, the Anytime Index and the Pareto frontier."""
-    from app.cli_tables import caption, markdown_table, rich_table, save_chart
+    from app.cli_tables import caption, markdown_table, print_table, rich_table, save_chart
     from app.leaderboard_view import board_csv
 
     cli = _cli()
@@ -340,7 +340,7 @@ def leaderboard(
             cli.out.print_json("[]")
         return
     if fmt == "table":
-        cli.out.print(rich_table(board.board, "Leaderboard"))
+        print_table(cli.out, rich_table(board.board, "Leaderboard"))
         cli.err.print(caption(board), highlight=False)
     elif fmt == "markdown":
         sys.stdout.write(markdown_table(board.board))

@@ -24,6 +24,7 @@ from app.leaderboard_view import Leaderboard, cap_title, display_table
 from reasoning.sweep import SweepProgress
 
 CHART_FORMATS = (".png", ".svg", ".html", ".json")
+PIPE_WIDTH = 160
 PERCENT = ("accuracy", "CI low", "CI high")
 
 
@@ -93,6 +94,19 @@ def rich_table(board: pd.DataFrame, title: str) -> Table:
     for row in shown.itertuples(index=False):
         table.add_row(*row)
     return table
+
+
+def print_table(console: Any, table: Table) -> None:
+    """A terminal gets the table at its width; a pipe or file gets it unwrapped (rich assumes 80)."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    width = console.width
+    console.width = max(width, PIPE_WIDTH)
+    try:
+        console.print(table)
+    finally:
+        console.width = width
 
 
 def markdown_table(board: pd.DataFrame) -> str:
