@@ -155,6 +155,8 @@ class StoreSweepSink:
             self.runner.cancel(run_id)
 
     def finish(self, progress: SweepProgress) -> None:
+        if not self._claimed:  # refused (SweepBusy): the sweep's row belongs to whoever runs it
+            return
         now = datetime.now(UTC)
         try:
             with self.store.write() as conn:

@@ -269,6 +269,29 @@ def test_a_cancelled_sweep_stops_and_resumes_without_duplicates(store, arithmeti
     assert_complete_without_duplicates(store, plan, 270)
 
 
+def test_a_sweep_another_live_process_runs_is_refused_and_left_alone(store, arithmetic):
+    from storage.liveness import process_token
+    from storage.tables import Sweep as SweepRow
+
+    plan = arithmetic_plan(size=2)
+    small = Dataset("basic_arithmetic", arithmetic.items[:2])
+    prepare_sweep(plan, store=store, dataset=small, model=FakeModel()).execute().result()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with store.write() as conn:  # as if that process were running the sweep now
+            conn.execute(SweepRow.__table__.update().values(status="running", owner_pid=other.pid,
+                                                            owner_token=process_token(other.pid)))
+        with pytest.raises(SweepBusy, match=str(other.pid)):
+            prepare_sweep(plan, store=store, dataset=small, model=FakeModel()).execute().result()
+        assert get_sweep(plan.sweep_id, store=store).status == "running"
+    finally:
+        other.kill()
+        other.wait()
+    assert get_sweep(plan.sweep_id, store=store).status == "interrupted"  # its owner is gone
+    again = prepare_sweep(plan, store=store, dataset=small, model=FakeModel()).execute().result()
+    assert (again.status, again.skipped) == ("done", 18)
+
+
 # ---- the dollar cap ----------------------------------------------------------------------------
 
 
