@@ -138,6 +138,8 @@ def sweep(
 
     store = cli.open_store_or_exit(db)
     progress_bar = None if as_json else _progress_bar()
+    if not as_json:
+        cli.err.print(f"preparing: {dataset} and {model}…", highlight=False)
     try:
         prepared = prepare_sweep(plan, store=store, concurrency=concurrency, max_usd=max_usd,
                                  on_progress=None if progress_bar is None else progress_bar.update)
