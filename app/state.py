@@ -15,7 +15,7 @@ from storage.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT / "pages"
-FORM_PREFIXES = ("cmp.",)  # widget keys whose values should outlive a visit to another page
+FORM_PREFIXES = ("cmp.", "sw.")  # widget keys whose values should outlive a visit to another page
 _SESSION_KEY = "_rate_limit_session"
 
 

@@ -3,7 +3,7 @@ private data directory, driven by Playwright on Debian's chromium (never `playwr
 
 1. Three strategies on the bundled local model, started from the compare page: the text of each
    pane grows while it runs, every pane ends with a final answer, the charts draw, and the share
-   link shows the same run in a second browser context. Screenshots go to docs/screenshots/.
+   link shows the same run in a second browser context. Screenshots: see SCREENSHOTS below.
 2. A model reply holding <script>, raw HTML, markdown, a URL and TeX is shown as literal text: no
    script runs, and nothing in the reply becomes an element (tag, bold, link or typeset math).
 """
@@ -27,7 +27,9 @@ from tests.support import free_port, require_in_ci
 pytestmark = [pytest.mark.browser, pytest.mark.local_model]
 
 ROOT = Path(__file__).resolve().parents[1]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# The README's screenshots are refreshed on request only, so a test run never edits tracked files:
+#   BUDGET_ARENA_SCREENSHOTS=docs/screenshots .venv/bin/pytest tests/test_browser.py
+SCREENSHOTS = Path(os.environ.get("BUDGET_ARENA_SCREENSHOTS") or ROOT / ".pytest-screenshots").resolve()
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
