@@ -20,7 +20,7 @@ import streamlit as st
 
 from app.panes import literal_markdown
 from reasoning.budget import Budget
-from reasoning.config import Limits
+from reasoning.config import Limits, get_settings
 from reasoning.prices import PriceFileError, price_for
 from reasoning.strategies import knobs_of, make_strategy, strategy_names
 from reasoning.strategies.base import Knob, StrategyConfigError, strategy_class
@@ -298,6 +298,20 @@ def host_secrets() -> Mapping[str, Any]:
         return {}
 
 
+def default_model_fields(spec: str, offered: list[str]) -> tuple[str, dict[str, str]]:
+    """The provider picked first and the fields it fills, from the configured default model
+    ("local", "local:/path.gguf", "openai:NAME", "anthropic:NAME"); the first offered provider
+    when the default is not offered here."""
+    family, _, name = spec.partition(":")
+    if family == "local" and name and name != "smollm2":
+        provider, fields = "gguf", {"gguf": name}
+    elif family in ("openai", "anthropic") and name:
+        provider, fields = family, {f"model.{family}": name}
+    else:
+        provider, fields = family, {}
+    return (provider, fields) if provider in offered else (offered[0], {})
+
+
 def model_inputs(limits: Limits) -> ModelChoice | None:
     """Provider and model pickers, key field and readiness; None if no provider is offered."""
     offered = offered_providers(limits, enable_fake=fake_enabled())
@@ -315,7 +329,10 @@ def model_inputs(limits: Limits) -> ModelChoice | None:
                           gguf_path=st.session_state.get(f"{K}gguf", ""))
         return f"{PROVIDERS[provider].title} — {'✓ ' if quick.ready else ''}{quick.detail}"
 
-    _default(f"{K}provider", offered[0])
+    start_provider, start_fields = default_model_fields(get_settings().default_model, offered)
+    _default(f"{K}provider", start_provider)
+    for field_key, value in start_fields.items():
+        _default(f"{K}{field_key}", value)
     if st.session_state[f"{K}provider"] not in offered:
         st.session_state[f"{K}provider"] = offered[0]
     provider = st.radio("Provider", offered, format_func=label, key=f"{K}provider")
@@ -339,8 +356,9 @@ def model_inputs(limits: Limits) -> ModelChoice | None:
         _default(f"{K}threads", 0)
         threads = st.number_input("CPU threads", min_value=0, max_value=max(1, os.cpu_count() or 1), step=1,
                                   key=f"{K}threads",
-                                  help="0 = every core. On a machine busy with other work, 1 thread is often "
-                                       "faster: llama.cpp's threads wait for each other at every layer.")
+                                  help="0 = half the cores, at least 2. On a machine busy with other work, 1 "
+                                       "thread is often faster: llama.cpp's threads wait for each other at every "
+                                       "layer.")
     elif provider == "fake":
         _default(f"{K}fake_reply", FAKE_REPLY)
         _default(f"{K}fake_delay", 0.05)

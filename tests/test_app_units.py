@@ -24,6 +24,7 @@ from app.controls import (
     allowed_models,
     ceilings_text,
     check_knobs,
+    default_model_fields,
     default_strategies,
     estimate_cost,
     fake_enabled,
@@ -375,3 +376,14 @@ def test_limit_errors_read_as_sentences_and_share_links_point_at_the_run_page() 
     assert share_link("http://host:8501/", "abc") == "http://host:8501/run?run=abc"
     assert share_link("http://host:8501/run?run=old", "a b") == "http://host:8501/run?run=a+b"
     assert share_link(None, "abc") == "/run?run=abc"
+
+
+@pytest.mark.parametrize(("spec", "offered", "expected"), [
+    ("local", ["local", "openai"], ("local", {})),
+    ("openai:gpt-4.1-mini", ["local", "openai"], ("openai", {"model.openai": "gpt-4.1-mini"})),
+    ("anthropic:claude-haiku-4-5", ["local", "anthropic"], ("anthropic", {"model.anthropic": "claude-haiku-4-5"})),
+    ("local:/models/qwen.gguf", ["local", "gguf"], ("gguf", {"gguf": "/models/qwen.gguf"})),
+    ("anthropic:claude-haiku-4-5", ["local", "openai"], ("local", {})),  # not offered here: the first one
+])
+def test_the_configured_default_model_is_the_first_choice(spec, offered, expected) -> None:
+    assert default_model_fields(spec, offered) == expected
