@@ -34,6 +34,7 @@ from app.state import page_path, runner
 from reasoning.budget import Budget
 from storage.export import export_run_json
 from storage.queries import RunInfo, StrategyInfo, curve_points, events_since, get_run, replay
+from storage.store import default_url
 
 REPAINT_SECONDS = 0.4
 PANES_PER_ROW = 3
@@ -183,6 +184,17 @@ def _new_view(info: RunInfo) -> RunView:
     return RunView.for_strategies([(s.strategy, s.knobs or {}) for s in info.strategies])
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _ended_view(store_url: str, run_id: str, last_seq: int) -> RunView:
+    """The fold of an ended run, shared by every session that opens its link: it cannot change any
+    more (the key holds the store and the run's last event), and folding a long run costs as much
+    as drawing it."""
+    info = get_run(run_id)
+    view = _new_view(info)
+    view.apply(events_since(run_id, 0))
+    return view
+
+
 def _live_body(run_id: str, was_active: bool) -> None:
     info = get_run(run_id)  # before the events: once it says "ended", every event is in
     if info is None:
@@ -200,7 +212,8 @@ def _live_body(run_id: str, was_active: bool) -> None:
         key = f"_view.{run_id}"
         view = st.session_state.get(key)
         if view is None or len(view.panes) != len(info.strategies):
-            view = st.session_state[key] = _new_view(info)
+            fresh = _new_view(info) if info.is_active else _ended_view(default_url(), run_id, info.last_seq)
+            view = st.session_state[key] = fresh
         view.apply(events_since(run_id, view.last_seq))
         run_active = info.is_active
         finished = False

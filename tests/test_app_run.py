@@ -198,6 +198,26 @@ def test_a_priced_model_gets_a_chart_against_dollars_too(runner: Runner, tmp_pat
     assert not any("Every call was free" in c for c in texts(at.main, "caption"))
 
 
+def test_an_ended_runs_fold_is_read_once_and_shared_by_every_session(runner: Runner, monkeypatch) -> None:
+    import app.live
+
+    run_id = record(runner, FakeModel(replies=scripted))
+    reads: list[int] = []
+    real_events_since = app.live.events_since
+
+    def counting(run: str, seq: int = 0, **kwargs):
+        events = real_events_since(run, seq, **kwargs)
+        if run == run_id:
+            reads.append(len(events))
+        return events
+
+    monkeypatch.setattr(app.live, "events_since", counting)
+    first, second = open_run(run_id), open_run(run_id)  # two visitors of one share link
+    assert sum(1 for n in reads if n > 0) == 1, reads  # the events were read and folded once
+    for at in (first, second):
+        assert "Final answer" in " ".join(texts(block(at, "answer-0"), "markdown"))
+
+
 def test_actions_of_a_finished_run(finished: str) -> None:
     at = open_run(finished)
     assert [b.label for b in at.button] == ["Replay"]
