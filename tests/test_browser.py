@@ -93,14 +93,22 @@ def _fill(locator, value: str) -> None:
 
 
 def _pick_strategies(page, titles: tuple[str, ...]) -> None:
+    """Replace the selected strategies by `titles`, waiting for each change to show as a chip: on a
+    busy machine a click can land before the rerun of the previous one has redrawn the widget."""
+    select = page.locator("[data-testid='stMultiSelect']").filter(has_text="Strategies")
+    chips = select.locator("[data-tag]")
     page.get_by_role("button", name="Clear all").first.click()
-    time.sleep(0.6)
+    page.wait_for_function("el => el.querySelectorAll(\"[data-tag]\").length === 0",
+                           arg=select.element_handle(), timeout=15_000)
     box = page.get_by_role("combobox", name=re.compile("Strategies"))
     for title in titles:
         box.click()
         page.get_by_role("option", name=re.compile("^" + re.escape(title))).click()
-        time.sleep(0.6)
+        chips.filter(has_text=title).first.wait_for(timeout=15_000)
     page.keyboard.press("Escape")
+    time.sleep(0.6)
+    shown = chips.all_inner_texts()
+    assert len(shown) == len(titles) and all(any(t in c for c in shown) for t in titles), shown
 
 
 def _wait_for_run_page(page) -> str:
