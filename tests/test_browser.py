@@ -95,6 +95,8 @@ def _fill(locator, value: str) -> None:
 def _pick_strategies(page, titles: tuple[str, ...]) -> None:
     """Replace the selected strategies by `titles`, waiting for each change to show as a chip: on a
     busy machine a click can land before the rerun of the previous one has redrawn the widget."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     select = page.locator("[data-testid='stMultiSelect']").filter(has_text="Strategies")
     chips = select.locator("[data-tag]")
     page.get_by_role("button", name="Clear all").first.click()
@@ -102,9 +104,16 @@ def _pick_strategies(page, titles: tuple[str, ...]) -> None:
                            arg=select.element_handle(), timeout=15_000)
     box = page.get_by_role("combobox", name=re.compile("Strategies"))
     for title in titles:
-        box.click()
-        page.get_by_role("option", name=re.compile("^" + re.escape(title))).click()
-        chips.filter(has_text=title).first.wait_for(timeout=15_000)
+        for attempt in range(3):  # a rerun may redraw the widget under the click: try again
+            box.click()
+            page.get_by_role("option", name=re.compile("^" + re.escape(title))).click()
+            try:
+                chips.filter(has_text=title).first.wait_for(timeout=10_000)
+                break
+            except PlaywrightTimeout:
+                page.keyboard.press("Escape")
+                if attempt == 2:
+                    raise
     page.keyboard.press("Escape")
     time.sleep(0.6)
     shown = chips.all_inner_texts()
