@@ -7,7 +7,7 @@ variables win over the file. Nested limits use a double underscore: BUDGET_ARENA
 from __future__ import annotations
 
 import os
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import platformdirs
@@ -95,6 +95,21 @@ def config_file() -> Path | None:
 
 @cache
 def _cached() -> Settings:
+    return Settings()
+
+
+def current_settings() -> Settings:
+    """The settings as the environment and the config file say now, for values that may change
+    while the process runs (the store URL, the price file). Building Settings costs milliseconds and
+    pages ask on every repaint, so it is rebuilt only when a BUDGET_ARENA_ variable or the file changed."""
+    path = config_file()
+    stamp = (str(path), path.stat().st_mtime_ns) if path is not None else None
+    env = tuple(sorted((name, value) for name, value in os.environ.items() if name.startswith(ENV_PREFIX)))
+    return _settings_for(env, stamp)
+
+
+@lru_cache(maxsize=16)
+def _settings_for(env: tuple[tuple[str, str], ...], config_stamp: tuple[str, int] | None) -> Settings:
     return Settings()
 
 

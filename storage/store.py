@@ -11,8 +11,6 @@ writers both hold read locks and then fail (or lose work) when both try to upgra
 
 from __future__ import annotations
 
-import functools
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,27 +20,16 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
-from reasoning.config import ENV_PREFIX, Settings, config_file
+from reasoning.config import current_settings
 
 BUSY_TIMEOUT_SECONDS = 30.0
 _IMMEDIATE = "budget_arena_immediate"  # execution option: this transaction will write
 
 
 def default_url() -> str:
-    """BUDGET_ARENA_DB (or `db` in the config file), else `<data dir>/budget-arena.db`.
-
-    Not the process's cached settings, since BUDGET_ARENA_DB may change at run time; but building
-    Settings costs milliseconds and pages ask on every repaint, so the answer is kept for as long as
-    the variables and the config file it depends on stay the same."""
-    path = config_file()
-    stamp = (str(path), path.stat().st_mtime_ns) if path is not None else None
-    return _url_from_settings(tuple(os.environ.get(ENV_PREFIX + name) for name in ("DB", "DATA_DIR", "CONFIG")),
-                              stamp)
-
-
-@functools.lru_cache(maxsize=16)
-def _url_from_settings(env: tuple[str | None, ...], config_stamp: tuple[str, int] | None) -> str:
-    return Settings().db_url
+    """BUDGET_ARENA_DB (or `db` in the config file), else `<data dir>/budget-arena.db`: read as the
+    settings are now, not as they were at start (BUDGET_ARENA_DB may change at run time)."""
+    return current_settings().db_url
 
 
 def normalise_url(url: str) -> URL:
