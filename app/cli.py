@@ -78,16 +78,29 @@ def _without_password(url: str) -> str:
         return url
 
 
-def parse_knobs(values: list[str]) -> dict[str, dict[str, str]]:
-    """--knob self_consistency.max_samples=8  ->  {"self_consistency": {"max_samples": "8"}}"""
+def parse_knobs(values: list[str], strategies: list[str]) -> dict[str, dict[str, str]]:
+    """--knob self_consistency.max_samples=8  ->  {"self_consistency": {"max_samples": "8"}}; each
+    knob must name one of the chosen `strategies`."""
     knobs: dict[str, dict[str, str]] = {}
     for item in values:
         target, eq, value = item.partition("=")
         strategy, dot, name = target.partition(".")
         if not eq or not dot or not strategy or not name:
             raise bad_input(f"--knob expects STRATEGY.KNOB=VALUE, got {item!r}")
+        if strategy not in strategies:
+            raise bad_input(f"--knob names {strategy!r}, which is not among the --strategy values")
         knobs.setdefault(strategy, {})[name] = value
     return knobs
+
+
+ModelOption = Annotated[str | None, typer.Option(
+    help="local | local:/path/model.gguf | openai:NAME | anthropic:NAME  [default: the configured "
+         "default_model, else local]")]
+
+
+def chosen_model(model: str | None) -> str:
+    """--model, else the configured default model (BUDGET_ARENA_DEFAULT_MODEL, `local` unless set)."""
+    return model or get_settings().default_model
 
 
 def build_budget(total: int | None, output: int | None, usd: float | None, seconds: float | None) -> Budget:
@@ -104,9 +117,7 @@ def model_options(base_url: str | None) -> dict[str, Any]:
 @app.command()
 def run(
     problem: Annotated[str, typer.Argument(help="The problem to solve (use '-' to read it from stdin).")],
-    model: Annotated[str | None, typer.Option(
-        help="local | local:/path/model.gguf | openai:NAME | anthropic:NAME  [default: the configured "
-             "default_model, else local]")] = None,
+    model: ModelOption = None,
     strategy: Annotated[list[str] | None, typer.Option("--strategy", "-s", help="Strategy to run (repeatable).")] = None,
     knob: Annotated[list[str] | None, typer.Option(help="STRATEGY.KNOB=VALUE (repeatable).")] = None,
     max_total_tokens: Annotated[int | None, typer.Option(help="Cap on input+output tokens per strategy.")] = None,
@@ -123,12 +134,9 @@ def run(
 
     if problem == "-":
         problem = sys.stdin.read()
-    model = model or get_settings().default_model
+    model = chosen_model(model)
     names = strategy or ["chain_of_thought"]
-    knobs = parse_knobs(knob or [])
-    for name in knobs:
-        if name not in names:
-            raise bad_input(f"--knob names {name!r}, which is not among the --strategy values")
+    knobs = parse_knobs(knob or [], names)
     budget = build_budget(max_total_tokens, max_output_tokens, max_usd, max_seconds)
     try:  # the deployment's request checks, the same as the web app's
         budget = check_request(problem, names, budget, model, get_settings().limits)

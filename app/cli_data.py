@@ -84,8 +84,7 @@ def sweep(
     = None,
     seed: Annotated[int, typer.Option(help="Seed that generates (built-ins) or picks (files) the problems.")] = 0,
     repeats: Annotated[int, typer.Option(help="Runs of each problem x strategy x budget.")] = 1,
-    model: Annotated[str, typer.Option(help="local | local:/path/model.gguf | openai:NAME | anthropic:NAME")]
-    = "local",
+    model: cli.ModelOption = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL (vLLM, Ollama, ...).")] = None,
     model_option: Annotated[list[str] | None, typer.Option(
         help="KEY=VALUE passed to the model (repeatable), e.g. n_threads=1 or n_ctx=4096 for a local model. "
@@ -117,10 +116,8 @@ def sweep(
     if cap not in CAP_NAMES:
         raise cli.bad_input(f"--cap must be one of {', '.join(CAP_NAMES)}, got {cap!r}")
     names = strategy or DEFAULT_SWEEP_STRATEGIES
-    knobs = cli.parse_knobs(knob or [])
-    for knob_strategy in knobs:
-        if knob_strategy not in names:
-            raise cli.bad_input(f"--knob names {knob_strategy!r}, which is not among the --strategy values")
+    knobs = cli.parse_knobs(knob or [], list(names))
+    model = cli.chosen_model(model)
     limits = get_settings().limits
     options = {**cli.model_options(base_url), **_model_options(model_option or [], cli)}
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, String, Text, false
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -49,6 +49,8 @@ class Run(Base):
     owner_host: Mapped[str | None] = mapped_column(String(255))
     owner_pid: Mapped[int | None]
     owner_token: Mapped[str | None] = mapped_column(String(100))  # tells a reused pid apart
+    # Set by any process (a Cancel on another app server); the owning runner polls it (0004).
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         Index("ix_run_created", "created"),
@@ -62,7 +64,7 @@ class Run(Base):
 
 
 class RunStrategy(Base):
-    """One strategy of a run: its knobs and how it ended."""
+    """One entry of a run: a strategy with its knobs and its own budget, and how it ended."""
 
     __tablename__ = "run_strategy"
 
@@ -70,6 +72,7 @@ class RunStrategy(Base):
     strategy_index: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     strategy: Mapped[str] = mapped_column(String(100))
     knobs: Mapped[dict[str, Any]]
+    budget: Mapped[dict[str, Any] | None]  # Budget.as_dict() of this entry; NULL (before 0004): the run's
     status: Mapped[str] = mapped_column(String(16))
     answer: Mapped[str | None] = mapped_column(Text)
     confidence: Mapped[float | None] = mapped_column(Float)
@@ -88,6 +91,11 @@ class RunStrategy(Base):
     price_date: Mapped[str | None] = mapped_column(String(32))
     started: Mapped[datetime | None]
     finished: Mapped[datetime | None]
+    # The provider reported usage beyond what the call was granted: the figures are stored as
+    # reported, and leaderboards leave the result out unless asked (0004).
+    over_cap: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    app_version: Mapped[str | None] = mapped_column(String(32))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))  # hash of prompt templates + knobs
 
     __table_args__ = (Index("ix_run_strategy_strategy", "strategy"),)
 
