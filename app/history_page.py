@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from app.state import page_path, store
-from storage.queries import count_runs, history_options, list_runs
+from storage.queries import MAX_SEARCH_CHARS, count_runs, history_options, list_runs
 
 PAGE_SIZE = 50
 PROBLEM_CHARS = 120  # the table shows the problem's start; the run page shows all of it
@@ -72,20 +72,37 @@ def render_history_page() -> None:
 
     search_col, model_col, strategy_col, status_col = st.columns([3, 2, 2, 1])
     search = search_col.text_input("Search", key="hist.search", placeholder="problem text, model, strategy, status "
-                                                                            "or run id")
+                                                                            "or a part of a run id")
     model = model_col.selectbox("Model", [ANY, *options["models"]], key="hist.model")
     strategy = strategy_col.selectbox("Strategy", [ANY, *options["strategies"]], key="hist.strategy")
     status = status_col.selectbox("Status", [ANY, *options["statuses"]], key="hist.status")
+    dataset_col, sweep_col, toggle_col = st.columns([2, 2, 2], vertical_alignment="bottom")
+    dataset = dataset_col.selectbox("Dataset", [ANY, *options["datasets"]], key="hist.dataset")
+    sweep = sweep_col.selectbox("Sweep", [ANY, *options["sweeps"]], key="hist.sweep")
+    # A sweep stores one run per cell: hundreds of them would bury the runs people started by hand.
+    show_cells = toggle_col.toggle("Show sweep runs", key="hist.sweep_cells", disabled=sweep != ANY,
+                                   help="Runs that are cells of a sweep are hidden unless this is on or a sweep "
+                                        "is picked.")
+    search = (search or "").strip()
+    if len(search) > MAX_SEARCH_CHARS:
+        st.warning(f"A search is at most {MAX_SEARCH_CHARS} characters; this one has {len(search):,}, so only "
+                   f"its first {MAX_SEARCH_CHARS} are searched for.")
+        search = search[:MAX_SEARCH_CHARS].strip()
     filters = {"search": search or None, "model": None if model == ANY else model,
-               "strategy": None if strategy == ANY else strategy, "status": None if status == ANY else status}
+               "strategy": None if strategy == ANY else strategy, "status": None if status == ANY else status,
+               "dataset": None if dataset == ANY else dataset, "sweep_id": None if sweep == ANY else sweep,
+               "sweep_cells": show_cells or sweep != ANY}
 
     if st.session_state.get("_hist.filters") != filters:  # new filters: back to the first page
         st.session_state["_hist.filters"] = filters
         st.session_state["hist.page"] = 1
     total = count_runs(**filters, store=store())
+    hidden = 0 if filters["sweep_cells"] or not options["sweeps"] else (
+        count_runs(**{**filters, "sweep_cells": True}, store=store()) - total)
     if total == 0:
-        st.info("No runs match. The search looks for a part of the problem, model or strategy name, a status, "
-                "or a whole run id.")
+        st.info("No runs match. The search looks for a part of the problem, the model or strategy name, the run "
+                "or sweep id, or a whole status."
+                + (f" {hidden:,} sweep runs match: turn on \"Show sweep runs\" to see them." if hidden else ""))
         return
     pages = math.ceil(total / PAGE_SIZE)
     page = 1
@@ -95,7 +112,8 @@ def render_history_page() -> None:
                                    width=160))
     runs = list_runs(**filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, store=store())
     first = (page - 1) * PAGE_SIZE + 1
-    st.caption(f"Runs {first:,}-{first + len(runs) - 1:,} of {total:,}")
+    st.caption(f"Runs {first:,}-{first + len(runs) - 1:,} of {total:,}"
+               + (f" ({hidden:,} sweep runs hidden)" if hidden else ""))
     st.dataframe(
         history_table(runs, st.context.url),
         hide_index=True,

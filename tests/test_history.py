@@ -12,9 +12,10 @@ from streamlit.testing.v1 import AppTest
 from app.history_page import PAGE_SIZE, run_link
 from app.state import ROOT
 from storage import forget_store, new_run_id, open_store
-from storage.queries import count_runs, list_runs
+from storage.queries import MAX_SEARCH_CHARS, SearchTooLong, count_runs, history_options, list_runs
 from storage.store import Store
 from storage.tables import Run, RunStrategy
+from tests.test_storage import postgres_cluster, store_url  # noqa: F401  (fixtures: SQLite and PostgreSQL)
 
 MAIN = str(ROOT / "app" / "main.py")
 START = datetime(2025, 3, 1, tzinfo=UTC)
@@ -27,7 +28,8 @@ def add_runs(store: Store, specs: list[dict]) -> list[str]:
         conn.execute(insert(Run), [
             {"id": run_id, "created": START + timedelta(minutes=spec.get("minute", i)), "problem": spec["problem"],
              "reference": spec.get("reference", "4"), "model": spec.get("model", "fake:m"), "model_options": {},
-             "budget": {"total_tokens": 500}, "status": spec.get("status", "done")}
+             "budget": {"total_tokens": 500}, "status": spec.get("status", "done"), "dataset": spec.get("dataset"),
+             "sweep_id": spec.get("sweep_id"), "sweep_key": spec.get("sweep_id") and f"cell-{i}"}
             for i, (run_id, spec) in enumerate(zip(ids, specs, strict=True))
         ])
         conn.execute(insert(RunStrategy), [
@@ -156,3 +158,102 @@ def test_count_runs_and_offset_agree_with_the_unpaged_list(three_runs, store):
     assert count_runs(store=store) == 3
     assert list(list_runs(limit=2, offset=1, store=store)["id"]) == everything[1:]
     assert count_runs(search="gpt-4o", store=store) == 2
+
+
+# ---- filters, sweep runs, run ids, long and non-ASCII searches (issues 12 and 13) --------------
+
+
+@pytest.fixture
+def mixed_runs(store) -> list[str]:
+    """Two runs started by hand and three cells of two sweeps, on two datasets and two models."""
+    return add_runs(store, [
+        {"problem": "What is 6 * 7?", "dataset": "basic_arithmetic"},
+        {"problem": "Spell cat backward", "model": "openai:gpt-4o-mini", "status": "error"},
+        {"problem": "Cell one", "dataset": "basic_arithmetic", "sweep_id": "sw-aaaa"},
+        {"problem": "Cell two", "dataset": "chain_sum", "sweep_id": "sw-aaaa", "status": "cancelled"},
+        {"problem": "Cell three", "dataset": "chain_sum", "sweep_id": "sw-bbbb"},
+    ])
+
+
+def test_sweep_runs_are_hidden_until_asked_for(mixed_runs, store):
+    by_hand, error, cell1, cell2, cell3 = mixed_runs
+    at = page()
+    assert list(shown(at)["id"]) == [error, by_hand]
+    assert "(3 sweep runs hidden)" in at.caption[-1].value
+    at.toggle(key="hist.sweep_cells").set_value(True).run()
+    assert list(shown(at)["id"]) == [cell3, cell2, cell1, error, by_hand]
+    assert at.caption[-1].value == "Runs 1-5 of 5"
+    # the query layer: hidden only when asked
+    assert count_runs(store=store) == 5
+    assert list(list_runs(sweep_cells=False, store=store)["id"]) == [error, by_hand]
+
+
+def test_filters_by_dataset_model_status_and_sweep(mixed_runs, store):
+    by_hand, error, cell1, cell2, cell3 = mixed_runs
+    options = history_options(store=store)
+    assert options["datasets"] == ["basic_arithmetic", "chain_sum"]
+    assert options["sweeps"] == ["sw-bbbb", "sw-aaaa"]  # newest first
+    at = page()
+    at.selectbox(key="hist.sweep").select("sw-aaaa").run()  # picking a sweep shows its runs
+    assert list(shown(at)["id"]) == [cell2, cell1]
+    at.selectbox(key="hist.dataset").select("chain_sum").run()
+    assert list(shown(at)["id"]) == [cell2]
+    at.selectbox(key="hist.sweep").select("(any)").run()
+    assert shown(at) is None  # no run by hand on chain_sum, and sweep runs are hidden again
+    assert "2 sweep runs match" in at.info[0].value
+    at.toggle(key="hist.sweep_cells").set_value(True).run()
+    assert list(shown(at)["id"]) == [cell3, cell2]
+    at.selectbox(key="hist.status").select("cancelled").run()
+    assert list(shown(at)["id"]) == [cell2]
+    at.selectbox(key="hist.dataset").select("(any)").run()
+    at.selectbox(key="hist.status").select("(any)").run()
+    at.selectbox(key="hist.model").select("openai:gpt-4o-mini").run()
+    assert list(shown(at)["id"]) == [error]
+
+
+def test_search_matches_a_part_of_a_run_id(mixed_runs, store):
+    target = mixed_runs[1]
+    part = target[3:9]
+    assert target in list(list_runs(search=part, store=store)["id"])
+    at = page()
+    at.text_input(key="hist.search").input(part).run()
+    assert target in list(shown(at)["id"])
+    at.text_input(key="hist.search").input("sw-bbb").run()  # a sweep id finds its runs, shown or not
+    assert "1 sweep runs match" in at.info[0].value
+
+
+def test_a_huge_search_is_capped_with_a_message(mixed_runs, store):
+    huge = "x" * 60_000
+    with pytest.raises(SearchTooLong, match=f"at most {MAX_SEARCH_CHARS} characters"):
+        list_runs(search=huge, store=store)
+    at = page()
+    at.text_input(key="hist.search").input("Cell" + huge).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert f"at most {MAX_SEARCH_CHARS} characters" in at.warning[0].value
+    assert "60,004" in at.warning[0].value
+    assert "No runs match" in at.info[0].value  # the first 200 characters were searched, no SQL error
+
+
+def test_non_ascii_search_ignores_case_on_sqlite(store):
+    ecole, strasse, other = add_runs(store, [{"problem": "L'ÉCOLE est fermée"}, {"problem": "Die STRAẞE"},
+                                             {"problem": "ecole without accent"}])
+    assert list(list_runs(search="école", store=store)["id"]) == [ecole]
+    assert list(list_runs(search="ÉCOLE", store=store)["id"]) == [ecole]
+    assert list(list_runs(search="straße", store=store)["id"]) == [strasse]
+    assert count_runs(search="école", store=store) == 1
+    at = page()
+    at.text_input(key="hist.search").input("l'école").run()
+    assert list(shown(at)["id"]) == [ecole]
+
+
+def test_non_ascii_search_ignores_case_in_every_backend(store_url):  # noqa: F811
+    """PostgreSQL included, even a database created with the C locale (the test cluster's), where
+    lower() and ILIKE fold ASCII letters only."""
+    backend = open_store(store_url)
+    try:
+        ecole, _ = add_runs(backend, [{"problem": "L'ÉCOLE est fermée"}, {"problem": "ecole without accent"}])
+        assert list(list_runs(search="école", store=backend)["id"]) == [ecole]
+        assert count_runs(search="ÉCOLE", store=backend) == 1
+        assert count_runs(search="ecole", store=backend) == 1  # an ASCII search stays on the fast path
+    finally:
+        forget_store(backend)
