@@ -1,11 +1,18 @@
-"""Extract a final answer from free text and judge it against a reference.
+"""Read what a model committed to in free text, and judge it against a reference.
 
 extract_answer(text) finds the answer a model committed to, in this order (the first rule that
 matches wins; within a rule the last occurrence wins):
   1. `Answer: X` (also `Final answer:`, markdown bold), 2. `\\boxed{X}` (nested braces),
   3. GSM8K `#### X`, 4. `the answer is X` (not when negated: "the answer is not 42"),
   5. a reply that is itself a bare answer: a choice letter "(B)", yes/no, a number, a formula,
-  6. the last number in the text.
+  6. a last line that is itself such a bare answer (multi-line working ending in "42" or "(B)"),
+  7. the last number in the text (`\\frac{3}{4}` counts as one number).
+A `<budget>N</budget>` tag is never an answer: it is removed first (SelfBudgeter's model may echo it).
+The value found is then tidied into the value itself: wrappers go (markdown bold, `$...$`,
+`\\boxed{}`, a nested "Answer:" label, a trailing period), working goes ("12 * 3 = 36 dollars"
+gives "36 dollars": the result of arithmetic working, not an equation in a variable such as
+"2x + 3 = 7"), and so does a trailing unit word ("36 dollars" gives "36"; currency signs, `%` and
+magnitudes such as "million" stay, as they change the value).
 
 is_equivalent(predicted, reference) decides, in order:
   - equal ignoring case and whitespace -> True;
@@ -15,9 +22,23 @@ is_equivalent(predicted, reference) decides, in order:
     `$`/currency, trailing unit words, `%`) -> numeric equality (relative tolerance 1e-6);
     percentages: when exactly one side carries `%`, either reading counts, so `50%` == `50`
     (GSM8K writes percentages as bare numbers) and `50%` == `0.5`; `0.5` != `50` (no `%`).
+    magnitudes scale ("1.5 million" == 1500000; hundred, thousand, million, billion, trillion, dozen),
+    and as with %, a magnitude on one side only allows either reading ("3 million" == "3");
     A prediction holding more than one number ("42 apples and 3 oranges") is not a plain number;
   - either side looks like mathematics (LaTeX, an expression, a tuple) -> math-verify;
   - otherwise False: a prose answer that merely mentions the right number is not correct.
+
+answer_key(answer) is the canonical form votes are grouped by (self_consistency, debate):
+"80 cents", "Answer: 80", "$80.00" and "80" share the key "80"; "(B) 42" and "b" share "B".
+
+The other replies strategies read live here too, so every parser sees the same forms:
+  - parse_score: a rating ("8", "Score: 8/10", "0.8", "80%", "I'd rate it 9 out of 10");
+  - parse_budget / parse_token_count: a token budget ("<budget>300</budget>", "about 300 tokens",
+    "[[300]]", "Budget: 300");
+  - strip_budget: a reply with its budget statements removed;
+  - stated_answer: the answer of a text that explicitly states one (label, box, ####, "the answer
+    is 42"): a reasoning step that merely mentions a number has not finished;
+  - forced_answer: the answer of a reply to an answer cue ("...the final answer is", "Final Answer:").
 
 math-verify guards its work with signal.alarm, which only works in the main thread and would also
 cancel any other SIGALRM user (pytest-timeout). Runs happen in background threads, so its own
@@ -31,9 +52,21 @@ import functools
 import logging
 import re
 import threading
+from collections.abc import Iterable
 from fractions import Fraction
 
-__all__ = ["answer_key", "check", "extract_answer", "is_equivalent"]
+__all__ = [
+    "answer_key",
+    "check",
+    "extract_answer",
+    "forced_answer",
+    "is_equivalent",
+    "parse_budget",
+    "parse_score",
+    "parse_token_count",
+    "stated_answer",
+    "strip_budget",
+]
 
 MATH_VERIFY_SECONDS = 5.0
 _MAX_MATH_CHARS = 300
@@ -45,9 +78,20 @@ _ANSWER_IS = re.compile(
     r"(?i)\b(?:final\s+)?answer\s*(?:(?:is|would\s+be|will\s+be|should\s+be)(?=[\s:])|=)"
     r"\s*:?\s*(?!\s|not\b)(?P<value>[^\n]+)"
 )
+# An answer wrapped in a second label: "Final answer: **Answer: 4**", "Answer: The answer is 4".
+_NESTED_LABEL = re.compile(
+    r"(?is)^(?:(?:so|thus|hence|therefore)\s*,?\s+)?(?:the\s+)?(?:final\s+)?answer\s*(?:is\b|[:：=])\s*:?\s*"
+    r"(?P<value>.+)$"
+)
 _GSM8K = re.compile(r"(?m)^\s*####\s*(?P<value>[^\n]+)")
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*")
-_NUMBER_TOKEN = re.compile(r"(?<![\w.])[-−]?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?(?![\w])")
+# SelfBudgeter's `<budget>N</budget>` (closing tag optional): a statement of cost, never an answer.
+_BUDGET_TAG = re.compile(r"(?i)<\s*budget\s*>[^<\n]*(?:<\s*/\s*budget\s*>)?|<\s*/\s*budget\s*>")
+# A number in running text; `\frac{3}{4}` is one number, not a 3 and a 4.
+_NUMBER_TOKEN = re.compile(
+    r"\\[dt]?frac\s*\{\s*-?\d+\s*\}\s*\{\s*\d+\s*\}"
+    r"|(?<![\w.])[-−]?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?(?![\w])"
+)
 # A choice letter leading an answer: "(B) 42", "B) 42", "B. 42", "option B".
 _CHOICE = re.compile(r"^\s*(?:(?:[Oo]ption|[Cc]hoice)\s+\(?([A-J])\)?(?![\w])|\(([A-J])\)|([A-J])[.:)](?!\w))")
 _BARE_CHOICE = re.compile(r"^\s*(?:(?:[Oo]ption|[Cc]hoice)\s+)?\(?([A-Ja-j])\)?\.?\s*$")
@@ -57,14 +101,50 @@ _NO = {"no", "false", "incorrect"}
 
 def extract_answer(text: str | None) -> str | None:
     """The final answer a model committed to in free text, or None when it gave none."""
-    if not text or not text.strip():
+    if not text or not str(text).strip():
         return None
-    text = str(text)
-    for finder in (_labelled, _boxed, _gsm8k, _answer_is, _bare_answer, _last_number):
+    text = _BUDGET_TAG.sub(" ", str(text))
+    for finder in (_labelled, _boxed, _gsm8k, _answer_is, _bare_answer, _last_line, _last_number):
         value = finder(text)
         if value:
             return value
     return None
+
+
+def stated_answer(text: str | None) -> str | None:
+    """The answer of a text that explicitly states one: an `Answer:` label, a `\\boxed{}`, `####`, or
+    "the answer is X" with X an answer-like value. A reasoning step that merely mentions a number has
+    not finished (extract_answer alone would fall back to its last number)."""
+    if not text or not str(text).strip():
+        return None
+    text = _BUDGET_TAG.sub(" ", str(text))
+    for finder in (_labelled, _boxed, _gsm8k, _claimed):
+        value = finder(text)
+        if value:
+            return value
+    return None
+
+
+def forced_answer(text: str | None) -> str | None:
+    """The answer of a reply to an answer cue ("...the final answer is", "Final Answer:"): the answer
+    it states explicitly if any, else its first line taken as the answer (" **36**", " 36 dollars.",
+    " 12 * 3 = 36" all give "36"). When the first line is prose ("Let me check.") and the rest of
+    the reply holds an answer-like value, that value is the answer; a prose first line otherwise
+    stands (the answer may be a word)."""
+    if not text or not str(text).strip():
+        return None
+    text = _BUDGET_TAG.sub(" ", str(text))
+    stated = stated_answer(text)
+    if stated is not None:
+        return stated
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    first = re.sub(r"(?i)^(?:[:：=]|is\b)\s*", "", first).strip()  # the cue's own "is" or colon, repeated
+    answer = extract_answer("Answer: " + first) if first else None
+    if answer is None or not _is_value(answer):
+        rest = extract_answer(text)
+        if rest is not None and _is_value(rest):
+            return rest
+    return answer
 
 
 def _labelled(text: str) -> str | None:
@@ -77,7 +157,7 @@ def _labelled(text: str) -> str | None:
     if not value.strip("* "):  # "Answer:" with the value on the next non-empty line
         rest = [line.strip() for line in text[last.end():].splitlines() if line.strip()]
         value = rest[0] if rest else ""
-    return _tidy(value)
+    return _tidy(_first_clause(value, stops="."))  # "Answer: 42. Each row has 7 trees."
 
 
 def _boxed(text: str) -> str | None:
@@ -120,7 +200,13 @@ def _answer_is(text: str) -> str | None:
     return _tidy(_first_clause(matches[-1].group("value")))
 
 
-def _first_clause(value: str) -> str:
+def _claimed(text: str) -> str | None:
+    """"the answer is X" when X is answer-like: "the answer is easy to find" states nothing."""
+    value = _answer_is(text)
+    return value if value is not None and _is_value(value) else None
+
+
+def _first_clause(value: str, stops: str = ",;.") -> str:
     """Cut "42, because ..." or "42. Then ..." at the end of the first clause, outside brackets."""
     depth = 0
     for i, ch in enumerate(value):
@@ -128,25 +214,33 @@ def _first_clause(value: str) -> str:
             depth += 1
         elif ch in ")]}":
             depth = max(0, depth - 1)
-        elif depth == 0 and ch in ",;." and (i + 1 == len(value) or value[i + 1] in " \t"):
+        elif depth == 0 and ch in stops and (i + 1 == len(value) or value[i + 1] in " \t"):
             return value[:i]
     return value
 
 
-def _bare_answer(text: str) -> str | None:
-    stripped = _unwrap(text.strip())
-    if "\n" in stripped:
+def _bare_answer(text: str, prose_yes_no: bool = True) -> str | None:
+    stripped = _strip_wrappers(_unwrap(text.strip()))
+    if "\n" in stripped or not stripped:
         return None
     choice = _BARE_CHOICE.match(stripped)
     if choice:
         return choice.group(1).upper()
-    if _yes_no(stripped) and len(stripped.split()) <= 30:
+    words = len(stripped.split())
+    if _yes_no(stripped) and (words <= 30 if prose_yes_no else words == 1):
         return _yes_no(stripped)
-    if _CHOICE.match(stripped) and len(stripped.split()) <= 12:  # "B) 42" / "(C) the third one"
+    if _CHOICE.match(stripped) and words <= 12:  # "B) 42" / "(C) the third one"
         return _choice(stripped)
     if _number(stripped) is not None or (_looks_mathy(stripped) and len(stripped) <= 80):
         return _tidy(stripped)
     return None
+
+
+def _last_line(text: str) -> str | None:
+    """Multi-line working whose last line is itself an answer ("...\\n\\n42", "...\\n(B)"). A
+    yes/no counts only alone: "Yes, the total is 36." is prose about the last number."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return _bare_answer(lines[-1], prose_yes_no=False) if len(lines) > 1 else None
 
 
 def _last_number(text: str) -> str | None:
@@ -154,20 +248,42 @@ def _last_number(text: str) -> str | None:
     return _tidy(numbers[-1].replace("−", "-")) if numbers else None
 
 
+def _is_value(value: str) -> bool:
+    """Whether a tidied value reads as an answer: a number, a choice, yes/no or mathematics."""
+    return bool(
+        _number(value) is not None or _BARE_CHOICE.match(value) or _CHOICE.match(value)
+        or (_yes_no(value) and len(value.split()) <= 3) or _looks_mathy(value)
+    )
+
+
 def _tidy(value: str | None) -> str | None:
-    """Strip the wrappers around an answer: markdown bold, $...$, \\boxed{}, a trailing period."""
+    """The value itself: wrappers (markdown, $...$, \\boxed{}, a nested label, a trailing period),
+    arithmetic working and a trailing unit word removed."""
     if value is None:
         return None
-    value = value.strip().strip("*").strip()
-    value = _unwrap(value)
-    inner = re.match(r"(?i)^the\s+(?:final\s+)?answer\s+is\s*:?\s*(.+)$", value)
-    if inner:
-        value = _first_clause(inner.group(1))
-    value = value.strip().rstrip(".").strip()
+    value = _strip_wrappers(value)
+    for _ in range(3):
+        before = value
+        value = _strip_wrappers(_unwrap(value))
+        inner = _NESTED_LABEL.match(value)
+        if inner and not inner.group("value").lstrip().lower().startswith("not "):
+            value = _strip_wrappers(_first_clause(inner.group("value")))
+        if value == before:
+            break
     choice = _BARE_CHOICE.match(value)
     if choice and (len(value) > 1 or value.isupper()):  # "(B)" -> "B"; a lone "x" stays a variable
         return choice.group(1).upper()
-    return value or None
+    return _plain_value(value) or None
+
+
+def _strip_wrappers(value: str) -> str:
+    """Markdown emphasis and code marks around a value, and a trailing full stop."""
+    before = None
+    while value != before:
+        before = value
+        value = value.strip().strip("*_`").strip()
+        value = re.sub(r"[.。]+$", "", value)
+    return value
 
 
 def _unwrap(value: str) -> str:
@@ -188,6 +304,49 @@ def _unwrap(value: str) -> str:
     return value
 
 
+# "=" as in working ("12 * 3 = 36"), not "<=", ">=", "==", "!=", ":=".
+_EQUALS = re.compile(r"(?<![<>!=:≤≥])=(?!=)")
+_ARITHMETIC_COMMANDS = re.compile(r"\\(?:times|cdot|div|[dt]?frac|left|right|text|mathrm)(?![A-Za-z])")
+_ARITHMETIC = re.compile(r"[\d\s.,+\-−*/×÷·^()\[\]{}$€£¥%]*")
+# A number followed by unit words: "36 dollars", "42 trees in total", "60 km/h".
+_NUMBER_AND_UNIT = re.compile(
+    r"^(?P<num>[-−+]?\s*[$€£¥]?\s*[-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?)"
+    r"\s*(?P<unit>[^\W\d_][^\W\d_/'’-]*(?:[\s-]+[^\W\d_][^\W\d_/'’-]*){0,2})$"
+)
+
+
+def _plain_value(value: str) -> str:
+    """"12 * 3 = 36 dollars" -> "36": the result of working, without its unit word."""
+    value = _result_of_working(value)
+    unit = _NUMBER_AND_UNIT.match(value)
+    if unit:
+        first_word = re.split(r"[\s/-]+", unit.group("unit"))[0].lower()
+        keeps_value = (len(first_word) < 2 or first_word in _MATH_WORDS or first_word in _MAGNITUDES
+                       or first_word in ("percent", "per"))
+        if not keeps_value:
+            return unit.group("num").strip()
+    return value
+
+
+def _result_of_working(value: str) -> str:
+    """The right-hand side of arithmetic working ("6 × 7 = 42"); an equation in a variable
+    ("2x + 3 = 7", "x^2 = 4") is an answer as it stands."""
+    parts = _EQUALS.split(value)
+    if len(parts) < 2:
+        return value
+    lhs, rhs = "=".join(parts[:-1]), _strip_wrappers(_unwrap(parts[-1].strip()))
+    if not rhs or _number(rhs) is None:
+        return value
+    text = _ARITHMETIC_COMMANDS.sub(" ", lhs)
+    if re.fullmatch(r"\s*[^\W\d_][^\W\d_ ]*(?: [^\W\d_]+)*\s*", text):  # "x = 5", "Total cost = 36"
+        return rhs
+    text = re.sub(r"(?<=\d)\s*[xX]\s*(?=[$€£¥]?\d)", " * ", text)  # "12 x 3"
+    text = re.sub(r"[^\W\d_]{2,}", " ", text)  # unit words: "12 dollars * 3"
+    if re.search(r"\d", text) and _ARITHMETIC.fullmatch(text):
+        return rhs
+    return value
+
+
 # ---- comparison -------------------------------------------------------------------------------
 
 _CURRENCY = "$€£¥"
@@ -201,6 +360,9 @@ _PLAIN_NUMBER = re.compile(
     re.VERBOSE,
 )
 _LATEX_FRAC = re.compile(r"^(?P<sign>-)?\s*\\frac\s*\{\s*(?P<num>-?\d+)\s*\}\s*\{\s*(?P<den>\d+)\s*\}(?P<rest>.*)$")
+# Words that scale a number rather than name its unit: "1.5 million" is 1,500,000, not 1.5.
+_MAGNITUDES = {"hundred": 100, "thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12,
+               "dozen": 12}
 _MATH_WORDS = {
     "sqrt", "frac", "dfrac", "tfrac", "pi", "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln",
     "exp", "inf", "infty", "cdot", "times", "div", "pm", "mp", "le", "ge", "leq", "geq", "neq",
@@ -255,7 +417,18 @@ def _number(value: str) -> tuple[Fraction, bool] | None:
         return None
     if (match.group("sign") == "-") != (match.group("sign2") == "-"):
         number = -number
-    return number, match.group("pct") is not None
+    return number * _scale(match), match.group("pct") is not None
+
+
+def _magnitude(value: str) -> int:
+    """The scale a magnitude word gives a plain number ("1.5 million" -> 10**6), else 1."""
+    match = _PLAIN_NUMBER.match(_clean(value))
+    return _scale(match) if match else 1
+
+
+def _scale(match: re.Match[str]) -> int:
+    unit = (match.group("unit") or "").lower().split()
+    return _MAGNITUDES.get(unit[0], 1) if unit else 1
 
 
 def _numbers_equal(a: tuple[Fraction, bool], b: tuple[Fraction, bool]) -> bool:
@@ -321,7 +494,15 @@ def is_equivalent(predicted: str | None, reference: str | None) -> bool:
         return _yes_no(pred) == ref_yes_no
     pred_number, ref_number = _number(pred), _number(ref)
     if pred_number is not None and ref_number is not None:
-        return _numbers_equal(pred_number, ref_number)
+        if _numbers_equal(pred_number, ref_number):
+            return True
+        # As with %, a magnitude on one side only allows either reading: "3 million" answers both
+        # "3000000" and a question asked in millions ("3").
+        scales = _magnitude(pred), _magnitude(ref)
+        if (scales[0] == 1) == (scales[1] == 1):
+            return False
+        (p, p_pct), (r, r_pct) = pred_number, ref_number
+        return _numbers_equal((p / scales[0], p_pct), (r / scales[1], r_pct))
     if _looks_mathy(pred) and _looks_mathy(ref) or (
         (pred_number or ref_number) and (_looks_mathy(pred) or _looks_mathy(ref))
     ):
@@ -337,13 +518,14 @@ def check(text: str | None, reference: str | None) -> bool | None:
 
 
 def answer_key(answer: str | None) -> str | None:
-    """A canonical form for counting votes: `$1,000`, `1000.0` and `1000` share one key."""
+    """A canonical form for counting votes: `$1,000`, `1000.0`, `1000 dollars`, `Answer: 1000` and
+    `1000` share one key; so do `(B) 42`, `(B)` and `b`."""
     if answer is None:
         return None
-    value = _clean(str(answer))
+    value = _clean(_tidy(str(answer)) or "")
     if not value:
         return None
-    choice = _BARE_CHOICE.match(value)
+    choice = _BARE_CHOICE.match(value) or re.match(r"^\s*\(?([A-J])\)\s", value)  # "(B) 42", "B) 42"
     if choice:
         return choice.group(1).upper()
     if len(value.split()) == 1 and _yes_no(value):
@@ -364,6 +546,91 @@ def _canonical_number(x: Fraction) -> str:
     if den == 1:  # a terminating decimal
         return format(x.numerator / x.denominator, ".12g")
     return f"{x.numerator}/{x.denominator}"
+
+
+# ---- ratings -----------------------------------------------------------------------------------
+
+_SCORE_NUM = r"(?P<num>-?\d+(?:\.\d+)?)\s*(?P<pct>%)?"
+_SCORE_DEN = r"(?:\s*(?:/|out\s+of)\s*(?P<den>\d+(?:\.\d+)?))?"
+_RATING_LABEL = re.compile(
+    r"(?i)\b(?:score|rating|rate|rated|grade|confidence)\b[^\d\n-]{0,15}?" + _SCORE_NUM + _SCORE_DEN
+)
+_OUT_OF = re.compile(r"(?i)(?<![\w.])" + _SCORE_NUM + r"\s*(?:/|out\s+of)\s*(?P<den>\d+(?:\.\d+)?)(?![\w.])")
+_ANY_SCORE = re.compile(r"(?<![\w.])" + _SCORE_NUM)
+_SCALE_ECHO = re.compile(r"(?i)\bscale\s+(?:of|from)\s+-?\d+\s*(?:to|-|–)\s*\d+")
+
+
+def parse_score(text: str | None, lo: float = 1, hi: float = 10) -> float | None:
+    """A rating reply mapped from the scale [lo, hi] onto [0, 1] (None: no number in it).
+
+    Read in order: a labelled rating ("Score: 8", "**Rating:** 8/10", "I'd rate it 8 out of 10"),
+    then an "N/M" or "N out of M" anywhere, then the first number. "N/M" and "N%" are a share of the
+    scale's top (4/5 on a 1-10 scale is 8); a decimal strictly between 0 and 1 ("0.8") is a rating
+    on [0, 1] and counts as that share too, so "8", "8/10", "80%" and "0.8" all read as 8. The
+    reply's echo of "on a scale of 1 to 10" is skipped. Out-of-scale values are clamped."""
+    if not text:
+        return None
+    text = _SCALE_ECHO.sub(" ", re.sub(r"[*`_]|\\boxed\s*", " ", str(text)))
+    found = _RATING_LABEL.search(text) or _OUT_OF.search(text) or _ANY_SCORE.search(text)
+    if not found:
+        return None
+    number, value = found.group("num"), float(found.group("num"))
+    den = found.groupdict().get("den")
+    if den:
+        if float(den) <= 0:
+            return None
+        value = value / float(den) * hi
+    elif found.group("pct"):
+        value = value / 100 * hi
+    elif "." in number and 0 < value < 1:
+        value *= hi
+    value = min(max(value, lo), hi)
+    return (value - lo) / (hi - lo)
+
+
+# ---- token budgets (TALE, SelfBudgeter) ---------------------------------------------------------
+
+_WHOLE = r"(\d{1,3}(?:,\d{3})+|\d+)"
+_BUDGET_TAGGED = re.compile(rf"(?i)<\s*budget\s*>\s*(?:about\s+|around\s+|roughly\s+|~\s*|≈\s*)?{_WHOLE}")
+_N_TOKENS = re.compile(rf"(?i)(?<![\d.,]){_WHOLE}\s*(?:tokens?|toks?)\b")
+_BUDGET_LABELLED = re.compile(rf"(?i)\b(?:budget|estimated?|total)\b[^\d\n]{{0,20}}?(?<![\d.,]){_WHOLE}")
+_BARE_COUNT = re.compile(rf"(?i)^\s*\[*\s*{_WHOLE}\s*\]*\s*(?:tokens?)?\s*\.?\s*$")
+_FIRST_COUNT = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(?![\d.]*%)")
+
+
+def parse_budget(text: str | None) -> int | None:
+    """A stated token budget: `<budget>N</budget>` (closing tag optional), else the last "N tokens"
+    ("about 300 tokens"), else a labelled "Budget: N" / "Estimate: N", else a bare N or [[N]].
+    None for no such number, or for 0."""
+    for pattern in (_BUDGET_TAGGED, _N_TOKENS, _BUDGET_LABELLED, _BARE_COUNT):
+        matches = list(pattern.finditer(str(text or "")))
+        if matches:
+            match = matches[-1] if pattern is _N_TOKENS else matches[0]
+            value = int(match.group(1).replace(",", ""))
+            return value if value > 0 else None
+    return None
+
+
+def parse_token_count(text: str | None) -> int | None:
+    """TALE's estimate: a stated budget as parse_budget reads it, else the first whole number
+    ("[[150]]", "About 1,200 tokens.", "Budget: 64"); a percentage is not a count."""
+    stated = parse_budget(text)
+    if stated is not None:
+        return stated
+    match = _FIRST_COUNT.search(str(text or ""))
+    return int(match.group(1).replace(",", "")) if match else None
+
+
+def strip_budget(text: str | None, amounts: Iterable[int] = ()) -> str:
+    """The text without `<budget>` tags and without statements of the given budgets ("about 300
+    tokens", "Budget: 300"), so a model that repeats its own budget is not read as answering it."""
+    text = _BUDGET_TAG.sub(" ", str(text or ""))
+    for amount in {int(a) for a in amounts if a is not None}:
+        number = rf"(?<![\d.,])(?:{amount}|{amount:,})(?![\d]|[.,]\d)"
+        text = re.sub(rf"(?i)(?:\b(?:about|around|roughly|approximately|under|within|at\s+most)\s+|[~≈]\s*)?"
+                      rf"{number}\s*(?:-\s*)?tokens?\b", " ", text)
+        text = re.sub(rf"(?i)\bbudget\b[^\d\n]{{0,20}}?{number}", " ", text)
+    return text
 
 
 # ---- math-verify, off the main thread ---------------------------------------------------------

@@ -6,7 +6,18 @@ import threading
 
 import pytest
 
-from reasoning.answers import answer_key, check, extract_answer, is_equivalent
+from reasoning.answers import (
+    answer_key,
+    check,
+    extract_answer,
+    forced_answer,
+    is_equivalent,
+    parse_budget,
+    parse_score,
+    parse_token_count,
+    stated_answer,
+    strip_budget,
+)
 
 EXTRACT = [
     ("Let me think. 2 + 2 = 4. Answer: 4", "4"),
@@ -39,6 +50,28 @@ EXTRACT = [
     ("", None),
     ("I have no idea.", None),
     (None, None),
+    # how capable models write: the value, without wrappers, working or unit words
+    ("**Answer: 42**", "42"),
+    ("**Answer:** 42 trees", "42"),
+    ("Answer: 42. Each row has 7 trees, so that is all of them.", "42"),
+    ("Final answer: **Answer: 4**", "4"),  # a nested label is no part of the value
+    ("Answer: The answer is 4", "4"),
+    ("The answer is $42.", "$42"),
+    ("The answer is: **42**.", "42"),
+    ("Answer: 12 * 3 = 36 dollars", "36"),  # working: the value is its result
+    ("Answer: 6 × 7 = 42", "42"),
+    ("Answer: 12 x 3 = $36", "$36"),
+    ("Answer: $\\frac{3}{4}$", "\\frac{3}{4}"),
+    ("Answer: 2x + 3 = 7", "2x + 3 = 7"),  # an equation in a variable is not working
+    ("Answer: 1.5 million", "1.5 million"),  # a magnitude changes the value: kept
+    ("Answer: 2 pi", "2 pi"),
+    ("Answer: 50%", "50%"),
+    ("Each row has 7.\n6 rows.\n\n### Final answer\n42 trees", "42"),  # the last line is the answer
+    ("Options 6 and 7 multiply.\n\n(B)", "B"),
+    ("Let me check.\nYes, the total is 36.", "36"),  # a yes/no leading prose is no answer
+    ("It is 3 slices of 4, so \\frac{3}{4}\nof the pizza.", "\\frac{3}{4}"),  # \frac{3}{4} is one number
+    ("<budget>512</budget>", None),  # a budget tag is never an answer
+    ("<budget>512</budget>\nEach row has 7 trees: 6 × 7 = 42.", "42"),
 ]
 
 
@@ -111,6 +144,12 @@ EQUIVALENT = [
     ("Paris", "paris ", True),
     ("New  York", "new york", True),
     ("London", "Paris", False),
+    # magnitudes scale; on one side only, either reading counts (as with %)
+    ("1.5 million", "1500000", True),
+    ("1.5 million", "1.5", True),
+    ("1.5 million", "15", False),
+    ("2 million", "2 thousand", False),
+    ("2 dozen", "24", True),
     # nothing to compare
     (None, "42", False),
     ("", "42", False),
@@ -176,8 +215,121 @@ def test_math_verify_works_off_the_main_thread() -> None:
         (["0.25", "1/4"], True),
         (["42", "41"], False),
         (["Paris", "London"], False),
+        (["80 cents", "Answer: 80", "80", "**80**", "The answer is 80."], True),
+        (["(B) 42", "(B)", "b", "The answer is (B)."], True),
+        (["\\frac{3}{4}", "3/4", "0.75", "$\\frac{3}{4}$"], True),
+        (["12 * 3 = 36", "36 dollars"], True),
+        (["Answer: 80", "Answer: 8"], False),
     ],
 )
 def test_answer_key_groups_votes(answers: list[str], same: bool) -> None:
     keys = {answer_key(a) for a in answers}
     assert (len(keys) == 1) is same
+
+
+# ---- the other replies strategies read --------------------------------------------------------------
+
+STATED = [
+    ("so the total is 12.\nAnswer: 12", "12"),
+    ("The farmer plants $\\boxed{42}$ trees.", "42"),
+    ("#### 42", "42"),
+    ("So the answer is 42 trees.", "42"),
+    ("Add 5 and 7 to get 12.", None),  # a number alone does not finish a step
+    ("To find the answer is easy: multiply the rows.", None),  # "the answer is" + prose states nothing
+    ("<budget>300</budget>", None),
+    ("Answer: <answer>", None),  # the format echoed
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), STATED)
+def test_stated_answer(text: str, expected: str | None) -> None:
+    assert stated_answer(text) == expected
+
+
+FORCED = [
+    (" 42", "42"),
+    (" **42**.", "42"),
+    (" $\\boxed{42}$", "42"),
+    (" 12 * 3 = 36 dollars.", "36"),  # Anytime reported this working as its answer
+    (" 36 dollars.\n\nBecause 12 * 3 = 36.", "36"),
+    (" The final answer is $42$.", "42"),
+    (": 42", "42"),
+    (" is 42.", "42"),
+    (" (B)", "B"),
+    (" Paris.", "Paris"),  # a word answer stands
+    (" Let me check once more.\n6 × 7 = 42", "42"),  # prose first line, the value after it
+    ("\n\n42", "42"),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), FORCED)
+def test_forced_answer(text: str, expected: str | None) -> None:
+    assert forced_answer(text) == expected
+
+
+SCORES = [
+    ("8", 7 / 9),
+    ("Score: 8/10", 7 / 9),
+    ("0.8", 7 / 9),  # a rating on [0, 1]: the same share of the scale
+    ("80%", 7 / 9),
+    ("4/5", 7 / 9),
+    ("**Rating:** 8 out of 10", 7 / 9),
+    ("I'd rate it 8.", 7 / 9),
+    ("Step 1 is right. Score: 8/10", 7 / 9),  # the first number is not the rating
+    ("On a scale of 1 to 10: 8", 7 / 9),  # the echoed scale is not the rating
+    ("\\boxed{8}", 7 / 9),
+    ("10", 1.0),
+    ("15", 1.0),
+    ("0", 0.0),
+    ("1", 0.0),
+    ("no idea", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("reply", "score"), SCORES)
+def test_parse_score(reply: str, score: float | None) -> None:
+    result = parse_score(reply)
+    assert result == (None if score is None else pytest.approx(score))
+
+
+BUDGET_REPLIES = [
+    ("<budget>300</budget>", 300),
+    ("<BUDGET> 1,024 </BUDGET>", 1024),
+    ("<budget>~90", 90),
+    ("about 300 tokens", 300),
+    ("I estimate this needs about 300 tokens, step 1 included.", 300),
+    ("Step 1 takes 50 tokens, step 2 takes 100: 150 tokens in all.", 150),
+    ("Budget: 250 tokens", 250),
+    ("**Budget:** 250", 250),
+    ("[[300]]", 300),
+    ("120", 120),
+    ("400 tokens.", 400),
+    ("I'd guess a few hundred", None),
+    ("<budget>0</budget>", None),
+]
+
+
+@pytest.mark.parametrize(("reply", "budget"), BUDGET_REPLIES)
+def test_parse_budget(reply: str, budget: int | None) -> None:
+    assert parse_budget(reply) == budget
+
+
+@pytest.mark.parametrize(
+    ("reply", "tokens"),
+    [("150", 150), ("[[1,200]]", 1200), ("About 80 tokens.", 80), ("Budget: 64", 64), ("about 300 tokens", 300),
+     ("Estimated: 90", 90), ("50% more", None), ("none", None)],
+)
+def test_parse_token_count(reply: str, tokens: int | None) -> None:
+    assert parse_token_count(reply) == tokens
+
+
+@pytest.mark.parametrize(
+    ("reply", "answer"),
+    [("<budget>512</budget>", None), ("about 300 tokens", None), ("Budget: 300\nSo 6 × 7 = 42.", "42"),
+     ("I will stay within about 300 tokens. The farmer has 36 tokens.", "36"),  # only the budget goes
+     ("Answer: 300", "300")],  # an explicit answer that equals the budget is still the answer
+)
+def test_strip_budget_leaves_no_budget_to_read_as_the_answer(reply: str, answer: str | None) -> None:
+    assert extract_answer(strip_budget(reply, [300, 512])) == answer

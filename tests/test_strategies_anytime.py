@@ -150,6 +150,20 @@ async def test_anytime_fits_its_last_checkpoint_into_the_budget():
     assert "cannot pay" in notes(events, "anytime index")[0].data["stop"]
 
 
+async def test_anytime_answers_the_value_not_the_working():
+    """Seen on the local model: the forced answer " 12 * 3 = 36 dollars." became the answer."""
+    model = FakeModel(replies=ScriptedAnytime(["12 * 3 = 36 dollars"] * 2, [9, 9]))
+    events, final = await collect("anytime", model, first_checkpoint=64, max_checkpoint=128)
+    assert [n.data["answer"] for n in notes(events, "checkpoint ")] == ["36", "36"]
+    assert final.answer == "36"
+
+
+async def test_anytime_reads_ratings_written_as_capable_models_write_them():
+    model = FakeModel(replies=ScriptedAnytime(["7"] * 2, ["Score: 8/10", "0.8"]))  # type: ignore[list-item]
+    events, _ = await collect("anytime", model, first_checkpoint=64, max_checkpoint=128, epsilon=0.0)
+    assert [n.data["score"] for n in notes(events, "checkpoint ")] == pytest.approx([7 / 9, 7 / 9])
+
+
 # ---- budget forcing ---------------------------------------------------------------------------
 
 
@@ -204,6 +218,16 @@ async def test_budget_forcing_forces_the_end_of_thinking_at_the_cap():
     assert final.answer == "42"
     summary = notes(events, "thinking")[0].data
     assert summary["forced_end"] is True and summary["thinking_tokens"] == 100
+
+
+async def test_budget_forcing_reads_the_forced_answer_as_the_value():
+    def reply(messages, index: int) -> str:
+        content = messages[-1]["content"]
+        return " 6 × 7 = 42 trees.\n\nEach row has 7." if content.endswith(FINAL_ANSWER_CUE) else "think " * 500
+
+    events, final = await collect("budget_forcing", FakeModel(replies=reply), max_thinking_tokens=64)
+    assert notes(events, "thinking")[0].data["forced_end"] is True
+    assert final.answer == "42"
 
 
 async def test_budget_forcing_lowers_the_cap_so_the_answer_still_fits():

@@ -83,6 +83,18 @@ def test_beta_samples_needed_is_the_first_count_that_clears_the_threshold() -> N
     assert beta_samples_needed(3, 1, 0.95) == 3  # (6, 1): 247/256 = 0.965; (5, 1): 0.9375
 
 
+def test_tally_groups_by_the_normalised_answer_and_keeps_the_spellings() -> None:
+    tally = Tally()
+    for answer in ["80 cents", "Answer: 80", "120", "80", "120", "80 cents"]:
+        tally.add(answer)
+    assert tally.ranked() == [("80 cents", 4), ("120", 2)]
+    assert tally.groups() == [
+        {"key": "80", "answer": "80 cents", "votes": 4, "forms": ["80 cents", "Answer: 80", "80"]},
+        {"key": "120", "answer": "120", "votes": 2, "forms": ["120"]},
+    ]
+    assert tally.describe() == "80 ×4 (80 cents | Answer: 80 | 80), 120 ×2"
+
+
 def test_tally_groups_spellings_and_breaks_ties_by_first_seen() -> None:
     tally = Tally()
     for answer in ["41", "$42", "42", None, "41.0"]:
@@ -273,6 +285,32 @@ def test_parse_token_count(reply: str, tokens: int | None) -> None:
     assert parse_token_count(reply) == tokens
 
 
+async def test_self_consistency_votes_group_spellings_and_the_notes_show_the_groups() -> None:
+    """Raw strings would make 120 (twice, spelled alike) beat 80 (three times, spelled three ways)."""
+    replies = ["Answer: 120", "So it costs $80.\nAnswer: $80", "Answer: 120",
+               "Final answer: **Answer: 80**", "The answer is $\\boxed{80.00}$."]
+    model = FakeModel(replies=[f"{FILLER} {r}" for r in replies])
+    events = await play("self_consistency", model, stop_rule="fixed", samples=5, batch_size=1)
+    assert final(events).answer == "$80"
+    groups = [
+        {"key": "80", "answer": "$80", "votes": 3, "forms": ["$80", "80", "80.00"]},
+        {"key": "120", "answer": "120", "votes": 2, "forms": ["120"]},
+    ]
+    assert notes(events, "stop")[0].data["groups"] == groups
+    last = notes(events, "votes")[-1]
+    assert last.data["groups"] == groups
+    assert last.text == "sample 5: 80.00 · votes: 80 ×3 ($80 | 80 | 80.00), 120 ×2"
+
+
+async def test_debate_round_notes_show_the_vote_groups() -> None:
+    model = FakeModel(replies=[f"{FILLER} Answer: $80", f"{FILLER} **Answer:** 80", f"{FILLER} Answer: 80.0 cents."])
+    events = await play("debate", model, agents=3)
+    rounds = notes(events, "round")
+    assert rounds[0].data["groups"] == [{"key": "80", "answer": "$80", "votes": 3, "forms": ["$80", "80", "80.0"]}]
+    assert rounds[0].text.endswith("votes: 80 ×3 ($80 | 80 | 80.0)")
+    assert notes(events, "stop")[0].data["reason"] == "consensus"
+
+
 # ---- SelfBudgeter ------------------------------------------------------------------------------------------
 
 
@@ -315,8 +353,22 @@ async def test_self_budgeter_truncated_answer_misses_its_budget() -> None:
 
 
 @pytest.mark.parametrize(
+    ("stated", "answered", "expected"),
+    [("<budget>512</budget>", "<budget>512</budget>", None),  # seen on the local model: answer "512"
+     ("<budget>512</budget>", "<budget>512</budget>\n6 rows of 7 trees: 6 × 7 = 42.", "42"),
+     ("about 300 tokens", "about 300 tokens", None),
+     ("about 300 tokens", "I will use about 300 tokens.\n**Answer:** 42 trees", "42")],
+)
+async def test_self_budgeter_never_answers_its_own_budget(stated: str, answered: str, expected: str | None) -> None:
+    model = FakeModel(replies=[stated, answered])
+    events = await play("self_budgeter", model)
+    assert notes(events, "budget")[0].data["source"] == "model"
+    assert final(events).answer == expected
+
+
+@pytest.mark.parametrize(
     ("reply", "budget"),
-    [("<budget>300</budget>", 300), ("<BUDGET> 1,024 </BUDGET>", 1024), ("<budget>~90", 90),
+    [("<budget>300</budget>", 300), ("about 300 tokens", 300), ("<BUDGET> 1,024 </BUDGET>", 1024), ("<budget>~90", 90),
      ("Budget: 250 tokens", 250), ("120", 120), ("400 tokens.", 400), ("I'd guess a few hundred", None),
      ("<budget>0</budget>", None)],
 )

@@ -106,8 +106,13 @@ def test_scores_and_stated_answers_are_parsed():
     assert parse_score("Rating: 10/10") == 1.0
     assert parse_score("15") == 1.0 and parse_score("0") == 0.0
     assert parse_score("no idea") is None
+    # capable models' forms (the full table is in tests/test_answers.py)
+    assert parse_score("0.8") == parse_score("Score: 8/10") == parse_score("8") == pytest.approx(7 / 9)
+    assert parse_score("Step 1 is wrong. Score: 2/10") == pytest.approx(1 / 9)  # not the "1" of "Step 1"
     assert stated_answer("so the total is 12.\nAnswer: 12") == "12"
     assert stated_answer("Add 5 and 7 to get 12.") is None  # a number alone does not finish a state
+    assert stated_answer("So there are $\\boxed{12}$ apples.") == "12"
+    assert stated_answer("Hence the answer is 12 apples.") == "12"
 
 
 # ---- a scripted tree --------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from reasoning.answers import is_equivalent
+from reasoning.answers import forced_answer, is_equivalent, parse_score, stated_answer
 from reasoning.context import Context
 from reasoning.models.base import Message
 from reasoning.strategies.base import StrategyBase, knob, register
@@ -35,7 +35,7 @@ from reasoning.strategies.prompts import (
     rate_answer,
     step_by_step,
 )
-from reasoning.strategies.search import Cost, fits, forced_answer, largest_fitting, parse_score, stated_answer
+from reasoning.strategies.search import Cost, fits, largest_fitting
 
 QUALITY_FLOOR = 1e-8  # the seed's max(prev_quality, 1e-8)
 SCORE_TOKENS = 8

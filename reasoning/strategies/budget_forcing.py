@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reasoning.answers import forced_answer, stated_answer
 from reasoning.context import MIN_USEFUL_TOKENS, Context, Reply
 from reasoning.models.base import Message, Model
 from reasoning.strategies.base import StrategyBase, knob, register
 from reasoning.strategies.prompts import FINAL_ANSWER_CUE, THINK_END, THINK_START, think_then_answer
-from reasoning.strategies.search import Cost, fits, forced_answer, largest_fitting, stated_answer
+from reasoning.strategies.search import Cost, fits, largest_fitting
 
 WAIT = "Wait"
 

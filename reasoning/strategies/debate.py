@@ -75,8 +75,9 @@ class Debate(StrategyBase):
                 if agent.answer is not None:
                     current.add(agent.answer)
             ctx.partial(leader, current.share)
-            ctx.note("round", f"round {round_no}: " + ", ".join(f"{a.name}={a.answer}" for a in agents),
-                     round=round_no, answers={a.name: a.answer for a in agents}, votes=current.table(),
+            ctx.note("round", f"round {round_no}: " + ", ".join(f"{a.name}={a.answer}" for a in agents)
+                     + f" · votes: {current.describe()}", round=round_no,
+                     answers={a.name: a.answer for a in agents}, groups=current.groups(), votes=current.table(),
                      leader=leader)
             keys = {answer_key(a.answer) for a in agents if a.response is not None}
             if len(keys) == 1 and None not in keys:

@@ -10,6 +10,8 @@ Pure parts (tested with plain numbers):
   more expansions, how long a call) across every kind of cap at once;
 - `beam_plan`: how many states to expand and how many proposals each, from what is affordable.
 
+Replies are read by reasoning.answers (`parse_score`, `stated_answer`, `forced_answer`).
+
 One async part, `expand`: propose children of a state in parallel and score each with the
 evaluation prompt. Which prompts are used is up to the caller (`SearchPrompts`).
 """
@@ -17,21 +19,21 @@ evaluation prompt. Which prompts are used is up to the caller (`SearchPrompts`).
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reasoning.answers import extract_answer
+# Ratings and stated/forced answers are read in reasoning.answers with every other reply form;
+# forced_answer is re-exported for code that imported it from here.
+from reasoning.answers import extract_answer, parse_score, stated_answer
+from reasoning.answers import forced_answer as forced_answer
 from reasoning.budget import Budget
 from reasoning.context import Context, Reply
 from reasoning.models.base import Message
 from reasoning.prices import ModelPrice
 
 VALUE_FLOOR = 1e-8  # the seed's np.maximum(values, 1e-8): a zero value still gets a (tiny) share
-_ANSWER_LABEL = re.compile(r"(?i)(?<![a-z])(?:final\s+)?answer\s*\**\s*[:：]\s*\**\s*\S")
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 # ---- the tree --------------------------------------------------------------------------------
@@ -122,34 +124,6 @@ def best_path(root: Node) -> list[Node]:
 
 def tree_data(root: Node) -> list[dict[str, Any]]:
     return [n.as_data() for n in walk(root)]
-
-
-# ---- parsing model output --------------------------------------------------------------------
-
-
-def parse_score(text: str, lo: float = 1, hi: float = 10) -> float | None:
-    """The first number of a rating reply mapped from [lo, hi] onto [0, 1] (None: no number)."""
-    found = _NUMBER.search(text or "")
-    if not found:
-        return None
-    value = min(max(float(found.group()), lo), hi)
-    return (value - lo) / (hi - lo)
-
-
-def stated_answer(text: str) -> str | None:
-    """The answer of a text that states one with an `Answer:` label; a step that merely mentions a
-    number is not finished (extract_answer alone would fall back to its last number)."""
-    return extract_answer(text) if _ANSWER_LABEL.search(text or "") else None
-
-
-def forced_answer(text: str) -> str | None:
-    """The answer of a reply to an answer cue ("...the final answer is", "Final Answer:"): a labelled
-    answer if it gives one, else its first line taken as the answer."""
-    labelled = stated_answer(text)
-    if labelled is not None:
-        return labelled
-    first = next((line.strip() for line in str(text).splitlines() if line.strip()), "")
-    return extract_answer("Answer: " + first.lstrip(":").strip()) if first else None
 
 
 # ---- sizing from the remaining budget ---------------------------------------------------------

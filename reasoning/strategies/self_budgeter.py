@@ -5,32 +5,21 @@ Phase one asks for `<budget>N</budget>`; phase two puts that statement in the mo
 asks for the solution in at most N tokens, with max_tokens = N + margin (clamped by the remaining
 budget). A user may pre-fill N instead (knob `prefilled_budget`), which skips phase one, as the
 paper's pre-filled budget does. A Note records N against the output tokens the answer used.
+The stated budget is read by answers.parse_budget ("<budget>300</budget>", "about 300 tokens");
+the answer is read with the budget statements removed, so a repeated budget is never the answer.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from reasoning.answers import extract_answer
+from reasoning.answers import extract_answer, parse_budget, strip_budget
 from reasoning.context import Context
 from reasoning.strategies.base import StrategyBase, knob, register
 from reasoning.strategies.prompts import BUDGET_TAG, solve_within_budget, state_budget
 from reasoning.strategies.token_budget import clamp_budget
 
-_TAGGED = re.compile(rf"(?is)<\s*{BUDGET_TAG}\s*>\s*(?:about\s+|~\s*)?(\d{{1,3}}(?:,\d{{3}})+|\d+)")
-_LABELLED = re.compile(r"(?i)\bbudget\b[^\d\n]{0,20}?(\d{1,3}(?:,\d{3})+|\d+)\s*(?:tokens?)?")
-_BARE = re.compile(r"^\s*(\d{1,3}(?:,\d{3})+|\d+)\s*(?:tokens?)?\s*\.?\s*$", re.IGNORECASE)
-
-
-def parse_budget(text: str) -> int | None:
-    """N from `<budget>N</budget>` (closing tag optional), `Budget: N tokens`, or a bare `N`."""
-    for pattern in (_TAGGED, _LABELLED, _BARE):
-        match = pattern.search(text or "")
-        if match:
-            value = int(match.group(1).replace(",", ""))
-            return value if value > 0 else None
-    return None
+__all__ = ["SelfBudgeter", "parse_budget"]  # parse_budget lives in reasoning.answers; kept importable here
 
 
 @register
@@ -80,7 +69,9 @@ class SelfBudgeter(StrategyBase):
 
         reply = await ctx.generate(messages, label="answer", max_tokens=budget + self.margin,
                                    temperature=self.temperature)
-        answer = extract_answer(reply)
+        # A model may repeat its budget before (or instead of) solving; `<budget>512</budget>` or
+        # "about 300 tokens" is never the answer (seen on the local model: the answer was "512").
+        answer = extract_answer(strip_budget(reply, (predicted, budget)))
         ctx.partial(answer)
         spent = reply.usage.output_tokens
         met = spent <= budget

@@ -80,8 +80,9 @@ class SelfConsistency(StrategyBase):
                     keys.append(tally.add(answer))
                     self._report(ctx, tally, keys, answer)
         kind, text = stop
-        ctx.note("stop", text, reason=kind, samples=len(keys), votes=tally.table(), leader=tally.leader,
-                 share=tally.share, rule=self.stop_rule, statistic=self._statistic(tally, keys))
+        ctx.note("stop", text, reason=kind, samples=len(keys),
+                 groups=tally.groups(), votes=tally.table(), leader=tally.leader, share=tally.share,
+                 rule=self.stop_rule, statistic=self._statistic(tally, keys))
         return tally.leader
 
     # ---- the stopping rule ----------------------------------------------------------------------
@@ -142,7 +143,8 @@ class SelfConsistency(StrategyBase):
             stat_text = f" · P(leader wins)={statistic:.3f}"
         elif self.stop_rule == "esc":
             stat_text = f" · {statistic}/{self.window} agree"
-        votes = ", ".join(f"{a} ×{n}" for a, n in tally.ranked()) or "none yet"
-        ctx.note("votes", f"sample {len(keys)}: {answer if answer is not None else 'no answer'} · {votes}"
-                 f"{stat_text}", sample=len(keys), answer=answer, votes=tally.table(), leader=leader,
-                 share=tally.share, rule=self.stop_rule, statistic=statistic)
+        # The text names each group by its key with the spellings it gathered, so the pane shows
+        # why "80 cents" and "Answer: 80" count as one answer.
+        ctx.note("votes", f"sample {len(keys)}: {answer if answer is not None else 'no answer'} · "
+                 f"votes: {tally.describe()}{stat_text}", sample=len(keys), answer=answer, groups=tally.groups(),
+                 votes=tally.table(), leader=leader, share=tally.share, rule=self.stop_rule, statistic=statistic)

@@ -9,21 +9,14 @@ A Note records N against the output tokens the answer actually used.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
-from reasoning.answers import extract_answer
+from reasoning.answers import extract_answer, parse_token_count, strip_budget
 from reasoning.context import MIN_USEFUL_TOKENS, Context
 from reasoning.strategies.base import StrategyBase, knob, register
 from reasoning.strategies.prompts import estimate_tokens, within_tokens
 
-_COUNT = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(?![\d.]*%)")
-
-
-def parse_token_count(text: str) -> int | None:
-    """The first whole number in an estimator's reply ("150", "[[150]]", "about 1,200 tokens")."""
-    match = _COUNT.search(text or "")
-    return int(match.group(1).replace(",", "")) if match else None
+__all__ = ["TokenBudget", "clamp_budget", "parse_token_count"]  # parse_token_count: from reasoning.answers
 
 
 def clamp_budget(predicted: int, low: int, high: int, affordable: int | None) -> int:
@@ -68,7 +61,8 @@ class TokenBudget(StrategyBase):
 
         reply = await ctx.generate(within_tokens(problem, budget), label="reasoning",
                                    max_tokens=math.ceil(budget * self.slack), temperature=self.temperature)
-        answer = extract_answer(reply)
+        # "use less than N tokens" invites "I'll stay under N tokens": that N is not the answer.
+        answer = extract_answer(strip_budget(reply, (budget,)))
         ctx.partial(answer)
         spent = reply.usage.output_tokens
         met = spent <= budget

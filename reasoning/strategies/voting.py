@@ -9,16 +9,20 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 from reasoning.answers import answer_key
 
 
 @dataclass
 class Tally:
-    """Votes grouped by answer_key (so "$1,000" and "1000" agree); the first spelling seen shows."""
+    """Votes grouped by answer_key, so "80 cents", "Answer: 80" and "80" are one answer (self-
+    consistency's majority is over answers, not spellings: Wang et al., 2023, marginalise the
+    reasoning paths over the final answer). The first spelling seen names the group."""
 
     counts: dict[str, int] = field(default_factory=dict)  # key -> votes, in first-seen order
     shown: dict[str, str] = field(default_factory=dict)  # key -> first spelling
+    forms: dict[str, list[str]] = field(default_factory=dict)  # key -> every distinct spelling seen
     abstained: int = 0  # samples with no extractable answer
 
     def add(self, answer: str | None) -> str | None:
@@ -27,15 +31,35 @@ class Tally:
         if key is None or answer is None:
             self.abstained += 1
             return None
+        spelling = answer.strip()
         self.counts[key] = self.counts.get(key, 0) + 1
-        self.shown.setdefault(key, answer.strip())
+        self.shown.setdefault(key, spelling)
+        forms = self.forms.setdefault(key, [])
+        if spelling not in forms:
+            forms.append(spelling)
         return key
 
     def ranked(self) -> list[tuple[str, int]]:
         """(answer, votes), most votes first; ties go to the answer seen first."""
+        return [(self.shown[k], self.counts[k]) for k in self._ranked_keys()]
+
+    def _ranked_keys(self) -> list[str]:
         order = {key: i for i, key in enumerate(self.counts)}
-        keys = sorted(self.counts, key=lambda k: (-self.counts[k], order[k]))
-        return [(self.shown[k], self.counts[k]) for k in keys]
+        return sorted(self.counts, key=lambda k: (-self.counts[k], order[k]))
+
+    def groups(self) -> list[dict[str, Any]]:
+        """The vote groups, most votes first: {"key", "answer" (first spelling), "votes", "forms"}."""
+        return [{"key": k, "answer": self.shown[k], "votes": self.counts[k], "forms": list(self.forms[k])}
+                for k in self._ranked_keys()]
+
+    def describe(self) -> str:
+        """The tally in words: `80 ×3 (80 cents | Answer: 80 | 80), 120 ×1`; forms only when several."""
+        parts = []
+        for group in self.groups():
+            forms = group["forms"]
+            spelled = f" ({' | '.join(forms)})" if len(forms) > 1 else ""
+            parts.append(f"{group['key']} ×{group['votes']}{spelled}")
+        return ", ".join(parts) or "none yet"
 
     @property
     def votes(self) -> int:
