@@ -15,14 +15,18 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from app.leaderboard_charts import accuracy_budget_chart, pareto_chart
+from app.html_leaderboard import page_report
+from app.leaderboard_charts import accuracy_budget_chart, pareto_chart, series_labels
 from app.leaderboard_view import (
     COST_AXES,
     LEADERBOARD_COLUMNS,
+    SIGNIFICANCE,
     Leaderboard,
     LeaderboardFilters,
+    RowChoice,
     apply_filters,
     board_csv,
+    budget_text,
     cap_title,
     caps_present,
     compute_leaderboard,
@@ -30,6 +34,10 @@ from app.leaderboard_view import (
     default_cap,
     display_table,
     filter_options,
+    pair_budgets,
+    pair_matrix,
+    pair_sentences,
+    pairs_csv,
     results_csv,
     results_for_download,
     scored_count,
@@ -40,6 +48,14 @@ from app.results_cache import ResultsCache
 from app.state import page_path, store
 from storage.queries import ResultsVersion, results_version, strategy_results
 from storage.store import open_store
+
+CAPTION = ("Strategies ranked by budget efficiency over the stored results that have a reference answer: area "
+           "under the accuracy-budget curve (log budget axis), then accuracy. Intervals are 95% bootstrap intervals "
+           "over problems; the rank range is where a strategy ranks in 95% of bootstrap resamples. A result that "
+           "made no successful model call (unsupported model, budget too small for one call, provider "
+           "unreachable) is not a result: it is counted as *failed* and left out of every metric. A result that "
+           "errored after spending is scored as what it answered (wrong when it had no answer) and counted as "
+           "*errored*.")
 
 CACHED_STORES = 4
 CACHED_BOARDS = 16  # filter combinations (each a few small frames)
@@ -61,16 +77,15 @@ def load_results(store_url: str, version: ResultsVersion) -> pd.DataFrame:
 
 @st.cache_resource(max_entries=CACHED_BOARDS, show_spinner="Computing metrics…")
 def cached_leaderboard(store_url: str, version: ResultsVersion, filters: LeaderboardFilters, cap: str,
-                       split_knobs: bool) -> Leaderboard:
+                       choice: RowChoice) -> Leaderboard:
     results = apply_filters(load_results(store_url, version), filters)
-    return compute_leaderboard(results, cap, split_knobs=split_knobs)
+    return compute_leaderboard(results, cap, split_knobs=choice.split_knobs,
+                               include_over_cap=choice.include_over_cap, pool_versions=choice.pool_versions)
 
 
 def render_leaderboard_page() -> None:
     st.title("Leaderboard")
-    st.caption("Strategies ranked by budget efficiency over the stored results that have a reference answer: "
-               "area under the accuracy-budget curve (log budget axis), then accuracy. Intervals are 95% "
-               "bootstrap intervals over problems.")
+    st.caption(CAPTION)
     try:
         the_store = store()
         version = results_version(store=the_store)
@@ -94,7 +109,7 @@ def render_leaderboard_page() -> None:
     if cap is None:
         st.warning("None of these results ran under a budget cap, so there is no budget axis to rank them on.")
         return
-    axis_col, split_col = st.columns([2, 3], vertical_alignment="bottom")
+    axis_col, split_col, cap_col, pool_col = st.columns([2, 2, 2, 2], vertical_alignment="bottom")
     with axis_col:
         if len(caps) > 1:
             cap = st.selectbox("Budget axis", caps, index=caps.index(cap), format_func=cap_title, key="lb.cap",
@@ -105,29 +120,51 @@ def render_leaderboard_page() -> None:
         split = st.toggle("Separate knob settings", key="lb.split",
                           help="Rank each strategy's knob settings (e.g. self-consistency's stopping rule) "
                                "as separate rows.")
+    with cap_col:
+        over_cap = st.toggle("Include over-cap results", key="lb.over_cap",
+                             help="Results whose provider reported more usage than the call was granted (over_cap) "
+                                  "are left out by default: their figures cannot be trusted.")
+    with pool_col:
+        pool = st.toggle("Pool strategy versions", key="lb.pool",
+                         help="Results of a strategy whose prompts or knobs changed (another fingerprint) are "
+                              "ranked apart by default; pool them into one row.")
+    choice = RowChoice(split_knobs=split, include_over_cap=over_cap, pool_versions=pool)
     if scored_count(filtered) == 0:
         st.info("These results have no reference answers, so there is no accuracy to rank. Runs with a reference "
                 "answer (typed on the Compare page, or from a dataset item) are scored.")
         return
 
-    board = cached_leaderboard(the_store.url, version, filters, cap, split)
+    board = cached_leaderboard(the_store.url, version, filters, cap, choice)
     if board.board.empty:
         st.info(f"No scored result ran with a {cap_title(cap)} cap.")
         return
-    render_board(board, filters, split)
-    render_charts(board)
+    render_board(board, filters, choice)
+    if board.board["rank"].notna().any():
+        render_head_to_head(board)
+        render_charts(board)
 
 
 def filter_controls(results: pd.DataFrame) -> LeaderboardFilters:
     options = filter_options(results)
     first, last = date_span(results)
+    sweeps = options["sweeps"]
+    wanted = st.query_params.get("sweep")
+    if wanted and st.session_state.get("lb.sweep_from_link") != wanted:
+        # A link's ?sweep=ID preselects that sweep once; later picks are the visitor's.
+        st.session_state["lb.sweep_from_link"] = wanted
+        if wanted in sweeps:
+            st.session_state["lb.sweep"] = wanted
+        else:
+            st.warning(f"No finished result of sweep {wanted!r} yet: showing every result.")
     with st.container(border=True):
-        model_col, dataset_col, strategy_col, date_col = st.columns(4)
+        model_col, dataset_col, strategy_col, sweep_col, date_col = st.columns(5)
         models = model_col.multiselect("Model", options["models"], key="lb.models", placeholder="all models")
         datasets = dataset_col.multiselect("Dataset", options["datasets"], key="lb.datasets",
                                            placeholder="all datasets")
         strategies = strategy_col.multiselect("Strategy", options["strategies"], key="lb.strategies",
                                               placeholder="all strategies")
+        sweep = sweep_col.selectbox("Sweep", sweeps, index=None, key="lb.sweep", placeholder="all results",
+                                    on_change=_sweep_to_link, help="Only the results of one sweep.")
         # Empty by default (all dates), not (first, last): a keyed widget keeps its value, so a default
         # range would silently leave out the days that results arrive on after the page opened.
         picked = date_col.date_input("Dates (UTC)", value=(), key="lb.dates", format="YYYY-MM-DD",
@@ -136,7 +173,17 @@ def filter_controls(results: pd.DataFrame) -> LeaderboardFilters:
     if len(datasets or options["datasets"]) > 1:
         st.caption("Results from different datasets are pooled; pick one dataset to rank on it alone.")
     return LeaderboardFilters(models=tuple(models), datasets=tuple(datasets), strategies=tuple(strategies),
-                              start=start, end=end)
+                              start=start, end=end, sweep=sweep)
+
+
+def _sweep_to_link() -> None:
+    """The picked sweep goes into the address (?sweep=ID), so the page's link shows the same board."""
+    picked = st.session_state.get("lb.sweep")
+    if picked:
+        st.query_params["sweep"] = picked
+        st.session_state["lb.sweep_from_link"] = picked
+    elif "sweep" in st.query_params:
+        del st.query_params["sweep"]
 
 
 def date_range(picked: object) -> tuple[date | None, date | None]:
@@ -149,12 +196,22 @@ def date_range(picked: object) -> tuple[date | None, date | None]:
     return chosen[0], chosen[-1] if len(chosen) > 1 else None
 
 
-def render_board(board: Leaderboard, filters: LeaderboardFilters, split: bool) -> None:
+def render_board(board: Leaderboard, filters: LeaderboardFilters, choice: RowChoice) -> None:
     facts = summary(board.board)
-    results = int(board.board["n"].sum())
-    st.markdown(f"**Best by area under the curve:** {facts['best']} · **Pareto frontier (mean tokens against "
-                f"accuracy):** {', '.join(facts['frontier']) or 'none'} · {results:,} scored results, budget axis: "
-                f"{cap_title(board.cap)}")
+    ranked = board.board.loc[board.board["rank"].notna()]
+    results = int(ranked["n"].sum())
+    failed, errored = int(board.board["failed"].sum()), int(board.board["errored"].sum())
+    head = (f"**Best by area under the curve:** {facts['best']}" if facts["best"]
+            else f"**{facts['verdict'][0].upper() + facts['verdict'][1:]}**")
+    frontier = f"**Pareto frontier (mean tokens against accuracy):** {', '.join(facts['frontier'])}" \
+        if facts["frontier"] else "no Pareto frontier claimed"
+    st.markdown(f"{head} · {frontier} · {results:,} scored results"
+                + (f" ({errored:,} errored)" if errored else "")
+                + (f", {failed:,} failed (not scored)" if failed else "")
+                + f", budget axis: {cap_title(board.cap)}")
+    notes = row_notes(board)
+    if notes:
+        st.caption(" ".join(notes))
     table = display_table(board.board)
     percent = st.column_config.NumberColumn(format="percent")
     acc_cols = [c for c in table.columns if c.startswith("accuracy @ ")]
@@ -163,7 +220,15 @@ def render_board(board: Leaderboard, filters: LeaderboardFilters, split: bool) -
         hide_index=True,
         key="lb.table",
         column_config={
-            "rank": st.column_config.NumberColumn(width="small"),
+            "rank": st.column_config.NumberColumn(width="small", help="Empty: every result failed (not ranked)."),
+            "rank range": st.column_config.TextColumn(
+                width="small", help="Where the strategy ranks in 95% of bootstrap resamples of the problems. "
+                                    "Overlapping ranges: the order between them is not settled."),
+            "results": st.column_config.NumberColumn(help="Scored results (failed ones are not counted here)."),
+            "failed": st.column_config.NumberColumn(
+                help="Results that made no successful model call: not scored. The reasons are in 'why failed'."),
+            "errored": st.column_config.NumberColumn(
+                help="Results that ended in an error after spending: scored as what they answered."),
             "accuracy": percent, "CI low": percent, "CI high": percent,
             **{c: percent for c in acc_cols},
             "tokens / correct": st.column_config.NumberColumn(format="%.0f"),
@@ -175,19 +240,84 @@ def render_board(board: Leaderboard, filters: LeaderboardFilters, split: bool) -
             "mean tokens": st.column_config.NumberColumn(format="%.0f"),
             "mean $": st.column_config.NumberColumn(format="$%.5f"),
             "Pareto": st.column_config.CheckboxColumn(help="On the cost-accuracy Pareto frontier (mean tokens)."),
+            "why failed": st.column_config.TextColumn(help="The failed results' errors, with how often each."),
         },
     )
+    if failed:
+        with st.expander(f"Why {failed:,} results were not scored", key="lb.failed"):
+            failing = board.board.loc[board.board["failed"] > 0]
+            for name, reasons in zip(series_labels(failing), failing["failure_reasons"], strict=True):
+                st.markdown(f"**{name}**")
+                for reason in reasons:
+                    st.text(reason)
     with st.container(horizontal=True):
         st.download_button("Download leaderboard CSV", board_csv(board.board, board.cap), file_name="leaderboard.csv",
                            mime="text/csv", icon=":material/download:", key="lb.csv", on_click="ignore")
-        st.download_button("Download results CSV", partial(full_results_csv, filters, board.cap, split),
+        st.download_button("Download results CSV", partial(full_results_csv, filters, board.cap, choice),
                            file_name="results.csv", mime="text/csv", icon=":material/download:", key="lb.results_csv", on_click="ignore",
-                           help="The filtered per-result rows the leaderboard was computed from.")
+                           help="The filtered per-result rows the leaderboard was computed from, with their "
+                                "outcome (ok, errored, failed).")
+        st.download_button("Download report (HTML)", partial(page_report, board, filters, choice, store()),
+                           file_name="leaderboard.html", mime="text/html", icon=":material/html:", key="lb.report",
+                           on_click="ignore", help="This board as one file (ranking, head to head, charts, filters, "
+                           "price date and app version): opens in any browser, no server or network needed.")
 
 
-def full_results_csv(filters: LeaderboardFilters, cap: str, split: bool) -> str:
+def row_notes(board: Leaderboard) -> list[str]:
+    """What the toggles changed, in sentences (empty when they changed nothing)."""
+    notes = []
+    if board.over_cap_left_out:
+        notes.append(f"{board.over_cap_left_out:,} over-cap results (the provider reported more usage than the call "
+                     "was granted) are left out.")
+    if board.over_cap_included:
+        notes.append(f"{board.over_cap_included:,} over-cap results are included.")
+    if board.versions:
+        listed = ", ".join(f"{name} ({count})" for name, count in sorted(board.versions.items()))
+        notes.append(f"Versions pooled into one row each: {listed}." if board.pooled else
+                     f"Strategy versions (prompts or knobs changed) are ranked apart: {listed}.")
+    return notes
+
+
+def full_results_csv(filters: LeaderboardFilters, cap: str, choice: RowChoice | bool) -> str:
     """Every stored column of the rows behind the board: read when the button is clicked."""
-    return results_csv(results_for_download(strategy_results(store=store()), filters, cap, split))
+    if isinstance(choice, bool):
+        choice = RowChoice(split_knobs=choice)
+    return results_csv(results_for_download(strategy_results(store=store()), filters, cap, choice.split_knobs,
+                                            include_over_cap=choice.include_over_cap,
+                                            pool_versions=choice.pool_versions))
+
+
+def render_head_to_head(board: Leaderboard) -> None:
+    """Every pair of strategies at each budget, paired on the problems both ran (McNemar, Holm)."""
+    cells = pair_budgets(board.pairs)
+    st.subheader("Head to head at equal budget")
+    if not cells or board.pairs is None:
+        st.caption("No two strategies have results on the same problems at the same budget and model yet.")
+        return
+    st.caption(f"Each cell: the row's accuracy minus the column's, in points, with a 95% paired bootstrap interval "
+               f"over the problems both ran. Coloured cells are clear differences: exact McNemar test on the "
+               f"problems where they disagree, Holm-adjusted across all {len(board.pairs):,} pairs shown, "
+               f"p < {SIGNIFICANCE:g}; grey cells are not.")
+    order = list(board.board["strategy"].astype(str))
+    several_models = len({m for m, _ in cells}) > 1
+    tabs = st.tabs([budget_text(b, board.cap) + (f" · {m}" if several_models else "") for m, b in cells])
+    for tab, (model, budget) in zip(tabs, cells, strict=True):
+        with tab:
+            for sentence in pair_sentences(board.pairs, board.cap, model, budget, with_model=several_models):
+                st.markdown(sentence)
+            text, sign = pair_matrix(board.pairs, model, budget, order)
+            st.dataframe(text.style.apply(lambda _, signs=sign: signs.map(_cell_style), axis=None),
+                         key=f"lb.h2h.{model}.{budget:g}")
+    st.download_button("Download head-to-head CSV", pairs_csv(board.pairs, board.cap), file_name="head_to_head.csv",
+                       mime="text/csv", icon=":material/download:", key="lb.pairs_csv", on_click="ignore")
+
+
+def _cell_style(sign: int) -> str:
+    if sign > 0:
+        return "background-color: rgba(33, 160, 80, 0.25); font-weight: bold"
+    if sign < 0:
+        return "background-color: rgba(220, 60, 60, 0.22); font-weight: bold"
+    return "color: #999999"
 
 
 def render_charts(board: Leaderboard) -> None:

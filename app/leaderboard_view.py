@@ -1,9 +1,17 @@
 """The leaderboard's data path, kept free of Streamlit so it is tested (and reusable) on its own:
-stored strategy results -> filters -> one budget axis -> reasoning.metrics -> display table / CSV.
+stored strategy results -> filters -> one budget axis -> which rows count (over-cap results,
+strategy versions) -> reasoning.metrics and reasoning.paired_stats -> display tables / CSV.
 
-Input rows are storage.queries.strategy_results: one per strategy run, joined with its run
-(strategy, knobs, model, dataset, item_id, created, correct, total_tokens, usd, seconds, and the
-run's caps as budget_total_tokens, budget_output_tokens, budget_usd, budget_seconds).
+Input rows are storage.queries.strategy_results: one per strategy run (an entry), joined with its
+run (strategy, knobs, model, dataset, item_id, sweep_id, created, status, correct, calls,
+output_tokens, total_tokens, usd, seconds, error, over_cap, fingerprint, and the entry's caps as
+budget_total_tokens, budget_output_tokens, budget_usd, budget_seconds).
+
+How results are counted: a result that made no successful model call is *failed* and is only
+counted (reasoning.metrics.result_outcomes); one that errored after spending is scored as what it
+answered and counted as *errored*; one whose provider reported impossible usage (over_cap) is left
+out unless asked for; results of different strategy versions (fingerprints of prompts and knobs)
+are kept apart unless pooled.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from app.leaderboard_charts import series_labels
-from reasoning import metrics
+from reasoning import metrics, paired_stats
 from reasoning.budget import CAP_NAMES
 
 NO_DATASET = "(own problems)"  # how runs typed on the Compare page (no dataset) appear in filters
@@ -28,10 +36,16 @@ CAP_TITLES = {
 }
 # What the page reads from the store (storage.queries.strategy_results columns): enough for the
 # filters, the budget axis, knob variants and the metrics; the results CSV reads everything.
-LEADERBOARD_COLUMNS = ("run_id", "strategy_index", "strategy", "knobs", "model", "dataset", "item_id", "created",
-                       "correct", "total_tokens", "usd", "seconds", *(f"budget_{cap}" for cap in CAP_NAMES))
-METRIC_COLUMNS = ("strategy", "model", "budget", "item_id", "correct", "total_tokens", "usd", "seconds")
+# (In strategy_results' column order.)
+LEADERBOARD_COLUMNS = ("run_id", "strategy_index", "strategy", "knobs", "model", "dataset", "item_id", "sweep_id",
+                       "created", "status", "stop_reason", "correct", "output_tokens", "total_tokens", "usd",
+                       "seconds", "calls", "error", "over_cap", "fingerprint",
+                       *(f"budget_{cap}" for cap in CAP_NAMES))
+METRIC_COLUMNS = ("strategy", "model", "budget", "item_id", "correct", "total_tokens", "usd", "seconds", "status",
+                  "stop_reason", "error", "outcome")
 ANYTIME_SCALE = 1000  # the Anytime Index is shown per 1,000 tokens: per token it reads 0.0000...
+SIGNIFICANCE = 0.05  # a pair is a clear difference when its Holm-adjusted p is below this
+UNRECORDED_VERSION = "unrecorded"  # results stored before strategy fingerprints were
 
 
 @dataclass(frozen=True)
@@ -43,13 +57,28 @@ class LeaderboardFilters:
     strategies: tuple[str, ...] = ()
     start: date | None = None  # inclusive, by the run's creation day (UTC)
     end: date | None = None  # inclusive
+    sweep: str | None = None  # only this sweep's results
+
+
+@dataclass(frozen=True)
+class RowChoice:
+    """Which of the filtered results a board counts, and how it names them."""
+
+    split_knobs: bool = False  # each knob setting of a strategy is its own row
+    include_over_cap: bool = False  # results whose provider reported impossible usage count too
+    pool_versions: bool = False  # results of different strategy fingerprints are pooled
 
 
 @dataclass(frozen=True)
 class Leaderboard:
-    board: pd.DataFrame  # metrics.leaderboard: one row per (strategy, model), ranked
+    board: pd.DataFrame  # metrics.leaderboard (+ rank_low, rank_high): one row per (strategy, model), ranked
     curve: pd.DataFrame  # metrics.accuracy_by_budget: one row per (strategy, model, budget)
     cap: str  # which budget cap is the budget axis
+    pairs: pd.DataFrame | None = None  # paired_stats.paired_comparisons at each (model, budget)
+    over_cap_left_out: int = 0  # results reported over their cap and not counted
+    over_cap_included: int = 0  # ... counted (include_over_cap)
+    versions: dict[str, int] | None = None  # strategy -> number of fingerprints, where more than one
+    pooled: bool = False  # several versions of a strategy were pooled into one row
 
 
 def dataset_labels(results: pd.DataFrame) -> pd.Series:
@@ -57,11 +86,16 @@ def dataset_labels(results: pd.DataFrame) -> pd.Series:
 
 
 def filter_options(results: pd.DataFrame) -> dict[str, list[str]]:
-    """The values each filter can take, sorted."""
+    """The values each filter can take, sorted (sweeps: newest first)."""
+    sweeps: list[str] = []
+    if "sweep_id" in results.columns:
+        swept = results.loc[results["sweep_id"].notna(), ["sweep_id", "created"]]
+        sweeps = [str(s) for s in swept.groupby("sweep_id")["created"].max().sort_values(ascending=False).index]
     return {
         "models": sorted(results["model"].dropna().astype(str).unique()),
         "datasets": sorted(dataset_labels(results).unique()),
         "strategies": sorted(results["strategy"].dropna().astype(str).unique()),
+        "sweeps": sweeps,
     }
 
 
@@ -73,6 +107,8 @@ def apply_filters(results: pd.DataFrame, filters: LeaderboardFilters) -> pd.Data
         keep &= dataset_labels(results).isin(filters.datasets)
     if filters.strategies:
         keep &= results["strategy"].isin(filters.strategies)
+    if filters.sweep:
+        keep &= results["sweep_id"].eq(filters.sweep) if "sweep_id" in results.columns else False
     if filters.start is not None or filters.end is not None:
         created = pd.to_datetime(results["created"], utc=True)  # compared as timestamps: no per-row dates
         if filters.start is not None:
@@ -130,27 +166,101 @@ def label_knob_variants(results: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def compute_leaderboard(results: pd.DataFrame, cap: str, *, n_boot: int = 1000, seed: int = 0,
-                        split_knobs: bool = False) -> Leaderboard:
-    """The leaderboard and the accuracy-budget curves over the results that set `cap`.
+def label_versions(results: pd.DataFrame) -> pd.DataFrame:
+    """Strategies whose results carry several fingerprints (prompts or knobs changed between
+    them) become one row per version: first named by the knobs that differ, as
+    label_knob_variants does, then, where one name still holds several fingerprints (the prompts
+    changed), with the fingerprint's first 7 characters, ``chain_of_thought (version 3f9a2c1)``.
+    Results stored before fingerprints were recorded are version "unrecorded"."""
+    if "fingerprint" not in results.columns:
+        return results
+    fingerprint = results["fingerprint"].fillna("").astype(str)
+    out = results.copy()
+    for index in results.groupby("strategy").groups.values():
+        if fingerprint.loc[index].nunique() <= 1:
+            continue
+        named = label_knob_variants(results.loc[index])
+        for label, sub in named.groupby("strategy").groups.items():
+            if fingerprint.loc[sub].nunique() > 1:
+                named.loc[sub, "strategy"] = [f"{label} (version {f[:7] or UNRECORDED_VERSION})"
+                                              for f in fingerprint.loc[sub]]
+        out.loc[index, "strategy"] = named["strategy"]
+    return out
 
-    Rows without a verdict (no reference answer) are dropped by the metrics themselves.
-    """
+
+def version_counts(results: pd.DataFrame) -> dict[str, int]:
+    """Strategy -> how many fingerprints its results carry, for those with more than one."""
+    if "fingerprint" not in results.columns or results.empty:
+        return {}
+    counts = results["fingerprint"].fillna("").groupby(results["strategy"]).nunique()
+    return {str(k): int(v) for k, v in counts.items() if v > 1}
+
+
+def over_cap_mask(results: pd.DataFrame) -> pd.Series:
+    if "over_cap" not in results.columns:
+        return pd.Series(False, index=results.index)
+    return results["over_cap"].fillna(False).astype(bool)
+
+
+def board_rows(results: pd.DataFrame, cap: str, choice: RowChoice = RowChoice()) -> pd.DataFrame:
+    """The rows a board counts, named as it names them: those that set ``cap`` (``budget`` = its
+    value), over-cap results left out unless included, strategy versions apart unless pooled, knob
+    settings apart when asked, and ``outcome`` (ok / errored / failed) per row."""
     rows = with_budget(results, cap)
-    if split_knobs:
+    if not choice.include_over_cap:
+        rows = rows.loc[~over_cap_mask(rows)]
+    if choice.split_knobs:
         rows = label_knob_variants(rows)
+    if not choice.pool_versions:
+        rows = label_versions(rows)
+    rows = rows.copy()
+    rows["outcome"] = metrics.result_outcomes(rows)
+    return rows
+
+
+def compute_leaderboard(results: pd.DataFrame, cap: str, *, n_boot: int = 1000, seed: int = 0,
+                        split_knobs: bool = False, include_over_cap: bool = False, pool_versions: bool = False,
+                        paired: bool = True) -> Leaderboard:
+    """The leaderboard, the accuracy-budget curves and (``paired``) the rank ranges and the
+    head-to-head comparisons, over the results that set `cap`.
+
+    Rows without a verdict (no reference answer) are dropped by the metrics themselves; failed
+    results are only counted; over-cap results and strategy versions as RowChoice says.
+    """
+    choice = RowChoice(split_knobs, include_over_cap, pool_versions)
+    rows = board_rows(results, cap, choice)
+    capped = with_budget(results, cap)
+    over = over_cap_mask(capped) & capped["correct"].notna()
+    versions = version_counts(capped if not split_knobs else label_knob_variants(capped))
     # Only the columns the metrics read: their groupbys copy every column of every group.
     metric_rows = rows[[c for c in METRIC_COLUMNS if c in rows.columns]]
-    curve = metrics.accuracy_by_budget(metric_rows, n_boot=n_boot, seed=seed, by=["strategy", "model"])
+    results_only = metric_rows.loc[metric_rows["outcome"] != metrics.FAILED]
+    curve = metrics.accuracy_by_budget(results_only, n_boot=n_boot, seed=seed, by=["strategy", "model"])
     board = metrics.leaderboard(metric_rows, n_boot=n_boot, seed=seed, by_budget=curve)  # the curve once
-    return Leaderboard(board=board, curve=curve, cap=cap)
+    pairs = None
+    if paired:
+        ranks = paired_stats.rank_intervals(results_only, n_boot=n_boot, seed=seed)
+        board = board.merge(ranks, on=["strategy", "model"], how="left")
+        for column in ("rank_low", "rank_high"):
+            board[column] = pd.to_numeric(board[column]).round().astype("Int64")
+            board.loc[board["rank"].isna(), column] = pd.NA
+        # The frontier again, now that rank ranges can tell strategies apart (metrics ranks on
+        # mean total tokens, the same cost as mean_tokens).
+        board = with_frontier(board, "mean_tokens")
+        pairs = paired_stats.paired_comparisons(results_only, order=list(board["strategy"].astype(str)),
+                                                n_boot=n_boot, seed=seed)
+    return Leaderboard(board=board, curve=curve, cap=cap, pairs=pairs,
+                       over_cap_left_out=0 if include_over_cap else int(over.sum()),
+                       over_cap_included=int(over.sum()) if include_over_cap else 0,
+                       versions=versions, pooled=bool(pool_versions and versions))
 
 
 def results_for_download(results: pd.DataFrame, filters: LeaderboardFilters, cap: str,
-                         split_knobs: bool = False) -> pd.DataFrame:
-    """The rows a leaderboard was computed from, with every stored column (`results`: all of them)."""
-    rows = with_budget(apply_filters(results, filters), cap)
-    return label_knob_variants(rows) if split_knobs else rows
+                         split_knobs: bool = False, *, include_over_cap: bool = False,
+                         pool_versions: bool = False) -> pd.DataFrame:
+    """The rows a leaderboard was computed from, with every stored column (`results`: all of them),
+    named as the board names them and with their ``outcome`` (failed rows are in, marked)."""
+    return board_rows(apply_filters(results, filters), cap, RowChoice(split_knobs, include_over_cap, pool_versions))
 
 
 def scored_count(results: pd.DataFrame) -> int:
@@ -158,14 +268,31 @@ def scored_count(results: pd.DataFrame) -> int:
     return int(results["correct"].notna().sum())
 
 
+def rank_range(low: Any, high: Any) -> str:
+    """"2–4", or "1" when the range is one rank; "" for an unranked row."""
+    if pd.isna(low) or pd.isna(high):
+        return ""
+    return f"{int(low)}" if int(low) == int(high) else f"{int(low)}–{int(high)}"
+
+
+def _column(board: pd.DataFrame, name: str, default: Any) -> pd.Series:
+    return board[name] if name in board.columns else pd.Series(default, index=board.index)
+
+
 def display_table(board: pd.DataFrame) -> pd.DataFrame:
-    """The leaderboard as shown: human column names, the Anytime Index per 1,000 tokens."""
+    """The leaderboard as shown: human column names, the Anytime Index per 1,000 tokens, the 95%
+    rank range beside the rank, and failed / errored counts with the failures' reasons."""
     acc_cols = [c for c in board.columns if c.startswith("acc@")]
+    reasons = _column(board, "failure_reasons", None)
     table = pd.DataFrame({
         "rank": board["rank"],
+        "rank range": [rank_range(lo, hi) for lo, hi in zip(_column(board, "rank_low", None),
+                                                           _column(board, "rank_high", None), strict=True)],
         "strategy": board["strategy"],
         "model": board["model"],
         "results": board["n"],
+        "failed": _column(board, "failed", 0),
+        "errored": _column(board, "errored", 0),
         "accuracy": board["accuracy"],
         "CI low": board["ci_low"],
         "CI high": board["ci_high"],
@@ -176,16 +303,28 @@ def display_table(board: pd.DataFrame) -> pd.DataFrame:
         "Anytime Index / 1k tokens": board["anytime_index"] * ANYTIME_SCALE,
         "mean tokens": board["mean_tokens"],
         "mean $": board["mean_usd"],
-        "Pareto": board["on_frontier"].astype(bool),
+        "Pareto": board["on_frontier"].fillna(False).astype(bool),
+        "why failed": ["; ".join(r) if isinstance(r, list) else "" for r in reasons],
     })
     return table.reset_index(drop=True)
 
 
 def board_csv(board: pd.DataFrame, cap: str) -> str:
-    """The leaderboard's raw metric columns as CSV, with the budget axis named in a column."""
+    """The leaderboard's raw metric columns as CSV, with the budget axis named in a column (the
+    failures' reasons as one cell, separated by " | ")."""
     out = board.copy()
     out.insert(1, "budget_axis", cap)
+    if "failure_reasons" in out.columns:
+        out["failure_reasons"] = out["failure_reasons"].map(lambda r: " | ".join(r) if isinstance(r, list) else "")
     return out.to_csv(index=False)
+
+
+def board_records(board: pd.DataFrame, cap: str) -> str:
+    """The leaderboard as a JSON array: one object per (strategy, model) with its rank (null when
+    every result failed), rank range, n, failed, errored, failure_reasons and the metrics."""
+    out = board.copy()
+    out.insert(1, "budget_axis", cap)
+    return out.to_json(orient="records", indent=2)
 
 
 def results_csv(results: pd.DataFrame) -> str:
@@ -200,23 +339,138 @@ def cap_title(cap: str) -> str:
     return CAP_TITLES.get(cap, cap)
 
 
+def budget_text(budget: float, cap: str) -> str:
+    """A budget in words: "1,024 tokens", "300 output tokens", "$0.01", "30 s"."""
+    if cap == "usd":
+        return f"${budget:g}"
+    if cap == "seconds":
+        return f"{budget:g} s"
+    amount = f"{budget:,.0f}" if float(budget).is_integer() else f"{budget:,g}"
+    return f"{amount} {'output tokens' if cap == 'output_tokens' else 'tokens'}"
+
+
 def summary(board: pd.DataFrame) -> dict[str, Any]:
-    """Headline facts for the page: the best series by rank and the frontier's members (a series
-    is the strategy, or "strategy · model" when the board holds several models)."""
+    """Headline facts for the page: the best series and the frontier's members (a series is the
+    strategy, or "strategy · model" when the board holds several models), and the verdict in words.
+
+    A best is named only when the board supports a claim at all (metrics.clear_claims: not every
+    accuracy equal; some two rows told apart by their intervals or rank ranges) and the top series
+    ranks first in the bootstrap's 95% range (rank range 1–1) when ranges are known; otherwise
+    there is "no clear winner" (and, without any claim, no frontier)."""
+    empty: dict[str, Any] = {"best": None, "frontier": [], "verdict": "nothing ranked"}
     if board.empty:
-        return {"best": None, "frontier": []}
-    names = series_labels(board)
-    return {
-        "best": str(names.iloc[0]),
-        "frontier": [str(s) for s in names[board["on_frontier"].astype(bool)]],
-    }
+        return empty
+    ranked = board.loc[board["rank"].notna()] if "rank" in board.columns else board
+    if ranked.empty:
+        return {**empty, "verdict": "nothing ranked: every result failed"}
+    names = series_labels(ranked)
+    frontier = [str(s) for s in names[ranked["on_frontier"].fillna(False).astype(bool)]]
+    if len(ranked) == 1:
+        return {"best": None, "frontier": frontier, "verdict": f"only {names.iloc[0]} is ranked"}
+    if not metrics.clear_claims(ranked):
+        why = "every accuracy is the same" if ranked["accuracy"].nunique() <= 1 else \
+            "every accuracy interval and rank range overlaps the others"
+        return {"best": None, "frontier": [], "verdict": f"no clear winner ({why})"}
+    top = ranked.iloc[0]
+    if "rank_high" in ranked.columns and not pd.isna(top["rank_high"]) and int(top["rank_high"]) > 1:
+        return {"best": None, "frontier": frontier,
+                "verdict": f"no clear winner ({names.iloc[0]} ranks {rank_range(top['rank_low'], top['rank_high'])} "
+                           "in 95% of resamples)"}
+    return {"best": str(names.iloc[0]), "frontier": frontier, "verdict": f"best: {names.iloc[0]}"}
 
 
 COST_AXES = {"mean_tokens": "mean tokens per result", "mean_usd": "mean dollars per result"}
 
 
 def with_frontier(board: pd.DataFrame, cost_col: str) -> pd.DataFrame:
-    """The board with `on_frontier` recomputed for another cost (metrics ranks by tokens)."""
+    """The board with `on_frontier` recomputed for another cost (metrics ranks by tokens); no row
+    is on it when the board supports no claim (metrics.clear_claims)."""
     out = board.copy()
-    out["on_frontier"] = metrics.pareto_frontier(out, cost_col, "accuracy")
+    ranked = out["rank"].notna() if "rank" in out.columns else pd.Series(True, index=out.index)
+    out["on_frontier"] = (metrics.pareto_frontier(out, cost_col, "accuracy") & ranked
+                          & metrics.clear_claims(out.loc[ranked]))
     return out
+
+
+# ---- head to head ------------------------------------------------------------------------------
+
+
+def significant(pairs: pd.DataFrame) -> pd.Series:
+    return pd.to_numeric(pairs["p_holm"], errors="coerce") < SIGNIFICANCE
+
+
+def pair_budgets(pairs: pd.DataFrame | None) -> list[tuple[str, float]]:
+    """The (model, budget) cells that have at least one pair, in order."""
+    if pairs is None or pairs.empty:
+        return []
+    return [(str(m), float(b)) for m, b in pairs[["model", "budget"]].drop_duplicates().itertuples(index=False)]
+
+
+def _pts(value: float) -> str:
+    return f"{value * 100:+.0f}"
+
+
+def _p_text(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"
+
+
+def pair_sentences(pairs: pd.DataFrame, cap: str, model: str, budget: float, *,
+                   with_model: bool = False) -> list[str]:
+    """What the head-to-head at one (model, budget) says, one sentence per clear difference:
+    "At 1,024 tokens self_consistency beats tree_of_thoughts by +12 pts [5, 19], p = 0.002
+    (Holm-adjusted) over 200 problems"; or one sentence saying there is no clear difference, with
+    the smallest difference these problems could show."""
+    cell = pairs.loc[(pairs["model"].astype(str) == model) & (pairs["budget"].astype(float) == budget)]
+    where = f"At {budget_text(budget, cap)}" + (f" on {model}" if with_model else "")
+    clear = cell.loc[significant(cell)].sort_values("p_holm", kind="stable")
+    sentences = [
+        f"{where} {r.a} beats {r.b} by {_pts(r.diff)} pts [{r.ci_low * 100:.0f}, {r.ci_high * 100:.0f}], "
+        f"{_p_text(r.p_holm)} (Holm-adjusted) over {r.n:,} {'problem' if r.n == 1 else 'problems'}"
+        for r in clear.itertuples(index=False)
+    ]
+    if sentences or cell.empty:
+        return sentences
+    n = int(cell["n"].max())
+    discordance = float(((cell["a_only"] + cell["b_only"]) / cell["n"]).mean())
+    mdd = paired_stats.min_detectable_difference(n, discordance)
+    reach = (f"with {n:,} problems, a difference under about {mdd * 100:.0f} pts is likely to go unseen "
+             "(80% power, α = 0.05)" if mdd == mdd else f"{n:,} problems are too few to show any difference")
+    return [f"{where}: no clear difference (smallest Holm-adjusted p = {cell['p_holm'].min():.2f}); {reach}."]
+
+
+def pair_matrix(pairs: pd.DataFrame, model: str, budget: float, order: list[str]) -> tuple[pd.DataFrame,
+                                                                                          pd.DataFrame]:
+    """The head-to-head at one (model, budget) as a matrix: the cell in row X, column Y is X's
+    accuracy minus Y's in points with its 95% CI, "+12 [5, 19]"; and a same-shaped frame of
+    -1/0/+1: +1 where X is clearly ahead, -1 clearly behind, 0 no clear difference (or no pair)."""
+    cell = pairs.loc[(pairs["model"].astype(str) == model) & (pairs["budget"].astype(float) == budget)]
+    present = set(cell["a"]) | set(cell["b"])
+    names = [n for n in dict.fromkeys(order) if n in present]  # a strategy on several models: once
+    text = pd.DataFrame("", index=names, columns=names)
+    sign = pd.DataFrame(0, index=names, columns=names)
+    for name in names:
+        text.loc[name, name] = "—"
+    for r in cell.itertuples(index=False):
+        clear = r.p_holm < SIGNIFICANCE
+        text.loc[r.a, r.b] = f"{_pts(r.diff)} [{r.ci_low * 100:.0f}, {r.ci_high * 100:.0f}]"
+        text.loc[r.b, r.a] = f"{_pts(-r.diff)} [{-r.ci_high * 100:.0f}, {-r.ci_low * 100:.0f}]"
+        if clear:
+            sign.loc[r.a, r.b], sign.loc[r.b, r.a] = (1, -1) if r.diff > 0 else (-1, 1)
+    return text, sign
+
+
+def detectable_sentence(problems: int) -> str:
+    """Before a sweep: the smallest accuracy difference between two strategies at one budget that
+    `problems` paired problems detect with 80% power (paired_stats.min_detectable_difference,
+    discordance unknown: taken as half the problems)."""
+    mdd = paired_stats.min_detectable_difference(problems)
+    if mdd != mdd:  # NaN: not even the largest difference
+        return f"{problems:,} problems are too few for a paired test to show any difference between two strategies."
+    return (f"With {problems:,} problems, two strategies at one budget can be told apart reliably only if their "
+            f"accuracies differ by about {mdd * 100:.0f} pts or more (paired test, 80% power, α = 0.05).")
+
+
+def pairs_csv(pairs: pd.DataFrame, cap: str) -> str:
+    out = pairs.copy()
+    out.insert(2, "budget_axis", cap)
+    return out.to_csv(index=False)

@@ -7,6 +7,13 @@ is a bool or 0/1; NaN means the item had no reference answer, and such rows are 
 accuracy and every per-correct cost. An optional ``item_id`` column makes the bootstrap resample
 items rather than rows, so repeats of one problem move together.
 
+How results are counted (``result_outcomes``): a result that made no successful model call (an
+unsupported model, a budget too small to buy a call, a provider that never answered) is *failed*:
+it is not a result, so it is left out of every metric and only counted. A result that ended in an
+error after spending is *errored*: it is scored as what it answered (its last answer, or wrong when
+it had none) and counted too. The optional columns ``status``, ``calls``, ``output_tokens`` and
+``error`` drive this; without them every row is a result.
+
 Curves are ``(budget, quality)`` pairs, given as an iterable of pairs or a DataFrame with the named
 columns. Budgets are in tokens (or any positive unit: AUC is unit-free, the Anytime Index is per
 unit of budget).
@@ -21,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 GROUP_COLUMNS = ("strategy", "model")
+FAILED, ERRORED, OK = "failed", "errored", "ok"
 PointsLike = pd.DataFrame | Iterable[Sequence[float]]
 
 
@@ -100,6 +108,43 @@ def anytime_index(points: PointsLike, x: str = "budget", y: str = "quality") -> 
     if len(xs) < 2:
         return float("nan")
     return float(np.mean(np.diff(ys) / np.diff(xs)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Which rows are results
+
+
+def result_outcomes(df: pd.DataFrame) -> pd.Series:
+    """Per row: "failed" (not a result), "errored" (scored, but it ended in an error) or "ok".
+
+    Failed: no model call settled (``calls`` == 0: refused before the first call, unsupported,
+    unreachable), or it ended in an error before the model produced a single output token
+    (``status`` "error" with ``output_tokens`` == 0: a provider that failed on the first call is
+    still charged an estimated prompt by the engine, so ``calls`` alone would count it).
+    Errored: ended in an error after the model produced output. Missing columns mean "ok".
+    """
+    out = pd.Series(OK, index=df.index, dtype="object")
+    errored = df["status"].eq("error") if "status" in df.columns else pd.Series(False, index=df.index)
+    failed = pd.Series(False, index=df.index)
+    if "calls" in df.columns:
+        failed |= pd.to_numeric(df["calls"], errors="coerce").fillna(0).eq(0)
+    if "output_tokens" in df.columns:
+        failed |= errored & pd.to_numeric(df["output_tokens"], errors="coerce").fillna(0).eq(0)
+    out[errored] = ERRORED
+    out[failed] = FAILED
+    return out
+
+
+def failure_reason(row: pd.Series | dict[str, Any]) -> str:
+    """Why a failed result is not a result, in a line: its error text, else how it stopped."""
+    error = row.get("error")
+    if isinstance(error, str) and error.strip():
+        text = " ".join(error.split())
+        return text if len(text) <= 200 else text[:199] + "…"
+    stop = row.get("stop_reason")
+    if isinstance(stop, str) and stop:
+        return f"stopped ({stop}) before any model call"
+    return "no model call was made"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,6 +269,31 @@ def budget_label(budget: float) -> str:
     return str(int(budget)) if float(budget).is_integer() else f"{budget:g}"
 
 
+def clear_claims(board: pd.DataFrame) -> bool:
+    """Whether a board supports naming a winner or a frontier at all: some two of its ranked rows
+    are told apart.
+
+    No when fewer than two rows are ranked or every accuracy is the same (all 0 included). Else
+    yes when two accuracy intervals do not overlap (in one dimension: the highest lower bound is
+    above the lowest upper bound; intervals that only touch do not overlap), or, when the board
+    has bootstrap rank ranges (rank_low, rank_high), when two rows' rank ranges do not overlap
+    (a paired resampling can separate strategies whose intervals overlap).
+    """
+    ranked = board.loc[pd.to_numeric(board["accuracy"], errors="coerce").notna()]
+    if len(ranked) < 2:
+        return False
+    if ranked["accuracy"].astype(float).nunique() <= 1:
+        return False
+    low, high = ranked["ci_low"].astype(float), ranked["ci_high"].astype(float)
+    if low.max() > high.min():
+        return True
+    if {"rank_low", "rank_high"} <= set(ranked.columns):
+        rank_low = pd.to_numeric(ranked["rank_low"], errors="coerce")
+        rank_high = pd.to_numeric(ranked["rank_high"], errors="coerce")
+        return bool(rank_high.min() < rank_low.max())
+    return False
+
+
 def leaderboard(df: pd.DataFrame, n_boot: int = 1000, ci: float = 0.95, seed: int = 0,
                 cost_col: str = "total_tokens", by_budget: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per (strategy, model), best first.
@@ -232,12 +302,22 @@ def leaderboard(df: pd.DataFrame, n_boot: int = 1000, ci: float = 0.95, seed: in
     per budget level, mean_tokens, mean_usd, mean_seconds (per result), tokens_per_correct,
     usd_per_correct, auc (accuracy against budget, log axis, normalised), anytime_index (on the
     accuracy-vs-mean-tokens curve across budget levels: accuracy gained per token actually spent),
-    on_frontier (Pareto frontier of mean ``cost_col`` per result against overall accuracy).
-    Ranked by AUC, then overall accuracy, both descending; NaN sorts last. A (strategy, model)
-    with no row that has a verdict (no reference answers) has no accuracy and is left out.
-    ``by_budget``: the caller's ``accuracy_by_budget(df, by=[strategy, model])``, if it has it already.
+    on_frontier (Pareto frontier of mean ``cost_col`` per result against overall accuracy), then
+    failed, errored (counts, see result_outcomes) and failure_reasons (the failed results' reasons
+    as "reason (×count)", most frequent first).
+    Ranked by AUC, then overall accuracy, both descending; NaN sorts last. Failed rows are left out
+    of every metric; a (strategy, model) whose scored rows all failed follows the ranked rows with
+    no rank and no metrics. A (strategy, model) with no row that has a verdict (no reference
+    answers) has no accuracy and is left out. When ``clear_claims`` says the board cannot name a
+    winner, no row is marked on the frontier. ``by_budget``: the caller's
+    ``accuracy_by_budget(rows, by=[strategy, model])`` over the rows that did not fail, if it has it.
     """
     keys = _group_keys(df, None)
+    outcome = df["outcome"] if "outcome" in df.columns else result_outcomes(df)
+    verdict = pd.to_numeric(df["correct"], errors="coerce").notna()
+    failures = df.loc[outcome.eq(FAILED) & verdict]
+    df = df.loc[~outcome.eq(FAILED)]
+    errored = outcome.loc[df.index].eq(ERRORED)
     scored = _scored(df)
     if by_budget is None:
         by_budget = accuracy_by_budget(df, n_boot=n_boot, ci=ci, seed=seed, by=keys)
@@ -268,14 +348,44 @@ def leaderboard(df: pd.DataFrame, n_boot: int = 1000, ci: float = 0.95, seed: in
         spent = spent.merge(curve[["budget", "accuracy"]], on="budget")
         row["anytime_index"] = anytime_index(spent, x="tokens", y="accuracy")
         row["_cost"] = float(pd.to_numeric(group[cost_col]).mean())
+        row["errored"] = int(errored.loc[group.index].sum())
         rows.append(row)
     acc_cols = [f"acc@{budget_label(b)}" for b in budgets]
     columns = ["rank", *keys, "n", "accuracy", "ci_low", "ci_high", *acc_cols, "mean_tokens", "mean_usd",
-               "mean_seconds", "tokens_per_correct", "usd_per_correct", "auc", "anytime_index", "on_frontier"]
-    if not rows:
+               "mean_seconds", "tokens_per_correct", "usd_per_correct", "auc", "anytime_index", "on_frontier",
+               "failed", "errored", "failure_reasons"]
+    reasons = _failure_reasons(failures, keys)
+    if not rows and not reasons:
         return pd.DataFrame(columns=columns)
-    board = pd.DataFrame(rows)
+    board = pd.DataFrame(rows, columns=[*keys, "n", "accuracy", "ci_low", "ci_high", *acc_cols, "mean_tokens",
+                                        "mean_usd", "mean_seconds", "tokens_per_correct", "usd_per_correct", "auc",
+                                        "anytime_index", "_cost", "errored"])
     board["on_frontier"] = pareto_frontier(board, "_cost", "accuracy")
+    if not clear_claims(board):
+        board["on_frontier"] = False
     board = board.sort_values(["auc", "accuracy"], ascending=False, na_position="last", kind="stable")
-    board["rank"] = np.arange(1, len(board) + 1)
+    board["rank"] = pd.array(np.arange(1, len(board) + 1), dtype="Int64")
+    ranked = {_as_tuple(k) for k in board[keys].itertuples(index=False, name=None)}
+    unranked = [{**dict(zip(keys, k, strict=True)), "n": 0, "errored": 0, "on_frontier": False}
+                for k in reasons if k not in ranked]
+    if unranked:  # every scored result of these failed: listed (with why), never ranked
+        board = pd.concat([board, pd.DataFrame(unranked)], ignore_index=True)
+        board["rank"] = board["rank"].astype("Int64")
+    board["failed"] = [sum(c for _, c in reasons.get(k, [])) for k in board[keys].itertuples(index=False, name=None)]
+    board["failure_reasons"] = [[f"{text} (×{count})" for text, count in reasons.get(k, [])]
+                                for k in board[keys].itertuples(index=False, name=None)]
+    board["errored"] = board["errored"].astype(int)
+    board["on_frontier"] = board["on_frontier"].astype(bool)
     return board[columns].reset_index(drop=True)
+
+
+def _failure_reasons(failures: pd.DataFrame, keys: list[str]) -> dict[tuple, list[tuple[str, int]]]:
+    """Per (strategy, model): each distinct reason its failed results gave, with how often."""
+    if failures.empty:
+        return {}
+    texts = failures.apply(failure_reason, axis=1)
+    counted = pd.DataFrame({**{k: failures[k] for k in keys}, "reason": texts}).value_counts(sort=True, dropna=False)
+    out: dict[tuple, list[tuple[str, int]]] = {}
+    for (*key, reason), count in counted.items():
+        out.setdefault(tuple(key), []).append((str(reason), int(count)))
+    return out

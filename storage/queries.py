@@ -405,7 +405,8 @@ def _result_sources() -> dict[str, Any]:
         "reasoning_tokens": RunStrategy.reasoning_tokens, "cached_input_tokens": RunStrategy.cached_input_tokens,
         "total_tokens": RunStrategy.total_tokens, "usd": RunStrategy.usd, "seconds": RunStrategy.seconds,
         "calls": RunStrategy.calls, "estimated": RunStrategy.estimated, "price_date": RunStrategy.price_date,
-        "error": RunStrategy.error,
+        "error": RunStrategy.error, "over_cap": RunStrategy.over_cap, "app_version": RunStrategy.app_version,
+        "fingerprint": RunStrategy.fingerprint,
     }
 
 
@@ -414,7 +415,7 @@ RESULT_COLUMNS = [
     "run_id", "strategy_index", "strategy", "knobs", "model", "dataset", "item_id", "sweep_id", "created",
     "run_status", "status", "stop_reason", "answer", "reference", "correct", "confidence",
     "input_tokens", "output_tokens", "reasoning_tokens", "cached_input_tokens", "total_tokens", "usd", "seconds",
-    "calls", "estimated", "price_date", "error", *BUDGET_COLUMNS,
+    "calls", "estimated", "price_date", "error", "over_cap", "app_version", "fingerprint", *BUDGET_COLUMNS,
 ]
 
 
@@ -436,7 +437,8 @@ def strategy_results(
     """One row per strategy run joined with its run, for leaderboards and CSV export.
 
     By default only strategies that ended on their own (done, incl. budget stops, or error); pass
-    strategy_status=None for all. `budget_*` are the run's caps (NaN where uncapped). `columns`
+    strategy_status=None for all. `budget_*` are the entry's caps (NaN where uncapped): its own
+    budget (run_strategy.budget), else the run's (rows stored before entries had one). `columns`
     picks a subset of RESULT_COLUMNS (in that order): reading fewer is faster on a big store.
     `ended_after` < finished <= `ended_until` picks the results that ended in a window (a result
     without a finish time counts as ended before any window's end and after no window's start)."""
@@ -447,8 +449,11 @@ def strategy_results(
     sources = _result_sources()
     read = [c for c in wanted if c in sources]
     caps = [c for c in wanted if c in BUDGET_COLUMNS]
+    # The entry's budget and the run's, both as text: the entry's wins where it has one (resolved
+    # below, so a JSON 'null' as well as SQL NULL falls back to the run's).
+    budget_sources = [_as_text(RunStrategy.budget).label("entry_budget"), _as_text(Run.budget)] if caps else []
     query = (
-        select(*(sources[c] for c in read), *([_as_text(Run.budget)] if caps else []))
+        select(*(sources[c] for c in read), *budget_sources)
         .join_from(RunStrategy, Run, Run.id == RunStrategy.run_id)
         .order_by(Run.created, RunStrategy.run_id, RunStrategy.strategy_index)
     )
@@ -471,14 +476,14 @@ def strategy_results(
         rows = conn.execute(query).all()
     # Column-wise from plain tuples (a leaderboard reads every result): knobs and budgets repeat,
     # so each distinct JSON text is parsed once; times are parsed in one vectorised call.
-    values = list(zip(*rows, strict=True)) if rows else [() for _ in range(len(read) + bool(caps))]
+    values = list(zip(*rows, strict=True)) if rows else [() for _ in range(len(read) + 2 * bool(caps))]
     parse = _JsonCache()
     data = {name: list(column) for name, column in zip(read, values, strict=False)}
     if "knobs" in data:
         data["knobs"] = [parse(k) for k in data["knobs"]]
     frame = pd.DataFrame(data, columns=read) if rows else pd.DataFrame(columns=read)  # empty: object columns
     if caps:
-        budgets = [parse(b) or {} for b in values[-1]]
+        budgets = [parse(entry) or parse(run) or {} for entry, run in zip(values[-2], values[-1], strict=True)]
         for column in caps:
             cap = column.removeprefix("budget_")
             frame[column] = pd.to_numeric(pd.Series([b.get(cap) for b in budgets], dtype="object")).astype("float64")

@@ -13,10 +13,13 @@ from reasoning.metrics import (
     anytime_index,
     auc_accuracy_budget,
     bootstrap_ci,
+    clear_claims,
     cost_per_correct,
+    failure_reason,
     leaderboard,
     pareto_frontier,
     quality_at,
+    result_outcomes,
     step_curve,
 )
 
@@ -211,8 +214,12 @@ def test_leaderboard_by_hand() -> None:
     assert board.loc["sc", "tokens_per_correct"] == pytest.approx(660.0)
     assert board.loc["cot", "usd_per_correct"] == pytest.approx(600e-6)
     assert board.loc["cot", "mean_tokens"] == pytest.approx(225.0)
-    # cot is cheapest, sc most accurate; bad costs more than sc for less
-    assert board["on_frontier"].to_dict() == {"sc": True, "cot": True, "bad": False}
+    # cot is cheapest, sc most accurate; bad costs more than sc for less: the Pareto frontier of the
+    # point estimates is sc and cot. But on four problems every pair of intervals overlaps (sc's
+    # lower bound reaches bad's upper one), so the board claims no frontier at all.
+    assert pareto_frontier(board, "mean_tokens", "accuracy").to_dict() == {"sc": True, "cot": True, "bad": False}
+    assert board.loc["sc", "ci_low"] <= board[["ci_high"]].min().iloc[0] and not clear_claims(board)
+    assert not board["on_frontier"].any()
     assert ((board["ci_low"] <= board["accuracy"]) & (board["accuracy"] <= board["ci_high"])).all()
 
 
@@ -231,3 +238,58 @@ def test_leaderboard_of_nothing_has_the_columns() -> None:
     empty = leaderboard(_results([]).reindex(columns=["strategy", "model", "dataset", "budget", "correct",
                                                       "total_tokens", "usd", "seconds"]))
     assert empty.empty and {"rank", "strategy", "model", "auc", "anytime_index", "on_frontier"} <= set(empty.columns)
+
+
+def test_a_frontier_is_claimed_only_when_intervals_separate() -> None:
+    rows = [("cheap", 100, c, 10) for c in [1] * 16 + [0] * 24] + [("dear", 100, c, 90) for c in [1] * 36 + [0] * 4]
+    rows += [("waste", 100, 0, 200) for _ in range(40)]
+    df = _results(rows)
+    df["item_id"] = [f"q{i % 40}" for i in range(len(df))]
+    board = leaderboard(df, n_boot=300).set_index("strategy")
+    assert clear_claims(board)  # 90% [~80, ~98] vs 0% [0, 0]: apart
+    assert board["on_frontier"].to_dict() == {"dear": True, "cheap": True, "waste": False}
+    zeros = leaderboard(_results([("a", 100, 0, 10), ("b", 100, 0, 20)]), n_boot=50)
+    assert not clear_claims(zeros) and not zeros["on_frontier"].any()  # all at 0%: nothing to claim
+    # rank ranges that do not overlap separate rows whose intervals do
+    overlapping = pd.DataFrame({"accuracy": [0.6, 0.5], "ci_low": [0.45, 0.35], "ci_high": [0.75, 0.65]})
+    assert not clear_claims(overlapping)
+    assert clear_claims(overlapping.assign(rank_low=[1, 2], rank_high=[1, 2]))
+    assert not clear_claims(overlapping.assign(rank_low=[1, 1], rank_high=[2, 2]))
+
+
+# --- how results are counted -----------------------------------------------------------------------
+
+
+def test_result_outcomes() -> None:
+    df = pd.DataFrame({
+        "status": ["done", "error", "error", "done", "error"],
+        "calls": [2, 0, 1, 0, 3],
+        "output_tokens": [40, 0, 0, 0, 25],
+    })
+    # ran; refused before any call; first call broke before a token (the engine still counts it);
+    # a budget stop that could not buy a call; errored after producing output
+    assert result_outcomes(df).tolist() == ["ok", "failed", "failed", "failed", "errored"]
+    assert result_outcomes(pd.DataFrame({"correct": [1, 0]})).tolist() == ["ok", "ok"]  # nothing to judge by
+    assert failure_reason({"error": "  provider\n unreachable  "}) == "provider unreachable"
+    assert failure_reason({"error": None, "stop_reason": "budget"}) == "stopped (budget) before any model call"
+    assert failure_reason({"error": "x" * 500}).endswith("…") and len(failure_reason({"error": "x" * 500})) == 200
+
+
+def test_leaderboard_leaves_failed_results_out_and_counts_them() -> None:
+    rows = _results([("a", 100, 1, 10), ("a", 100, 0, 10), ("a", 100, 0, 0), ("n", 100, 0, 0), ("n", 100, 0, 0),
+                     ("e", 100, 1, 30), ("e", 100, 0, 30)])
+    rows["status"] = ["done", "done", "error", "error", "error", "done", "error"]
+    rows["calls"] = [1, 1, 0, 0, 0, 2, 2]
+    rows["output_tokens"] = [5, 5, 0, 0, 0, 15, 15]
+    rows["error"] = [None, None, "refused", "unsupported model", "unsupported model", None, "stream broke"]
+    board = leaderboard(rows, n_boot=100).set_index("strategy")
+    # a: the failed row is not a 0% result: 1 of 2, and its spend is not in the costs
+    assert (board.loc["a", "n"], board.loc["a", "accuracy"], board.loc["a", "failed"]) == (2, 0.5, 1)
+    assert board.loc["a", "failure_reasons"] == ["refused (×1)"] and board.loc["a", "mean_tokens"] == 10
+    # e errored after spending: scored as answered (1 of 2), counted as errored
+    assert (board.loc["e", "n"], board.loc["e", "accuracy"], board.loc["e", "errored"]) == (2, 0.5, 1)
+    # n never ran: listed last, unranked, no metrics, never on a frontier
+    assert board.index.tolist()[-1] == "n" and pd.isna(board.loc["n", "rank"]) and board.loc["n", "n"] == 0
+    assert board.loc["n", "failed"] == 2 and board.loc["n", "failure_reasons"] == ["unsupported model (×2)"]
+    assert math.isnan(board.loc["n", "auc"]) and not board.loc["n", "on_frontier"]
+    assert board["rank"].dropna().tolist() == [1, 2]

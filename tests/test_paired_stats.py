@@ -1,0 +1,244 @@
+"""Paired statistics: hand-computed values, then scipy and statsmodels as references.
+
+scipy and statsmodels are in the `test` extra (make test installs them); the reference tests skip
+only where they are missing.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reasoning.paired_stats import (
+    PAIR_COLUMNS,
+    holm,
+    mcnemar_exact,
+    min_detectable_difference,
+    paired_comparisons,
+    rank_intervals,
+)
+
+Z_ALPHA = NormalDist().inv_cdf(0.975)
+Z_POWER = NormalDist().inv_cdf(0.8)
+
+
+# ---- McNemar ----------------------------------------------------------------------------------
+
+
+def test_mcnemar_exact_by_hand() -> None:
+    assert mcnemar_exact(0, 0) == 1.0  # no discordant pair: no evidence
+    assert mcnemar_exact(5, 0) == pytest.approx(2 / 32)  # 2 * P[X <= 0], X ~ Bin(5, 1/2)
+    assert mcnemar_exact(0, 5) == mcnemar_exact(5, 0)  # two-sided: symmetric
+    assert mcnemar_exact(1, 9) == pytest.approx(2 * (1 + 10) / 1024)  # 2 * (C(10,0) + C(10,1)) / 2^10
+    assert mcnemar_exact(6, 1) == pytest.approx(2 * (1 + 7) / 128)
+    assert mcnemar_exact(3, 3) == 1.0  # 2 * 42/64 > 1: capped
+    assert mcnemar_exact(2000, 1000) < 1e-40  # exact integer tail, no overflow at large n
+    with pytest.raises(ValueError):
+        mcnemar_exact(-1, 2)
+
+
+def test_mcnemar_matches_scipy_and_statsmodels() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    contingency = pytest.importorskip("statsmodels.stats.contingency_tables")
+    for a_only, b_only in [(0, 1), (1, 0), (3, 7), (10, 2), (12, 12), (40, 25), (0, 17), (150, 110)]:
+        ours = mcnemar_exact(a_only, b_only)
+        assert ours == pytest.approx(stats.binomtest(a_only, a_only + b_only, 0.5).pvalue, rel=1e-9)
+        # statsmodels takes the 2x2 table; only the off-diagonal (discordant) cells matter
+        table = [[7, a_only], [b_only, 4]]
+        assert ours == pytest.approx(contingency.mcnemar(table, exact=True).pvalue, rel=1e-9)
+
+
+# ---- Holm -------------------------------------------------------------------------------------
+
+
+def test_holm_by_hand() -> None:
+    # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> running max 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]).tolist() == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.9]).tolist() == [1.0, 1.0]  # capped at 1
+    out = holm([0.01, float("nan"), 0.02])  # NaN is not a test: m = 2
+    assert out[0] == pytest.approx(0.02) and math.isnan(out[1]) and out[2] == pytest.approx(0.02)
+    assert holm([]).tolist() == []
+
+
+def test_holm_matches_statsmodels() -> None:
+    multitest = pytest.importorskip("statsmodels.stats.multitest")
+    rng = np.random.default_rng(3)
+    for size in (1, 2, 5, 13, 40):
+        p = rng.random(size) ** 3
+        p[::4] = p[0]  # ties
+        assert holm(p) == pytest.approx(multitest.multipletests(p, method="holm")[1], rel=1e-12)
+
+
+# ---- minimum detectable difference ------------------------------------------------------------
+
+
+def connor_n(delta: float, psi: float) -> float:
+    """Connor (1987): items a paired test needs to detect delta with 80% power at alpha 0.05."""
+    return (Z_ALPHA * math.sqrt(psi) + Z_POWER * math.sqrt(psi - delta**2)) ** 2 / delta**2
+
+
+def test_min_detectable_difference_solves_connors_formula() -> None:
+    for n, psi in [(20, 0.5), (200, 0.5), (200, 0.2), (1000, 0.35), (50, 0.9)]:
+        delta = min_detectable_difference(n, psi)
+        assert 0 < delta <= psi
+        assert connor_n(delta, psi) == pytest.approx(n, rel=1e-9)
+    # more items, smaller detectable difference; more disagreement, larger one
+    assert min_detectable_difference(800) < min_detectable_difference(200) < min_detectable_difference(50)
+    assert min_detectable_difference(200, 0.1) < min_detectable_difference(200, 0.4)
+    # unknown discordance is taken as 0.5 (two independent strategies at 50% accuracy)
+    assert min_detectable_difference(200) == min_detectable_difference(200, 0.5)
+    assert min_detectable_difference(200, float("nan")) == min_detectable_difference(200, 0.5)
+
+
+def test_min_detectable_difference_edges() -> None:
+    assert math.isnan(min_detectable_difference(0))
+    assert min_detectable_difference(30, 0.0) == 0.0  # never disagree: nothing to detect, nothing hidden
+    assert math.isnan(min_detectable_difference(3, 0.1))  # even delta = psi would not show on 3 items
+
+
+def test_min_detectable_difference_near_the_unpaired_figure_and_statsmodels() -> None:
+    # Hand: for small differences, delta ~ (z_0.975 + z_0.8) * sqrt(psi / n); at psi = 0.5 this is the
+    # two-proportion z-test at p = 0.5 with n per group: 2.8016 * sqrt(0.5 / 1000) = 0.0886.
+    assert min_detectable_difference(1000) == pytest.approx((Z_ALPHA + Z_POWER) * math.sqrt(0.5 / 1000), rel=0.01)
+    power = pytest.importorskip("statsmodels.stats.power")
+    # statsmodels solves the two-sample z-test for the standardised effect d; delta = d * sqrt(p (1 - p))
+    d = power.NormalIndPower().solve_power(effect_size=None, nobs1=2000, alpha=0.05, power=0.8, ratio=1.0)
+    assert min_detectable_difference(2000) == pytest.approx(d * 0.5, rel=0.01)
+
+
+def test_min_detectable_difference_gives_80_percent_power_by_simulation() -> None:
+    # The exact McNemar test on n = 200 items with 30% discordant pairs, at the difference the
+    # formula gives, rejects in about 80% of simulated experiments (a little under: exact tests are
+    # conservative).
+    stats = pytest.importorskip("scipy.stats")
+    n, psi = 200, 0.3
+    delta = min_detectable_difference(n, psi)
+    rng = np.random.default_rng(7)
+    sims = 4000
+    discordant = rng.binomial(n, psi, size=sims)
+    a_only = rng.binomial(discordant, (1 + delta / psi) / 2)  # P(a wins | discordant) = (psi + delta) / (2 psi)
+    k = np.minimum(a_only, discordant - a_only)
+    p = np.minimum(1.0, 2 * stats.binom.cdf(k, discordant, 0.5))
+    assert 0.74 <= float(np.mean(p < 0.05)) <= 0.85
+
+
+# ---- head to head -----------------------------------------------------------------------------
+
+
+def rows(strategy: str, outcomes: list[int], *, budget: int = 100, model: str = "m",
+         items: list[str] | None = None) -> list[dict]:
+    items = items or [f"q{i}" for i in range(len(outcomes))]
+    return [{"strategy": strategy, "model": model, "budget": budget, "item_id": item, "correct": c}
+            for item, c in zip(items, outcomes, strict=True)]
+
+
+def test_paired_comparison_by_hand() -> None:
+    a = [1, 1, 1, 1, 1, 1, 1, 1, 0, 0]  # 8 of 10
+    b = [0, 0, 0, 0, 0, 0, 1, 1, 1, 0]  # 3 of 10: A alone right on 6 items, B alone on 1
+    pairs = paired_comparisons(pd.DataFrame(rows("B", b) + rows("A", a)), n_boot=2000)
+    assert list(pairs.columns) == PAIR_COLUMNS and len(pairs) == 1
+    pair = pairs.iloc[0]
+    assert (pair["a"], pair["b"]) == ("A", "B")  # the one ahead is named first
+    assert (pair["n"], pair["acc_a"], pair["acc_b"], pair["diff"]) == (10, 0.8, 0.3, pytest.approx(0.5))
+    assert (pair["a_only"], pair["b_only"]) == (6, 1)
+    assert pair["p"] == pytest.approx(2 * (1 + 7) / 128)  # exact McNemar on 6 vs 1
+    assert pair["p_holm"] == pytest.approx(pair["p"])  # one test: nothing to adjust
+    assert pair["ci_low"] <= 0.5 <= pair["ci_high"]
+    assert pair["mdd"] == pytest.approx(min_detectable_difference(10, 0.7))
+
+
+def test_pairs_only_on_shared_items_same_model_and_budget_with_holm_across_all() -> None:
+    data = pd.DataFrame(
+        rows("A", [1, 1, 1, 0]) + rows("B", [0, 1, 0], items=["q0", "q1", "q9"])  # share q0, q1
+        + rows("C", [1, 1, 1, 1]) + rows("A", [1, 0], budget=200) + rows("B", [0, 0], budget=200)
+        + rows("A", [1, 1], model="other")  # alone on its model: no pair
+        + [{"strategy": "B", "model": "m", "budget": 100, "item_id": "q2", "correct": None}]  # no verdict
+    )
+    pairs = paired_comparisons(data, order=["A", "B", "C"], n_boot=200)
+    got = {(r.budget, r.a, r.b): r.n for r in pairs.itertuples()}
+    assert got == {(100, "A", "B"): 2, (100, "C", "A"): 4, (100, "C", "B"): 2, (200, "A", "B"): 2}
+    assert set(pairs["model"]) == {"m"}
+    assert pairs["p_holm"].tolist() == pytest.approx(holm(pairs["p"].to_numpy()).tolist())
+    assert (pairs["p_holm"] >= pairs["p"]).all()
+
+
+def test_repeats_pair_run_by_run_and_the_bootstrap_resamples_items() -> None:
+    # Two runs per item: the k-th run of A pairs with the k-th run of B on the same item.
+    a = rows("A", [1, 1, 0, 1], items=["q0", "q0", "q1", "q1"])
+    b = rows("B", [0, 1, 0, 0], items=["q0", "q0", "q1", "q1"])
+    pair = paired_comparisons(pd.DataFrame(a + b), n_boot=500).iloc[0]
+    assert (pair["n"], pair["a_only"], pair["b_only"]) == (4, 2, 0)
+    # items q0 (diffs +1, 0) and q1 (0, +1) both average +0.5: every resample of items gives 0.5
+    assert (pair["ci_low"], pair["ci_high"]) == (0.5, 0.5)
+
+
+def test_paired_bootstrap_interval_matches_scipy() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(5)
+    a = (rng.random(300) < 0.7).astype(int)
+    b = np.where(rng.random(300) < 0.8, a, 1 - a)  # agree on ~80% of items
+    pair = paired_comparisons(pd.DataFrame(rows("A", list(a)) + rows("B", list(b))), n_boot=4000, seed=1).iloc[0]
+    diff = (a - b) if pair["a"] == "A" else (b - a)
+    reference = stats.bootstrap((diff,), np.mean, n_resamples=4000, method="percentile")
+    assert pair["diff"] == pytest.approx(diff.mean())
+    assert pair["ci_low"] == pytest.approx(reference.confidence_interval.low, abs=0.01)
+    assert pair["ci_high"] == pytest.approx(reference.confidence_interval.high, abs=0.01)
+
+
+def test_no_pairs_from_nothing() -> None:
+    empty = pd.DataFrame(columns=["strategy", "model", "budget", "item_id", "correct"])
+    assert paired_comparisons(empty).empty and list(paired_comparisons(empty).columns) == PAIR_COLUMNS
+
+
+# ---- rank intervals ---------------------------------------------------------------------------
+
+
+def ranks_of(data: list[dict], **kwargs) -> dict[str, tuple[int, int]]:
+    table = rank_intervals(pd.DataFrame(data), n_boot=kwargs.pop("n_boot", 400), **kwargs)
+    return {r.strategy: (int(r.rank_low), int(r.rank_high)) for r in table.itertuples()}
+
+
+def test_rank_intervals_settled_and_unsettled_orders() -> None:
+    n = 40
+    clear = rows("best", [1] * n) + rows("middle", [1, 0] * (n // 2)) + rows("worst", [0] * n)
+    assert ranks_of(clear) == {"best": (1, 1), "middle": (2, 2), "worst": (3, 3)}
+    twins = rows("x", [1, 0] * (n // 2)) + rows("y", [1, 0] * (n // 2))  # identical on every item: a tie
+    assert ranks_of(twins) == {"x": (1, 2), "y": (1, 2)}
+    close = rows("p", [1, 1, 1, 0] * 10) + rows("q", [1, 1, 0, 1] * 9 + [1, 1, 0, 0])  # 75% vs 72.5%
+    assert ranks_of(close) == {"p": (1, 2), "q": (1, 2)}
+
+
+def test_rank_intervals_follow_auc_across_budgets_then_accuracy() -> None:
+    # "steady" is right on every item at both budgets; "late" only at the larger budget: AUC 1 vs 0.5
+    data = (rows("steady", [1] * 30, budget=100) + rows("steady", [1] * 30, budget=1000)
+            + rows("late", [0] * 30, budget=100) + rows("late", [1] * 30, budget=1000))
+    assert ranks_of(data) == {"steady": (1, 1), "late": (2, 2)}
+    # equal AUC (0.5 in every resample): overall accuracy breaks the tie, as on the leaderboard
+    # (q is right on 30 more items at 1,000, so its overall accuracy is above p's 50%)
+    tie = (rows("p", [1] * 30, budget=100) + rows("p", [0] * 30, budget=1000)
+           + rows("q", [0] * 30, budget=100) + rows("q", [1] * 30, budget=1000)
+           + rows("q", [1] * 30, budget=1000, items=[f"r{i}" for i in range(30)]))
+    assert ranks_of(tie) == {"p": (2, 2), "q": (1, 1)}
+
+
+def test_rank_intervals_are_seeded_and_narrow_with_more_items() -> None:
+    rng = np.random.default_rng(2)
+    def data(n: int) -> list[dict]:
+        return rows("a", list((rng.random(n) < 0.62).astype(int))) + rows("b", list((rng.random(n) < 0.5).astype(int)))
+    small, big = data(20), data(2000)
+    assert rank_intervals(pd.DataFrame(small), seed=4).equals(rank_intervals(pd.DataFrame(small), seed=4))
+    assert ranks_of(small) == {"a": (1, 2), "b": (1, 2)}
+    assert ranks_of(big) == {"a": (1, 1), "b": (2, 2)}
+
+
+def test_rank_intervals_keep_models_apart_and_skip_resamples_without_a_series() -> None:
+    data = rows("a", [1] * 10) + rows("a", [0] * 10, model="n") + rows("b", [1], items=["solo"])
+    table = rank_intervals(pd.DataFrame(data), n_boot=400)
+    got = {(r.strategy, r.model): (r.rank_low, r.rank_high) for r in table.itertuples()}
+    # b (one item, right) is level with a on m in the ~65% of resamples that draw its item and sits
+    # the others out; a on n (always wrong) is then 3rd, else 2nd.
+    assert got == {("a", "m"): (1, 2), ("b", "m"): (1, 2), ("a", "n"): (2, 3)}
