@@ -259,6 +259,10 @@ def _print_plan(prepared: Any, done_before: int, remaining: Any, max_usd: float 
         cli.err.print(f"resuming: {done_before:,} cells done before are skipped", highlight=False)
     cli.err.print(f"cost of the rest: {remaining.describe()}"
                   + (f"; stops at ${max_usd:g} for the whole sweep" if max_usd is not None else ""), highlight=False)
+    if len(plan.strategies) > 1:
+        from app.leaderboard_view import detectable_sentence
+
+        cli.err.print(detectable_sentence(len(prepared.dataset)), highlight=False)
 
 
 def _print_outcome(prepared: Any, progress: Any) -> None:
@@ -282,7 +286,7 @@ def _print_outcome(prepared: Any, progress: Any) -> None:
 
 
 def _board_or_none(store: Any, *, cap: str | None = None, split_knobs: bool = False, n_boot: int = 1000,
-                   **filters: Any) -> Any:
+                   include_over_cap: bool = False, pool_versions: bool = False, **filters: Any) -> Any:
     from app.leaderboard_view import caps_present, compute_leaderboard, default_cap
     from storage.queries import strategy_results
 
@@ -292,7 +296,8 @@ def _board_or_none(store: Any, *, cap: str | None = None, split_knobs: bool = Fa
     cap = cap or default_cap(caps_present(results))
     if cap is None:
         return None
-    return compute_leaderboard(results, cap, n_boot=n_boot, split_knobs=split_knobs)
+    return compute_leaderboard(results, cap, n_boot=n_boot, split_knobs=split_knobs,
+                               include_over_cap=include_over_cap, pool_versions=pool_versions)
 
 
 def leaderboard(
@@ -307,6 +312,16 @@ def leaderboard(
         help=f"Budget axis: {', '.join(CAP_NAMES)} (default: total_tokens when runs set it).")] = None,
     split_knobs: Annotated[bool, typer.Option(
         help="Rank each knob setting of a strategy separately.")] = False,
+    pairs: Annotated[bool, typer.Option(
+        "--pairs", help="Print the head-to-head comparisons at equal budget instead of the ranking: every pair of "
+        "strategies on the problems both ran, with a paired bootstrap CI, the exact McNemar p and the Holm-adjusted "
+        "p.")] = False,
+    include_over_cap: Annotated[bool, typer.Option(
+        "--include-over-cap", help="Count results whose provider reported more usage than the call was granted "
+        "(left out by default).")] = False,
+    pool_versions: Annotated[bool, typer.Option(
+        "--pool-versions", help="Pool results of different strategy versions (prompt/knob fingerprints), kept "
+        "apart by default.")] = False,
     fmt: Annotated[str, typer.Option("--format", help=f"Output: {', '.join(FORMATS)}.")] = "table",
     chart: Annotated[Path | None, typer.Option(
         help="Also save the accuracy-budget chart: .png/.svg (needs vl-convert-python), .html or .json.")] = None,
@@ -315,9 +330,19 @@ def leaderboard(
 ) -> None:
     """Rank strategies by budget efficiency over the stored results that have a reference answer.
 
-    Columns: accuracy overall and at each budget with 95% bootstrap intervals, tokens and dollars per correct answer, AUC of accuracy against log budget, the Anytime Index and the Pareto frontier."""
-    from app.cli_tables import caption, markdown_table, print_table, rich_table, save_chart
-    from app.leaderboard_view import board_csv
+    Columns: the rank and its 95% bootstrap range, results scored, failed (no successful model call: not scored) and errored (scored as answered), accuracy overall and at each budget with 95% bootstrap intervals, tokens and dollars per correct answer, AUC of accuracy against log budget, the Anytime Index and the Pareto frontier. --pairs: the head-to-head table instead."""
+    from app.cli_tables import (
+        caption,
+        markdown_table,
+        pairs_caption,
+        pairs_json,
+        pairs_markdown,
+        pairs_rich_table,
+        print_table,
+        rich_table,
+        save_chart,
+    )
+    from app.leaderboard_view import board_csv, board_records, pairs_csv
 
     cli = _cli()
     if fmt not in FORMATS:
@@ -330,23 +355,40 @@ def leaderboard(
 
         if get_sweep(sweep_id, store=store) is None:
             raise cli.bad_input(f"no sweep {sweep_id!r} in this store")
-    board = _board_or_none(store, cap=cap, split_knobs=split_knobs, n_boot=bootstrap, dataset=dataset, model=model,
-                           strategy=strategy, sweep_id=sweep_id)
+    board = _board_or_none(store, cap=cap, split_knobs=split_knobs, n_boot=bootstrap, include_over_cap=include_over_cap,
+                           pool_versions=pool_versions, dataset=dataset, model=model, strategy=strategy,
+                           sweep_id=sweep_id)
     if board is None or board.board.empty:
         cli.err.print("no scored results match (a leaderboard needs runs with a reference answer"
                       + (f" and a {cap} budget" if cap else "") + ")", highlight=False)
         if fmt == "json":
             cli.out.print_json("[]")
         return
-    if fmt == "table":
+    if pairs:
+        table = board.pairs
+        if table is None or table.empty:
+            cli.err.print(pairs_caption(board), highlight=False)
+            if fmt == "json":
+                cli.out.print_json("[]")
+            return
+        if fmt == "table":
+            print_table(cli.out, pairs_rich_table(table, board.cap, "Head to head at equal budget"))
+            cli.err.print(pairs_caption(board), highlight=False, markup=False)
+        elif fmt == "markdown":
+            sys.stdout.write(pairs_markdown(table, board.cap))
+        elif fmt == "csv":
+            sys.stdout.write(pairs_csv(table, board.cap))
+        else:
+            sys.stdout.write(pairs_json(table) + "\n")
+    elif fmt == "table":
         print_table(cli.out, rich_table(board.board, "Leaderboard"))
-        cli.err.print(caption(board), highlight=False)
+        cli.err.print(caption(board), highlight=False, markup=False)
     elif fmt == "markdown":
         sys.stdout.write(markdown_table(board.board))
     elif fmt == "csv":
         sys.stdout.write(board_csv(board.board, board.cap))
     else:
-        sys.stdout.write(board.board.to_json(orient="records", indent=2) + "\n")
+        sys.stdout.write(board_records(board.board, board.cap) + "\n")
     if chart is not None:
         try:
             save_chart(board, chart)
