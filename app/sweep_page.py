@@ -172,6 +172,10 @@ def _estimate(form: SweepForm, limits: Limits, where: Any) -> None:
     if existing is not None and existing.completed:
         text += f" {existing.done:,} done before: starting resumes it."
     where.caption(literal_markdown(text))
+    if form.size and len(plan.strategies) > 1:  # how big a difference these problems can show
+        from app.leaderboard_view import detectable_sentence
+
+        where.caption(literal_markdown(detectable_sentence(form.size)))
 
 
 def _start(form: SweepForm, limits: Limits) -> None:
