@@ -84,7 +84,9 @@ def sweep(
     = None,
     seed: Annotated[int, typer.Option(help="Seed that generates (built-ins) or picks (files) the problems.")] = 0,
     repeats: Annotated[int, typer.Option(help="Runs of each problem x strategy x budget.")] = 1,
-    model: cli.ModelOption = None,
+    model: Annotated[str | None, typer.Option(  # the same as app.cli.ModelOption (not importable here: a cycle)
+        help="local | local:/path/model.gguf | openai:NAME | anthropic:NAME  [default: the configured "
+             "default_model, else local]")] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL (vLLM, Ollama, ...).")] = None,
     model_option: Annotated[list[str] | None, typer.Option(
         help="KEY=VALUE passed to the model (repeatable), e.g. n_threads=1 or n_ctx=4096 for a local model. "

@@ -28,6 +28,7 @@ from reasoning.datasets import Dataset, Item
 from reasoning.models.base import Model
 from reasoning.prices import ModelPrice
 from reasoning.ratelimit import provider_of
+from reasoning.redaction import redact_options
 from reasoning.strategies import make_strategy
 from reasoning.strategies.base import StrategyConfigError
 from reasoning.tokens import count_text
@@ -81,7 +82,8 @@ class SweepPlan:
             "strategies": [s.as_dict() for s in self.strategies],
             "budgets": [b.as_dict() for b in self.budgets],
             "model": self.model,
-            "model_options": dict(sorted(self.model_options.items())),
+            # Credentials in a URL stay in memory for the calls: not in the stored plan, nor in its hash.
+            "model_options": dict(sorted(redact_options(dict(self.model_options)).items())),
             "repeats": self.repeats,
             "nonce": self.nonce,
         }
@@ -184,7 +186,7 @@ def cell_key(plan: SweepPlan, item: Item, strategy: StrategyChoice, budget: Budg
         "strategy": strategy.as_dict(),
         "budget": budget.as_dict(),
         "model": plan.model,
-        "model_options": dict(sorted(plan.model_options.items())),
+        "model_options": dict(sorted(redact_options(dict(plan.model_options)).items())),
         "repeat": repeat,
     })[:32]
 
@@ -352,8 +354,8 @@ class Sweep:
         if concurrency < 1:
             raise SweepPlanError(f"concurrency must be at least 1, got {concurrency}")
         if max_usd is not None:
-            if not max_usd > 0:
-                raise SweepPlanError(f"the dollar cap must be positive, got {max_usd}")
+            if not (math.isfinite(max_usd) and max_usd > 0):  # NaN and infinity are no caps
+                raise SweepPlanError(f"the dollar cap must be a positive finite number, got {max_usd}")
             if not price.known:
                 raise SweepPlanError(f"a dollar cap needs a price, and none is known for {model.name}; add it to "
                                      "the price override file or drop --max-usd")

@@ -138,3 +138,31 @@ def mark_interrupted_stale(store: Store, older_than: timedelta | float) -> list[
         )
     mark_interrupted(store, ids)
     return ids
+
+
+# ---- cancel requests -----------------------------------------------------------------------------
+# A Cancel may come from any process sharing the store (another app server, the CLI): it is a flag
+# on the run, and the runner that owns the run polls it (storage.runner, CANCEL_POLL_SECONDS).
+
+
+def request_cancel(store: Store, run_id: str) -> bool:
+    """Ask the process running `run_id` to stop it. False if no such run is queued or running."""
+    with store.write() as conn:
+        return bool(conn.execute(
+            update(Run).where(Run.id == run_id, Run.status.in_(ACTIVE_STATUSES)).values(cancel_requested=True)
+        ).rowcount)
+
+
+def cancel_requests(store: Store, run_ids: list[str]) -> list[str]:
+    """Those of `run_ids` someone asked to cancel (an indexed lookup of a few ids)."""
+    if not run_ids:
+        return []
+    with store.read() as conn:
+        return list(conn.scalars(select(Run.id).where(Run.id.in_(run_ids), Run.cancel_requested.is_(True))))
+
+
+def runs_owned_by(store: Store, host: str, pid: int) -> list[str]:
+    """The active runs of process `pid` on `host` (a server's, once it has stopped)."""
+    with store.read() as conn:
+        return list(conn.scalars(select(Run.id).where(
+            Run.status.in_(ACTIVE_STATUSES), Run.owner_host == host, Run.owner_pid == pid)))

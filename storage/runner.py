@@ -29,11 +29,18 @@ from reasoning.events import FinalAnswer
 from reasoning.models import get_model
 from reasoning.models.base import Model, ModelConfigError
 from reasoning.prices import ModelPrice, price_for
-from reasoning.redaction import environment_keys, redact, string_values
+from reasoning.redaction import (
+    EventRedactor,
+    environment_keys,
+    redact,
+    redact_options,
+    string_values,
+    url_secrets,
+)
 from reasoning.run import run as run_strategy
 from reasoning.strategies import make_strategy
 from storage.ids import new_run_id
-from storage.liveness import mark_interrupted, mark_interrupted_dead_owners, own_identity
+from storage.liveness import cancel_requests, mark_interrupted, mark_interrupted_dead_owners, own_identity
 from storage.recorder import MIN_GAP, QUIET_GAP, TEXT_DELAY, RunRecorder
 from storage.store import Store, open_store
 from storage.tables import ACTIVE_STATUSES, Run, RunStrategy
@@ -42,6 +49,7 @@ from storage.writer import BackgroundWriter
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 30.0  # a live runner touches its runs' `updated` at least this often
+CANCEL_POLL_SECONDS = 0.5  # how often a runner with runs looks for a Cancel made by another process
 # Option names that hold credentials: never stored, whatever field they arrive in.
 _SECRET_OPTION = re.compile(r"(^|_)(api_?key|key|secret|password|passwd|token|auth\w*|credentials?)$", re.I)
 
@@ -94,7 +102,8 @@ class RunSpec:
         return self.model if isinstance(self.model, str) else self.model.name
 
     def stored_model_options(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_options.items() if not _SECRET_OPTION.search(k)}
+        """The options that may be stored and shown: no key-named option, no URL credentials."""
+        return redact_options({k: v for k, v in self.model_options.items() if not _SECRET_OPTION.search(k)})
 
     def __repr__(self) -> str:  # key-like options stay out of logs and tracebacks
         return (f"RunSpec(problem={self.problem!r}, model={self.model_name()!r}, strategies={self.strategy_specs()!r}, "
@@ -132,6 +141,7 @@ class Runner:
         self._thread = threading.Thread(target=self._loop.run_forever, name="budget-arena-runner", daemon=True)
         self._thread.start()
         self._heartbeat = asyncio.run_coroutine_threadsafe(self._beat(), self._loop)
+        self._cancel_watch = asyncio.run_coroutine_threadsafe(self._watch_cancels(), self._loop)
         mark_interrupted_dead_owners(store)
         atexit.register(self._at_exit)
 
@@ -309,11 +319,13 @@ class Runner:
 
     async def _strategy(self, recorder: RunRecorder, index: int, strategy: Any, spec: RunSpec,
                         model: Model, price: Any, cancel: asyncio.Event) -> None:
+        redactor = EventRedactor(_secrets(spec))  # a server may echo a key into its reply
         try:
             async for event in run_strategy(strategy, spec.problem, model, spec.budget, price=price, cancel=cancel):
                 if isinstance(event, FinalAnswer) and event.error:  # providers redact; this catches the rest
                     event = replace(event, error=redact(event.error, *_secrets(spec)))
-                recorder.add(index, event)
+                for clean in redactor(event):
+                    recorder.add(index, clean)
         except Exception as exc:  # run() ends with a FinalAnswer by contract; a bug must not stop the others
             _log_failure(spec, exc, "strategy %s of run %s raised", index, recorder.run_id)
             if index not in recorder.finals:
@@ -328,6 +340,22 @@ class Runner:
                     await self._writer.call(self._touch, ids)
                 except Exception as exc:
                     log.warning("heartbeat failed: %s", exc)
+
+    async def _watch_cancels(self) -> None:
+        """Cancel this runner's runs that another process asked to stop (run.cancel_requested: a
+        Cancel on another app server sharing the store, or `budget-arena cancel`)."""
+        while True:
+            await asyncio.sleep(CANCEL_POLL_SECONDS)
+            ids = self.active_runs()
+            if not ids:
+                continue
+            try:
+                asked = await asyncio.to_thread(cancel_requests, self.store, ids)
+            except Exception as exc:  # a store hiccup: the next poll tries again
+                log.debug("could not read cancel requests: %s", exc)
+                continue
+            for run_id in asked:
+                self.cancel(run_id)
 
     async def _stop_loop(self) -> None:
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
@@ -378,8 +406,12 @@ def _knobs(strategy: Any) -> dict[str, Any]:
 
 
 def _secrets(spec: RunSpec) -> list[str]:
-    """Everything that must not appear in a stored or logged message: the run's keys and the host's."""
-    return [*string_values(spec.secrets.values()), *environment_keys()]
+    """Everything that must not appear in a stored or logged message: the run's keys (also one put in
+    model_options by mistake), the credentials in its URLs, and the host's keys."""
+    options = [*spec.secrets.values(), *spec.model_options.values()]
+    misplaced = [v for k, v in spec.model_options.items() if _SECRET_OPTION.search(k)]
+    return [*string_values(spec.secrets.values()), *string_values(misplaced),
+            *(s for value in options for s in url_secrets(value)), *environment_keys()]
 
 
 def _describe(spec: RunSpec, exc: BaseException) -> str:

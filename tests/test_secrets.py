@@ -10,6 +10,7 @@ are searched for the key's marker: zero hits.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Iterator
@@ -213,3 +214,143 @@ def test_no_key_in_store_logs_exports_links_or_errors(runner, store, env, debug_
     found = {name: hits(text) for name, text in texts.items()}
     found |= {str(p.name): hits(p.read_bytes()) for p in files + database_files}
     assert all(count == 0 for count in found.values()), found
+
+
+# ---- credentials in URLs, and keys a server echoes into its reply (issue 12, items 2 and 11) ------
+
+PASSWORD = "S3cretPassw0rd"
+QUERY_KEY = "QKEYCANARY-4b8d1f"  # an ?api_key= value
+
+
+def url_hits(data: bytes | str) -> dict[str, int]:
+    raw = data.encode() if isinstance(data, str) else data
+    return {marker: raw.count(marker.encode()) for marker in (PASSWORD, QUERY_KEY, CANARY)
+            if raw.count(marker.encode())}
+
+
+def test_no_url_credentials_or_echoed_keys_in_store_logs_exports_or_pages(runner, store, env, debug_log, tmp_path,
+                                                                          monkeypatch):
+    from sqlalchemy import select
+
+    from storage.sweeps import get_sweep
+    from storage.tables import Sweep
+    from tests.stubs import closed_port_url
+
+    echo = StubReply(text=f"The server says: key {KEY}, password {PASSWORD}, token {QUERY_KEY}. Answer: 4",
+                     thinking=f"I was sent {KEY} and {PASSWORD}")
+    run_ids: list[str] = []
+    with OpenAIStub() as oai:
+        secret_url = f"http://alice:{PASSWORD}@127.0.0.1:{oai.port}/v1?api_key={QUERY_KEY}"
+        # 1. the web app's way: base_url in model_options, the key in secrets; the server echoes them all
+        oai.queue(echo)
+        run_id = runner.submit(RunSpec("What is 2 + 2?", "openai:gpt-4o-mini", [("chain_of_thought", {})],
+                                       reference="4", model_options={"base_url": secret_url},
+                                       secrets={"api_key": KEY}))
+        assert runner.wait(run_id, 30) == "done"
+        run_ids.append(run_id)
+        stored = get_run(run_id, store=store)
+        assert stored.model_options == {"base_url": f"http://127.0.0.1:{oai.port}/v1"}
+        assert stored.strategies[0].answer == "4"
+        # the call itself had the credentials: user:password as Basic auth, the query with the request
+        assert oai.requests[-1].header("authorization") == "Basic " + base64.b64encode(
+            f"alice:{PASSWORD}".encode()).decode()
+
+        # 2. an error that names the URL (nothing listens there)
+        dead = closed_port_url("/v1").replace("http://", f"http://alice:{PASSWORD}@") + f"?token={QUERY_KEY}"
+        run_id = runner.submit(RunSpec("What is 2 + 2?", "openai:gpt-4o-mini", ["direct"],
+                                       model_options={"base_url": dead}, secrets={"api_key": KEY}))
+        assert runner.wait(run_id, 30) == "error"
+        run_ids.append(run_id)
+        assert "could not connect to http://127.0.0.1:" in get_run(run_id, store=store).error
+
+        # 3. the same URL from OPENAI_BASE_URL, an echo again
+        monkeypatch.setenv("OPENAI_BASE_URL", secret_url)
+        oai.queue(echo)
+        run_id = runner.submit(RunSpec("What is 2 + 2?", "openai:gpt-4o-mini", ["direct"], reference="4",
+                                       secrets={"api_key": KEY}))
+        assert runner.wait(run_id, 30) == "done"
+        run_ids.append(run_id)
+        monkeypatch.delenv("OPENAI_BASE_URL")
+
+        # 4. the CLI: run and sweep with --base-url (the sweep's plan is stored too), the host's key in
+        # the environment
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        cli = CliRunner()
+        oai.queue(echo)
+        result = cli.invoke(cli_app, ["run", "What is 2 + 2?", "--model", "openai:gpt-4o-mini", "--base-url",
+                                      secret_url, "--json", "--db", env, "-s", "direct", "--reference", "4",
+                                      "--max-total-tokens", "2000"])
+        assert result.exit_code == 0, result.output
+        run_ids.append(json.loads(result.output)["run_id"])
+        problems = tmp_path / "one.jsonl"
+        problems.write_text(json.dumps({"problem": "What is 2 + 2?", "answer": "4"}) + "\n")
+        oai.queue(echo)
+        swept = cli.invoke(cli_app, ["sweep", f"file:{problems}", "-s", "direct", "-b", "500", "--model",
+                                     "openai:gpt-4o-mini", "--base-url", secret_url, "--json", "--db", env])
+        assert swept.exit_code == 0, swept.output
+        sweep_id = json.loads(swept.stdout)["sweep_id"]
+        assert get_sweep(sweep_id, store=store) is not None
+        with store.read() as conn:
+            plan = conn.scalar(select(Sweep.plan).where(Sweep.id == sweep_id))
+        assert plan["model_options"]["base_url"] == f"http://127.0.0.1:{oai.port}/v1"
+        cli_outputs = [result.output, swept.output]
+    run_ids += list(list_runs(sweep_id=sweep_id, store=store)["id"])
+
+    # exports, the run pages (share links) and the History page every visitor sees
+    exports = tmp_path / "url-exports"
+    exports.mkdir()
+    for run_id in run_ids:
+        (exports / f"run-{run_id}.json").write_text(json.dumps(export_run_json(run_id, store=store)))
+    (exports / "runs.csv").write_text(export_runs_csv(store=store))
+    pages = []
+    for run_id in run_ids:
+        at = AppTest.from_file(str(ROOT / "pages" / "run.py"), default_timeout=30)
+        at.query_params["run"] = run_id
+        at.run()
+        assert not at.exception, at.exception
+        pages.append(rendered_texts(at))
+    history = AppTest.from_file(str(ROOT / "pages" / "history.py"), default_timeout=30).run()
+    assert not history.exception, history.exception
+    pages.append(rendered_texts(history))
+    assert sum("server says" in page for page in pages) >= 4  # the echoing replies are shown (redacted)
+
+    logging.getLogger("budget-arena.test").debug("flush")
+    log_text = debug_log.read_text(encoding="utf-8")
+    assert "HTTP Request: POST http://127.0.0.1:" in log_text  # httpx logged the URLs, at INFO
+    db_path = Path(env.removeprefix("sqlite:///"))
+    found = {"cli": url_hits("\n".join(cli_outputs)), "pages": url_hits("\n".join(pages)), "log": url_hits(log_text)}
+    for path in [*exports.iterdir(), db_path, db_path.with_name(db_path.name + "-wal")]:
+        if path.exists():
+            found[path.name] = url_hits(path.read_bytes())
+    assert not any(found.values()), found
+
+
+def test_redact_url_and_streamed_secrets():
+    from reasoning.budget import Spend
+    from reasoning.events import FinalAnswer, Note, PartialAnswer, TextDelta, ThinkingDelta
+    from reasoning.redaction import EventRedactor, base_and_query, redact, redact_url, url_secrets
+
+    assert redact_url(f"http://alice:{PASSWORD}@h:8000/v1?API_KEY=x&v=2&Token=y&x-api-key=z&sig=s") == \
+        "http://h:8000/v1?v=2"
+    assert redact_url("https://h/v1?model=a&key=b#access_token=c") == "https://h/v1?model=a"
+    assert redact_url("http://h/v1?a=1&&b=2") == "http://h/v1?a=1&&b=2"  # nothing secret: unchanged
+    assert redact_url(f"http://al:{PASSWORD}/x@h/v1") == "http://h/v1"  # an unescaped / in the password
+    assert url_secrets(f"http://alice:{PASSWORD}@h/v1?password=hunter22") == [
+        f"alice:{PASSWORD}", PASSWORD, "hunter22"]
+    assert redact(f"could not connect to http://alice:{PASSWORD}@h/v1 (refused)") == \
+        "could not connect to http://h/v1 (refused)"
+    assert base_and_query(f"http://h/v1?api_key={QUERY_KEY}&v=2") == ("http://h/v1", {"api_key": QUERY_KEY, "v": "2"})
+
+    # a key split over many deltas never reaches the store whole, and nothing else is held back long
+    redactor = EventRedactor([KEY, PASSWORD])
+    reply = f"key {KEY} then {PASSWORD[:5]} and {PASSWORD}! Answer: 4"
+    events = [e for i in range(0, len(reply), 3) for e in redactor(TextDelta("s1", reply[i:i + 3]))]
+    events += redactor(ThinkingDelta("s1", f"saw {KEY}"))
+    events += redactor(Note("vote", f"{KEY} wins", {"answers": [KEY], KEY: 1}))
+    events += redactor(PartialAnswer(KEY, 0.5, Spend()))
+    events += redactor(FinalAnswer(f"{PASSWORD}", "done", Spend()))
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert text == f"key *** then {PASSWORD[:5]} and ***! Answer: 4"
+    assert CANARY not in repr(events) and PASSWORD not in repr(events)
+    assert [e.kind for e in events][-3:] == ["note", "partial", "final"]
+    assert not EventRedactor([None, "short", "not-needed"])  # nothing to redact: events pass as they are

@@ -34,7 +34,7 @@ from reasoning.models.openai import (
     stall_message,
     status_words,
 )
-from reasoning.redaction import redact
+from reasoning.redaction import base_and_query, redact, redact_url
 
 MIN_THINKING_BUDGET = 1024
 # Claude's tokenizer yields more tokens than o200k_base for the same text; counts lean upward so a
@@ -104,17 +104,19 @@ class AnthropicModel:
             weakref.WeakKeyDictionary()
         )
 
-    def __repr__(self) -> str:  # never show the key
-        where = f", base_url={self.base_url!r}" if self.base_url else ""
+    def __repr__(self) -> str:  # never show the key, nor credentials in the URL
+        where = f", base_url={redact_url(self.base_url)!r}" if self.base_url else ""
         return f"AnthropicModel({self.model!r}{where})"
 
     def _client(self) -> anthropic.AsyncAnthropic:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
+            base_url, query = base_and_query(self.base_url)  # ?api_key=... goes with every request
             client = anthropic.AsyncAnthropic(
                 api_key=self._api_key,
-                base_url=self.base_url,
+                base_url=base_url,
+                default_query=query,
                 timeout=httpx2.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout)),
                 max_retries=self.max_retries,
             )

@@ -22,7 +22,7 @@ import openai
 from reasoning import tokens
 from reasoning.config import get_settings
 from reasoning.models.base import Capabilities, Chunk, Message, ModelConfigError, ModelError, Usage
-from reasoning.redaction import redact
+from reasoning.redaction import base_and_query, redact, redact_url
 
 CONNECT_TIMEOUT = 10.0
 RUNAWAY_SLACK = 16  # streamed pieces tolerated beyond max_tokens before a reply counts as runaway
@@ -129,17 +129,19 @@ class OpenAIModel:
             weakref.WeakKeyDictionary()
         )
 
-    def __repr__(self) -> str:  # never show the key
-        where = f", base_url={self.base_url!r}" if self.base_url else ""
+    def __repr__(self) -> str:  # never show the key, nor credentials in the URL
+        where = f", base_url={redact_url(self.base_url)!r}" if self.base_url else ""
         return f"OpenAIModel({self.model!r}{where})"
 
     def _client(self) -> openai.AsyncOpenAI:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
+            base_url, query = base_and_query(self.base_url)  # ?api_key=... goes with every request
             client = openai.AsyncOpenAI(
                 api_key=self._api_key,
-                base_url=self.base_url,
+                base_url=base_url,
+                default_query=query,
                 timeout=httpx2.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout)),
                 max_retries=self.max_retries,
             )
