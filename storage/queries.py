@@ -74,6 +74,7 @@ class StrategyInfo:
     price_date: str | None
     started: datetime | None
     finished: datetime | None
+    budget: dict[str, Any] | None = None  # this entry's caps (Budget.as_dict); None in rows before 0004
 
 
 @dataclass(frozen=True)

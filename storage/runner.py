@@ -56,8 +56,16 @@ _SECRET_OPTION = re.compile(r"(^|_)(api_?key|key|secret|password|passwd|token|au
 
 @dataclass(frozen=True)
 class StrategySpec:
+    """One entry of a run: a strategy, its knobs, and its own budget (None: the run's). A run may
+    hold the same strategy several times, e.g. at three budgets, and meters each entry apart."""
+
     name: str
     knobs: Mapping[str, Any] = field(default_factory=dict)
+    budget: Budget | None = None
+
+    def budget_in(self, run_budget: Budget) -> Budget:
+        """The caps this entry runs under."""
+        return run_budget if self.budget is None else self.budget
 
 
 @dataclass(frozen=True, repr=False)
@@ -70,7 +78,8 @@ class RunSpec:
 
     problem: str
     model: str | Model
-    strategies: Sequence[StrategySpec | tuple[str, Mapping[str, Any]] | str]
+    strategies: Sequence[StrategySpec | tuple[str, Mapping[str, Any]] | tuple[str, Mapping[str, Any], Budget | None]
+                         | str]
     budget: Budget = field(default_factory=Budget)
     reference: str | None = None
     model_options: Mapping[str, Any] = field(default_factory=dict)
@@ -93,9 +102,9 @@ class RunSpec:
                 specs.append(item)
             elif isinstance(item, str):
                 specs.append(StrategySpec(item))
-            else:
-                name, knobs = item
-                specs.append(StrategySpec(name, dict(knobs or {})))
+            else:  # (name, knobs) or (name, knobs, budget)
+                name, knobs, *budget = item
+                specs.append(StrategySpec(name, dict(knobs or {}), budget[0] if budget else None))
         return specs
 
     def model_name(self) -> str:
@@ -203,9 +212,11 @@ class Runner:
             sweep_id=spec.sweep_id, sweep_key=spec.sweep_key, status="running", owner_host=host, owner_pid=pid,
             owner_token=token, price_date=price_date,
         )
+        # Every entry stores its budget, its own or the run's, so readers never fall back to the run's.
         strategy_rows = [
             {"run_id": run_id, "strategy_index": i, "strategy": s.name, "knobs": _knobs(strategy),
-             "status": "running", "started": now, "price_date": price_date}
+             "budget": s.budget_in(spec.budget).as_dict(), "status": "running", "started": now,
+             "price_date": price_date}
             for i, (s, strategy) in enumerate(zip(specs, strategies, strict=True))
         ]
         return run_id, strategies, now, (run_row, strategy_rows)
@@ -280,8 +291,9 @@ class Runner:
                 recorder.set_run(model=model.name, price_date=price.price_date)
                 for index in range(len(strategies)):
                     recorder.set_strategy(index, price_date=price.price_date)
+            budgets = [s.budget_in(spec.budget) for s in spec.strategy_specs()]
             await asyncio.gather(*(
-                self._strategy(recorder, index, strategy, spec, model, price, active.cancels[index])
+                self._strategy(recorder, index, strategy, spec, model, price, budgets[index], active.cancels[index])
                 for index, strategy in enumerate(strategies)
             ))
             names = [s.name for s in spec.strategy_specs()]
@@ -318,10 +330,10 @@ class Runner:
         return await asyncio.to_thread(get_model, spec.model, **options)
 
     async def _strategy(self, recorder: RunRecorder, index: int, strategy: Any, spec: RunSpec,
-                        model: Model, price: Any, cancel: asyncio.Event) -> None:
+                        model: Model, price: Any, budget: Budget, cancel: asyncio.Event) -> None:
         redactor = EventRedactor(_secrets(spec))  # a server may echo a key into its reply
-        try:
-            async for event in run_strategy(strategy, spec.problem, model, spec.budget, price=price, cancel=cancel):
+        try:  # each entry is metered with its own Budget (its own caps or the run's)
+            async for event in run_strategy(strategy, spec.problem, model, budget, price=price, cancel=cancel):
                 if isinstance(event, FinalAnswer) and event.error:  # providers redact; this catches the rest
                     event = replace(event, error=redact(event.error, *_secrets(spec)))
                 for clean in redactor(event):

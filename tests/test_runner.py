@@ -433,3 +433,33 @@ def test_budget_caps_are_stored_as_given(store, runner):
     info = get_run(run_id, store=store)
     assert info.budget_caps == Budget(total_tokens=500, usd=0.5, seconds=30)
     assert info.budget == {"total_tokens": 500, "output_tokens": None, "usd": 0.5, "seconds": 30}
+
+
+# ---- entries: one strategy at several budgets ---------------------------------------------------
+
+
+def test_each_entry_is_metered_under_its_own_budget_and_stores_it(store, runner):
+    from storage import StrategySpec
+
+    run_budget = Budget(total_tokens=900, seconds=60)
+    run_id = runner.submit(RunSpec("Count.", FakeModel(SLOW), [
+        StrategySpec("chain_of_thought", {"max_tokens": 4000}, Budget(total_tokens=150, seconds=60)),
+        StrategySpec("chain_of_thought", {"max_tokens": 4000}, Budget(total_tokens=400, seconds=60)),
+        ("chain_of_thought", {"max_tokens": 4000}),  # no budget of its own: the run's
+        ("direct", {}, Budget(total_tokens=300, seconds=60)),  # the tuple form takes a budget too
+    ], run_budget))
+    assert runner.wait(run_id, 30) == "done"
+    info = get_run(run_id, store=store)
+    assert info.budget == run_budget.as_dict()
+    caps = [150, 400, 900, 300]
+    # Every entry stores the caps it ran under, its own or the run's (never NULL for new runs).
+    assert [s.budget for s in info.strategies] == [Budget(total_tokens=c, seconds=60).as_dict() for c in caps]
+    for entry, cap in zip(info.strategies, caps, strict=True):
+        assert 0 < entry.total_tokens <= cap, (entry.strategy, entry.total_tokens, cap)
+    # The long reply outruns every chain_of_thought cap: each call was sized to its own, so they spent apart.
+    spent = [s.total_tokens for s in info.strategies[:3]]
+    assert spent[0] < spent[1] < spent[2] and spent[2] > 400
+    with store.read() as conn:
+        stored = conn.execute(select(RunStrategy.budget).where(RunStrategy.run_id == run_id)
+                              .order_by(RunStrategy.strategy_index)).scalars().all()
+    assert [b["total_tokens"] for b in stored] == caps
