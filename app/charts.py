@@ -10,7 +10,7 @@ Inputs:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import altair as alt
 import pandas as pd
@@ -23,19 +23,25 @@ X_TITLES = {"tokens": "tokens spent (input + output)", "usd": "dollars spent", "
 
 
 def series_name(strategy_index: int, strategy: str) -> str:
-    """One legend entry per strategy of a run; the number tells two runs of one strategy apart."""
+    """One legend entry per entry of a run ("2. direct@600"); the number tells apart two entries
+    that share a label."""
     return f"{int(strategy_index) + 1}. {strategy}"
 
 
-def quality_steps(points: pd.DataFrame, ends: pd.DataFrame | None = None) -> pd.DataFrame:
+def quality_steps(points: pd.DataFrame, ends: pd.DataFrame | None = None,
+                  labels: Mapping[int, str] | None = None) -> pd.DataFrame:
     """The step data behind the quality charts: every curve point (point="answer"), then for each
     finished strategy one point at its final spend (point="end") holding its last quality.
+    `labels` names the series by strategy index (entry labels such as "direct@300"); without
+    them, by the strategy's name.
 
     A strategy starts at zero spend with no answer, so its line begins at its first answer."""
     if points.empty:
         return pd.DataFrame(columns=QUALITY_COLUMNS)
     frame = points.sort_values("seq").copy()
-    frame["series"] = [series_name(i, s) for i, s in zip(frame["strategy_index"], frame["strategy"], strict=True)]
+    labels = labels or {}
+    frame["series"] = [series_name(i, labels.get(int(i), s))
+                       for i, s in zip(frame["strategy_index"], frame["strategy"], strict=True)]
     frame["point"] = "answer"
     frame["quality"] = pd.to_numeric(frame["quality"], errors="coerce")
     rows = [frame[QUALITY_COLUMNS]]
@@ -67,7 +73,7 @@ def quality_chart(steps: pd.DataFrame, x: str = "tokens", *, quality_title: str 
     x_format = "$.4f" if x == "usd" else ",d"
     base = alt.Chart(steps).encode(
         x=alt.X(f"{x}:Q", title=X_TITLES[x], axis=alt.Axis(format="$~s" if x == "usd" else "~s"),
-                scale=alt.Scale(zero=True)),
+                scale=from_zero(steps[x])),
         y=alt.Y("quality:Q", title=quality_title, scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("series:N", title="strategy", scale=SERIES_COLORS),
     )
@@ -92,14 +98,24 @@ def spend_frame(samples: Sequence[dict]) -> pd.DataFrame:
     return frame.sort_values(["strategy_index", "seconds"], kind="stable")[SPEND_COLUMNS].reset_index(drop=True)
 
 
+def from_zero(values: pd.Series) -> alt.Scale:
+    """A scale from 0 to the data's largest value, or to 1 when that is 0 (or there is none): with
+    an empty extent Vega's SI tick format ("~s") labels the only tick "NaN" (seen when every
+    strategy of a run stopped before its first call, spending nothing)."""
+    top = pd.to_numeric(values, errors="coerce").max() if len(values) else None
+    if top is None or pd.isna(top) or top <= 0:
+        return alt.Scale(domain=[0, 1])
+    return alt.Scale(zero=True)
+
+
 def spend_chart(spend: pd.DataFrame, y: str = "tokens", *, height: int = 220) -> alt.Chart:
     """Cumulative spend of each strategy over time since the run started (tokens or dollars)."""
     if y not in ("tokens", "usd"):
         raise ValueError(f"y must be 'tokens' or 'usd', got {y!r}")
     return alt.Chart(spend).mark_line(interpolate="step-after", point=True).encode(
-        x=alt.X("seconds:Q", title=X_TITLES["seconds"]),
-        y=alt.Y(f"{y}:Q", title="tokens spent" if y == "tokens" else "dollars spent",
-                axis=alt.Axis(format="$~s" if y == "usd" else "~s")),
+        x=alt.X("seconds:Q", title=X_TITLES["seconds"], scale=from_zero(spend["seconds"])),
+        y=alt.Y(f"{y}:Q", title="tokens spent" if y == "tokens" else "dollars spent", scale=from_zero(spend[y]),
+                axis=alt.Axis(format="$~s" if y == "usd" else "~s", tickMinStep=0.0001 if y == "usd" else 1)),
         color=alt.Color("series:N", title="strategy", scale=SERIES_COLORS),
         tooltip=[alt.Tooltip("series:N", title="strategy"), alt.Tooltip("seconds:Q", format=".1f"),
                  alt.Tooltip(f"{y}:Q", format="$.4f" if y == "usd" else ",d")],

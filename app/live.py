@@ -32,6 +32,7 @@ from app.panes import (
 )
 from app.state import page_path, runner
 from reasoning.budget import Budget
+from reasoning.entries import entry_budget, entry_labels
 from storage.export import export_run_json
 from storage.queries import RunInfo, StrategyInfo, curve_points, events_since, get_run, replay
 from storage.store import default_url
@@ -79,8 +80,7 @@ def _header(info: RunInfo) -> None:
         st.badge(info.status, color=STATUS_COLORS.get(info.status, "gray"))
     with meta_col:
         created = info.created.strftime("%Y-%m-%d %H:%M:%S UTC") if info.created else ""
-        budget = _budget_text(info.budget)
-        st.caption(literal_markdown(f"{info.model} · budget per strategy: {budget} · {created} · id {info.id}"))
+        st.caption(literal_markdown(f"{info.model} · {_budgets_text(info)} · {created} · id {info.id}"))
     with st.container(border=True):
         st.markdown("**Problem**")
         st.markdown(literal_markdown(info.problem))
@@ -97,6 +97,19 @@ def _budget_text(budget: dict[str, Any]) -> str:
         return Budget.from_dict(budget).describe()
     except (TypeError, ValueError):
         return str(budget)
+
+
+def _budgets_text(info: RunInfo) -> str:
+    """The run's budget in the header; entries with budgets of their own are named with theirs."""
+    budgets = [entry_budget(s.budget, info.budget) for s in info.strategies]
+    if not budgets or all(budget == budgets[0] for budget in budgets):
+        return f"budget per strategy: {_budget_text(budgets[0] if budgets else info.budget)}"
+    listed = "; ".join(f"{label}: {_budget_text(budget)}" for label, budget in zip(_labels(info), budgets, strict=True))
+    return f"budget per entry: {listed}"
+
+
+def _labels(info: RunInfo) -> list[str]:
+    return entry_labels([(s.strategy, s.budget) for s in info.strategies], info.budget)
 
 
 def share_link(base_url: str | None, run_id: str) -> str:
@@ -181,7 +194,7 @@ def _replay_step(state: dict[str, Any]) -> tuple[RunView, float, float, bool]:
 
 
 def _new_view(info: RunInfo) -> RunView:
-    return RunView.for_strategies([(s.strategy, s.knobs or {}) for s in info.strategies])
+    return RunView.for_strategies([(s.strategy, s.knobs or {}) for s in info.strategies], _labels(info))
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -237,8 +250,18 @@ def render_panes(view: RunView, strategies: Sequence[StrategyInfo], budget: dict
         row = panes[start : start + per_row]
         for column, pane in zip(st.columns(per_row if len(panes) > per_row else len(row)), row, strict=False):
             info = strategies[pane.index] if pane.index < len(strategies) else None
-            with column:
-                render_pane(pane, info, budget, curve, run_active=run_active)
+            with column:  # each entry's bar against its own caps
+                own = entry_budget(info.budget if info is not None else None, budget)
+                render_pane(pane, info, own, curve, run_active=run_active)
+
+
+def _pane_title(pane: PaneView) -> str:
+    """The strategy's title, with the entry's budget when the label carries one ("Direct answer @ 300")."""
+    title = strategy_title(pane.strategy)
+    _, at, tag = (pane.label or "").partition("@")
+    if not at:
+        return title
+    return f"{title} @ {tag} tokens" if tag.replace(",", "").isdigit() else f"{title} @ {tag}"
 
 
 def _verdict(pane: PaneView, info: StrategyInfo | None, curve: pd.DataFrame) -> bool | None:
@@ -259,7 +282,7 @@ def render_pane(pane: PaneView, info: StrategyInfo | None, budget: dict[str, Any
     # Keyed containers (CSS class st-key-...) let the browser test find a pane's parts.
     with st.container(border=True, key=f"pane-{pane.index}"):
         head, badge = st.columns([3, 1], vertical_alignment="center")
-        head.markdown(f"**{pane.index + 1}\\. {literal_markdown(strategy_title(pane.strategy))}**")
+        head.markdown(f"**{pane.index + 1}\\. {literal_markdown(_pane_title(pane))}**")
         with badge:
             st.badge(status, color=STATUS_COLORS.get(status, "gray"))
         if pane.knobs:
@@ -351,7 +374,7 @@ def _stream_text(text: str, thinking: str) -> None:
 def render_charts(view: RunView, curve: pd.DataFrame, *, has_reference: bool) -> None:
     st.subheader("Quality against spend")
     quality_title = "right (1) or wrong (0)" if has_reference else "confidence (self-reported)"
-    steps = quality_steps(curve, pd.DataFrame(view.end_spends()))
+    steps = quality_steps(curve, pd.DataFrame(view.end_spends()), view.labels())
     if steps.empty:
         st.caption("No answers yet: each strategy's curve starts at its first answer.")
     elif steps["quality"].isna().all():

@@ -64,6 +64,7 @@ class PaneView:
     index: int
     strategy: str
     knobs: dict[str, Any] = field(default_factory=dict)
+    label: str = ""  # the entry's name in legends and exports (entry_labels); "" = the strategy's name
     streams: dict[str, StreamView] = field(default_factory=dict)
     notes: list[NoteView] = field(default_factory=list)
     spent: Spend = field(default_factory=Spend)
@@ -105,8 +106,11 @@ class RunView:
     spend_samples: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def for_strategies(cls, strategies: Sequence[tuple[str, Mapping[str, Any]]]) -> RunView:
-        return cls([PaneView(i, name, dict(knobs)) for i, (name, knobs) in enumerate(strategies)])
+    def for_strategies(cls, strategies: Sequence[tuple[str, Mapping[str, Any]]],
+                       labels: Sequence[str] | None = None) -> RunView:
+        """One pane per entry; `labels` (entry_labels) name them in the charts."""
+        names = labels if labels is not None else [name for name, _ in strategies]
+        return cls([PaneView(i, name, dict(knobs), names[i]) for i, (name, knobs) in enumerate(strategies)])
 
     def apply(self, events: Iterable[EventRow]) -> int:
         """Fold events (any seq at or below the last one applied is skipped); returns how many were new."""
@@ -123,15 +127,19 @@ class RunView:
             applied += 1
             if event.total_tokens is not None and event.kind in ("spend", "final"):
                 pane = self.panes[index]
-                self.spend_samples.append({"strategy_index": index, "strategy": pane.strategy,
+                self.spend_samples.append({"strategy_index": index, "strategy": pane.label or pane.strategy,
                                            "seconds": float(event.elapsed), "tokens": int(event.total_tokens),
                                            "usd": float(event.usd or 0.0)})
         return applied
 
     def end_spends(self) -> list[dict[str, Any]]:
         """Where each ended strategy's spending stopped (extends its quality step to the end)."""
-        return [{"strategy_index": p.index, "strategy": p.strategy, "tokens": p.spent.total_tokens,
+        return [{"strategy_index": p.index, "strategy": p.label or p.strategy, "tokens": p.spent.total_tokens,
                  "usd": p.spent.usd} for p in self.panes if p.ended]
+
+    def labels(self) -> dict[int, str]:
+        """Each pane's entry label by strategy index (the charts' series names)."""
+        return {p.index: p.label or p.strategy for p in self.panes}
 
 
 def _fold(pane: PaneView, event: EventRow) -> None:
