@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import types
 from pathlib import Path
@@ -12,8 +13,11 @@ import pytest
 from reasoning import answers
 from reasoning.datasets import (
     BUILTINS,
+    GRADED,
+    GRADED_LEVELS,
     OFFLINE_HINT,
     DatasetError,
+    Item,
     last_boxed,
     load_builtin,
     load_dataset,
@@ -174,6 +178,38 @@ def test_builtins_generate_offline_and_deterministically(name: str) -> None:
     json.dumps([i.meta for i in first])  # metadata is storable as JSON
 
 
+def _value(problem: str) -> int:
+    """The value of "What is A op B [op C]?", computed left to right (the generator only writes
+    expressions whose left-to-right order is their precedence order)."""
+    tokens = re.fullmatch(r"What is (.+)\?", problem).group(1).split()  # type: ignore[union-attr]
+    value = int(tokens[0])
+    for op, number in zip(tokens[1::2], tokens[2::2], strict=True):
+        value = {"+": value + int(number), "-": value - int(number), "*": value * int(number)}[op]
+    return value
+
+
+def test_graded_arithmetic_rotates_its_levels_with_right_answers_and_no_reasoning_gym(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "reasoning_gym", None)  # `import reasoning_gym` would raise: not used
+    ds = load_dataset(GRADED, size=300, seed=3)
+    assert ds.spec == f"builtin:{GRADED}" and ds.name == GRADED and len(ds) == 300
+    assert [item.meta["level"] for item in ds.items[:6]] == list(GRADED_LEVELS) * 2
+    for item in ds:
+        numbers = [int(n) for n in re.findall(r"\d+", item.problem)]
+        assert item.reference == str(_value(item.problem)), item
+        assert int(item.reference) >= 0  # no negative answers (nor negative partial results)
+        level = item.meta["level"]
+        if level == "one_digit":
+            assert len(numbers) == 2 and all(2 <= n <= 9 for n in numbers), item
+        elif level == "two_digit":
+            assert len(numbers) == 2 and all(10 <= n <= 99 for n in numbers) and "*" not in item.problem, item
+        else:
+            assert len(numbers) == 3 and all(n <= 9 for n in numbers), item
+        assert ds.check(item, f"So the result is {item.reference}.\nAnswer: {item.reference}")
+        assert not ds.check(item, str(int(item.reference) + 1))
+    assert len({item.problem for item in ds}) > 150  # not a handful of problems repeated
+
+
 def test_reasoning_gym_scorer_judges_non_arithmetic_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
     def must_not_be_called(predicted: str, reference: str) -> bool:
         raise AssertionError("a reasoning-gym-scored set must not fall back to the numeric checker")
@@ -239,6 +275,37 @@ def test_load_dataset_specs_and_seeded_subsets() -> None:
         load_dataset("nonsense")
     with pytest.raises(DatasetError, match="unknown built-in dataset 'nope'"):
         load_dataset("builtin:nope")
+
+
+def test_a_txt_file_is_one_problem_per_line_with_an_optional_answer(tmp_path: Path) -> None:
+    path = tmp_path / "mine.txt"
+    path.write_text("What is 7 * 4? || 28\n\n  Name a prime.  \nIs a || b true? || yes\n", encoding="utf-8")
+    ds = load_dataset(str(path))
+    assert ds.spec == f"file:{path}" and ds.name == "mine"
+    assert [(i.id, i.problem, i.reference, i.meta["line"]) for i in ds] == [
+        ("mine:0", "What is 7 * 4?", "28", 1), ("mine:1", "Name a prime.", "", 3),
+        ("mine:2", "Is a || b true?", "yes", 4)]  # the last `||` splits
+    assert ds.check(ds[0], "Answer: 28") is True and ds.check(ds[0], "27") is False
+    assert ds.check(ds[1], "7") is None and ds.check(ds[1], None) is None  # no answer given: not judged
+    assert len(load_dataset(str(path), size=2, seed=1)) == 2
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("What is 1 + 1? || 2\n|| 3\n", "mine.txt, line 2: no problem before '||'"),
+    ("What is 1 + 1? ||  \n", "mine.txt, line 1: empty answer after '||'"),
+    ("\n  \n", "mine.txt: no items"),
+])
+def test_a_malformed_txt_file_names_the_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "mine.txt"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DatasetError, match=re.escape(message)):
+        load_file(path)
+
+
+def test_an_item_without_a_reference_is_not_judged_by_any_checker() -> None:
+    ds = load_builtin("chain_sum", size=1)
+    blank = Item(id="x", problem="What is 2 + 2?", reference="  ", dataset="x")
+    assert ds.check(blank, "4") is None
 
 
 def _fake_datasets_module(monkeypatch: pytest.MonkeyPatch, load) -> None:  # type: ignore[no-untyped-def]
