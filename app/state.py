@@ -15,7 +15,14 @@ from storage.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT / "pages"
-FORM_PREFIXES = ("cmp.", "sw.")  # widget keys whose values should outlive a visit to another page
+# Which session-state keys are form state, declared by prefix. A key starting with one of
+# FORM_PREFIXES is written back on every run so its value outlives a visit to another page. Widgets
+# whose value is an action, not a setting (buttons, file uploaders, download buttons), must not
+# be: Streamlit refuses a value written to them (StreamlitValueAssignmentNotAllowedError), and a
+# click must not repeat on the next page. Their keys come from action_key(), outside these prefixes
+# (tests/test_form_state.py checks every such widget in app/ and pages/).
+FORM_PREFIXES = ("cmp.", "sw.")
+ACTION_PREFIX = "act."
 _SESSION_KEY = "_rate_limit_session"
 
 
@@ -24,11 +31,22 @@ def page_path(name: str) -> Path:
     return PAGES / f"{name}.py"
 
 
+def action_key(form_key: str) -> str:
+    """The key of an action widget (button, file uploader) of a form: "cmp.use_item" ->
+    "act.cmp.use_item", which keep_form_state() leaves alone."""
+    return ACTION_PREFIX + form_key
+
+
+def is_form_key(key: object) -> bool:
+    return isinstance(key, str) and key.startswith(FORM_PREFIXES)
+
+
 def keep_form_state() -> None:
     """Streamlit drops a widget's value when a page without the widget runs; writing the value
-    back on every run keeps it (the compare form is as the user left it after viewing a run)."""
+    back on every run keeps it (the compare form is as the user left it after viewing a run).
+    Only form keys are written back (see FORM_PREFIXES)."""
     for key in list(st.session_state):
-        if isinstance(key, str) and key.startswith(FORM_PREFIXES):
+        if is_form_key(key):
             st.session_state[key] = st.session_state[key]
 
 
