@@ -8,13 +8,16 @@ Exit codes scripts can rely on (every command):
        budget, a request over this deployment's limits (reasoning.limits), an unreachable store
   3    a sweep stopped by its dollar cap (--max-usd) before finishing; what ran is kept, and running
        it again with a higher cap continues it
-  130  interrupted (Ctrl-C); a sweep keeps every finished cell and resumes when run again
+  130  interrupted (Ctrl-C, SIGINT); a run in progress ends `interrupted` with what it streamed, a sweep
+       keeps every finished cell and resumes when run again
+  143  terminated (SIGTERM, as `docker stop` sends): the same as 130
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -27,6 +30,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperCommand
 
 from app.cli_data import register as register_data_commands
 from reasoning.budget import Budget
@@ -37,6 +41,7 @@ from reasoning.strategies import make_strategy, strategy_names
 from reasoning.strategies.base import StrategyConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CAPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_TERMINATED = 143  # SIGTERM: 128 + 15, as a shell reports a process the signal ended
 
 app = typer.Typer(
     help="Compare budget-aware LLM reasoning strategies: run them side by side, log every run, "
@@ -160,10 +165,11 @@ def run(
     )
     runner = get_runner(store)
     run_id = runner.submit(spec)
-    if as_json:
-        runner.wait(run_id)
-    else:
-        _follow_live(store, run_id, names)
+    with stop_signals_end_run(runner, run_id, as_json):
+        if as_json:
+            runner.wait(run_id)
+        else:
+            _follow_live(store, run_id, names)
     record = _run_record(store, run_id)
     if as_json:
         out.print_json(json.dumps(record))
@@ -271,7 +277,8 @@ def _print_summary(record: dict[str, Any]) -> None:
 
 @app.command()
 def show(
-    run_id: Annotated[str, typer.Argument(help="The run id (the share link's ?run= value).")],
+    run_id: Annotated[str, typer.Argument(help="The run id (the share link's ?run= value). An older id that "
+                                               "starts with '-' goes after '--': show -- -AbC...")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     db: DbOption = None,
 ) -> None:
@@ -316,9 +323,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 in Docker).")] = "127.0.0.1",
     db: DbOption = None,
 ) -> None:
-    """Start the web app (Streamlit)."""
+    """Start the web app (Streamlit). SIGTERM or Ctrl-C stop it: runs in progress end interrupted (exit 143 or 130)."""
     # Open (and migrate) the store first: a bad URL fails here with a clear message, not in a page.
-    open_store_or_exit(db)
+    store = open_store_or_exit(db)
     if db:
         os.environ["BUDGET_ARENA_DB"] = db
     main = Path(__file__).resolve().parent / "main.py"
@@ -328,11 +335,197 @@ def serve(
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
     ]
     out.print(f"Budget Arena on http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}")
-    os.execv(sys.executable, command) if os.name == "posix" else subprocess.run(command, check=False)
+    if os.name != "posix":
+        raise typer.Exit(subprocess.run(command, check=False).returncode)
+    raise typer.Exit(_supervise(command, store))
+
+
+SERVE_STOP_WAIT = 20.0  # seconds the server gets to stop after a signal before it is killed
+
+
+def _supervise(command: list[str], store: Any) -> int:
+    """Run the Streamlit server as a child and stay its parent (PID 1 in Docker, which stops a
+    container with SIGTERM): SIGTERM and SIGINT are passed on, the server stops its runs (they end
+    `interrupted`, events kept), and whatever it left active is marked interrupted here, even if it
+    had to be killed. Returns 128 + the signal (143, 130), else the server's own exit code."""
+    from storage.liveness import hostname, mark_interrupted, runs_owned_by
+
+    child = subprocess.Popen(command)
+    received: list[int] = []
+
+    def forward(signum: int, frame: Any) -> None:
+        received.append(signum)
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in STOP_SIGNALS}
+    stop_by: float | None = None
+    try:
+        while True:
+            try:
+                code = child.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if received and stop_by is None:
+                    stop_by = time.monotonic() + SERVE_STOP_WAIT
+                if stop_by is not None and time.monotonic() > stop_by:  # asked to stop, still running
+                    child.kill()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    left = runs_owned_by(store, hostname(), child.pid)
+    how = signal.Signals(received[0]).name if received else f"exit code {code}"
+    mark_interrupted(store, left, reason=f"interrupted: the server running it stopped ({how})")
+    return exit_code_of(received[0]) if received else code
+
+
+@app.command()
+def cancel(
+    run_id: Annotated[str, typer.Argument(help="The run id (the share link's ?run= value). An older id that "
+                                               "starts with '-' goes after '--': cancel -- -AbC...")],
+    wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for the run to end (0: do not wait).")] = 10.0,
+    db: DbOption = None,
+) -> None:
+    """Cancel a queued or running run, in whichever process runs it.
+
+    Another app server or command on the same store picks the request up within a second: each strategy stops with its best answer so far."""
+    from storage.ids import is_valid_run_id
+    from storage.liveness import request_cancel
+    from storage.queries import get_run
+
+    if not is_valid_run_id(run_id):
+        raise bad_input(f"{run_id!r} is not a run id")
+    store = open_store_or_exit(db)
+    stored = get_run(run_id, store=store)
+    if stored is None:
+        err.print(f"[bold red]error:[/] no such run: {run_id}", highlight=False)
+        raise typer.Exit(EXIT_FAILED)
+    if not request_cancel(store, run_id):
+        err.print(f"run {run_id} is not running: it ended {stored.status}", highlight=False)
+        raise typer.Exit(EXIT_FAILED)
+    deadline = time.monotonic() + wait
+    while wait and time.monotonic() < deadline:
+        stored = get_run(run_id, store=store)
+        if stored is None or not stored.is_active:
+            break
+        time.sleep(0.2)
+    status = stored.status if stored is not None else "gone"
+    err.print(f"run {run_id}: cancel requested; now {status}", highlight=False)
+
+
+# ---- signals -----------------------------------------------------------------------------------
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM while a command waits on a run. A BaseException, as KeyboardInterrupt is, so
+    no `except Exception` on the way swallows it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+RUN_END_WAIT = 5.0  # seconds a stopped command waits for its run's last events to be written
+
+
+def exit_code_of(signum: int) -> int:
+    """128 + the signal's number, as a shell reports a process the signal killed: 130, 143."""
+    return 128 + signum
+
+
+class catch_stop_signals:  # noqa: N801  (a context manager used like a function)
+    """SIGINT and SIGTERM raise Interrupted in the main thread while inside (and the previous handlers
+    are back after). Off the main thread, where Python cannot set handlers, it does nothing."""
+
+    def __enter__(self) -> catch_stop_signals:
+        self.previous: dict[int, Any] = {}
+
+        def handler(signum: int, frame: Any) -> None:
+            raise Interrupted(signum)
+
+        for sig in STOP_SIGNALS:
+            try:
+                self.previous[sig] = signal.signal(sig, handler)
+            except ValueError:  # not the main thread
+                break
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, previous in self.previous.items():
+            signal.signal(sig, previous)
+
+
+class stop_signals_end_run:  # noqa: N801  (a context manager used like a function)
+    """While a command waits on its run: SIGINT or SIGTERM mark the run `interrupted` in the store at
+    once (durable even if the process is killed next), stop its strategies (each keeps what it
+    streamed), wait up to RUN_END_WAIT s for the last writes, and exit 130 or 143. Without this a
+    SIGTERM left the run `running` until some later process noticed its owner was gone."""
+
+    def __init__(self, runner: Any, run_id: str, as_json: bool = False):
+        self.runner, self.run_id, self.as_json = runner, run_id, as_json
+        self._signals = catch_stop_signals()
+
+    def __enter__(self) -> None:
+        self._signals.__enter__()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if not isinstance(exc, Interrupted):
+            self._signals.__exit__()
+            return
+        from storage.liveness import mark_interrupted
+
+        name = signal.Signals(exc.signum).name
+        try:
+            mark_interrupted(self.runner.store, [self.run_id],
+                             reason=f"interrupted: the command running it got {name}")
+            self.runner.cancel(self.run_id)  # the recorder keeps the interrupted status: only active runs end
+            self.runner.wait(self.run_id, RUN_END_WAIT)
+        except Interrupted:  # a second signal: leave now, the run is marked already
+            pass
+        finally:
+            self._signals.__exit__()
+        err.print(f"\n{name}: run {self.run_id} ended interrupted; what it streamed is kept", highlight=False)
+        if self.as_json:
+            out.print_json(json.dumps(_run_record(self.runner.store, self.run_id)))
+        raise typer.Exit(exit_code_of(exc.signum))
+
+
+# ---- run ids that start with "-" -----------------------------------------------------------------
+
+
+# The click that typer's commands run on: typer 0.2x vendors its own copy, whose exceptions are not
+# the click package's.
+try:
+    from typer import _click  # type: ignore[attr-defined]
+except ImportError:  # a typer on the click package
+    import click as _click  # type: ignore[no-redef]
+
+
+class _DashIdHint(TyperCommand):
+    """A command that says how to pass an older run id starting with "-", which click reads as an
+    option ("No such option: -T"): after "--". New ids never start with "-" (storage.ids)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from storage.ids import looks_like_dash_id
+
+        given = list(args)  # the parser consumes `args`
+        try:
+            return super().parse_args(ctx, args)
+        except _click.exceptions.NoSuchOption as exc:
+            dash_ids = [a for a in given if looks_like_dash_id(a)]
+            if not dash_ids:
+                raise
+            raise _click.exceptions.UsageError(
+                f"{exc.format_message()}. {dash_ids[0]!r} looks like a run id: an id that starts with '-' goes "
+                f"after '--', e.g. budget-arena {ctx.info_name} -- {dash_ids[0]}", ctx=ctx) from None
 
 
 # datasets, sweep, leaderboard and export live in app/cli_data.py.
 register_data_commands(app)
+for _command in app.registered_commands:  # every command, those registered above included
+    if _command.cls in (None, TyperCommand):
+        _command.cls = _DashIdHint
 
 
 def main() -> None:

