@@ -33,6 +33,7 @@ from rich.text import Text
 from typer.core import TyperCommand
 
 from app.cli_data import register as register_data_commands
+from app.cli_share import register as register_share_commands
 from reasoning.budget import Budget
 from reasoning.config import get_settings
 from reasoning.entries import entry_budget, entry_labels
@@ -560,8 +561,9 @@ class _DashIdHint(TyperCommand):
                 f"after '--', e.g. budget-arena {ctx.info_name} -- {dash_ids[0]}", ctx=ctx) from None
 
 
-# datasets, sweep, leaderboard and export live in app/cli_data.py.
+# datasets, sweep, leaderboard and export live in app/cli_data.py; import in app/cli_share.py.
 register_data_commands(app)
+register_share_commands(app)
 for _command in app.registered_commands:  # every command, those registered above included
     if _command.cls in (None, TyperCommand):
         _command.cls = _DashIdHint
