@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import math
 import secrets
 import signal
 import sys
@@ -147,17 +148,18 @@ def sweep(
     done_before, remaining = prepared.remaining_estimate()
     if not as_json:
         _print_plan(prepared, done_before, remaining, max_usd)
+    stopped_by: list[int] = []
     try:
         if progress_bar is None:
-            progress = _run_cancellable(prepared)
+            progress = _run_cancellable(prepared, stopped_by)
         else:
             with progress_bar.live(total=len(prepared.cells), completed=done_before):
-                progress = _run_cancellable(prepared)
+                progress = _run_cancellable(prepared, stopped_by)
     except SweepBusy as exc:
         cli.err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(cli.EXIT_FAILED) from None
 
-    code = _sweep_exit_code(progress, cli)
+    code = _sweep_exit_code(progress, cli, stopped_by)
     if as_json:
         cli.out.print_json(json.dumps({
             "sweep_id": progress.sweep_id, "status": progress.status, "total": progress.total,
@@ -187,6 +189,8 @@ def _model_options(values: list[str], cli: Any) -> dict[str, Any]:
                 break
             except ValueError:
                 continue
+        if isinstance(value, float) and not math.isfinite(value):  # "nan", "inf": stored with the runs
+            raise cli.bad_input(f"--model-option {key.strip()}: {raw.strip()!r} is not a finite number")
         if isinstance(value, str) and value.lower() in ("true", "false"):
             value = value.lower() == "true"
         options[key.strip()] = value
@@ -211,25 +215,27 @@ class _progress_bar:  # noqa: N801  (used like a function: a bar fed by the swee
             self.bar.update(self.task, completed=progress.completed, detail=progress_detail(progress))
 
 
-def _run_cancellable(prepared: Any) -> Any:
-    """Run the sweep (on the runner's loop) and wait for it here; the first Ctrl-C stops it
-    gracefully (cells in flight end with their best answer and are kept as cancelled), a second one
-    interrupts at once."""
+def _run_cancellable(prepared: Any, stopped_by: list[int] | None = None) -> Any:
+    """Run the sweep (on the runner's loop) and wait for it here; the first Ctrl-C or SIGTERM (what
+    `docker stop` sends) stops it gracefully (cells in flight end with their best answer and are
+    kept as cancelled), a second one interrupts at once. The signals received go to `stopped_by`."""
     future = prepared.execute()
-    interrupted = False
+    received = stopped_by if stopped_by is not None else []
 
     def on_interrupt(signum: int, frame: Any) -> None:
-        nonlocal interrupted
-        if interrupted:
+        if received:
             raise KeyboardInterrupt
-        interrupted = True
-        _cli().err.print("\n[yellow]stopping: finishing the cells in flight (Ctrl-C again to abort)…[/]")
+        received.append(signum)
+        _cli().err.print(f"\n[yellow]{signal.Signals(signum).name}: stopping, finishing the cells in flight "
+                         "(Ctrl-C again to abort)…[/]")
         prepared.sweep.cancel()
 
-    try:
-        previous = signal.signal(signal.SIGINT, on_interrupt)
-    except ValueError:  # not the main thread: Ctrl-C is not ours to handle
-        previous = None
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, on_interrupt)
+        except ValueError:  # not the main thread: signals are not ours to handle
+            break
     try:
         while True:
             try:
@@ -237,15 +243,15 @@ def _run_cancellable(prepared: Any) -> Any:
             except concurrent.futures.TimeoutError:
                 continue
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
-def _sweep_exit_code(progress: Any, cli: Any) -> int:
+def _sweep_exit_code(progress: Any, cli: Any, stopped_by: list[int] | None = None) -> int:
     if progress.status == "capped":
         return cli.EXIT_CAPPED
-    if progress.status == "cancelled":
-        return cli.EXIT_INTERRUPTED
+    if progress.status == "cancelled":  # 130 for Ctrl-C, 143 for SIGTERM
+        return cli.exit_code_of(stopped_by[0]) if stopped_by else cli.EXIT_INTERRUPTED
     if progress.status != "done" or progress.failed:
         return cli.EXIT_FAILED
     return cli.EXIT_OK
@@ -328,12 +334,6 @@ def leaderboard(
     chart: Annotated[Path | None, typer.Option(
         help="Also save the accuracy-budget chart: .png/.svg (needs vl-convert-python), .html or .json.")] = None,
     bootstrap: Annotated[int, typer.Option(min=100, help="Bootstrap resamples for the intervals.")] = 1000,
-    as_html: Annotated[bool, typer.Option(
-        "--html", help="Write a self-contained HTML report instead (ranking with rank ranges, head to head, "
-        "accuracy-budget and cost-accuracy charts, the filters, price date and app version; opens with no server "
-        "or network).")] = False,
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="File for --html (default: standard output).")] = None,
     db: DbOption = None,
 ) -> None:
     """Rank strategies by budget efficiency over the stored results that have a reference answer.
@@ -372,16 +372,7 @@ def leaderboard(
         if fmt == "json":
             cli.out.print_json("[]")
         return
-    if as_html:  # the report holds the ranking, the pairs and the charts
-        filters = {"dataset": dataset or "all", "model": model or "all",
-                   "strategies": ", ".join(strategy or []) or "all", "sweep": sweep_id or "all",
-                   "knob settings": "ranked apart" if split_knobs else "pooled",
-                   "over-cap results": "counted" if include_over_cap else "left out",
-                   "strategy versions": "pooled" if pool_versions else "ranked apart",
-                   "bootstrap resamples": f"{bootstrap:,}"}
-        _leaderboard_report(board, filters, output, store, cli, dataset=dataset, model=model, strategy=strategy,
-                            sweep_id=sweep_id)
-    elif pairs:
+    if pairs:
         table = board.pairs
         if table is None or table.empty:
             cli.err.print(pairs_caption(board), highlight=False)
@@ -417,23 +408,14 @@ def leaderboard(
         cli.err.print(f"chart written to {chart}", highlight=False)
 
 
-def _leaderboard_report(board: Any, filters: dict[str, str], output: Path | None, store: Any, cli: Any,
-                        **query: Any) -> None:
-    from app.html_leaderboard import leaderboard_html
-    from storage.queries import strategy_results
-
-    prices = strategy_results(store=store, columns=["price_date"], **{k: v for k, v in query.items() if v})
-    dates = sorted({str(d) for d in prices["price_date"].dropna()})
-    _write(leaderboard_html(board, filters=filters, price_dates=dates), output, cli.err.print)
-
-
 # ---- export ------------------------------------------------------------------------------------
 
 
 def export(
     run_id: Annotated[str | None, typer.Argument(
         help="A run id: export that run as JSON (strategies, every event, curve points). "
-        "Without one: runs as CSV, one row per strategy run.")] = None,
+        "Without one: runs as CSV, one row per strategy run. An older id that starts with '-' goes after '--': "
+        "export -- -AbC...")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: standard output).")]
     = None,
     fmt: Annotated[str | None, typer.Option("--format", help="json or csv (default: json for one run, else csv).")]
@@ -443,20 +425,13 @@ def export(
     model: Annotated[str | None, typer.Option(help="CSV: only runs of this model.")] = None,
     strategy: Annotated[list[str] | None, typer.Option("--strategy", "-s", help="CSV: only these strategies.")]
     = None,
-    as_html: Annotated[bool, typer.Option(
-        "--html", help="One run as a self-contained HTML file (panes, charts, replay; opens with no server or "
-        "network).")] = False,
     db: DbOption = None,
 ) -> None:
-    """Export stored runs: one run as JSON (to replay or import elsewhere) or as an HTML file to hand to
-    anyone, or many runs as CSV."""
+    """Export stored runs: one run as JSON (to replay or import elsewhere), or many runs as CSV."""
     from storage.export import export_run_json, export_runs_csv
     from storage.ids import is_valid_run_id
 
     cli = _cli()
-    if as_html:
-        _export_html(run_id, output, fmt, db, cli)
-        return
     fmt = fmt or ("json" if run_id else "csv")
     if fmt not in ("json", "csv"):
         raise cli.bad_input(f"--format must be json or csv, got {fmt!r}")
@@ -474,21 +449,6 @@ def export(
     else:
         text = export_runs_csv([run_id] if run_id else None, sweep_id=sweep_id, dataset=dataset, model=model,
                                strategy=strategy or None, store=store)
-    _write(text, output, cli.err.print)
-
-
-def _export_html(run_id: str | None, output: Path | None, fmt: str | None, db: str | None, cli: Any) -> None:
-    from app.html_export import run_html
-    from storage.ids import is_valid_run_id
-
-    if run_id is None or fmt is not None:
-        raise cli.bad_input("--html exports one run: give its id (and no --format)")
-    if not is_valid_run_id(run_id):
-        raise cli.bad_input(f"{run_id!r} is not a run id")
-    text = run_html(run_id, store=cli.open_store_or_exit(db))
-    if text is None:
-        cli.err.print(f"[bold red]error:[/] no such run: {run_id}", highlight=False)
-        raise typer.Exit(cli.EXIT_FAILED)
     _write(text, output, cli.err.print)
 
 

@@ -19,7 +19,6 @@ import streamlit as st
 
 from app.charts import quality_chart, quality_steps, spend_chart, spend_frame
 from app.controls import strategy_title
-from app.html_export import run_html
 from app.panes import (
     NoteView,
     PaneView,
@@ -35,6 +34,7 @@ from app.state import page_path, runner
 from reasoning.budget import Budget
 from reasoning.entries import entry_budget, entry_labels
 from storage.export import export_run_json
+from storage.liveness import request_cancel
 from storage.queries import RunInfo, StrategyInfo, curve_points, events_since, get_run, replay
 from storage.store import default_url
 
@@ -128,8 +128,10 @@ def _actions(info: RunInfo) -> None:
             if st.button("Cancel run", icon=":material/stop_circle:", key=f"cancel.{info.id}"):
                 if runner().cancel(info.id):
                     st.toast("Cancelling: each strategy stops with its best answer so far.")
+                elif request_cancel(runner().store, info.id):  # another process runs it: it polls the store
+                    st.toast("Cancel requested: the server running this run stops it within a second.")
                 else:
-                    st.warning("This run is not executing in this server process, so it cannot be cancelled here.")
+                    st.info("This run has already ended.")
         elif replaying:
             if st.button("Stop replay", icon=":material/stop:", key=f"replay.stop.{info.id}"):
                 st.session_state.pop(_replay_key(info.id), None)
@@ -144,10 +146,6 @@ def _actions(info: RunInfo) -> None:
         st.download_button("Download JSON", data=lambda: _export(info.id), file_name=f"run-{info.id}.json",
                            mime="application/json", icon=":material/download:", key=f"download.{info.id}",
                            on_click="ignore")
-        st.download_button("Download HTML", data=lambda: run_html(info.id) or "", file_name=f"run-{info.id}.html",
-                           mime="text/html", icon=":material/html:", key=f"download.html.{info.id}",
-                           on_click="ignore", help="One file with the panes, charts and a replay: opens in any "
-                           "browser, no server or network needed.")
     st.caption("Share link: anyone who can reach this server can open the run with it.")
     st.code(share_link(st.context.url, info.id), language=None)
 

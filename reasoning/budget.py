@@ -32,7 +32,9 @@ class Budget:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"budget {f.name} must be a number, got {value!r}")
-            if not math.isfinite(value) or value <= 0:
+            if not math.isfinite(value):  # NaN passes no comparison and would be stored as is
+                raise ValueError(f"budget {f.name} must be a finite number, got {value!r}")
+            if value <= 0:
                 raise ValueError(f"budget {f.name} must be a positive number, got {value!r}")
             if f.name in ("total_tokens", "output_tokens") and int(value) != value:
                 raise ValueError(f"budget {f.name} must be a whole number of tokens, got {value!r}")

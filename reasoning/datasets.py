@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import random
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -253,6 +254,8 @@ def _where(path: str, line: int, unit: str) -> str:
 def _text(value: Any) -> str | None:
     if value is None:
         return None
+    if isinstance(value, float) and not math.isfinite(value):  # a NaN cell of a Hugging Face table
+        raise _NonFinite(f"{value} is not a finite number")
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float) and value.is_integer():
@@ -289,6 +292,11 @@ def _records_to_items(records: list[tuple[int, Mapping[str, Any]]], *, source: s
     seen_ids: set[str] = set()
     for index, (line, record) in enumerate(records):
         where = _where(source, line, unit)
+        for name in {problem_field, *answer_fields, *([id_field] if id_field else [])}:
+            try:
+                _text(record.get(name))
+            except _NonFinite as exc:
+                raise DatasetError(f"{where}, field {name!r}: {exc}") from None
         if problem_field not in record:
             raise DatasetError(f"{where}, field {problem_field!r}: missing")
         problem = _text(record[problem_field])
@@ -318,6 +326,27 @@ def _records_to_items(records: list[tuple[int, Mapping[str, Any]]], *, source: s
     return items
 
 
+class _NonFinite(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> float:
+    raise _NonFinite(f"{name} is not a number JSON allows (a finite number is needed)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses as infinity
+        raise _NonFinite(f"{text} is too large for a number")
+    return value
+
+
+def _loads(text: str) -> Any:
+    """json.loads without NaN and Infinity (which Python accepts and standard JSON does not): such a
+    value would reach the store, where NaN makes exported JSON invalid."""
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
     records = []
     with path.open(encoding="utf-8-sig") as handle:
@@ -325,9 +354,11 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = _loads(line)
             except json.JSONDecodeError as exc:
                 raise DatasetError(f"{path}, line {line_no}: bad JSON ({exc.msg} at column {exc.colno})") from None
+            except _NonFinite as exc:
+                raise DatasetError(f"{path}, line {line_no}: {exc}") from None
             if not isinstance(record, dict):
                 raise DatasetError(f"{path}, line {line_no}: expected a JSON object, got {type(record).__name__}")
             records.append((line_no, record))
@@ -336,9 +367,11 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 def _read_json(path: Path) -> list[tuple[int, dict[str, Any]]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = _loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as exc:
         raise DatasetError(f"{path}, line {exc.lineno}: bad JSON ({exc.msg})") from None
+    except _NonFinite as exc:
+        raise DatasetError(f"{path}: {exc}") from None
     if isinstance(data, dict):
         data = [data]  # MATH ships one problem per .json file
     if not isinstance(data, list):

@@ -136,7 +136,38 @@ CLI_CASES = {
                                "budget total_tokens must be a positive number, got -5"),
     "zero budget": CliCase(run_args("2 + 2?", budget=("--max-usd", "0")), "budget usd must be a positive number, got 0"),
     "infinite budget": CliCase(run_args("2 + 2?", budget=("--max-seconds", "inf")),
-                               "budget seconds must be a positive number, got inf"),
+                               "budget seconds must be a finite number, got inf"),
+    # NaN and infinity are refused wherever a number comes in (issue 12, item 5).
+    "NaN budget": CliCase(run_args("2 + 2?", budget=("--max-usd", "nan")), "budget usd must be a finite number, got nan"),
+    "NaN temperature": CliCase(run_args("2 + 2?", "-s", "chain_of_thought", "--knob",
+                                        "chain_of_thought.temperature=nan"),
+                               "chain_of_thought.temperature must be a finite number, got 'nan'"),
+    "infinite confidence threshold": CliCase(
+        run_args("2 + 2?", "-s", "self_consistency", "--knob", "self_consistency.confidence_threshold=-inf"),
+        "self_consistency.confidence_threshold must be a finite number, got '-inf'"),
+    "NaN epsilon": CliCase(run_args("2 + 2?", "-s", "anytime", "--knob", "anytime.epsilon=NaN"),
+                           "anytime.epsilon must be a finite number, got 'NaN'"),
+    "infinite slack": CliCase(run_args("2 + 2?", "-s", "token_budget", "--knob", "token_budget.slack=Infinity"),
+                              "token_budget.slack must be a finite number, got 'Infinity'"),
+    "sweep of a NaN gamma": CliCase(["sweep", "builtin:chain_sum", "-b", "500", "-s", "value_tree", "--knob",
+                                     "value_tree.gamma=nan", "--model", "fake"],
+                                    "value_tree.gamma must be a finite number, got 'nan'"),
+    "sweep of a NaN budget": CliCase(["sweep", "builtin:chain_sum", "-b", "nan", "--model", "fake"],
+                                     "bad budget 'nan': budget total_tokens must be a finite number, got nan"),
+    "sweep of an overflowing budget": CliCase(["sweep", "builtin:chain_sum", "-b", "1e999", "--model", "fake"],
+                                              "bad budget '1e999': budget total_tokens must be a finite number"),
+    "sweep with a NaN dollar cap": CliCase(
+        ["sweep", "file:{tmp}/good.jsonl", "-b", "500", "--model", "fake", "--max-usd", "nan"],
+        "the dollar cap must be a positive finite number, got nan"),
+    "sweep with an infinite dollar cap": CliCase(
+        ["sweep", "file:{tmp}/good.jsonl", "-b", "500", "--model", "fake", "--max-usd", "inf"],
+        "the dollar cap must be a positive finite number, got inf"),
+    "sweep with a NaN model option": CliCase(
+        ["sweep", "file:{tmp}/good.jsonl", "-b", "500", "--model", "fake", "--model-option", "token_delay=nan"],
+        "--model-option token_delay: 'nan' is not a finite number"),
+    "sweep of a dataset holding NaN": CliCase(
+        ["sweep", "file:{tmp}/nan_answer.jsonl", "-b", "500", "--model", "fake", "--json"],
+        "nan_answer.jsonl, line 2: NaN is not a number JSON allows"),
     "budget over the deployment's ceiling": CliCase(
         run_args("2 + 2?", budget=("--max-total-tokens", "1000000")),
         "the total tokens budget 1e+06 is above this deployment's limit of 100000",
@@ -197,6 +228,10 @@ FILES: dict[str, bytes] = {
     "duplicate_ids.jsonl": b'{"id": "a", "question": "1 + 1?", "answer": "2"}\n'
                            b'{"id": "a", "question": "2 + 2?", "answer": "4"}\n',
     "no_extension": GOOD.encode(),
+    "good.jsonl": f"{GOOD}\n".encode(),
+    "nan_answer.jsonl": f'{GOOD}\n{{"question": "What is 0 / 0?", "answer": NaN}}\n'.encode(),
+    "infinite_id.json": b'[{"id": -Infinity, "question": "What is 1 + 1?", "answer": "2"}]',
+    "overflowing_answer.jsonl": b'{"question": "What is 10 ** 999?", "answer": 1e999}\n',
 }
 FILE_CASES = {
     "broken line": ("broken.jsonl", "broken.jsonl, line 2: bad JSON"),
@@ -213,6 +248,9 @@ FILE_CASES = {
     "duplicate ids": ("duplicate_ids.jsonl", "line 2, field 'id': duplicate id 'a'"),
     "unknown format": ("no_extension", "cannot tell the format from 'no extension'"),
     "no such file": ("missing.jsonl", "missing.jsonl: no such file"),
+    "NaN answer": ("nan_answer.jsonl", "nan_answer.jsonl, line 2: NaN is not a number JSON allows"),
+    "infinite id": ("infinite_id.json", "infinite_id.json: -Infinity is not a number JSON allows"),
+    "overflowing number": ("overflowing_answer.jsonl", "overflowing_answer.jsonl, line 1: 1e999 is too large"),
 }
 
 
@@ -302,3 +340,41 @@ def test_a_malformed_run_link_says_no_such_run(run_id: str, env: Env, unchanged:
     [error] = [plain(e.value) for e in at.error]
     assert error.startswith(f"No such run: {run_id[:80]}.") and "mistyped" in error
     assert "<script>" not in at.error[0].value  # shown as text, never as markup
+
+
+# ---- non-finite numbers outside the command line (issue 12, item 5) -------------------------------
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_price_file_with_a_non_finite_price_is_refused(value: str, tmp_path: Path) -> None:
+    from reasoning.prices import PriceFileError, load_overrides
+
+    prices = tmp_path / "prices.toml"
+    prices.write_text(f'["openai:my-model"]\ninput_per_mtok = {value}\noutput_per_mtok = 0.6\n')
+    with pytest.raises(PriceFileError, match=f"input_per_mtok must be a number of dollars per million tokens, "
+                                             f"0 or more; got {value}"):
+        load_overrides(prices)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_table_row_with_a_non_finite_number_is_refused(value: float) -> None:
+    """Rows that come as Python values (a Hugging Face table) rather than JSON text."""
+    from reasoning.datasets import _Fields, _records_to_items
+
+    rows = [(1, {"question": "What is 1 + 1?", "answer": 2.0}), (2, {"question": "What is 0 / 0?", "answer": value})]
+    with pytest.raises(DatasetError, match=f"hf:x, row 2, field 'answer': {value} is not a finite number"):
+        _records_to_items(rows, source="hf:x", name="x", fields=_Fields(None, None, None), unit="row")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", float("nan"), float("inf")])
+def test_make_strategy_refuses_non_finite_knobs(value: object) -> None:
+    from reasoning.strategies import make_strategy
+    from reasoning.strategies.base import StrategyConfigError
+
+    for strategy, knob in (("chain_of_thought", "temperature"), ("anytime", "epsilon"), ("value_tree", "gamma"),
+                           ("self_consistency", "confidence_threshold"), ("token_budget", "slack"),
+                           ("native_thinking", "thinking_share")):
+        with pytest.raises(StrategyConfigError, match=f"{strategy}.{knob} must be a finite number"):
+            make_strategy(strategy, **{knob: value})
+    with pytest.raises(StrategyConfigError, match="direct.max_tokens must be int"):  # int knobs: as before
+        make_strategy("direct", max_tokens=value)

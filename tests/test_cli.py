@@ -19,14 +19,14 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from app.cli import EXIT_BAD_INPUT, EXIT_CAPPED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, app
+from app.cli import EXIT_BAD_INPUT, EXIT_CAPPED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, app
 from reasoning.config import get_settings
 from storage import forget_store, get_runner, list_runs, open_store
 from storage.sweeps import get_sweep
 from storage.tables import Run
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = ("run", "show", "strategies", "serve", "datasets", "sweep", "leaderboard", "export")
+COMMANDS = ("run", "show", "strategies", "serve", "cancel", "datasets", "sweep", "leaderboard", "export")
 SWEEP = ["sweep", "basic_arithmetic", "--size", "3", "-b", "100,300", "--model", "fake", "-s", "direct",
          "-s", "chain_of_thought", "-s", "self_consistency"]
 
@@ -75,7 +75,7 @@ def test_exit_codes_are_documented_in_the_module():
     import app.cli
 
     doc = app.cli.__doc__
-    for code in (EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CAPPED, EXIT_INTERRUPTED):
+    for code in (EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CAPPED, EXIT_INTERRUPTED, EXIT_TERMINATED):
         assert f"\n  {code} " in doc
     assert (EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT) == (0, 1, 2)
 
@@ -386,3 +386,45 @@ def test_export_exit_codes(cli, db):
     missing = cli("export", "A" * 16, "--db", db)
     assert missing.exit_code == EXIT_FAILED and "no such run" in missing.stderr
     assert cli("export", "--db", db).stdout.startswith("run_id,")  # no runs: just the header
+
+
+# ---- run ids that start with "-" (issue 12, item 4) ----------------------------------------------
+
+
+def test_new_run_ids_never_start_with_a_dash():
+    from storage.ids import is_valid_run_id, new_run_id
+
+    ids = [new_run_id() for _ in range(20_000)]  # about 310 would start with "-" if drawn plainly
+    assert not [i for i in ids if i.startswith("-")]
+    assert all(is_valid_run_id(i) for i in ids) and len(set(ids)) == len(ids)
+    assert len({i[0] for i in ids}) == 63  # every other first character still occurs
+
+
+def test_an_old_run_id_that_starts_with_a_dash_goes_after_double_dash(cli, db):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from storage.tables import RunStrategy
+
+    old_id = "-T1234567890abcd"
+    store = open_store(db)
+    with store.write() as conn:
+        conn.execute(insert(Run).values(id=old_id, created=datetime.now(UTC), problem="What is 2 + 2?",
+                                        model="fake:scripted", model_options={}, budget={"total_tokens": 100},
+                                        status="done"))
+        conn.execute(insert(RunStrategy).values(run_id=old_id, strategy_index=0, strategy="direct", knobs={},
+                                                status="done", answer="4"))
+    for command in ("show", "export"):
+        refused = cli(command, old_id, "--db", db)
+        message = " ".join(refused.output.replace("│", " ").split())
+        assert refused.exit_code == EXIT_BAD_INPUT, message
+        assert "No such option: -T" in message
+        assert f"'{old_id}' looks like a run id: an id that starts with '-' goes after '--', e.g. budget-arena " \
+               f"{command} -- {old_id}" in message
+        assert "after '--'" in " ".join(cli(command, "--help").stdout.replace("│", " ").split())
+    shown = cli("show", "--json", "--db", db, "--", old_id)
+    assert shown.exit_code == EXIT_OK and json.loads(shown.stdout)["strategies"][0]["answer"] == "4"
+    exported = cli("export", "--db", db, "--", old_id)
+    assert exported.exit_code == EXIT_OK and json.loads(exported.stdout)["run"]["id"] == old_id
+    assert cli("show", "--db", db, "-x").exit_code == EXIT_BAD_INPUT  # other unknown options: as before

@@ -9,6 +9,7 @@ contract tests at once.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -137,8 +138,12 @@ def _coerce(strategy: str, knob: Knob, raw: Any) -> Any:
             value = float(raw)
         else:
             value = knob.type(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise StrategyConfigError(f"{where} must be {knob.type.__name__}, got {raw!r}") from None
+    # NaN passes every min/max comparison (all are False) and infinity would reach the prompts, the
+    # store (where NaN makes exported JSON invalid) and arithmetic that cannot take it.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise StrategyConfigError(f"{where} must be a finite number, got {raw!r}")
     if knob.choices and value not in knob.choices:
         raise StrategyConfigError(f"{where} must be one of {', '.join(map(str, knob.choices))}")
     if knob.min is not None and value < knob.min:
