@@ -33,9 +33,11 @@ from rich.text import Text
 from typer.core import TyperCommand
 
 from app.cli_data import register as register_data_commands
+from app.cli_share import register as register_share_commands
 from reasoning.budget import Budget
 from reasoning.config import get_settings
-from reasoning.limits import LimitError, check_request
+from reasoning.entries import entry_budget, entry_labels
+from reasoning.limits import LimitError, check_entries, check_supported
 from reasoning.models import ModelConfigError, get_model
 from reasoning.strategies import make_strategy, strategy_names
 from reasoning.strategies.base import StrategyConfigError
@@ -108,6 +110,27 @@ def chosen_model(model: str | None) -> str:
     return model or get_settings().default_model
 
 
+def parse_entries(values: list[str]) -> list[tuple[str, int | None]]:
+    """-s direct@300 -s direct@600 -s self_consistency  ->  [("direct", 300), ("direct", 600),
+    ("self_consistency", None)]: each value is one entry of the run; @N gives it its own total-token
+    cap (the other caps are shared). N is a whole number of tokens (1,024 and 1_024 read as 1024)."""
+    entries: list[tuple[str, int | None]] = []
+    for value in values:
+        name, at, tokens = value.partition("@")
+        name = name.strip()
+        if not name:
+            raise bad_input(f"--strategy expects NAME or NAME@TOKENS, got {value!r}")
+        if not at:
+            entries.append((name, None))
+            continue
+        digits = tokens.strip().replace(",", "").replace("_", "")
+        if not digits.isdigit() or not digits.isascii():  # "1e3", "-5", "3.5", "": refused, never guessed at
+            raise bad_input(f"--strategy {value!r}: the budget after @ must be a whole number of tokens, "
+                            f"got {tokens!r}")
+        entries.append((name, int(digits)))
+    return entries
+
+
 def build_budget(total: int | None, output: int | None, usd: float | None, seconds: float | None) -> Budget:
     try:
         return Budget(total_tokens=total, output_tokens=output, usd=usd, seconds=seconds)
@@ -123,7 +146,9 @@ def model_options(base_url: str | None) -> dict[str, Any]:
 def run(
     problem: Annotated[str, typer.Argument(help="The problem to solve (use '-' to read it from stdin).")],
     model: ModelOption = None,
-    strategy: Annotated[list[str] | None, typer.Option("--strategy", "-s", help="Strategy to run (repeatable).")] = None,
+    strategy: Annotated[list[str] | None, typer.Option(
+        "--strategy", "-s", help="Strategy to run (repeatable, also the same one twice). NAME@N gives this entry "
+        "its own total-token cap N, e.g. -s direct@300 -s direct@600; the other caps are shared.")] = None,
     knob: Annotated[list[str] | None, typer.Option(help="STRATEGY.KNOB=VALUE (repeatable).")] = None,
     max_total_tokens: Annotated[int | None, typer.Option(help="Cap on input+output tokens per strategy.")] = None,
     max_output_tokens: Annotated[int | None, typer.Option(help="Cap on output tokens per strategy.")] = None,
@@ -135,23 +160,24 @@ def run(
     db: DbOption = None,
 ) -> None:
     """Run strategies side by side on one problem; the run is stored and gets a share id."""
-    from storage.runner import RunSpec, get_runner
+    from storage.runner import RunSpec, StrategySpec, get_runner
 
     if problem == "-":
         problem = sys.stdin.read()
     model = chosen_model(model)
-    names = strategy or ["chain_of_thought"]
-    knobs = parse_knobs(knob or [], names)
+    entries = parse_entries(strategy or ["chain_of_thought"])
+    names = [name for name, _ in entries]
+    knobs = parse_knobs(knob or [], names)  # a strategy's knobs apply to each of its entries
     budget = build_budget(max_total_tokens, max_output_tokens, max_usd, max_seconds)
     try:  # the deployment's request checks, the same as the web app's
-        budget = check_request(problem, names, budget, model, get_settings().limits)
+        budget, own_budgets = check_entries(problem, entries, budget, model, get_settings().limits)
     except LimitError as exc:
         raise bad_input(str(exc)) from None
     try:
-        for name in names:
-            make_strategy(name, **knobs.get(name, {}))
+        strategies = [make_strategy(name, **knobs.get(name, {})) for name in dict.fromkeys(names)]
         model_object = get_model(model, **model_options(base_url))
-    except (StrategyConfigError, ModelConfigError) as exc:
+        check_supported(strategies, model_object)  # before anything is stored, as the web app does
+    except (StrategyConfigError, ModelConfigError, LimitError) as exc:
         raise bad_input(str(exc)) from None
 
     store = open_store_or_exit(db)
@@ -160,7 +186,8 @@ def run(
         reference=reference,
         model=model_object,
         model_options=model_options(base_url),
-        strategies=[(name, knobs.get(name, {})) for name in names],
+        strategies=[StrategySpec(name, knobs.get(name, {}), own)
+                    for name, own in zip(names, own_budgets, strict=True)],
         budget=budget,
     )
     runner = get_runner(store)
@@ -169,7 +196,7 @@ def run(
         if as_json:
             runner.wait(run_id)
         else:
-            _follow_live(store, run_id, names)
+            _follow_live(store, run_id)
     record = _run_record(store, run_id)
     if as_json:
         out.print_json(json.dumps(record))
@@ -183,6 +210,7 @@ def _run_record(store, run_id: str) -> dict[str, Any]:  # type: ignore[no-untype
 
     stored = get_run(run_id, store=store)
     assert stored is not None
+    labels = _entry_labels(stored)
     return {
         "run_id": run_id,
         "status": stored.status,
@@ -191,9 +219,12 @@ def _run_record(store, run_id: str) -> dict[str, Any]:  # type: ignore[no-untype
         "reference": stored.reference,
         "budget": stored.budget,
         "events": stored.event_count,
-        "strategies": [
+        "strategies": [  # one per entry, each with the caps it ran under and what it spent of them
             {
                 "name": s.strategy,
+                "label": label,
+                "knobs": s.knobs,
+                "budget": entry_budget(s.budget, stored.budget),
                 "answer": s.answer,
                 "stop": s.stop_reason,
                 "correct": s.correct,
@@ -202,19 +233,28 @@ def _run_record(store, run_id: str) -> dict[str, Any]:  # type: ignore[no-untype
                     "input_tokens": s.input_tokens,
                     "output_tokens": s.output_tokens,
                     "reasoning_tokens": s.reasoning_tokens,
+                    "total_tokens": s.total_tokens,
                     "usd": s.usd,
                     "seconds": s.seconds,
+                    "calls": s.calls,
                 },
             }
-            for s in stored.strategies
+            for s, label in zip(stored.strategies, labels, strict=True)
         ],
     }
 
 
-def _follow_live(store, run_id: str, names: list[str]) -> None:  # type: ignore[no-untyped-def]
-    """Tail the run's events from the store and show one pane per strategy until it ends."""
+def _entry_labels(stored) -> list[str]:  # type: ignore[no-untyped-def]
+    """direct, or direct@300 when the run holds a strategy twice or its entries' budgets differ."""
+    return entry_labels([(s.strategy, s.budget) for s in stored.strategies], stored.budget)
+
+
+def _follow_live(store, run_id: str) -> None:  # type: ignore[no-untyped-def]
+    """Tail the run's events from the store and show one pane per entry until it ends."""
     from storage.queries import events_since, get_run
 
+    stored = get_run(run_id, store=store)
+    names = _entry_labels(stored) if stored is not None else []
     texts = {i: "" for i in range(len(names))}
     answers: dict[int, str] = {}
     stops: dict[int, str] = {}
@@ -262,13 +302,13 @@ def _follow_live(store, run_id: str, names: list[str]) -> None:  # type: ignore[
 
 def _print_summary(record: dict[str, Any]) -> None:
     table = Table(title=f"run {record['run_id']} ({record['status']})")
-    for column in ("strategy", "answer", "stop", "correct", "tokens in/out", "usd", "seconds"):
+    for column in ("entry", "answer", "stop", "correct", "tokens in/out", "usd", "seconds"):
         table.add_column(column)
     for s in record["strategies"]:
         spend = s["spend"]
         correct = {True: "✓", False: "✗", None: "–"}[s["correct"]]
         answer = s["answer"] if s["answer"] is not None else (s["error"] or "—")
-        table.add_row(s["name"], answer, s["stop"] or "", correct,
+        table.add_row(s["label"], answer, s["stop"] or "", correct,
                       f"{spend['input_tokens']:,}/{spend['output_tokens']:,}", f"{spend['usd']:.4f}",
                       f"{spend['seconds']:.1f}")
     out.print(table)
@@ -521,8 +561,9 @@ class _DashIdHint(TyperCommand):
                 f"after '--', e.g. budget-arena {ctx.info_name} -- {dash_ids[0]}", ctx=ctx) from None
 
 
-# datasets, sweep, leaderboard and export live in app/cli_data.py.
+# datasets, sweep, leaderboard and export live in app/cli_data.py; import in app/cli_share.py.
 register_data_commands(app)
+register_share_commands(app)
 for _command in app.registered_commands:  # every command, those registered above included
     if _command.cls in (None, TyperCommand):
         _command.cls = _DashIdHint

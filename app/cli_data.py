@@ -334,6 +334,12 @@ def leaderboard(
     chart: Annotated[Path | None, typer.Option(
         help="Also save the accuracy-budget chart: .png/.svg (needs vl-convert-python), .html or .json.")] = None,
     bootstrap: Annotated[int, typer.Option(min=100, help="Bootstrap resamples for the intervals.")] = 1000,
+    as_html: Annotated[bool, typer.Option(
+        "--html", help="Write a self-contained HTML report instead (ranking with rank ranges, head to head, "
+        "accuracy-budget and cost-accuracy charts, the filters, price date and app version; opens with no server "
+        "or network).")] = False,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="File for --html (default: standard output).")] = None,
     db: DbOption = None,
 ) -> None:
     """Rank strategies by budget efficiency over the stored results that have a reference answer.
@@ -372,7 +378,16 @@ def leaderboard(
         if fmt == "json":
             cli.out.print_json("[]")
         return
-    if pairs:
+    if as_html:  # the report holds the ranking, the pairs and the charts
+        filters = {"dataset": dataset or "all", "model": model or "all",
+                   "strategies": ", ".join(strategy or []) or "all", "sweep": sweep_id or "all",
+                   "knob settings": "ranked apart" if split_knobs else "pooled",
+                   "over-cap results": "counted" if include_over_cap else "left out",
+                   "strategy versions": "pooled" if pool_versions else "ranked apart",
+                   "bootstrap resamples": f"{bootstrap:,}"}
+        _leaderboard_report(board, filters, output, store, cli, dataset=dataset, model=model, strategy=strategy,
+                            sweep_id=sweep_id)
+    elif pairs:
         table = board.pairs
         if table is None or table.empty:
             cli.err.print(pairs_caption(board), highlight=False)
@@ -408,6 +423,16 @@ def leaderboard(
         cli.err.print(f"chart written to {chart}", highlight=False)
 
 
+def _leaderboard_report(board: Any, filters: dict[str, str], output: Path | None, store: Any, cli: Any,
+                        **query: Any) -> None:
+    from app.html_leaderboard import leaderboard_html
+    from storage.queries import strategy_results
+
+    prices = strategy_results(store=store, columns=["price_date"], **{k: v for k, v in query.items() if v})
+    dates = sorted({str(d) for d in prices["price_date"].dropna()})
+    _write(leaderboard_html(board, filters=filters, price_dates=dates), output, cli.err.print)
+
+
 # ---- export ------------------------------------------------------------------------------------
 
 
@@ -425,13 +450,20 @@ def export(
     model: Annotated[str | None, typer.Option(help="CSV: only runs of this model.")] = None,
     strategy: Annotated[list[str] | None, typer.Option("--strategy", "-s", help="CSV: only these strategies.")]
     = None,
+    as_html: Annotated[bool, typer.Option(
+        "--html", help="One run as a self-contained HTML file (panes, charts, replay; opens with no server or "
+        "network).")] = False,
     db: DbOption = None,
 ) -> None:
-    """Export stored runs: one run as JSON (to replay or import elsewhere), or many runs as CSV."""
+    """Export stored runs: one run as JSON (to replay or import elsewhere) or as an HTML file to hand to
+    anyone, or many runs as CSV."""
     from storage.export import export_run_json, export_runs_csv
     from storage.ids import is_valid_run_id
 
     cli = _cli()
+    if as_html:
+        _export_html(run_id, output, fmt, db, cli)
+        return
     fmt = fmt or ("json" if run_id else "csv")
     if fmt not in ("json", "csv"):
         raise cli.bad_input(f"--format must be json or csv, got {fmt!r}")
@@ -449,6 +481,21 @@ def export(
     else:
         text = export_runs_csv([run_id] if run_id else None, sweep_id=sweep_id, dataset=dataset, model=model,
                                strategy=strategy or None, store=store)
+    _write(text, output, cli.err.print)
+
+
+def _export_html(run_id: str | None, output: Path | None, fmt: str | None, db: str | None, cli: Any) -> None:
+    from app.html_export import run_html
+    from storage.ids import is_valid_run_id
+
+    if run_id is None or fmt is not None:
+        raise cli.bad_input("--html exports one run: give its id (and no --format)")
+    if not is_valid_run_id(run_id):
+        raise cli.bad_input(f"{run_id!r} is not a run id")
+    text = run_html(run_id, store=cli.open_store_or_exit(db))
+    if text is None:
+        cli.err.print(f"[bold red]error:[/] no such run: {run_id}", highlight=False)
+        raise typer.Exit(cli.EXIT_FAILED)
     _write(text, output, cli.err.print)
 
 

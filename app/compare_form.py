@@ -5,20 +5,26 @@ Script thread only."""
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from dataclasses import replace
 
 import streamlit as st
 
 from app.controls import (
     CostEstimate,
+    Entry,
     K,
     ModelChoice,
     budget_inputs,
+    capability_model,
     ceilings_text,
+    entry_inputs,
     estimate_cost,
     model_inputs,
     parse_budget,
     strategy_inputs,
+    unsupported_entry,
+    unsupported_strategies,
+    whole_number,
 )
 from app.panes import literal_markdown
 from app.state import action_key, page_path, runner, take_run_slot
@@ -26,7 +32,9 @@ from app.uploads import UPLOAD_TYPES, read_upload
 from reasoning.budget import Budget
 from reasoning.config import Limits, get_settings
 from reasoning.datasets import BUILTINS, GRADED, DatasetError, load_builtin
-from reasoning.limits import LimitError, check_budget, check_request
+from reasoning.limits import LimitError, check_budget, check_entries
+from reasoning.models import Model
+from reasoning.strategies import strategy_names
 from reasoning.tokens import count_text
 from storage.runner import RunSpec, RunSpecError, StrategySpec
 
@@ -130,6 +138,10 @@ def render_compare_page() -> None:
     st.caption("Run reasoning strategies side by side on one problem under one budget, and watch what "
                "each buys with it.")
     form, side = st.columns([3, 2], gap="large")
+    with side:  # the model first: the strategy picker marks what it cannot run
+        st.subheader("Model")
+        choice = model_inputs(limits)
+        model = capability_model(choice)
     with form:
         _start_problem()
         _dataset_picker()
@@ -141,25 +153,24 @@ def render_compare_page() -> None:
                                placeholder="e.g. A train leaves at 3 pm at 60 km/h...")
         reference = st.text_input("Reference answer (optional)", key=f"{K}reference",
                                   help="With a reference, every answer is marked right or wrong.")
-        strategies, knob_errors = strategy_inputs(limits)
+        strategies, knob_errors = strategy_inputs(limits, unsupported_strategies(model, strategy_names()))
+        entries, entry_errors = entry_inputs(strategies, _typed_total_tokens())
     with side:
-        st.subheader("Model")
-        choice = model_inputs(limits)
         st.subheader("Budget per strategy")
         budget, budget_errors = parse_budget(budget_inputs())
         ceilings = ceilings_text(limits)
         if ceilings:
             st.caption(literal_markdown(ceilings))
-        if _shares_one_local_model(choice, budget, len(strategies)):
+        if _shares_one_local_model(choice, budget, len(entries)):
             st.caption("The local model answers one call at a time: a strategy's seconds also run while it "
                        "waits for the others' calls.")
         if choice is not None:
-            st.caption(literal_markdown(_estimate(choice, _run_budget(budget, limits), problem, len(strategies)).text))
+            st.caption(literal_markdown(_estimate(choice, budget, problem, entries, limits).text))
         clicked = st.button("Run", type="primary", icon=":material/play_arrow:", width="stretch", key="run_button")
     if not clicked:
         return
-    run_budget, errors = _validate(problem, strategies, choice, budget, limits)
-    errors = errors + knob_errors + budget_errors
+    run_budget, own_budgets, errors = _validate(problem, entries, choice, model, budget, limits)
+    errors = errors + knob_errors + entry_errors + budget_errors
     if not errors:
         try:  # last, so a refused form does not use up one of the session's runs
             take_run_slot(limits.runs_per_session_per_hour)
@@ -170,7 +181,7 @@ def render_compare_page() -> None:
             st.error(literal_markdown(error))
     if errors or choice is None or run_budget is None:
         return
-    _submit(problem, reference, strategies, choice, run_budget)
+    _submit(problem, reference, entries, own_budgets, choice, run_budget)
 
 
 def _shares_one_local_model(choice: ModelChoice | None, budget: Budget | None, strategies: int) -> bool:
@@ -195,49 +206,67 @@ def _run_budget(budget: Budget | None, limits: Limits) -> Budget | None:
         return None
 
 
-def _validate(problem: str, strategies: list[tuple[str, dict[str, Any]]], choice: ModelChoice | None,
-              budget: Budget | None, limits: Limits) -> tuple[Budget | None, list[str]]:
-    """reasoning.limits.check_request (the checks every entry point shares), then what only the form
-    knows: the provider's readiness and a price for a dollar cap. Returns the budget to run with."""
+def _typed_total_tokens() -> int | None:
+    """The Total tokens field as it stands (drawn later on the page): the entries' default budget."""
+    value = whole_number(st.session_state.get(f"{K}budget.total_tokens"))
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def _validate(problem: str, entries: list[Entry], choice: ModelChoice | None,
+              model: Model | None, budget: Budget | None, limits: Limits,
+              ) -> tuple[Budget | None, list[Budget | None], list[str]]:
+    """reasoning.limits.check_entries (the checks every entry point shares: the problem, the entries,
+    the model, each entry's caps against the ceilings and the prompt's size), then what only the
+    form knows: the provider's readiness, whether each strategy can run on the model, and a price
+    for a dollar cap. Returns the run's budget, each entry's own budget (None: the run's), errors."""
     errors: list[str] = []
-    run_budget = None
+    run_budget, own_budgets = None, [None for _ in entries]
     if choice is None:
         errors.append("No model provider is available.")
     elif budget is not None:
         try:
-            run_budget = check_request(problem, [name for name, _ in strategies], budget, choice.spec, limits)
+            run_budget, own_budgets = check_entries(problem, [(e.name, e.tokens) for e in entries], budget,
+                                                    choice.spec, limits)
         except LimitError as exc:
             errors.append(sentence(exc))
     if choice is None:
-        return run_budget, errors
+        return run_budget, own_budgets, errors
     if not choice.ready.ready:
         errors.append(f"The model is not ready: {choice.ready.detail}.")
     elif run_budget is not None and run_budget.usd is not None and not _priced(choice, run_budget):
         errors.append(f"A dollar cap needs a known price, and none is known for {choice.spec}; use a token cap, "
                       "or add the model to the price override file.")
-    return run_budget, errors
+    unsupported = unsupported_entry(model, entries)
+    if unsupported:  # it starts with the strategy's name, kept as written
+        errors.append(unsupported if unsupported.endswith(".") else unsupported + ".")
+    return run_budget, own_budgets, errors
 
 
 def _priced(choice: ModelChoice, budget: Budget) -> bool:
     return estimate_cost(choice, budget, 0, 1).per_strategy is not None
 
 
-def _estimate(choice: ModelChoice, budget: Budget | None, problem: str, count: int) -> CostEstimate:
+def _estimate(choice: ModelChoice, budget: Budget | None, problem: str, entries: list[Entry],
+              limits: Limits) -> CostEstimate:
+    """The worst-case cost of the run as the form stands (each entry's caps, ceilings filled in)."""
     try:
         prompt_tokens = count_text(problem, choice.spec) if problem else 0
     except Exception:  # an unknown tokenizer must not break the form: estimate from characters
         prompt_tokens = len(problem) // 4
-    return estimate_cost(choice, budget, prompt_tokens, max(1, count))
+    run_budget = _run_budget(budget, limits)
+    own = [_run_budget(replace(budget, total_tokens=e.tokens), limits) if budget is not None and e.tokens
+           else None for e in entries]
+    return estimate_cost(choice, run_budget, prompt_tokens, max(1, len(entries)), own)
 
 
-def _submit(problem: str, reference: str, strategies: list[tuple[str, dict[str, Any]]], choice: ModelChoice,
-            budget: Budget) -> None:
+def _submit(problem: str, reference: str, entries: list[Entry], own_budgets: list[Budget | None],
+            choice: ModelChoice, budget: Budget) -> None:
     picked = st.session_state.get(f"{K}picked") or {}
     from_dataset = picked.get("problem") == problem
     spec = RunSpec(
         problem=problem,
         model=choice.spec,
-        strategies=[StrategySpec(name, knobs) for name, knobs in strategies],
+        strategies=[StrategySpec(e.name, e.knobs, own) for e, own in zip(entries, own_budgets, strict=True)],
         budget=budget,
         reference=reference.strip() or None,
         model_options=choice.options,

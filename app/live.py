@@ -19,6 +19,7 @@ import streamlit as st
 
 from app.charts import quality_chart, quality_steps, spend_chart, spend_frame
 from app.controls import strategy_title
+from app.html_export import run_html
 from app.panes import (
     NoteView,
     PaneView,
@@ -146,6 +147,10 @@ def _actions(info: RunInfo) -> None:
         st.download_button("Download JSON", data=lambda: _export(info.id), file_name=f"run-{info.id}.json",
                            mime="application/json", icon=":material/download:", key=f"download.{info.id}",
                            on_click="ignore")
+        st.download_button("Download HTML", data=lambda: run_html(info.id) or "", file_name=f"run-{info.id}.html",
+                           mime="text/html", icon=":material/html:", key=f"download.html.{info.id}",
+                           on_click="ignore", help="One file with the panes, charts and a replay: opens in any "
+                           "browser, no server or network needed.")
     st.caption("Share link: anyone who can reach this server can open the run with it.")
     st.code(share_link(st.context.url, info.id), language=None)
 

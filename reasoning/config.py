@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from functools import cache, lru_cache
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 import platformdirs
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -59,7 +60,30 @@ class Settings(BaseSettings):
     provider_timeout: float = Field(
         600.0, gt=0, description="seconds without a byte from the provider before a call times out (connecting: at "
         "most 10 s); reasoning models may think for minutes")
+    public_url: str | None = Field(
+        None, description="the app's address as colleagues reach it (https://arena.example.org): exported runs and "
+        "reports carry their share link under it")
     limits: Limits = Field(default_factory=Limits)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_http(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("public_url must be an http:// or https:// address")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            # It is written into every export: no credentials, and nothing after the path.
+            raise ValueError("public_url must be a plain base address (no user:password@, ?query or #fragment)")
+        return value.rstrip("/")
+
+    def run_link(self, run_id: str) -> str | None:
+        """A run's share link under public_url (the run page, as app/live.share_link builds it), or
+        None when no public address is configured."""
+        if not self.public_url:
+            return None
+        return f"{self.public_url}/run?{urlencode({'run': run_id})}"
 
     @property
     def db_url(self) -> str:

@@ -8,19 +8,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
-
-from storage.ids import is_valid_run_id
+from reasoning.config import current_settings
+from storage.importer import FORMAT, VERSION, check_export, import_checked
 from storage.queries import StoredEvent, curve_points, get_run, replay, strategy_results
-from storage.store import Store, open_store
-from storage.tables import ACTIVE_STATUSES, CurvePoint, Run, RunStrategy
-from storage.tables import Event as EventRow
+from storage.store import Store
 
-FORMAT = "budget-arena.run"
-VERSION = 1
 _RUN_COLUMNS = ("id", "created", "finished", "problem", "reference", "model", "model_options", "budget", "dataset",
                 "item_id", "sweep_id", "status", "error", "price_date")
 
@@ -33,7 +28,7 @@ def export_run_json(run_id: str, *, store: Store | None = None) -> dict[str, Any
         return None
     events = replay(run_id, store=store)
     curve = curve_points(run_id, store=store).drop(columns=["strategy"])
-    return {
+    data: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "run": {name: _jsonable(getattr(run, name)) for name in _RUN_COLUMNS},
@@ -41,41 +36,20 @@ def export_run_json(run_id: str, *, store: Store | None = None) -> dict[str, Any
         "events": [_event_json(e) for e in events],
         "curve_points": [{k: _jsonable(v) for k, v in row.items()} for row in curve.to_dict(orient="records")],
     }
+    link = current_settings().run_link(run_id)
+    if link is not None:  # where the original lives, when this server has a public address
+        data["share_url"] = link
+    return data
 
 
-def import_run_json(data: dict[str, Any], *, store: Store | None = None) -> str:
-    """Load an exported run; returns its id. A run that was still active when exported is
-    imported as interrupted (nothing here will finish it). Raises ValueError for a malformed
-    export or an id that already exists."""
-    if data.get("format") != FORMAT or data.get("version") != VERSION:
-        raise ValueError(f"not a {FORMAT} v{VERSION} export")
-    run = dict(data["run"])
-    run_id = run.get("id")
-    if not is_valid_run_id(run_id):
-        raise ValueError(f"malformed run id {run_id!r}")
-    for key in ("created", "finished"):
-        run[key] = _parse_time(run.get(key))
-    if run["status"] in ACTIVE_STATUSES:
-        run["status"] = "interrupted"
-    strategies = [
-        {**s, "run_id": run_id, "started": _parse_time(s.get("started")), "finished": _parse_time(s.get("finished")),
-         "status": "interrupted" if s["status"] in ACTIVE_STATUSES else s["status"]}
-        for s in data["strategies"]
-    ]
-    events = [{**e, "run_id": run_id} for e in data["events"]]
-    curve = [{**c, "run_id": run_id} for c in data["curve_points"]]
-    store = store if store is not None else open_store()
-    with store.write() as conn:
-        if conn.scalar(select(Run.id).where(Run.id == run_id)) is not None:
-            raise ValueError(f"run {run_id} already exists in this store")
-        conn.execute(insert(Run).values(**{k: run.get(k) for k in _RUN_COLUMNS}, updated=run["finished"]))
-        if strategies:
-            conn.execute(insert(RunStrategy), strategies)
-        if events:
-            conn.execute(insert(EventRow), events)
-        if curve:
-            conn.execute(insert(CurvePoint), curve)
-    return run_id
+def import_run_json(data: dict[str, Any], *, store: Store | None = None, on_clash: str = "refuse") -> str:
+    """Load one exported run; returns its id in this store. Every field is checked first
+    (storage.importer.check_export) and the rows are written in one transaction. A run that was
+    still active when exported is imported as interrupted (nothing here will finish it). Raises
+    ImportRefused (a ValueError) for a malformed export, or, with on_clash="refuse", an id that
+    already exists; on_clash="rename" gives such a run a new id (see storage.importer)."""
+    outcome = import_checked([check_export(data)], store=store, on_clash=on_clash)[0]
+    return outcome.run_id
 
 
 def export_runs_csv(
@@ -113,9 +87,3 @@ def _jsonable(value: Any) -> Any:
         return None
     return value
 
-
-def _parse_time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

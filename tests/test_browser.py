@@ -249,3 +249,44 @@ def test_html_in_a_model_reply_is_shown_as_text(browser, app_url: str) -> None:
     assert page.locator("script", has_text="alert(1)").count() == 0
     assert dialogs == []
     context.close()
+
+
+def test_one_strategy_at_three_budgets_runs_three_panes_on_the_local_model(browser, app_url: str) -> None:
+    """Entries: Direct answer at 150, 300 and 600 total tokens, typed in its "token budgets" field,
+    run side by side on the bundled model; each pane is named by its budget and ends with an answer."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    _open_compare(page, app_url)
+    page.get_by_text("Local: SmolLM2").first.wait_for()
+    _fill(page.get_by_role("textbox", name="Problem"), "What is 7 * 4?")
+    _fill(page.get_by_role("textbox", name="Reference answer (optional)"), "28")
+    _pick_strategies(page, ("Direct answer",))
+    _fill(page.get_by_role("spinbutton", name="CPU threads"), "1")
+    _fill(page.get_by_role("spinbutton", name="Seconds"), "0")
+    _fill(page.get_by_role("textbox", name="Direct answer: token budgets"), "150, 300, 600")
+    # The entries are listed before Run (a word joiner keeps each name@ from becoming an e-mail link).
+    page.wait_for_function("() => document.body.innerText.replaceAll('\\u2060', '')"
+                           ".includes('3 entries: direct@150 · direct@300 · direct@600')", timeout=15_000)
+    page.get_by_role("button", name="Run").click()
+
+    _wait_for_run_page(page)
+    page.wait_for_function(
+        "() => [0, 1, 2].every(i => (document.querySelector(`.st-key-pane-${i}`) || {}).innerText?.includes('Stopped:'))",
+        timeout=150_000)
+    time.sleep(1.5)  # the page reruns once when the run ends
+    assert page.locator(".st-key-pane-3").count() == 0  # three entries, three panes
+    for i, budget in enumerate(("150", "300", "600")):
+        pane = page.locator(f".st-key-pane-{i}").inner_text()
+        assert f"Direct answer @ {budget} tokens" in pane, pane
+        assert f"/ {budget} tokens" in pane, pane  # its spend bar is against its own cap
+    answers = _answers(page, 3)
+    assert all("Final answer:" in a for a in answers), answers
+    page.get_by_role("heading", name="Spend over time").wait_for()
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] svg').length >= 1",
+                           timeout=20_000)
+    time.sleep(1.0)
+    charts = page.evaluate("() => Array.from(document.querySelectorAll('[data-testid=\"stVegaLiteChart\"]'))"
+                           ".map(e => e.textContent).join(' | ')")
+    assert all(f"{i}. direct@{b}" in charts for i, b in ((1, 150), (2, 300), (3, 600))), charts  # legends
+    assert "NaN" not in charts and "NaN" not in page.locator("main").inner_text()
+    context.close()

@@ -216,6 +216,7 @@ def test_charts_show_the_curves_and_mark_the_frontier(seeded):
     assert dict(zip(points["strategy"], points["frontier"], strict=True)) == {
         "A": ON_FRONTIER, "B": ON_FRONTIER, "C": "dominated"}
     assert [b.proto.label for b in at.get("download_button")] == ["Download leaderboard CSV", "Download results CSV",
+                                                                 "Download report (HTML)",
                                                                  "Download head-to-head CSV"]
 
     at.radio(key="lb.cost").set_value("mean_usd").run()

@@ -1,0 +1,491 @@
+"""Importing run exports (storage.export's JSON) from files nobody here vouches for.
+
+An export may come from a colleague, a download, or a hand edit, so it is checked field by field
+against the schema before anything is written: sizes (the file, every text, JSON nesting), types
+(a string where text goes, a finite number where a number goes), statuses and event kinds from
+the allowed sets, seqs that run 1..N as the store's readers assume (storage.queries.get_run counts
+events by their newest seq), and entries that every event and curve point refers to. One problem
+refuses the whole file, with a reason naming the field; a file's runs are written in one
+transaction, so a refusal leaves no rows behind.
+
+Ids: a run keeps its id when the store does not hold it yet. When it does, the same run imported
+again (same creation time, problem, model and number of events) is skipped rather than counted
+twice in a leaderboard; a different run under that id gets a new id, and the outcome says so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import Boolean, Connection, DateTime, Float, Integer, String, Table, insert, select
+from sqlalchemy.sql.sqltypes import JSON
+
+from reasoning.budget import Spend
+from reasoning.events import EVENT_TYPES
+from reasoning.redaction import redact_options
+from storage.ids import is_valid_run_id, new_run_id
+from storage.store import Store, open_store
+from storage.tables import ACTIVE_STATUSES, RUN_STATUSES, STRATEGY_STATUSES, CurvePoint, Run, RunStrategy
+from storage.tables import Event as EventRow
+
+FORMAT = "budget-arena.run"  # the same as storage.export's (that module imports this one)
+VERSION = 1
+MAX_FILE_BYTES = 50 * 1024 * 1024  # refused before parsing: json.loads of 50 MB already takes ~0.5 GB
+MAX_RUNS_PER_FILE = 10_000
+MAX_TEXT_CHARS = 2_000_000  # one problem, answer, error or streamed text
+MAX_STRATEGIES = 256
+MAX_JSON_DEPTH = 32  # knobs, options, budgets, note data: a few levels in practice
+MAX_INT = 2**53  # what a JavaScript reader of the same export can still represent exactly
+STOP_REASONS = ("done", "budget", "error", "cancelled")
+EVENT_KINDS = tuple(next(f.default for f in fields(cls) if f.name == "kind") for cls in EVENT_TYPES)
+# Which exported fields are imported: the run's own facts; never its owner (host, pid, token: they
+# describe the exporting installation) nor its sweep. A run keeps no sweep here because a sweep id
+# is a hash of its plan: a local sweep with the same plan would take the imported run for one of its
+# own unfinished cells and delete it when resumed.
+RUN_FIELDS = ("id", "created", "finished", "problem", "reference", "model", "model_options", "budget", "dataset",
+              "item_id", "status", "error", "price_date")
+# Option names that hold credentials: dropped, as storage.runner.RunSpec drops them before storing.
+_SECRET_OPTION = re.compile(r"(^|_)(api_?key|key|secret|password|passwd|token|auth\w*|credentials?)$", re.I)
+
+
+class ImportRefused(ValueError):
+    """The file (or data) is not an importable export; the message says why."""
+
+
+@dataclass(frozen=True)
+class CheckedRun:
+    """One run that passed every check: rows ready to insert (without run_id)."""
+
+    original_id: str
+    run: dict[str, Any]
+    strategies: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    curve_points: list[dict[str, Any]]
+    notes: tuple[str, ...] = ()  # what the import changed, for the user
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    original_id: str
+    run_id: str  # the id it has in this store (the existing run's when skipped)
+    action: str  # "imported", "renamed" (imported under a new id) or "skipped" (already here)
+    message: str
+
+
+# ---- reading --------------------------------------------------------------------------------
+
+
+def read_export_file(path: Path | str) -> list[dict[str, Any]]:
+    """The export objects in a file (one run, or a JSON list of runs). The size is checked before
+    the file is read, and only MAX_FILE_BYTES + 1 bytes are ever read (a file may grow meanwhile)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ImportRefused(_too_big(size))
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ImportRefused(f"cannot read {path}: {exc.strerror or exc}") from None
+    return parse_export_bytes(data)
+
+
+def read_export_stream(stream: BinaryIO, size: int | None = None) -> list[dict[str, Any]]:
+    """As read_export_file, from an open binary stream (an upload); `size` if known is checked first."""
+    if size is not None and size > MAX_FILE_BYTES:
+        raise ImportRefused(_too_big(size))
+    return parse_export_bytes(stream.read(MAX_FILE_BYTES + 1))
+
+
+def parse_export_bytes(data: bytes) -> list[dict[str, Any]]:
+    """Bytes of an export file -> its export objects, in order."""
+    if len(data) > MAX_FILE_BYTES:
+        raise ImportRefused(_too_big(len(data)))
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportRefused(f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        # NaN and Infinity are not JSON, although Python's parser accepts them by default.
+        parsed = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ImportRefused("JSON nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, a 5,000-digit integer, NaN
+        raise ImportRefused(f"not valid JSON: {exc}") from None
+    if isinstance(parsed, dict):
+        return [parsed]
+    if isinstance(parsed, list):
+        if not parsed:
+            raise ImportRefused("the file holds an empty list: no runs")
+        if len(parsed) > MAX_RUNS_PER_FILE:
+            raise ImportRefused(f"{len(parsed):,} runs in one file; at most {MAX_RUNS_PER_FILE:,}")
+        for i, item in enumerate(parsed):
+            if not isinstance(item, dict):
+                raise ImportRefused(f"item {i + 1} of the list is {_type(item)}, not an exported run")
+        return parsed
+    raise ImportRefused(f"the file holds {_type(parsed)}, not an exported run or a list of them")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _too_big(size: int) -> str:
+    return f"the file is {size / 1e6:,.1f} MB; at most {MAX_FILE_BYTES / 1e6:,.0f} MB can be imported"
+
+
+# ---- checking -------------------------------------------------------------------------------
+
+
+def check_export(data: object, *, where: str = "run") -> CheckedRun:
+    """Every check of one export object; raises ImportRefused naming the first bad field."""
+    if not isinstance(data, dict):
+        raise ImportRefused(f"{where}: an exported run is a JSON object, got {_type(data)}")
+    if data.get("format") != FORMAT or data.get("version") != VERSION:
+        raise ImportRefused(f"{where}: not a {FORMAT} v{VERSION} export (format {_short(data.get('format'))}, "
+                            f"version {_short(data.get('version'))})")
+    for key in ("run", "strategies", "events", "curve_points"):
+        if key not in data:
+            raise ImportRefused(f"{where}: missing {key!r}")
+    raw_run = data["run"]
+    if not isinstance(raw_run, dict):
+        raise ImportRefused(f"{where}.run: expected an object, got {_type(raw_run)}")
+    run_id = raw_run.get("id")
+    if not is_valid_run_id(run_id):
+        raise ImportRefused(f"{where}.run.id: not a run id: {_short(run_id)}")
+    where = f"run {run_id}"
+    notes: list[str] = []
+    run = _check_row(raw_run, Run.__table__, RUN_FIELDS, f"{where}: run")
+    if run["status"] not in RUN_STATUSES:
+        raise ImportRefused(f"{where}: run.status {_short(run['status'])} is not one of {', '.join(RUN_STATUSES)}")
+    if run["status"] in ACTIVE_STATUSES:  # nothing here will finish it
+        run["status"] = "interrupted"
+        notes.append("it was still running when exported: imported as interrupted")
+    options = run["model_options"]
+    kept = {k: v for k, v in redact_options(options).items() if not _SECRET_OPTION.search(k)}
+    if kept != options:
+        notes.append("model options that look like credentials were left out")
+        run["model_options"] = kept
+    run.pop("id")
+
+    strategies = _check_list(data["strategies"], f"{where}: strategies", MAX_STRATEGIES)
+    strategy_fields = tuple(c.name for c in RunStrategy.__table__.columns if c.name != "run_id")
+    checked_strategies = []
+    for i, item in enumerate(strategies):
+        row = _check_row(item, RunStrategy.__table__, strategy_fields, f"{where}: strategies[{i}]")
+        if row["strategy_index"] != i:
+            raise ImportRefused(f"{where}: strategies[{i}].strategy_index is {row['strategy_index']}, expected {i}")
+        if row["status"] not in STRATEGY_STATUSES:
+            raise ImportRefused(f"{where}: strategies[{i}].status {_short(row['status'])} is not one of "
+                                f"{', '.join(STRATEGY_STATUSES)}")
+        if row["status"] in ACTIVE_STATUSES:
+            row["status"] = "interrupted"
+        if row.get("stop_reason") is not None and row["stop_reason"] not in STOP_REASONS:
+            raise ImportRefused(f"{where}: strategies[{i}].stop_reason {_short(row['stop_reason'])} is not one of "
+                                f"{', '.join(STOP_REASONS)}")
+        _check_unit_interval(row.get("confidence"), f"{where}: strategies[{i}].confidence")
+        checked_strategies.append(row)
+
+    entries = len(checked_strategies)
+    event_fields = tuple(c.name for c in EventRow.__table__.columns if c.name != "run_id")
+    events = []
+    for i, item in enumerate(_check_list(data["events"], f"{where}: events")):
+        at = f"{where}: events[{i}]"
+        row = _check_row(item, EventRow.__table__, event_fields, at)
+        if row["seq"] != i + 1:  # readers count events by the newest seq
+            raise ImportRefused(f"{at}.seq is {row['seq']}, expected {i + 1} (seqs run 1..N in order)")
+        _check_entry(row["strategy_index"], entries, at, nullable=True)
+        _check_payload(row, at)
+        events.append(row)
+
+    curve_fields = tuple(c.name for c in CurvePoint.__table__.columns if c.name != "run_id")
+    curve = []
+    seen: set[int] = set()
+    for i, item in enumerate(_check_list(data["curve_points"], f"{where}: curve_points")):
+        at = f"{where}: curve_points[{i}]"
+        row = _check_row(item, CurvePoint.__table__, curve_fields, at)
+        if row["seq"] in seen or not 1 <= row["seq"] <= len(events):
+            raise ImportRefused(f"{at}.seq {row['seq']} is repeated or names no event")
+        seen.add(row["seq"])
+        _check_entry(row["strategy_index"], entries, at, nullable=False)
+        _check_unit_interval(row.get("confidence"), f"{at}.confidence")
+        _check_unit_interval(row.get("quality"), f"{at}.quality")
+        curve.append(row)
+    return CheckedRun(run_id, run, checked_strategies, events, curve, tuple(notes))
+
+
+def _check_list(value: object, where: str, limit: int | None = None) -> list[Any]:
+    if not isinstance(value, list):
+        raise ImportRefused(f"{where}: expected a list, got {_type(value)}")
+    if limit is not None and len(value) > limit:
+        raise ImportRefused(f"{where}: {len(value):,} items; at most {limit:,}")
+    return value
+
+
+def _check_row(record: object, table: Table, allowed: Sequence[str], where: str) -> dict[str, Any]:
+    """The record's `allowed` fields, each checked against its column (type, length, null); other
+    keys are ignored (a newer export's extra fields). A missing field is NULL, or its default."""
+    if not isinstance(record, dict):
+        raise ImportRefused(f"{where}: expected an object, got {_type(record)}")
+    row: dict[str, Any] = {}
+    for name in allowed:  # every row gets every field: an executemany takes its columns from the first
+        column = table.columns[name]
+        if record.get(name) is not None:
+            row[name] = _check_value(record[name], column.type, f"{where}.{name}")
+        elif column.default is not None and column.default.is_scalar:
+            row[name] = column.default.arg
+        elif column.nullable:
+            row[name] = None
+        else:
+            raise ImportRefused(f"{where}.{name} is missing")
+    return row
+
+
+def _check_value(value: Any, kind: Any, where: str) -> Any:
+    if isinstance(kind, Boolean):
+        if not isinstance(value, bool):
+            raise ImportRefused(f"{where}: expected true or false, got {_type(value)}")
+        return value
+    if isinstance(kind, Integer):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ImportRefused(f"{where}: expected a whole number, got {_type(value)}")
+        if not 0 <= value <= MAX_INT:
+            raise ImportRefused(f"{where}: {value} is out of range (0..2^53)")
+        return value
+    if isinstance(kind, Float):
+        return _finite(value, where)
+    if isinstance(kind, DateTime):
+        if not isinstance(value, str) or len(value) > 40:
+            raise ImportRefused(f"{where}: expected an ISO 8601 time, got {_type(value)}")
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ImportRefused(f"{where}: not an ISO 8601 time: {_short(value)}") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if isinstance(kind, String):  # Text is a String without a length
+        return _check_text(value, where, kind.length or MAX_TEXT_CHARS)
+    if isinstance(kind, JSON):
+        if not isinstance(value, dict):
+            raise ImportRefused(f"{where}: expected an object, got {_type(value)}")
+        _check_json(value, where, 1)
+        return value
+    raise ImportRefused(f"{where}: cannot import a {kind!r} column")  # a column type added without a check
+
+
+def _check_text(value: object, where: str, limit: int = MAX_TEXT_CHARS) -> str:
+    if not isinstance(value, str):
+        raise ImportRefused(f"{where}: expected text, got {_type(value)}")
+    if len(value) > limit:
+        raise ImportRefused(f"{where}: {len(value):,} characters; at most {limit:,}")
+    _storable(value, where)
+    return value
+
+
+def _storable(text: str, where: str) -> None:
+    """Text every store can hold: PostgreSQL refuses NUL in text and JSON, and a lone surrogate
+    (legal in JSON's \\u escapes) cannot be encoded as UTF-8 by any driver."""
+    if "\x00" in text:
+        raise ImportRefused(f"{where}: contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ImportRefused(f"{where}: contains an unpaired surrogate (not valid Unicode)") from None
+
+
+def _finite(value: object, where: str, *, nonnegative: bool = True) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ImportRefused(f"{where}: expected a number, got {_type(value)}")
+    if not math.isfinite(value) or abs(value) > 1e15:
+        raise ImportRefused(f"{where}: {value} is not a finite number in range")
+    if nonnegative and value < 0:
+        raise ImportRefused(f"{where}: {value} is negative")
+    return float(value)
+
+
+def _check_json(value: Any, where: str, depth: int) -> None:
+    """Nested data (knobs, options, budgets, payloads): bounded depth, storable text, finite
+    numbers (the parser already refused NaN and Infinity; this also covers data built in Python)."""
+    if depth > MAX_JSON_DEPTH:
+        raise ImportRefused(f"{where}: nested more than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ImportRefused(f"{where}: a key is {_type(key)}, not text")
+            _storable(key, where)
+            _check_json(item, where, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(item, where, depth + 1)
+    elif isinstance(value, str):
+        if len(value) > MAX_TEXT_CHARS:
+            raise ImportRefused(f"{where}: a text of {len(value):,} characters; at most {MAX_TEXT_CHARS:,}")
+        _storable(value, where)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ImportRefused(f"{where}: {value} is not a finite number")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > MAX_INT:
+            raise ImportRefused(f"{where}: {value} is out of range")
+    elif value is not None and not isinstance(value, bool):
+        raise ImportRefused(f"{where}: {_type(value)} is not JSON")
+
+
+def _check_unit_interval(value: float | None, where: str) -> None:
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise ImportRefused(f"{where}: {value} is not between 0 and 1")
+
+
+def _check_entry(index: int | None, entries: int, where: str, *, nullable: bool) -> None:
+    if index is None and nullable:
+        return
+    if index is None or not 0 <= index < entries:
+        raise ImportRefused(f"{where}.strategy_index {index} names no strategy of the run ({entries} strategies)")
+
+
+_SPEND_FIELDS = {f.name: f.type for f in fields(Spend)}
+
+
+def _check_payload(row: dict[str, Any], where: str) -> None:
+    """The payload is what reasoning.events.event_to_dict wrote for the row's kind."""
+    kind = row["kind"]
+    if kind not in EVENT_KINDS:
+        raise ImportRefused(f"{where}.kind {_short(kind)} is not one of {', '.join(EVENT_KINDS)}")
+    payload = row["payload"]
+    where = f"{where}.payload"
+    if payload.get("kind") != kind:
+        raise ImportRefused(f"{where}.kind {_short(payload.get('kind'))} differs from the event's kind {kind!r}")
+    if kind in ("text", "thinking"):
+        _check_text(payload.get("text"), f"{where}.text")
+        _check_text(payload.get("label"), f"{where}.label")
+    elif kind == "note":
+        _check_text(payload.get("label"), f"{where}.label")
+        _check_text(payload.get("text"), f"{where}.text")
+        if payload.get("data") is not None and not isinstance(payload["data"], dict):
+            raise ImportRefused(f"{where}.data: expected an object, got {_type(payload['data'])}")
+    else:
+        _check_spend(payload.get("spent"), f"{where}.spent")
+        if kind == "partial":
+            _check_text(payload.get("answer"), f"{where}.answer")
+            confidence = payload.get("confidence")
+            if confidence is not None:
+                _check_unit_interval(_finite(confidence, f"{where}.confidence"), f"{where}.confidence")
+        elif kind == "final":
+            for name in ("answer", "error"):
+                if payload.get(name) is not None:
+                    _check_text(payload[name], f"{where}.{name}")
+            if payload.get("stop") not in STOP_REASONS:
+                raise ImportRefused(f"{where}.stop {_short(payload.get('stop'))} is not one of "
+                                    f"{', '.join(STOP_REASONS)}")
+
+
+def _check_spend(spent: object, where: str) -> None:
+    if not isinstance(spent, dict):
+        raise ImportRefused(f"{where}: expected an object, got {_type(spent)}")
+    for name, value in spent.items():
+        kind = _SPEND_FIELDS.get(name)
+        if kind in ("int", int) or name == "total_tokens":
+            _check_value(value, Integer(), f"{where}.{name}")
+        elif kind in ("float", float):
+            _finite(value, f"{where}.{name}")
+        elif kind in ("bool", bool) and not isinstance(value, bool):
+            raise ImportRefused(f"{where}.{name}: expected true or false, got {_type(value)}")
+
+
+def _type(value: object) -> str:
+    if value is None:
+        return "null"
+    return {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def _short(value: object, width: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# ---- writing --------------------------------------------------------------------------------
+
+
+def import_checked(runs: Sequence[CheckedRun], *, store: Store | None = None,
+                   on_clash: str = "rename") -> list[ImportOutcome]:
+    """Write checked runs in one transaction (all or none). on_clash: "rename" (a taken id gets a
+    new one; the same run already here is skipped) or "refuse" (ImportRefused)."""
+    if on_clash not in ("rename", "refuse"):
+        raise ValueError(f"on_clash must be 'rename' or 'refuse', got {on_clash!r}")
+    store = store if store is not None else open_store()
+    outcomes: list[ImportOutcome] = []
+    with store.write() as conn:
+        taken_here: set[str] = set()
+        for checked in runs:
+            original = checked.original_id
+            run_id = original
+            existing = original in taken_here or _exists(conn, original)
+            if existing:
+                if on_clash == "refuse":
+                    raise ImportRefused(f"run {original} already exists in this store")
+                if original not in taken_here and _same_run(conn, original, checked):
+                    outcomes.append(ImportOutcome(original, original, "skipped",
+                                                  f"run {original} is already in this store: skipped"))
+                    continue
+                run_id = _free_id(conn, taken_here)
+            _insert(conn, run_id, checked)
+            taken_here.add(run_id)
+            notes = "; ".join(checked.notes)
+            if run_id != original:
+                message = f"run {original}: that id is taken by another run here, imported as {run_id}"
+                outcomes.append(ImportOutcome(original, run_id, "renamed", message + (f" ({notes})" if notes else "")))
+            else:
+                message = f"run {run_id} imported"
+                outcomes.append(ImportOutcome(original, run_id, "imported", message + (f" ({notes})" if notes else "")))
+    return outcomes
+
+
+def import_export_data(items: Iterable[object], *, store: Store | None = None) -> list[ImportOutcome]:
+    """Check every export object first, then write them all in one transaction."""
+    items = list(items)
+    checked = [check_export(item, where=f"run {i + 1}" if len(items) > 1 else "run") for i, item in enumerate(items)]
+    return import_checked(checked, store=store)
+
+
+def import_file(path: Path | str, *, store: Store | None = None) -> list[ImportOutcome]:
+    """Import one export file (a run, or a list of runs) whole, or refuse it whole."""
+    return import_export_data(read_export_file(path), store=store)
+
+
+def _exists(conn: Connection, run_id: str) -> bool:
+    return conn.scalar(select(Run.id).where(Run.id == run_id)) is not None
+
+
+def _same_run(conn: Connection, run_id: str, checked: CheckedRun) -> bool:
+    """The stored run under this id is this export imported (or recorded) before."""
+    stored = conn.execute(select(Run.created, Run.problem, Run.model).where(Run.id == run_id)).first()
+    if stored is None:
+        return False
+    created = stored.created if stored.created.tzinfo else stored.created.replace(tzinfo=UTC)
+    events = conn.scalar(select(EventRow.seq).where(EventRow.run_id == run_id).order_by(EventRow.seq.desc()).limit(1))
+    return (created == checked.run["created"] and stored.problem == checked.run["problem"]
+            and stored.model == checked.run["model"] and int(events or 0) == len(checked.events))
+
+
+def _free_id(conn: Connection, taken: set[str]) -> str:
+    while True:  # 96 random bits: a second draw is already astronomically unlikely
+        candidate = new_run_id()
+        if candidate not in taken and not _exists(conn, candidate):
+            return candidate
+
+
+def _insert(conn: Connection, run_id: str, checked: CheckedRun) -> None:
+    run = {**checked.run, "id": run_id, "updated": checked.run.get("finished")}
+    conn.execute(insert(Run), run)
+    for table, rows in ((RunStrategy, checked.strategies), (EventRow, checked.events),
+                        (CurvePoint, checked.curve_points)):
+        if rows:
+            conn.execute(insert(table), [{**row, "run_id": run_id} for row in rows])
+
