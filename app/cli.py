@@ -3,9 +3,12 @@
 Exit codes scripts can rely on (every command):
   0    done
   1    failed at run time: a run whose strategies all failed, a sweep with failed cells (run it again
-       to retry them), an unknown run id, a sweep another process is running, a file not written
+       to retry them), an unknown run id, a sweep another process is running, a file not written;
+       a store fault (full, read-only, damaged, altered by hand): a run or sweep cell whose results
+       could not be stored is not done, and running the sweep again redoes exactly those cells
   2    bad input, refused before anything runs: an unknown strategy, knob, dataset or model, a bad
-       budget, a request over this deployment's limits (reasoning.limits), an unreachable store
+       budget, a request over this deployment's limits (reasoning.limits), text that is not UTF-8,
+       an unreachable store, no store at the --db path given to show, export or leaderboard
   3    a sweep stopped by its dollar cap (--max-usd) before finishing; what ran is kept, and running
        it again with a higher cap continues it
   130  interrupted (Ctrl-C, SIGINT); a run in progress ends `interrupted` with what it streamed, a sweep
@@ -24,13 +27,14 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 from app.cli_data import register as register_data_commands
 from app.cli_share import register as register_share_commands
@@ -45,7 +49,24 @@ from reasoning.strategies.base import StrategyConfigError
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CAPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_TERMINATED = 143  # SIGTERM: 128 + 15, as a shell reports a process the signal ended
 
+
+class _Commands(TyperGroup):
+    """Every command: a store failing mid-command (full, damaged, read-only, a column dropped) ends it
+    with one line naming the store and the fix, exit 1 (2 for a store named wrongly), never with the
+    driver's traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            failure = _as_store_error(exc)
+            if failure is None:
+                raise
+            raise store_exit(failure) from None
+
+
 app = typer.Typer(
+    cls=_Commands,
     help="Compare budget-aware LLM reasoning strategies: run them side by side, log every run, "
     "sweep datasets and read budget-efficiency leaderboards.",
     no_args_is_help=True,
@@ -66,14 +87,46 @@ def bad_input(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
-def open_store_or_exit(db: str | None):  # type: ignore[no-untyped-def]
-    from storage.store import open_store
+_opened: list[Any] = []  # the store this command opened: named by messages about a failure mid-command
+
+
+def store_exit(failure: Exception) -> typer.Exit:
+    """One line for a StoreError; exit 2 when the store was named wrongly, else 1 (a store fault)."""
+    message = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
+    err.print(Text.assemble(("error:", "bold red"), " ", message))
+    return typer.Exit(EXIT_BAD_INPUT if getattr(failure, "is_bad_input", False) else EXIT_FAILED)
+
+
+def _as_store_error(exc: BaseException) -> Exception | None:
+    """A store's failure as a StoreError (None: not the store's)."""
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from storage.store import StoreError, store_error
+
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, SQLAlchemyError | sqlite3.Error):
+        return store_error(exc, _opened[-1] if _opened else None)
+    return None
+
+
+def open_store_or_exit(db: str | None, *, existing: bool = False):  # type: ignore[no-untyped-def]
+    """The store, or exit with one line. `existing`: a store the user named (--db, BUDGET_ARENA_DB or
+    the config file) must be there already; commands that only read never create one."""
+    from storage.store import StoreError, open_store
 
     url = db or get_settings().db_url
+    must_exist = existing and bool(db or get_settings().db)
     try:
-        return open_store(url)
-    except Exception as exc:  # a bad URL or an unreachable server: say which, no traceback, no password
+        store = open_store(url, create=not must_exist)
+    except StoreError as exc:  # a bad URL, an unreachable server, a read-only or damaged file: no password
+        raise store_exit(exc) from None
+    except Exception as exc:
         raise bad_input(f"cannot open the store {_without_password(url)!r}: {exc}") from None
+    _opened.append(store)
+    return store
 
 
 def _without_password(url: str) -> str:
@@ -163,14 +216,15 @@ def run(
     from storage.runner import RunSpec, StrategySpec, get_runner
 
     if problem == "-":
-        problem = sys.stdin.read()
+        problem = read_stdin("the problem")
     model = chosen_model(model)
     entries = parse_entries(strategy or ["chain_of_thought"])
     names = [name for name, _ in entries]
     knobs = parse_knobs(knob or [], names)  # a strategy's knobs apply to each of its entries
     budget = build_budget(max_total_tokens, max_output_tokens, max_usd, max_seconds)
     try:  # the deployment's request checks, the same as the web app's
-        budget, own_budgets = check_entries(problem, entries, budget, model, get_settings().limits)
+        budget, own_budgets = check_entries(problem, entries, budget, model, get_settings().limits,
+                                            reference=reference)
     except LimitError as exc:
         raise bad_input(str(exc)) from None
     try:
@@ -191,12 +245,15 @@ def run(
         budget=budget,
     )
     runner = get_runner(store)
-    run_id = runner.submit(spec)
+    run_id = runner.submit(spec)  # a store that cannot take the run raises StoreError: nothing written
     with stop_signals_end_run(runner, run_id, as_json):
         if as_json:
             runner.wait(run_id)
         else:
-            _follow_live(store, run_id)
+            _follow_live(store, run_id, runner)
+    failure = runner.store_error(run_id)
+    if failure is not None:  # not done, whatever its strategies did: the store does not hold it
+        raise store_exit(RuntimeError(failure))
     record = _run_record(store, run_id)
     if as_json:
         out.print_json(json.dumps(record))
@@ -249,8 +306,23 @@ def _entry_labels(stored) -> list[str]:  # type: ignore[no-untyped-def]
     return entry_labels([(s.strategy, s.budget) for s in stored.strategies], stored.budget)
 
 
-def _follow_live(store, run_id: str) -> None:  # type: ignore[no-untyped-def]
-    """Tail the run's events from the store and show one pane per entry until it ends."""
+def read_stdin(what: str) -> str:
+    """Standard input as UTF-8 text; bytes that are not UTF-8 are bad input (exit 2), said in one line
+    (not Python's UnicodeDecodeError, nor surrogates that no store can encode)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream someone set up: already decoded
+        return sys.stdin.read()
+    data = stream.read()
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise bad_input(f"{what} read from standard input is not UTF-8: byte 0x{data[exc.start]:02X} at "
+                        f"position {exc.start}; convert it first (e.g. iconv -f LATIN1 -t UTF-8)") from None
+
+
+def _follow_live(store, run_id: str, runner=None) -> None:  # type: ignore[no-untyped-def]
+    """Tail the run's events from the store and show one pane per entry until it ends (or, when its
+    writes failed, until `runner` stops running it: the store may never record its end)."""
     from storage.queries import events_since, get_run
 
     stored = get_run(run_id, store=store)
@@ -278,6 +350,7 @@ def _follow_live(store, run_id: str) -> None:  # type: ignore[no-untyped-def]
 
     with Live(render(), console=out, refresh_per_second=8, transient=False) as live:
         while True:
+            gone = runner is not None and not runner.is_active(run_id)  # before reading: then all is in
             for event in events_since(run_id, last_seq, store=store):
                 last_seq = event.seq
                 i = event.strategy_index
@@ -295,7 +368,7 @@ def _follow_live(store, run_id: str) -> None:  # type: ignore[no-untyped-def]
                         answers[i] = payload["answer"]
             live.update(render())
             stored = get_run(run_id, store=store)
-            if stored is None or not stored.is_active:
+            if stored is None or not stored.is_active or gone:
                 break
             time.sleep(0.15)
 
@@ -328,7 +401,7 @@ def show(
 
     if not is_valid_run_id(run_id):
         raise bad_input(f"{run_id!r} is not a run id")
-    store = open_store_or_exit(db)
+    store = open_store_or_exit(db, existing=True)
     if get_run(run_id, store=store) is None:
         err.print(f"[bold red]error:[/] no such run: {run_id}")
         raise typer.Exit(EXIT_FAILED)

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from reasoning.budget import CAP_NAMES
 from reasoning.config import get_settings
@@ -164,8 +165,11 @@ def sweep(
         cli.out.print_json(json.dumps({
             "sweep_id": progress.sweep_id, "status": progress.status, "total": progress.total,
             "skipped": progress.skipped, "done": progress.done, "failed": progress.failed,
-            "cancelled": progress.cancelled, "spent_usd": progress.spent_usd, "exit_code": code,
+            "cancelled": progress.cancelled, "lost": progress.lost, "error": progress.error,
+            "spent_usd": progress.spent_usd, "exit_code": code,
         }))
+        if progress.lost:  # the reason, also where a script reading only stderr looks
+            cli.err.print(Text.assemble(("error:", "bold red"), " ", progress.error or ""))
     else:
         _print_outcome(prepared, progress)
     raise typer.Exit(code)
@@ -252,7 +256,7 @@ def _sweep_exit_code(progress: Any, cli: Any, stopped_by: list[int] | None = Non
         return cli.EXIT_CAPPED
     if progress.status == "cancelled":  # 130 for Ctrl-C, 143 for SIGTERM
         return cli.exit_code_of(stopped_by[0]) if stopped_by else cli.EXIT_INTERRUPTED
-    if progress.status != "done" or progress.failed:
+    if progress.status != "done" or progress.failed or progress.lost:  # lost: ran but not stored, not done
         return cli.EXIT_FAILED
     return cli.EXIT_OK
 
@@ -279,6 +283,8 @@ def _print_outcome(prepared: Any, progress: Any) -> None:
             f"{progress.failed:,} failed, {progress.remaining:,} left; ${progress.spent_usd:.4f} spent "
             f"in {progress.elapsed:.1f} s")
     cli.err.print(line, highlight=False)
+    if progress.lost:
+        cli.err.print(Text.assemble(("error:", "bold red"), " ", progress.error or ""))
     if progress.failed:
         cli.err.print("run the same command again to retry the failed cells", highlight=False)
     if progress.status == "capped":
@@ -363,7 +369,7 @@ def leaderboard(
         raise cli.bad_input(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if cap is not None and cap not in CAP_NAMES:
         raise cli.bad_input(f"--cap must be one of {', '.join(CAP_NAMES)}, got {cap!r}")
-    store = cli.open_store_or_exit(db)
+    store = cli.open_store_or_exit(db, existing=True)
     if sweep_id is not None:
         from storage.sweeps import get_sweep
 
@@ -471,7 +477,7 @@ def export(
         raise cli.bad_input(f"{run_id!r} is not a run id")
     if fmt == "json" and run_id is None:
         raise cli.bad_input("JSON export is of one run: give its id (or use --format csv for many)")
-    store = cli.open_store_or_exit(db)
+    store = cli.open_store_or_exit(db, existing=True)
     if fmt == "json":
         data = export_run_json(run_id, store=store)
         if data is None:

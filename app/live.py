@@ -37,6 +37,7 @@ from reasoning.entries import entry_budget, entry_labels
 from storage.export import export_run_json
 from storage.liveness import request_cancel
 from storage.queries import RunInfo, StrategyInfo, curve_points, events_since, get_run, replay
+from storage.runner import run_store_error
 from storage.store import default_url
 
 REPAINT_SECONDS = 0.4
@@ -66,10 +67,16 @@ def render_run_page(run_id: str | None) -> None:
         st.page_link(str(page_path("compare")), label="Start a new run", icon=":material/compare_arrows:")
         return
     _header(info)
+    # A run whose writes failed never gets its end written: a banner instead of repainting forever.
+    store_failure = run_store_error(info.id) if info.is_active else None
+    if store_failure:
+        st.error("Store error: this run's results could not be stored, so it will not finish. "
+                 + literal_markdown(store_failure), icon=":material/database:")
+    active = info.is_active and not store_failure
     _actions(info)
     replaying = _replay_state(info.id) is not None
-    every = REPAINT_SECONDS if (info.is_active or replaying) else None
-    st.fragment(run_every=every)(_live_body)(info.id, info.is_active)
+    every = REPAINT_SECONDS if (active or replaying) else None
+    st.fragment(run_every=every)(_live_body)(info.id, active)
 
 
 # ---- header and actions ----------------------------------------------------------------------
@@ -236,14 +243,14 @@ def _live_body(run_id: str, was_active: bool) -> None:
             fresh = _new_view(info) if info.is_active else _ended_view(default_url(), run_id, info.last_seq)
             view = st.session_state[key] = fresh
         view.apply(events_since(run_id, view.last_seq))
-        run_active = info.is_active
+        run_active = info.is_active and run_store_error(run_id) is None
         finished = False
     render_panes(view, info.strategies, info.budget, curve, run_active=run_active)
     render_charts(view, curve, has_reference=bool(info.reference))
     if state is not None and finished:
         st.session_state.pop(_replay_key(run_id), None)
         st.rerun()  # the whole page: the timer stops and the Replay button returns
-    elif state is None and was_active and not info.is_active:
+    elif state is None and was_active and not run_active:
         st.rerun()  # the run ended: redraw the header and actions, and stop repainting
 
 

@@ -17,8 +17,12 @@ from reasoning.config import Limits
 from reasoning.context import MIN_USEFUL_TOKENS
 from reasoning.tokens import count_messages
 
-# C0 controls other than tab, newline and carriage return, plus DEL: never meaningful in a problem.
+# C0 controls other than tab, newline and carriage return, plus DEL: never meaningful in a problem
+# (and NUL cannot be stored in a PostgreSQL text at all).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A lone surrogate is not text: Python reads bytes that are not UTF-8 (from argv, or stdin in the C
+# locale) as U+DC80..U+DCFF ("surrogateescape"), and no store can encode them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # Beyond these a budget is a typo, not a plan (100M tokens is ~$1,000 of a frontier model's output).
@@ -31,22 +35,42 @@ class LimitError(ValueError):
 
 
 def check_problem(problem: object, limits: Limits) -> str:
-    if not isinstance(problem, str):
-        raise LimitError(f"the problem must be text, got {type(problem).__name__}")
-    if not problem.strip():
-        raise LimitError("the problem is empty")
-    if len(problem) > limits.max_problem_chars:
+    return check_text(problem, limits, what="the problem")
+
+
+def check_text(text: object, limits: Limits, *, what: str = "the problem") -> str:
+    """A problem (or reference answer) a run may store: text, not empty, within the deployment's
+    length, no control characters, valid Unicode."""
+    if not isinstance(text, str):
+        raise LimitError(f"{what} must be text, got {type(text).__name__}")
+    if not text.strip():
+        raise LimitError(f"{what} is empty")
+    if len(text) > limits.max_problem_chars:
         raise LimitError(
-            f"the problem is {len(problem):,} characters; this deployment allows at most "
-            f"{limits.max_problem_chars:,}"
+            f"{what} is {len(text):,} characters; this deployment allows at most {limits.max_problem_chars:,}"
         )
-    match = _CONTROL.search(problem)
+    match = _CONTROL.search(text)
     if match:
         raise LimitError(
-            f"the problem contains a control character (U+{ord(match.group()):04X}) at position "
-            f"{match.start()}; remove it"
+            f"{what} contains a control character (U+{ord(match.group()):04X}) at position {match.start()}; remove it"
         )
-    return problem
+    match = _SURROGATE.search(text)
+    if match:
+        code = ord(match.group())
+        byte = f"byte 0x{code - 0xDC00:02X}, which is not UTF-8" if 0xDC80 <= code <= 0xDCFF \
+            else f"a lone surrogate U+{code:04X}"
+        raise LimitError(f"{what} is not valid UTF-8 text: position {match.start()} holds {byte}; "
+                         "save it as UTF-8 (e.g. iconv -f LATIN1 -t UTF-8)")
+    return text
+
+
+def check_texts(problem: object, reference: object, limits: Limits) -> str:
+    """The texts of one run or one sweep item: its problem, and its reference answer when it has one.
+    The single check `run` (check_request) and `sweep` (storage.sweeps.check_items) both use."""
+    check_text(problem, limits, what="the problem")
+    if reference is not None and (not isinstance(reference, str) or reference.strip()):
+        check_text(reference, limits, what="the reference answer")
+    return problem  # type: ignore[return-value]
 
 
 def check_budget(budget: Budget, limits: Limits, *, require_cap: bool = True) -> Budget:
@@ -153,18 +177,20 @@ def check_supported(strategies: Sequence[Any], model: Any) -> None:
             raise LimitError(f"{strategy.name} cannot run on {model.name}: {reason}")
 
 
-def check_request(problem: object, strategies: list[str], budget: Budget, model_spec: str, limits: Limits) -> Budget:
+def check_request(problem: object, strategies: list[str], budget: Budget, model_spec: str, limits: Limits,
+                  *, reference: object = None) -> Budget:
     """Every check above, in the order a person would fix them; returns the budget to run with."""
-    return check_entries(problem, [(name, None) for name in strategies], budget, model_spec, limits)[0]
+    return check_entries(problem, [(name, None) for name in strategies], budget, model_spec, limits,
+                         reference=reference)[0]
 
 
 def check_entries(problem: object, entries: Sequence[tuple[str, int | None]], budget: Budget, model_spec: str,
-                  limits: Limits) -> tuple[Budget, list[Budget | None]]:
+                  limits: Limits, *, reference: object = None) -> tuple[Budget, list[Budget | None]]:
     """check_request for a run of entries, each a strategy and its own total-token cap (None: the
     run's; other caps are shared). Returns the run's budget (ceilings filled) and each entry's own
     budget (None where it runs under the run's). Every entry's caps pass the ceilings and can pay
     for a call with the problem as its prompt."""
-    check_problem(problem, limits)
+    check_texts(problem, reference, limits)
     check_strategies([name for name, _ in entries], limits)
     check_model(model_spec, limits)
     every_entry_capped = bool(entries) and all(tokens is not None for _, tokens in entries)
@@ -185,8 +211,6 @@ def check_entries(problem: object, entries: Sequence[tuple[str, int | None]], bu
         label = f"{name}@{caps.total_tokens:,}" if named and caps.total_tokens else ""
         check_budget_fits(problem, caps, model_spec, label)  # type: ignore[arg-type]
     return run_budget, own
-
-
 
 
 class RateLimiter:

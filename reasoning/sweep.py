@@ -9,6 +9,10 @@ runs); this module knows nothing of the store.
 
 Resuming: the sink reports which cell keys are already done, and those are skipped. The sweep id is
 a hash of the plan, so running the same plan again continues it.
+
+A cell the sink could not store is `lost`: not done, whatever its answer. The first one stops the
+sweep from starting more (a failing store would lose them too, after paying for them); the sweep
+ends `error` with how many were lost and why, and a resume runs them again.
 """
 
 from __future__ import annotations
@@ -263,7 +267,7 @@ def estimate_cost(cells: Sequence[Cell], price: ModelPrice, model_name: str) -> 
 
 @dataclass(frozen=True)
 class CellOutcome:
-    status: str  # "done" (answered or stopped by its budget), "error", "cancelled"
+    status: str  # "done" (answered or stopped by its budget), "error", "cancelled", "lost" (not stored)
     usd: float = 0.0
     total_tokens: int = 0
     answer: str | None = None
@@ -306,6 +310,7 @@ class SweepProgress:
     done: int = 0
     failed: int = 0
     cancelled: int = 0
+    lost: int = 0  # ran, but their results could not be stored: not done (a resume runs them again)
     running: int = 0
     spent_usd: float = 0.0  # the whole sweep's, earlier sessions included
     reserved_usd: float = 0.0  # worst case of the cells in flight
@@ -380,6 +385,7 @@ class Sweep:
         self._stop: asyncio.Event | None = None
         self._money: asyncio.Condition | None = None
         self._cancel_requested = False
+        self._lost_reason: str | None = None  # why the first lost cell was not stored
 
     # ---- control -------------------------------------------------------------------------------
 
@@ -420,6 +426,12 @@ class Sweep:
                 raise
             if progress.status == "running":
                 progress.status = "done"
+            if progress.lost:
+                if progress.status != "cancelled":
+                    progress.status = "error"
+                progress.error = (f"{progress.lost} cell{'s' if progress.lost != 1 else ''} could not be stored "
+                                  f"({self._lost_reason}); run the sweep again to redo "
+                                  f"{'them' if progress.lost != 1 else 'it'}")
         except asyncio.CancelledError:
             progress.status = "cancelled"
             raise
@@ -493,6 +505,11 @@ class Sweep:
             progress.done += 1
         elif outcome.status == "cancelled":
             progress.cancelled += 1
+        elif outcome.status == "lost":
+            progress.lost += 1
+            if self._lost_reason is None:
+                self._lost_reason = outcome.error or "no reason given"
+                await self._halt("error")  # the cells in flight finish; no new one starts
         else:
             progress.failed += 1
         total, count = self._observed.get(_group(cell), (0.0, 0))

@@ -8,9 +8,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, inspect, text
 
-from storage.store import Store
+from storage.store import Store, StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_LOCK_KEY = 0x62756467_6574  # any constant: serialises concurrent upgrades on PostgreSQL
@@ -50,3 +50,28 @@ def upgrade(store: Store, revision: str = "head") -> None:
 def downgrade(store: Store, revision: str) -> None:
     with store.write() as conn:
         command.downgrade(alembic_config(conn), revision)
+
+
+def check_schema(store: Store) -> None:
+    """Raise StoreError when a table or column this version writes is missing (a column dropped by
+    hand, a table restored from elsewhere): said once at open, instead of a driver error in the
+    middle of a run, and before anything is written."""
+    from storage.tables import Base
+
+    with store.read() as conn:
+        inspector = inspect(conn)
+        present = set(inspector.get_table_names())
+        for table in Base.metadata.sorted_tables:
+            if table.name not in present:
+                missing = f"table {table.name}"
+                break
+            columns = {column["name"] for column in inspector.get_columns(table.name)}
+            lacking = [column.name for column in table.columns if column.name not in columns]
+            if lacking:
+                missing = "column " + ", ".join(f"{table.name}.{name}" for name in lacking)
+                break
+        else:
+            return
+    raise StoreError(f"the store {store.name} lacks {missing}, which this version of budget-arena needs: it was "
+                     "altered outside budget-arena; restore it from a backup, or use a new store (--db)",
+                     kind="schema")

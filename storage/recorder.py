@@ -7,6 +7,11 @@ curve points of its partial answers, the strategies' running totals, and the run
 
 A strategy's later events never overtake its earlier ones: an event that is not a delta closes
 that strategy's open deltas, so text streamed after it becomes a new row with a larger seq.
+
+Nothing is reported done unless it is stored: a batch that cannot be written (after retries, for
+faults that can pass) makes the run fail. Later batches are not written (the run would have a
+hole), the run is marked `error` if the store still takes that, and `failure` says why: the
+runner raises it as RunNotStored instead of returning the run's answers.
 """
 
 from __future__ import annotations
@@ -21,11 +26,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from reasoning import answers
 from reasoning.budget import Spend
 from reasoning.events import Event, FinalAnswer, PartialAnswer, event_to_dict
-from storage.store import Store
+from storage.store import Store, StoreError, store_error
 from storage.tables import ACTIVE_STATUSES, CurvePoint, Run, RunStrategy
 from storage.tables import Event as EventRow
 from storage.writer import BackgroundWriter
@@ -153,6 +159,9 @@ class RunRecorder:
         self._pending_rows = pending_rows
         self._closed = False
         self._verdicts: dict[str, bool | None] = {}  # answer -> judged; used on the writer thread
+        self.failure: StoreError | None = None  # why a batch was not stored: the run is not done
+        self.lost_events = 0  # events not stored because of it
+        self._ended_elsewhere = False  # the ending update found the run already ended (marked interrupted)
 
     # ---- taking events (event loop) ------------------------------------------------------------
 
@@ -218,6 +227,11 @@ class RunRecorder:
             await asyncio.shield(self._flushing)
         self._batch.run_values.update(run_values)
         await self._write(self._take())
+        if self.failure is None and self._ended_elsewhere:
+            self.failure = StoreError(f"run {self.run_id} was marked ended by another process before its end was "
+                                      "written; its result does not count", kind="ended")
+        if self.failure is not None:
+            await self._mark_failed()
 
     def _record(self, strategy_index: int, event: Event, parts: list[str] | None = None) -> _Record:
         self._seq += 1
@@ -271,15 +285,20 @@ class RunRecorder:
         try:
             if not batch and self._pending_rows is None:
                 return
+            if self.failure is not None:  # an earlier batch is lost: this one would leave a hole before it
+                self.lost_events += len(batch.records)
+                return
             for attempt in range(MAX_ATTEMPTS):
                 try:
                     await self._writer.call(self._write_batch, batch)
                     self.rows_written += len(batch.records)
                     return
                 except Exception as exc:
-                    if attempt == MAX_ATTEMPTS - 1:
-                        log.error("run %s: dropped %d events after %d failed writes: %s",
-                                  self.run_id, len(batch.records), MAX_ATTEMPTS, exc)
+                    if attempt == MAX_ATTEMPTS - 1 or not _may_pass(exc):
+                        self.failure = store_error(exc, self.store)
+                        self.lost_events += len(batch.records)
+                        log.error("run %s: %d events not stored after %d attempts: %s",
+                                  self.run_id, len(batch.records), attempt + 1, self.failure)
                         return
                     log.warning("run %s: write failed (%s); retrying", self.run_id, exc)
                     await asyncio.sleep(RETRY_DELAY * 2**attempt)
@@ -287,6 +306,37 @@ class RunRecorder:
             self._last_flush = self._loop.time()
             self._flushing = None
             self._schedule()
+
+    async def _mark_failed(self) -> None:
+        """Best effort: end the run as `error` with the reason, so every reader (another process, the
+        history) sees it failed. A run whose rows never went in stays absent; if even this write
+        fails, the run stays `running` until its process ends and the next open marks it
+        interrupted. Strategies still open become `interrupted`, not `error`: the leaderboard must
+        not count a store fault as a wrong answer."""
+        if self._pending_rows is not None:
+            return
+        message = self.describe_failure()
+        try:
+            await self._writer.call(self._write_failed, message)
+        except Exception as exc:
+            log.error("run %s: could not mark it failed either: %s", self.run_id, store_error(exc, self.store))
+
+    def describe_failure(self) -> str:
+        if self.failure is None:
+            return ""
+        if not self.lost_events:
+            return str(self.failure)
+        return f"{self.lost_events} events of run {self.run_id} not stored: {self.failure}"
+
+    def _write_failed(self, message: str) -> None:
+        now = datetime.now(UTC)
+        run, strategy = Run.__table__, RunStrategy.__table__
+        with self.store.write() as conn:
+            conn.execute(update(run).where(run.c.id == self.run_id, run.c.status.in_(ACTIVE_STATUSES))
+                         .values(status="error", error=message, finished=now, updated=now))
+            conn.execute(update(strategy).where(strategy.c.run_id == self.run_id,
+                                                strategy.c.status.in_(ACTIVE_STATUSES))
+                         .values(status="interrupted", finished=now))
 
     # ---- the transaction (writer thread) -------------------------------------------------------
 
@@ -360,6 +410,14 @@ class RunRecorder:
         ending = {k: v for k, v in batch.run_values.items() if k in ENDING_COLUMNS}
         if ending:
             # A run someone else already ended (marked interrupted) keeps how it ended.
-            conn.execute(
+            result = conn.execute(
                 update(run).where(run.c.id == self.run_id, run.c.status.in_(ACTIVE_STATUSES)).values(**ending)
             )
+            if result.rowcount == 0:
+                self._ended_elsewhere = True
+
+
+def _may_pass(exc: BaseException) -> bool:
+    """Worth retrying: a lock, a dropped connection, a disk that may be freed. A value the store
+    refuses (a NUL byte on PostgreSQL, a constraint, a text it cannot encode) is refused again."""
+    return isinstance(exc, OperationalError | InterfaceError)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from reasoning.budget import Budget, Spend
 from reasoning.config import get_settings
@@ -42,12 +43,13 @@ from reasoning.strategies import make_strategy
 from storage.ids import new_run_id
 from storage.liveness import cancel_requests, mark_interrupted, mark_interrupted_dead_owners, own_identity
 from storage.recorder import MIN_GAP, QUIET_GAP, TEXT_DELAY, RunRecorder
-from storage.store import Store, open_store
+from storage.store import RunNotStored, Store, open_store, store_error
 from storage.tables import ACTIVE_STATUSES, Run, RunStrategy
 from storage.writer import BackgroundWriter
 
 log = logging.getLogger(__name__)
 
+MAX_FAILURES_KEPT = 1000  # runs whose store failure this process remembers (store_error)
 HEARTBEAT_SECONDS = 30.0  # a live runner touches its runs' `updated` at least this often
 CANCEL_POLL_SECONDS = 0.5  # how often a runner with runs looks for a Cancel made by another process
 # Option names that hold credentials: never stored, whatever field they arrive in.
@@ -142,6 +144,7 @@ class Runner:
         self.text_delay = text_delay
         self.min_gap = min_gap
         self._active: dict[str, _Active] = {}
+        self._failures: dict[str, RunNotStored] = {}  # runs whose writes failed, newest last
         self._lock = threading.Lock()
         self._writer = BackgroundWriter()
         # Live runs (app, CLI) beyond the limit wait as `queued`; a sweep bounds its own concurrency.
@@ -223,9 +226,14 @@ class Runner:
 
     def _insert(self, rows: tuple[dict[str, Any], list[dict[str, Any]]]) -> None:
         run_row, strategy_rows = rows
-        with self.store.write() as conn:  # Core tables: cheaper than the ORM's bulk path
-            conn.execute(insert(Run.__table__).values(**run_row))
-            conn.execute(insert(RunStrategy.__table__), strategy_rows)
+        try:
+            with self.store.write() as conn:  # Core tables: cheaper than the ORM's bulk path
+                conn.execute(insert(Run.__table__).values(**run_row))
+                conn.execute(insert(RunStrategy.__table__), strategy_rows)
+        except IntegrityError:  # a sweep cell recorded twice: the caller's bug, raised as is
+            raise
+        except Exception as exc:  # nothing was written (one transaction): say why in one line
+            raise store_error(exc, self.store) from exc
 
     def _activate(self, run_id: str, strategies: list) -> _Active:
         active = _Active(run_id, [asyncio.Event() for _ in strategies])
@@ -262,6 +270,33 @@ class Runner:
     def is_active(self, run_id: str) -> bool:
         with self._lock:
             return run_id in self._active
+
+    def store_error(self, run_id: str) -> str | None:
+        """Why this process could not store the run's rows or events (one line), or None. The store
+        itself may still say `running` when the write that would end the run failed too: callers
+        show this instead of waiting for an end that will not come."""
+        with self._lock:
+            failure = self._failures.get(run_id)
+        return None if failure is None else str(failure)
+
+    def _note_failure(self, run_id: str, recorder: RunRecorder) -> None:
+        if recorder.failure is None:
+            return
+        failure = RunNotStored(recorder.describe_failure(), kind=recorder.failure.kind, run_id=run_id,
+                               lost_events=recorder.lost_events,
+                               usd=sum(final.spent.usd for final in recorder.finals.values()))
+        with self._lock:
+            self._failures[run_id] = failure
+            while len(self._failures) > MAX_FAILURES_KEPT:
+                self._failures.pop(next(iter(self._failures)))
+
+    def _checked(self, run_id: str, recorder: RunRecorder) -> dict[int, FinalAnswer]:
+        """The run's answers, or RunNotStored: a run whose writes failed is not done."""
+        with self._lock:
+            failure = self._failures.get(run_id)
+        if failure is not None:
+            raise failure
+        return recorder.finals
 
     # ---- execution (runner loop) ---------------------------------------------------------------
 
@@ -303,12 +338,13 @@ class Runner:
             _log_failure(spec, exc, "run %s failed", active.run_id)
             await recorder.close(status="error", error=_describe(spec, exc), finished=datetime.now(UTC))
         finally:
+            self._note_failure(active.run_id, recorder)  # before `done`: a waiter then finds it
             if holds_slot:
                 self._slots.release()
             with self._lock:
                 self._active.pop(active.run_id, None)
             active.done.set()
-        return recorder.finals
+        return self._checked(active.run_id, recorder)
 
     async def _wait_for_slot(self, recorder: RunRecorder, strategies: int) -> None:
         if not self._slots.locked():
@@ -465,6 +501,18 @@ def _run_outcome(finals: Mapping[int, FinalAnswer], names: Sequence[str],
 
 _runners: dict[str, Runner] = {}
 _runners_lock = threading.Lock()
+
+
+def run_store_error(run_id: str) -> str | None:
+    """Why a run of this process could not be stored, from whichever runner ran it; None when it
+    was stored (or ran elsewhere). Creates no runner."""
+    with _runners_lock:
+        runners = list(_runners.values())
+    for runner in runners:
+        failure = runner.store_error(run_id)
+        if failure is not None:
+            return failure
+    return None
 
 
 def get_runner(store: Store | None = None) -> Runner:

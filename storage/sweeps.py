@@ -13,6 +13,10 @@ Resuming: running a plan again finds its sweep by id; cells whose run is done ar
 attempts that did not finish (interrupted, cancelled, failed) are deleted and run again, their
 spend kept in `sweep.retired_usd` so the dollar cap still counts it. One process runs a sweep at a
 time: another that tries gets SweepBusy while the owner is alive.
+
+Nothing is reported done unless it is stored: a cell whose run could not be written (RunNotStored)
+is `lost`, not done; the sweep stops starting cells, ends `error` saying how many were lost and why,
+and running it again redoes exactly the cells that are not stored as done.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import delete, func, insert, select, update
 
+from reasoning.config import Limits, get_settings
 from reasoning.datasets import Dataset, load_dataset
+from reasoning.limits import LimitError, check_texts
 from reasoning.models import get_model
 from reasoning.models.base import Model
 from reasoning.prices import ModelPrice, price_for
@@ -42,6 +48,7 @@ from reasoning.sweep import (
     ResumeState,
     Sweep,
     SweepPlan,
+    SweepPlanError,
     SweepProgress,
     default_concurrency,
     estimate_cost,
@@ -49,7 +56,7 @@ from reasoning.sweep import (
 )
 from storage.liveness import is_alive, own_identity
 from storage.runner import Runner, RunSpec, get_runner
-from storage.store import Store, open_store
+from storage.store import RunNotStored, Store, StoreError, open_store, store_error
 from storage.tables import ACTIVE_STATUSES, CurvePoint, Run, RunStrategy
 from storage.tables import Event as EventRow
 from storage.tables import Sweep as SweepRow
@@ -86,9 +93,16 @@ class StoreSweepSink:
         self._running: set[str] = set()
         self._lock = threading.Lock()
         self._claimed = False
+        self.finish_error: StoreError | None = None  # the sweep's end could not be recorded
 
     def resume_state(self) -> ResumeState:
         self._claim()
+        try:
+            return self._resume_state()
+        except Exception as exc:
+            raise store_error(exc, self.store) from exc
+
+    def _resume_state(self) -> ResumeState:
         with self.store.write() as conn:
             rows = conn.execute(
                 select(Run.id, Run.sweep_key, Run.status, func.coalesce(func.sum(RunStrategy.usd), 0.0))
@@ -126,18 +140,23 @@ class StoreSweepSink:
             price=self.price,
             live=False,
         )
-        if asyncio.get_running_loop() is self.runner.loop:
-            run_id, task = await self.runner.begin(spec)
-            waiting: asyncio.Future = task
-        else:  # a sweep driven from another loop or thread
-            run_id, future = self.runner.start(spec)
-            waiting = asyncio.wrap_future(future)
+        try:
+            if asyncio.get_running_loop() is self.runner.loop:
+                run_id, task = await self.runner.begin(spec)
+                waiting: asyncio.Future = task
+            else:  # a sweep driven from another loop or thread
+                run_id, future = self.runner.start(spec)
+                waiting = asyncio.wrap_future(future)
+        except StoreError as exc:
+            return CellOutcome("lost", error=str(exc))
         with self._lock:
             self._running.add(run_id)
         try:
             # Shielded: cancelling this wait must not cancel the run itself (it would stop without its
             # final write); cancel_running() stops the run properly instead.
             finals = await asyncio.shield(waiting)
+        except RunNotStored as exc:  # its answer may be fine, but it is not stored: not done
+            return CellOutcome("lost", usd=exc.usd, error=str(exc), run_id=run_id)
         finally:
             with self._lock:
                 self._running.discard(run_id)
@@ -162,6 +181,10 @@ class StoreSweepSink:
             with self.store.write() as conn:
                 conn.execute(update(SweepRow).where(SweepRow.id == self.sweep_id).values(
                     status=progress.status, error=progress.error, updated=now, finished=now))
+        except Exception as exc:  # the row stays `running`: read as interrupted once this process ends
+            self.finish_error = store_error(exc, self.store)
+            log.error("sweep %s: could not record how it ended (%s): %s", self.sweep_id, progress.status,
+                      self.finish_error)
         finally:
             self._release()
 
@@ -261,13 +284,16 @@ def prepare_sweep(
     max_usd: float | None = None,
     rate_limit: RateLimit | None = None,
     on_progress: Callable[[SweepProgress], None] | None = None,
+    limits: Limits | None = None,
 ) -> PreparedSweep:
     """Everything a sweep needs before it starts, with every input error raised here:
-    SweepPlanError, DatasetError, ModelConfigError, StrategyConfigError."""
+    SweepPlanError (an item a run would refuse included: `limits`, default the deployment's),
+    DatasetError, ModelConfigError, StrategyConfigError."""
     plan.validate()
     store = store or open_store()
     runner = runner or get_runner(store)
     dataset = dataset or load_dataset(plan.dataset, size=plan.size, seed=plan.seed)
+    check_items(dataset, limits or get_settings().limits)
     cells = plan_cells(plan, dataset)
     if model is None:
         model = get_model(plan.model, **{**plan.model_options, **(secrets or {})})
@@ -279,6 +305,19 @@ def prepare_sweep(
     sweep = Sweep(plan.sweep_id, cells, model, sink, price=price, max_usd=max_usd,
                   concurrency=concurrency or default_concurrency(plan.model), on_progress=on_progress)
     return PreparedSweep(plan, dataset, cells, model, price, estimate, sweep, store, runner)
+
+
+def check_items(dataset: Dataset, limits: Limits) -> None:
+    """Every item passes the check a single run's problem passes (reasoning.limits.check_texts: its
+    length, control characters such as NUL, text that is not UTF-8): a sweep never stores what `run`
+    refuses. SweepPlanError names the first item that does not."""
+    for item in dataset.items:
+        try:
+            check_texts(item.problem, item.reference, limits)
+        except LimitError as exc:
+            where = next((f"{unit} {item.meta[unit]}" for unit in ("line", "record") if unit in item.meta),
+                         f"item {item.id}")  # where a file's loader put it, as its own errors say
+            raise SweepPlanError(f"{dataset.name}, {where}: {exc}") from None
 
 
 class SweepHandle:

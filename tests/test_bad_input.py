@@ -192,6 +192,19 @@ CLI_CASES = {
         "broken.jsonl, line 2: bad JSON"),
     "sweep with a negative budget": CliCase(["sweep", "builtin:chain_sum", "-b", "-100", "--model", "fake"],
                                             "bad budget '-100': budget total_tokens must be a positive number"),
+    "bytes that are not UTF-8 in the problem": CliCase(run_args("a \udcff b"),
+                                                       "the problem is not valid UTF-8 text: position 2 holds "
+                                                       "byte 0xFF, which is not UTF-8"),
+    "a lone surrogate in the reference": CliCase(run_args("2 + 2?", "--reference", "4\ud800"),
+                                                 "the reference answer is not valid UTF-8 text: position 1 holds "
+                                                 "a lone surrogate U+D800"),
+    # Sweep items get the run's limits (one check, reasoning.limits.check_texts), named by item.
+    "sweep of an item holding a NUL": CliCase(
+        ["sweep", "file:{tmp}/nul_item.jsonl", "-b", "500", "--model", "fake", "--json"],
+        "nul_item, line 2: the problem contains a control character (U+0000) at position 14; remove it"),
+    "sweep of a 50,000-character item": CliCase(
+        ["sweep", "file:{tmp}/long_item.jsonl", "-b", "500", "--model", "fake", "--json"],
+        "long_item, line 1: the problem is 50,000 characters; this deployment allows at most 20,000"),
 }
 
 
@@ -208,6 +221,40 @@ def test_the_cli_refuses(case: CliCase, env: Env, limits: None, unchanged: None,
     assert result.exit_code == case.code, output
     assert case.message in output
     assert "Traceback" not in output
+
+
+def test_a_problem_on_stdin_that_is_not_utf8_is_refused_in_one_line(env: Env, unchanged: None) -> None:
+    result = CliRunner().invoke(cli_app, ["run", "-", "--model", "fake", "--max-total-tokens", "1000"],
+                                input=b"a \xff b")
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert one_line(result.output).strip() == ("error: the problem read from standard input is not UTF-8: byte "
+                                               "0xFF at position 2; convert it first (e.g. iconv -f LATIN1 -t UTF-8)")
+
+
+def test_printf_of_a_stray_byte_into_budget_arena_run_is_one_line(env: Env, unchanged: None) -> None:
+    """The issue's reproduction, as a shell runs it: `printf 'a \\xff b' | budget-arena run - ...`, in the
+    C locale too (where Python would decode stdin with surrogateescape)."""
+    import subprocess
+    import sys
+
+    for locale in ("C.UTF-8", "C"):
+        done = subprocess.run([sys.executable, "-m", "app.cli", "run", "-", "--model", "fake", "--max-total-tokens",
+                               "1000", "--db", env.url], input=b"a \xff b", capture_output=True, timeout=120,
+                              env={**os.environ, "LC_ALL": locale, "PYTHONPATH": str(Path(MAIN).parents[1])})
+        stderr = done.stderr.decode()
+        assert done.returncode == EXIT_BAD_INPUT, stderr
+        assert stderr.count("\n") == 1 and "not UTF-8: byte 0xFF at position 2" in stderr, stderr
+
+
+@pytest.mark.parametrize("args", [["show", "AAAAAAAAAAAAAAAA"], ["export"], ["export", "AAAAAAAAAAAAAAAA"],
+                                  ["leaderboard"]], ids=["show", "export csv", "export json", "leaderboard"])
+def test_a_mistyped_store_path_is_refused_not_created(args: list[str], env: Env, tmp_path: Path) -> None:
+    typo = tmp_path / "stroe.db"
+    result = CliRunner().invoke(cli_app, [*args, "--db", f"sqlite:///{typo}"])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert one_line(result.output).strip() == (f"error: no store at {typo}: check the --db path (this command "
+                                               "reads a store, it does not create one)")
+    assert not typo.exists() and list(tmp_path.iterdir()) == []
 
 
 # ---- dataset files ------------------------------------------------------------------------------
@@ -228,6 +275,8 @@ FILES: dict[str, bytes] = {
     "duplicate_ids.jsonl": b'{"id": "a", "question": "1 + 1?", "answer": "2"}\n'
                            b'{"id": "a", "question": "2 + 2?", "answer": "4"}\n',
     "no_extension": GOOD.encode(),
+    "nul_item.jsonl": f'{GOOD}\n{{"question": "What is 2 + 2?\\u0000", "answer": "4"}}\n'.encode(),
+    "long_item.jsonl": ('{"question": "' + "x" * 50_000 + '", "answer": "4"}\n').encode(),
     "good.jsonl": f"{GOOD}\n".encode(),
     "nan_answer.jsonl": f'{GOOD}\n{{"question": "What is 0 / 0?", "answer": NaN}}\n'.encode(),
     "infinite_id.json": b'[{"id": -Infinity, "question": "What is 1 + 1?", "answer": "2"}]',

@@ -357,6 +357,7 @@ def test_leaderboard_bad_input_and_empty_store(cli, db):
     assert cli("leaderboard", "--format", "xml", "--db", db).exit_code == EXIT_BAD_INPUT
     assert cli("leaderboard", "--cap", "tokens", "--db", db).exit_code == EXIT_BAD_INPUT
     assert cli("leaderboard", "--sweep", "sw-nope", "--db", db).exit_code == EXIT_BAD_INPUT
+    open_store(db)  # an empty store: a --db path with no store at all is refused (test_bad_input.py)
     empty = cli("leaderboard", "--db", db)
     assert empty.exit_code == 0 and "no scored results" in empty.stderr
 
@@ -380,6 +381,7 @@ def test_export_csv_of_runs_and_json_of_one_run(cli, db, swept, tmp_path):
 
 
 def test_export_exit_codes(cli, db):
+    open_store(db)  # an empty store: a --db path with no store at all is refused (test_bad_input.py)
     assert cli("export", "not-a-run-id", "--db", db).exit_code == EXIT_BAD_INPUT
     assert cli("export", "--format", "json", "--db", db).exit_code == EXIT_BAD_INPUT
     assert cli("export", "--format", "xml", "--db", db).exit_code == EXIT_BAD_INPUT
