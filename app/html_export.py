@@ -34,6 +34,7 @@ from app.panes import RunView, note_data_text, stop_text
 from app.svg_charts import CHART_CSS, SvgChart, color
 from reasoning.budget import CAP_NAMES, Budget
 from reasoning.config import current_settings
+from reasoning.entries import entry_budget, entry_labels
 from reasoning.strategies.base import StrategyConfigError, strategy_class
 from storage.queries import RunInfo, StoredEvent, curve_points, get_run, replay
 from storage.store import Store
@@ -61,15 +62,16 @@ def run_html(run_id: str, *, store: Store | None = None) -> str | None:
 def render_run_html(info: RunInfo, events: Sequence[StoredEvent], curve: pd.DataFrame, *,
                     share_url: str | None = None, generated: datetime | None = None) -> str:
     generated = generated or datetime.now(UTC)
-    view = RunView.for_strategies([(s.strategy, s.knobs or {}) for s in info.strategies])
+    labels = entry_labels([(s.strategy, s.budget) for s in info.strategies], info.budget)
+    view = RunView.for_strategies([(s.strategy, s.knobs or {}) for s in info.strategies], labels)
     view.apply(events)
-    data = _run_data(info, events, curve)
+    data = _run_data(info, events, curve, labels)
     title = f"Budget Arena run {info.id}"
     body = "".join([
-        f"<header><h1>{_t(title)}</h1>{_meta(info, share_url, generated)}</header>",
+        f"<header><h1>{_t(title)}</h1>{_meta(info, labels, share_url, generated)}</header>",
         _problem(info),
-        '<section><h2>Summary</h2>', _summary_table(info), "</section>",
-        '<section><h2>Charts</h2>', _charts(view, curve, has_reference=bool(info.reference)), "</section>",
+        '<section><h2>Summary</h2>', _summary_table(info, labels), "</section>",
+        '<section><h2>Charts</h2>', _charts(view, curve, labels, has_reference=bool(info.reference)), "</section>",
         _replay_controls(),
         '<section><h2>Entries</h2><noscript><p class="muted">The entries\' panes and the replay are drawn by '
         "this file's script: allow JavaScript to see them (the summary and charts above need none).</p>"
@@ -81,14 +83,15 @@ def render_run_html(info: RunInfo, events: Sequence[StoredEvent], curve: pd.Data
 # ---- data for the script ----------------------------------------------------------------------
 
 
-def _run_data(info: RunInfo, events: Sequence[StoredEvent], curve: pd.DataFrame) -> dict[str, Any]:
-    labels: dict[str, int] = {}
+def _run_data(info: RunInfo, events: Sequence[StoredEvent], curve: pd.DataFrame, labels: Sequence[str]
+              ) -> dict[str, Any]:
+    streams: dict[str, int] = {}  # stream label -> index in the "labels" list
     compact: list[list[Any]] = []
     position: dict[int, int] = {}  # seq -> place in `compact` (1-based): the script counts, not reads, seqs
     for event in events:
         row = None
         if event.strategy_index is not None and 0 <= event.strategy_index < len(info.strategies):
-            row = _compact(event, labels)
+            row = _compact(event, streams)
         # A run-level event or an unknown kind has no pane, but keeps its place (and its time).
         compact.append(row if row is not None else [round(float(event.elapsed) * 1000), -1, -1])
         position[event.seq] = len(compact)
@@ -101,14 +104,14 @@ def _run_data(info: RunInfo, events: Sequence[StoredEvent], curve: pd.DataFrame)
     return {
         "id": info.id,
         "entries": [{
-            "title": _title(s.strategy),
+            "title": _title(s.strategy, label),
             "knobs": ", ".join(f"{k}={v}" for k, v in (s.knobs or {}).items()),
             "status": s.status,
             "correct": s.correct,
             "error": s.error,
-            "budget": _caps(getattr(s, "budget", None) or info.budget),
-        } for s in info.strategies],
-        "labels": list(labels),
+            "budget": _caps(entry_budget(s.budget, info.budget)),  # each entry's bar against its own caps
+        } for s, label in zip(info.strategies, labels, strict=True)],
+        "labels": list(streams),
         "events": compact,
         "verdicts": verdicts,
     }
@@ -152,11 +155,17 @@ def _caps(budget: Any) -> dict[str, float]:
     return {cap: budget[cap] for cap in CAP_NAMES if isinstance(budget.get(cap), int | float) and budget[cap]}
 
 
-def _title(strategy: str) -> str:
+def _title(strategy: str, label: str | None = None) -> str:
+    """The strategy's title, with the entry's budget when its label carries one, as the run page
+    names panes: "Direct answer @ 300 tokens"."""
     try:
-        return getattr(strategy_class(strategy), "title", "") or strategy
+        title = getattr(strategy_class(strategy), "title", "") or strategy
     except StrategyConfigError:  # an imported run may name a strategy this installation lacks
-        return strategy
+        title = strategy
+    _, at, tag = (label or "").partition("@")
+    if not at:
+        return title
+    return f"{title} @ {tag} tokens" if tag.replace(",", "").isdigit() else f"{title} @ {tag}"
 
 
 # ---- static parts ------------------------------------------------------------------------------
@@ -177,10 +186,15 @@ def _budget_text(budget: dict[str, Any]) -> str:
         return json.dumps(budget)
 
 
-def _meta(info: RunInfo, share_url: str | None, generated: datetime) -> str:
+def _meta(info: RunInfo, labels: Sequence[str], share_url: str | None, generated: datetime) -> str:
     created = info.created.strftime("%Y-%m-%d %H:%M:%S UTC") if info.created else "?"
+    budgets = [entry_budget(s.budget, info.budget) for s in info.strategies]
+    if not budgets or all(budget == budgets[0] for budget in budgets):
+        budget = _budget_text(budgets[0] if budgets else info.budget)
+    else:
+        budget = "; ".join(f"{label}: {_budget_text(b)}" for label, b in zip(labels, budgets, strict=True))
     rows = [("run id", f"<code>{_t(info.id)}</code>"), ("status", _t(info.status)), ("model", _t(info.model)),
-            ("budget per entry", _t(_budget_text(info.budget))), ("created", _t(created))]
+            ("budget per entry", _t(budget)), ("created", _t(created))]
     if info.dataset:
         rows.append(("dataset item", _t(f"{info.dataset} / {info.item_id or '?'}")))
     if info.price_date:
@@ -201,14 +215,14 @@ def _problem(info: RunInfo) -> str:
     return "".join(parts)
 
 
-def _summary_table(info: RunInfo) -> str:
+def _summary_table(info: RunInfo, labels: Sequence[str]) -> str:
     head = ("#", "entry", "status", "answer", "verdict", "stopped", "tokens in / out", "total tokens", "$",
             "seconds", "calls")
     rows = []
-    for s in info.strategies:
+    for s, label in zip(info.strategies, labels, strict=True):
         verdict = {True: "right", False: "wrong", None: "–"}[s.correct]
         answer = s.answer if s.answer is not None else "—"
-        cells = [str(s.strategy_index + 1), _title(s.strategy), s.status, answer, verdict, stop_text(s.stop_reason),
+        cells = [str(s.strategy_index + 1), _title(s.strategy, label), s.status, answer, verdict, stop_text(s.stop_reason),
                  f"{s.input_tokens:,} / {s.output_tokens:,}", f"{s.total_tokens:,}",
                  f"${s.usd:.4f}" + (" (est.)" if s.estimated else ""), f"{s.seconds:.1f}", str(s.calls)]
         rows.append("<tr>" + "".join(f"<td>{_t(c)}</td>" for c in cells) + "</tr>")
@@ -218,9 +232,9 @@ def _summary_table(info: RunInfo) -> str:
             + "".join(rows) + "</tbody></table>")
 
 
-def _charts(view: RunView, curve: pd.DataFrame, *, has_reference: bool) -> str:
+def _charts(view: RunView, curve: pd.DataFrame, labels: Sequence[str], *, has_reference: bool) -> str:
     out = []
-    steps = quality_steps(curve, pd.DataFrame(view.end_spends()))
+    steps = quality_steps(curve, pd.DataFrame(view.end_spends()), dict(enumerate(labels)))
     quality_title = "right (1) or wrong (0)" if has_reference else "confidence (self-reported)"
     if steps.empty or steps["quality"].isna().all():
         out.append('<p class="muted">No answer with a quality to plot (no reference answer and no confidence).</p>')

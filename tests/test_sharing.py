@@ -439,6 +439,24 @@ def test_a_5000_event_run_is_under_2_mb(empty_store):
     assert size < as_json  # the embedded events are more compact than the export's dicts
 
 
+def test_html_names_entries_by_their_own_budgets(store, empty_store):
+    """One strategy at two budgets: each entry titled and metered against its own cap, as on the run
+    page, and the same after the run travels through a JSON export and an import."""
+    runner = get_runner(store)
+    run_id = runner.submit(RunSpec(problem="What is 2+2?", model=FakeModel("Answer: 4"),
+                                   strategies=[("direct", {}, Budget(total_tokens=300)),
+                                               ("direct", {}, Budget(total_tokens=600))], reference="4"))
+    assert runner.wait(run_id, 60) == "done"
+    import_export_data([export_run_json(run_id, store=store)], store=empty_store)
+    for where in (store, empty_store):
+        html = run_html(run_id, store=where)
+        summary = re.search(r'<table id="summary">(.*?)</table>', html, re.S).group(1)
+        assert "Direct answer @ 300 tokens" in summary and "Direct answer @ 600 tokens" in summary
+        data = json.loads(re.search(r'id="run-data">(.*?)</script>', html, re.S).group(1))
+        assert [e["budget"] for e in data["entries"]] == [{"total_tokens": 300}, {"total_tokens": 600}]
+        assert "direct@300: 300 tokens; direct@600: 600 tokens" in html
+
+
 def test_export_html_from_the_cli_and_the_share_link(store, recorded_run, tmp_path, cli, monkeypatch):
     out = tmp_path / "run.html"
     result = cli("export", recorded_run, "--html", "-o", str(out), "--db", store.url)
