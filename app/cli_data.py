@@ -40,7 +40,7 @@ def _cli() -> Any:
 
 
 def register(app: typer.Typer) -> None:
-    for command in (datasets, sweep, leaderboard, export):
+    for command in (datasets, sweep, demo, leaderboard, export):
         app.command()(command)
 
 
@@ -294,6 +294,54 @@ def _print_outcome(prepared: Any, progress: Any) -> None:
         from app.cli_tables import print_table, rich_table
 
         print_table(cli.out, rich_table(board.board, f"Leaderboard of sweep {prepared.sweep_id}"))
+
+
+# ---- demo --------------------------------------------------------------------------------------
+
+
+def demo(
+    size: Annotated[int | None, typer.Option(
+        min=1, help="Number of problems (default 20, or BUDGET_ARENA_DEMO_SIZE).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Try it: graded_arithmetic problems x direct, chain_of_thought, self_consistency x two budgets on the
+    bundled model (about a minute on 2 cores), with a progress bar, then the sweep's leaderboard.
+
+    The same sweep as the Sweep page's "Try the demo sweep" button: running it again resumes it."""
+    from app.demo import DemoSizeError, demo_plan
+    from reasoning.datasets import DatasetError
+    from reasoning.models import ModelConfigError
+    from reasoning.sweep import SweepPlan, SweepPlanError
+    from storage.sweeps import SweepBusy, prepare_sweep
+
+    cli = _cli()
+    limits = get_settings().limits
+    try:
+        plan = demo_plan(size)
+        plan = SweepPlan.from_dict({**plan.as_dict(),
+                                    "budgets": [check_budget(b, limits).as_dict() for b in plan.budgets]})
+        check_model(plan.model, limits)
+    except (DemoSizeError, SweepPlanError, LimitError) as exc:
+        raise cli.bad_input(str(exc)) from None
+    store = cli.open_store_or_exit(db)
+    cli.err.print("preparing: the bundled model…", highlight=False)
+    progress_bar = _progress_bar()
+    try:
+        prepared = prepare_sweep(plan, store=store, concurrency=1, on_progress=progress_bar.update)
+    except (SweepPlanError, DatasetError, ModelConfigError) as exc:
+        raise cli.bad_input(str(exc)) from None
+    done_before, remaining = prepared.remaining_estimate()
+    _print_plan(prepared, done_before, remaining, None)
+    try:
+        with progress_bar.live(total=len(prepared.cells), completed=done_before):
+            progress = _run_cancellable(prepared)
+    except SweepBusy as exc:
+        cli.err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(cli.EXIT_FAILED) from None
+    _print_outcome(prepared, progress)
+    cli.err.print(f"more: budget-arena leaderboard --sweep {prepared.sweep_id} --chart chart.html, or the "
+                  f"Leaderboard page of `budget-arena serve` (/leaderboard?sweep={prepared.sweep_id})", highlight=False)
+    raise typer.Exit(_sweep_exit_code(progress, cli))
 
 
 # ---- leaderboard -------------------------------------------------------------------------------
