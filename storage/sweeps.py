@@ -80,8 +80,10 @@ class StoreSweepSink:
     """reasoning.sweep.SweepSink over the store and the runner."""
 
     def __init__(self, store: Store, runner: Runner, plan: SweepPlan, dataset: Dataset, *, total_cells: int,
-                 estimate: CostEstimate | None = None, max_usd: float | None = None, price: ModelPrice | None = None):
+                 estimate: CostEstimate | None = None, max_usd: float | None = None, price: ModelPrice | None = None,
+                 secrets: Mapping[str, Any] | None = None):
         self.store = store
+        self.secrets = dict(secrets or {})  # the model's keys: redacted from what its cells store, never stored
         self.runner = runner
         self.plan = plan
         self.dataset = dataset
@@ -132,6 +134,7 @@ class StoreSweepSink:
             budget=cell.budget,
             reference=cell.item.reference,
             model_options=dict(self.plan.model_options),
+            secrets=self.secrets,
             dataset=self.dataset.name,
             item_id=cell.item.id,
             sweep_id=self.sweep_id,
@@ -301,7 +304,7 @@ def prepare_sweep(
     price = price_for(model.name, base_url=getattr(model, "base_url", None))
     estimate = estimate_cost(cells, price, model.name)
     sink = StoreSweepSink(store, runner, plan, dataset, total_cells=len(cells), estimate=estimate, max_usd=max_usd,
-                          price=price)
+                          price=price, secrets=secrets)
     sweep = Sweep(plan.sweep_id, cells, model, sink, price=price, max_usd=max_usd,
                   concurrency=concurrency or default_concurrency(plan.model), on_progress=on_progress)
     return PreparedSweep(plan, dataset, cells, model, price, estimate, sweep, store, runner)

@@ -354,3 +354,30 @@ def test_redact_url_and_streamed_secrets():
     assert CANARY not in repr(events) and PASSWORD not in repr(events)
     assert [e.kind for e in events][-3:] == ["note", "partial", "final"]
     assert not EventRedactor([None, "short", "not-needed"])  # nothing to redact: events pass as they are
+
+
+def test_a_sweep_redacts_its_key_from_replies_that_echo_it(runner, store, tmp_path):
+    """The Sweep page passes the key typed there as prepare_sweep(secrets=...): each cell knows it."""
+    from reasoning.budget import Budget
+    from reasoning.datasets import load_dataset
+    from reasoning.sweep import StrategyChoice, SweepPlan
+    from storage.sweeps import prepare_sweep
+
+    problems = tmp_path / "two.jsonl"
+    problems.write_text("".join(json.dumps({"problem": f"What is {n} + {n}?", "answer": str(2 * n)}) + "\n"
+                                for n in (1, 2)))
+    with OpenAIStub() as oai:
+        oai.default = StubReply(text=f"Your key {KEY} works. Answer: 2", thinking=f"key={KEY}")
+        plan = SweepPlan(dataset=f"file:{problems}", strategies=(StrategyChoice("direct"),),
+                         budgets=(Budget(total_tokens=500),), model="openai:gpt-4o-mini",
+                         model_options={"base_url": oai.base_url})
+        prepared = prepare_sweep(plan, store=store, runner=runner, secrets={"api_key": KEY},
+                                 dataset=load_dataset(plan.dataset))
+        progress = prepared.execute().result(60)
+        assert {request_key(r) for r in oai.requests} == {KEY}
+    assert progress.status == "done" and progress.done == 2
+    run_ids = list(list_runs(sweep_id=prepared.sweep_id, store=store)["id"])
+    exported = json.dumps([export_run_json(run_id, store=store) for run_id in run_ids])
+    assert "Your key *** works" in exported and hits(exported) == 0
+    db_path = Path(store.url.removeprefix("sqlite:///"))
+    assert hits(db_path.read_bytes()) + hits(db_path.with_name(db_path.name + "-wal").read_bytes()) == 0
