@@ -61,7 +61,7 @@ def render_history_page() -> None:
     st.title("History")
     st.caption("Every run in the store, newest first. A run's link opens it on the Run page; anyone who can reach "
                "this server can open it.")
-    render_import_panel(store())  # before the "no runs yet" stop: a new install imports runs here
+    render_import_panel(store)  # before the "no runs yet" stop: a new install imports runs here
     try:
         options = history_options(store=store())
     except Exception as exc:  # an unreachable or broken store: say so, no stack trace

@@ -7,6 +7,8 @@ st.session_state, so it is still shown after the rerun that clears the uploader.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -18,7 +20,9 @@ _RESULTS = "_hist.import.results"
 _UPLOADER_ROUND = "_hist.import.round"  # a new key empties the uploader after an import
 
 
-def render_import_panel(store: Store) -> None:
+def render_import_panel(store: Callable[[], Store]) -> None:
+    """The expander; `store` is called only when files are imported (the page may be drawn while the
+    store is unreachable: the History page says so below)."""
     results: list[tuple[str, str]] = st.session_state.get(_RESULTS, [])
     with st.expander("Import runs", icon=":material/upload_file:", expanded=bool(results)):
         st.caption(f"Run exports (a run page's Download JSON, or `budget-arena export RUN_ID`): one run per file, "
@@ -29,7 +33,7 @@ def render_import_panel(store: Store) -> None:
         files = st.file_uploader("Run JSON exports", type=["json"], accept_multiple_files=True,
                                  key=f"hist.import.files.{round_}")
         if st.button("Import", icon=":material/upload:", key="hist.import.go", disabled=not files):
-            st.session_state[_RESULTS] = [result for upload in files or [] for result in _import(upload, store)]
+            st.session_state[_RESULTS] = _import_all(files or [], store)
             st.session_state[_UPLOADER_ROUND] = round_ + 1
             st.rerun()
         for level, message in results:
@@ -37,6 +41,14 @@ def render_import_panel(store: Store) -> None:
         if results and st.button("Clear messages", key="hist.import.clear"):
             st.session_state.pop(_RESULTS, None)
             st.rerun()
+
+
+def _import_all(uploads: list[object], store: Callable[[], Store]) -> list[tuple[str, str]]:
+    try:
+        target = store()
+    except Exception as exc:  # an unreachable or broken store: say so, no stack trace
+        return [("error", f"Could not open the run store: {type(exc).__name__}: {exc}")]
+    return [result for upload in uploads for result in _import(upload, target)]
 
 
 def _import(upload: object, store: Store) -> list[tuple[str, str]]:

@@ -365,7 +365,7 @@ def test_the_cli_imports_the_good_files_and_refuses_the_bad_one(empty_store, tmp
 
 
 def test_the_history_page_upload_imports_and_reports(empty_store):
-    from app.import_panel import _import
+    from app.import_panel import _import, _import_all
 
     class Upload(io.BytesIO):
         name = "from-a-colleague.json"
@@ -375,11 +375,35 @@ def test_the_history_page_upload_imports_and_reports(empty_store):
             return len(self.getvalue())
 
     data = synthetic_export(20)
-    [(level, message)] = _import(Upload(json.dumps(data).encode()), empty_store)
+    [(level, message)] = _import_all([Upload(json.dumps(data).encode())], lambda: empty_store)
     assert level == "success" and data["run"]["id"] in message
     [(level, message)] = _import(Upload(b'{"format": "budget-arena.run", "version": 1}'), empty_store)
     assert level == "error" and "missing 'run'" in message
     assert counts(empty_store)["run"] == 1
+
+    def unreachable():
+        raise OSError("connection refused")
+
+    assert _import_all([Upload(b"{}")], unreachable) == [
+        ("error", "Could not open the run store: OSError: connection refused")]
+
+
+def test_the_history_page_offers_the_import_on_an_empty_store(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    url = f"sqlite:///{tmp_path / 'history.db'}"
+    monkeypatch.setenv("BUDGET_ARENA_DB", url)
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60).run()
+    at = at.switch_page("../pages/history.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.label for e in at.expander] == ["Import runs"]
+    assert at.button(key="hist.import.go").disabled  # nothing uploaded yet
+    assert any("No runs yet" in i.value for i in at.info)
+    # What an import reported is shown after the rerun that empties the uploader, as literal text.
+    at.session_state["_hist.import.results"] = [("error", "bad.json: refused: run.problem: expected text **x**")]
+    at = at.run()
+    assert at.expander[0].proto.expanded and "\\*\\*x\\*\\*" in at.error[0].value
+    forget_store(open_store(url))
 
 
 # ---- the HTML run -----------------------------------------------------------------------------
