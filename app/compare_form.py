@@ -169,7 +169,7 @@ def render_compare_page() -> None:
         clicked = st.button("Run", type="primary", icon=":material/play_arrow:", width="stretch", key="run_button")
     if not clicked:
         return
-    run_budget, own_budgets, errors = _validate(problem, entries, choice, model, budget, limits)
+    run_budget, own_budgets, errors = _validate(problem, reference, entries, choice, model, budget, limits)
     errors = errors + knob_errors + entry_errors + budget_errors
     if not errors:
         try:  # last, so a refused form does not use up one of the session's runs
@@ -212,10 +212,10 @@ def _typed_total_tokens() -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
-def _validate(problem: str, entries: list[Entry], choice: ModelChoice | None,
+def _validate(problem: str, reference: str, entries: list[Entry], choice: ModelChoice | None,
               model: Model | None, budget: Budget | None, limits: Limits,
               ) -> tuple[Budget | None, list[Budget | None], list[str]]:
-    """reasoning.limits.check_entries (the checks every entry point shares: the problem, the entries,
+    """reasoning.limits.check_entries (the checks every entry point shares: the texts, the entries,
     the model, each entry's caps against the ceilings and the prompt's size), then what only the
     form knows: the provider's readiness, whether each strategy can run on the model, and a price
     for a dollar cap. Returns the run's budget, each entry's own budget (None: the run's), errors."""
@@ -226,7 +226,7 @@ def _validate(problem: str, entries: list[Entry], choice: ModelChoice | None,
     elif budget is not None:
         try:
             run_budget, own_budgets = check_entries(problem, [(e.name, e.tokens) for e in entries], budget,
-                                                    choice.spec, limits)
+                                                    choice.spec, limits, reference=reference or None)
         except LimitError as exc:
             errors.append(sentence(exc))
     if choice is None:
