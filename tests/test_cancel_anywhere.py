@@ -112,3 +112,33 @@ def test_the_cancel_command_reaches_a_run_of_another_process(store, store_url): 
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_the_cancel_button_of_another_server_stops_the_run(store, store_url, monkeypatch):  # noqa: F811
+    """The Run page of a server that does not run the run (this process) asks the owner to stop it."""
+    from streamlit.testing.v1 import AppTest
+
+    from app.state import ROOT as APP_ROOT
+    from reasoning.config import get_settings
+
+    monkeypatch.setenv("BUDGET_ARENA_DB", store_url)
+    get_settings(fresh=True)
+    child, run_id = start_owner(store_url)
+    try:
+        wait_streaming(run_id, store)
+        at = AppTest.from_file(str(APP_ROOT / "app" / "main.py"), default_timeout=60)
+        at.query_params["run"] = run_id
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        at.button(key=f"cancel.{run_id}").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert [t.value for t in at.toast] == ["Cancel requested: the server running this run stops it within a "
+                                               "second."]
+        assert wait_ended(run_id, store) == "cancelled"
+        assert child.communicate(timeout=30)[0].strip() == "cancelled"
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        monkeypatch.undo()
+        get_settings(fresh=True)
