@@ -11,7 +11,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
+
 from reasoning.config import current_settings
+from reasoning.entries import entry_budget, entry_labels
 from storage.importer import FORMAT, VERSION, check_export, import_checked
 from storage.queries import StoredEvent, curve_points, get_run, replay, strategy_results
 from storage.store import Store
@@ -28,11 +31,14 @@ def export_run_json(run_id: str, *, store: Store | None = None) -> dict[str, Any
         return None
     events = replay(run_id, store=store)
     curve = curve_points(run_id, store=store).drop(columns=["strategy"])
+    # Each entry with the caps it ran under and its label (direct@300), as the run page names it.
+    labels = entry_labels([(s.strategy, s.budget) for s in run.strategies], run.budget)
     data: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "run": {name: _jsonable(getattr(run, name)) for name in _RUN_COLUMNS},
-        "strategies": [{k: _jsonable(v) for k, v in vars(s).items()} for s in run.strategies],
+        "strategies": [{**{k: _jsonable(v) for k, v in vars(s).items()}, "budget": entry_budget(s.budget, run.budget),
+                        "label": label} for s, label in zip(run.strategies, labels, strict=True)],
         "events": [_event_json(e) for e in events],
         "curve_points": [{k: _jsonable(v) for k, v in row.items()} for row in curve.to_dict(orient="records")],
     }
@@ -63,13 +69,27 @@ def export_runs_csv(
     strategy_status: str | Sequence[str] | None = None,
     store: Store | None = None,
 ) -> str:
-    """Many runs as CSV text: one row per strategy run with its run's model, dataset, budget
-    caps, answer, correctness and spend (knobs as JSON)."""
+    """Many runs as CSV text: one row per entry (strategy run) with its label, its run's model and
+    dataset, its budget caps, answer, correctness and spend (knobs as JSON)."""
     frame = strategy_results(model=model, strategy=strategy, dataset=dataset, sweep_id=sweep_id, run_ids=run_ids,
                              since=since, strategy_status=strategy_status, store=store)
+    frame.insert(int(frame.columns.get_loc("strategy")) + 1, "entry", _entry_column(frame))
     frame["knobs"] = frame["knobs"].map(lambda knobs: json.dumps(knobs, sort_keys=True))
     frame["created"] = frame["created"].map(lambda t: t.isoformat())
     return frame.to_csv(index=False)
+
+
+def _entry_column(frame: pd.DataFrame) -> list[str]:
+    """Each row's entry label (direct, or direct@300 when its run holds a strategy twice or at
+    different budgets), from the rows of its run that the export holds."""
+    caps = [c for c in frame.columns if c.startswith("budget_")]
+    labels: dict[Any, str] = {}
+    for _, rows in frame.groupby("run_id", sort=False):
+        budgets = [{c.removeprefix("budget_"): None if pd.isna(v) else v for c, v in zip(caps, values, strict=True)}
+                   for values in rows[caps].itertuples(index=False)]
+        named = entry_labels(list(zip(rows["strategy"], budgets, strict=True)), {})
+        labels.update(zip(rows.index, named, strict=True))
+    return [labels[i] for i in frame.index]
 
 
 def _event_json(event: StoredEvent) -> dict[str, Any]:

@@ -1,8 +1,12 @@
 """Entries (a strategy at a budget of its own) as the run page, charts and exports name them, and
 the charts' axes when nothing was spent."""
 
+# The store fixtures come from test_storage.py; test parameters named like them shadow the imports.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
@@ -31,8 +35,12 @@ from reasoning.limits import (
     check_supported,
     prompt_floor,
 )
+from reasoning.models.fake import FakeModel
 from reasoning.models.local import LocalModel
 from reasoning.strategies import make_strategy
+from storage import forget_store, get_run, open_store
+from storage.store import Store
+from tests.test_storage import postgres_cluster, runner, store, store_url  # noqa: F401  (shared fixtures)
 
 RUN = {"total_tokens": 1000, "output_tokens": None, "usd": None, "seconds": 60.0}
 
@@ -94,6 +102,33 @@ def test_the_spend_chart_gives_an_axis_with_nothing_spent_an_extent_so_no_tick_r
     spent = spend_frame([{"strategy_index": 0, "strategy": "direct", "seconds": 2.0, "tokens": 50, "usd": 0.0}])
     spec = spend_chart(spent, "tokens").to_dict()
     assert spec["encoding"]["y"]["scale"] == {"zero": True} and spec["encoding"]["x"]["scale"] == {"zero": True}
+
+
+# ---- exports ---------------------------------------------------------------------------------
+
+
+def test_exports_key_on_the_entry(store: Store, runner, tmp_path) -> None:
+    from storage import RunSpec, StrategySpec
+    from storage.export import export_run_json, export_runs_csv, import_run_json
+
+    run_id = runner.submit(RunSpec("2+2?", FakeModel("Answer: 4"), [
+        StrategySpec("direct", {}, Budget(total_tokens=300)), StrategySpec("direct", {}, Budget(total_tokens=600)),
+        StrategySpec("chain_of_thought", {})], Budget(total_tokens=1000), reference="4"))
+    assert runner.wait(run_id, 20) == "done"
+    data = export_run_json(run_id, store=store)
+    assert [(s["label"], s["budget"]["total_tokens"]) for s in data["strategies"]] == [
+        ("direct@300", 300), ("direct@600", 600), ("chain_of_thought@1,000", 1000)]
+    frame = pd.read_csv(io.StringIO(export_runs_csv([run_id], store=store)))
+    assert list(frame["entry"]) == ["direct@300", "direct@600", "chain_of_thought@1,000"]
+    assert list(frame.columns).index("entry") == list(frame.columns).index("strategy") + 1
+
+    # An export moves to another store with its entries' budgets (the label is derived, not stored).
+    other = open_store(f"sqlite:///{tmp_path / 'copy.db'}")
+    try:
+        imported = import_run_json(data, store=other)
+        assert [s.budget["total_tokens"] for s in get_run(imported, store=other).strategies] == [300, 600, 1000]
+    finally:
+        forget_store(other)
 
 
 # ---- checks before Run (reasoning.limits, app.controls) ----------------------------------------
