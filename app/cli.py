@@ -286,6 +286,10 @@ def _run_record(store, run_id: str) -> dict[str, Any]:  # type: ignore[no-untype
                 "stop": s.stop_reason,
                 "correct": s.correct,
                 "error": s.error,
+                # the provider reported impossible usage (or the spend passed a cap): figures as reported
+                "over_cap": s.over_cap,
+                "app_version": s.app_version,
+                "fingerprint": s.fingerprint,
                 "spend": {
                     "input_tokens": s.input_tokens,
                     "output_tokens": s.output_tokens,

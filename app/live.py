@@ -304,6 +304,8 @@ def render_pane(pane: PaneView, info: StrategyInfo | None, budget: dict[str, Any
             st.caption(literal_markdown(", ".join(f"{k}={v}" for k, v in pane.knobs.items())))
         bar = spend_bar(pane.spent, budget)
         st.progress(bar.fraction, text=literal_markdown(bar.text + (" (estimated)" if pane.spent.estimated else "")))
+        if pane.spent.over_cap:  # Context flags reports that cannot be true and spends past a cap
+            st.warning("Over cap: the provider reported more than this budget allowed (figures as reported; see notes)")
 
         with st.container(key=f"answer-{pane.index}"):
             _answer(pane, info, curve)

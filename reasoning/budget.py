@@ -65,7 +65,14 @@ class Budget:
 
 @dataclass(frozen=True)
 class Spend:
-    """Running totals of one strategy run. Reasoning tokens are a subset of output tokens."""
+    """Running totals of one strategy run. Reasoning tokens are a subset of output tokens.
+
+    `calls` counts only calls that produced a reply (some text or thinking, or a reported usage):
+    a call refused, unreachable or rate limited before any byte came back is neither counted nor
+    charged, so calls == 0 means the strategy never made a successful call. A call cut or
+    interrupted mid-stream counts, charged for what it streamed (`estimated`).
+    `over_cap`: the provider reported usage that cannot be true (more output than granted, a prompt
+    far above its count) or the spend went past a cap; the figures are the reported ones."""
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -75,6 +82,7 @@ class Spend:
     seconds: float = 0.0
     calls: int = 0
     estimated: bool = False  # True once any call's usage was estimated rather than reported
+    over_cap: bool = False
 
     @property
     def total_tokens(self) -> int:

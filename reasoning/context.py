@@ -1,9 +1,13 @@
 """Context: the only metered path from a strategy to a model.
 
 Every call goes through `generate`, which (1) refuses when a cap is reached, counting reservations,
-(2) clamps max_tokens to what the remaining tokens and dollars can buy after the prompt,
-(3) reserves that worst case so parallel calls cannot spend the same remainder twice,
-(4) streams, emitting text and thinking deltas, and (5) settles with the reported (or estimated) usage.
+(2) counts the prompt as the server will (reasoning.metering: the provider's tokenizer, else our
+estimate times the model's learned ratio or a safety margin) and clamps max_tokens to what the
+remaining tokens and dollars can buy after it, (3) reserves that worst case so parallel calls cannot
+spend the same remainder twice, (4) streams, emitting text and thinking deltas, and (5) settles with
+the reported usage; a call that stopped early is charged what it streamed (flagged estimated), one
+that produced nothing is charged nothing. A report that cannot be true (more output than granted, a
+prompt far above its count) or a spend past a cap marks the result over_cap, with a Note.
 """
 
 from __future__ import annotations
@@ -12,16 +16,20 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reasoning.budget import Budget, BudgetExhausted, Spend
 from reasoning.events import Event, Note, PartialAnswer, SpendUpdate, TextDelta, ThinkingDelta
-from reasoning.models.base import Message, Model, Usage
+from reasoning.metering import PromptCount, calibration_for, count_prompt
+from reasoning.models.base import Message, Model, ModelError, Usage
 from reasoning.prices import ModelPrice
 
 # A call that could only produce fewer tokens than this is refused instead of started.
 MIN_USEFUL_TOKENS = 16
+# While a call streams, a SpendUpdate counting what it streamed so far goes out at most this often
+# (seconds), so the store holds a spend for a run whose process dies mid-stream.
+PROVISIONAL_INTERVAL = 1.0
 
 
 class Reply(str):
@@ -46,6 +54,22 @@ class _Reservation:
     usd: float
 
 
+@dataclass(eq=False)
+class _Call:
+    """One model call while it streams, and what it was charged once it ended."""
+
+    label: str
+    prompt: PromptCount
+    granted: int
+    reservation: _Reservation
+    text: list[str] = field(default_factory=list)
+    thinking: list[str] = field(default_factory=list)
+    usage: Usage | None = None  # as the provider reported it (or estimated it, flagged)
+    finish: str | None = None
+    server_started: bool = False  # a ModelError said the server had begun its reply
+    charged: Usage | None = None  # set once, by Context._finish
+
+
 class Context:
     def __init__(
         self,
@@ -64,6 +88,9 @@ class Context:
         self._started = clock()
         self._spent = Spend()
         self._reserved: list[_Reservation] = []
+        self._in_flight: list[_Call] = []
+        self._calibration = calibration_for(model)
+        self._last_spend_update = self._started
         self.best_answer: str | None = None
         self.best_confidence: float | None = None
 
@@ -143,54 +170,118 @@ class Context:
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
         self._check_caps()
-        prompt_tokens = self.model.count_tokens(messages)
-        limits = self._output_limits(prompt_tokens)
+        prompt = await count_prompt(self.model, messages)
+        limits = self._output_limits(prompt.reserve)
         granted = min([max_tokens, *limits.values()])
         # A capped call that can buy no output at all would still pay its prompt: refuse it too.
         if granted < min(min_tokens, max_tokens) or (limits and granted < 1):
             binding = min(limits, key=limits.__getitem__)
             raise BudgetExhausted(
-                binding, f"only {granted} output tokens affordable after a {prompt_tokens}-token prompt"
+                binding, f"only {granted} output tokens affordable after a {prompt.reserve}-token prompt"
             )
-        reservation = _Reservation(
-            tokens=prompt_tokens + granted,
+        call = _Call(label, prompt, granted, _Reservation(
+            tokens=prompt.reserve + granted,
             output_tokens=granted,
-            usd=self.price.input_cost(prompt_tokens) + self.price.output_per_token * granted,
-        )
-        self._reserved.append(reservation)
-        text_parts: list[str] = []
-        thinking_parts: list[str] = []
-        usage: Usage | None = None
-        finish: str | None = None
+            usd=self.price.input_cost(prompt.reserve) + self.price.output_per_token * granted,
+        ))
+        self._reserved.append(call.reservation)
+        self._in_flight.append(call)
         try:
             async for chunk in self.model.stream(
                 messages, max_tokens=granted, temperature=temperature, **options
             ):
                 if chunk.thinking:
-                    thinking_parts.append(chunk.thinking)
+                    call.thinking.append(chunk.thinking)
                     self._emit(ThinkingDelta(label, chunk.thinking))
                 if chunk.text:
-                    text_parts.append(chunk.text)
+                    call.text.append(chunk.text)
                     self._emit(TextDelta(label, chunk.text))
                 if chunk.usage is not None:
-                    usage = chunk.usage
+                    call.usage = chunk.usage
                 if chunk.finish_reason:
-                    finish = chunk.finish_reason
+                    call.finish = chunk.finish_reason
+                if self._clock() - self._last_spend_update >= PROVISIONAL_INTERVAL:
+                    self._emit_provisional()
+        except ModelError as exc:
+            call.server_started = exc.started
+            raise
         finally:
-            self._reserved.remove(reservation)
-            if usage is None:
-                # The stream broke before its usage chunk: charge what we can see, flagged.
-                usage = Usage(prompt_tokens, min(granted, _estimate(self.model, text_parts, thinking_parts)),
-                              estimated=True)
-            self._settle(usage, granted)
+            self._finish(call)
+        usage = call.charged
+        assert usage is not None  # _finish charged it
         return Reply(
-            "".join(text_parts),
-            thinking="".join(thinking_parts),
+            "".join(call.text),
+            thinking="".join(call.thinking),
             usage=usage,
-            truncated=finish == "length" or (finish is None and usage.output_tokens >= granted),
+            truncated=call.finish == "length" or (call.finish is None and usage.output_tokens >= granted),
         )
 
-    def _settle(self, usage: Usage, granted: int) -> None:
+    def _emit_provisional(self) -> None:
+        """A SpendUpdate that counts what the calls in flight have streamed so far (flagged
+        estimated), so a process killed mid-stream leaves a spend in the store, not 0."""
+        spent = self._spent
+        for call in self._in_flight:
+            so_far = Usage(self._calibration.best_guess(call.prompt),
+                           min(call.granted, _estimate(self.model, call.text, call.thinking)))
+            spent = replace(spent, input_tokens=spent.input_tokens + so_far.input_tokens,
+                            output_tokens=spent.output_tokens + so_far.output_tokens,
+                            usd=spent.usd + self.price.cost(so_far), estimated=True)
+        self._last_spend_update = self._clock()
+        self._emit(SpendUpdate(spent.with_seconds(self.elapsed)))
+
+    def settle_in_flight(self) -> None:
+        """Charge every call still streaming for what it has streamed so far (flagged estimated),
+        and stop waiting for it: run() calls this when a strategy ends at its deadline or on a
+        cancel while a model is slow to stop (a local model finishing a token, a socket closing)."""
+        for call in list(self._in_flight):
+            self._finish(call)
+
+    def _finish(self, call: _Call) -> None:
+        """Release a call's reservation and charge it, once: what the provider reported, else what
+        streamed (counted with our tokenizer, flagged estimated), else nothing."""
+        if call.charged is not None:
+            return
+        self._reserved.remove(call.reservation)
+        self._in_flight.remove(call)
+        usage = call.usage
+        replied = usage is not None or bool(call.text or call.thinking)
+        if usage is None and replied:
+            # The stream stopped before its usage chunk (cut, cancelled, the deadline): charge what
+            # we saw: the prompt as best we can count it, the output counted from its text.
+            output = min(call.granted, _estimate(self.model, call.text, call.thinking))
+            usage = Usage(self._calibration.best_guess(call.prompt), output, estimated=True)
+        elif usage is None and call.server_started:
+            # The server took the request and processed the prompt, then broke before any output.
+            usage = Usage(self._calibration.best_guess(call.prompt), 0, estimated=True)
+        elif usage is None:
+            # Refused, unreachable, rate limited, cancelled before any byte came back: the provider
+            # produced nothing, so nothing is charged and no call is counted.
+            call.charged = Usage(0, 0)
+            return
+        call.charged = usage
+        over_cap = self._check_report(call, usage)
+        self._settle(usage, counted=replied, over_cap=over_cap)
+
+    def _check_report(self, call: _Call, usage: Usage) -> bool:
+        """Flag a report that cannot be true (with a Note holding the reported figures), else learn
+        the model's prompt ratio from it. True when the report is impossible."""
+        if usage.estimated:
+            return False
+        impossible = []
+        if usage.output_tokens > call.granted:
+            impossible.append(f"{usage.output_tokens:,} output tokens where {call.granted:,} were granted")
+        if call.prompt.is_impossible(usage.input_tokens):
+            impossible.append(f"a {usage.input_tokens:,}-token prompt counted at {call.prompt.basis:,}")
+        if impossible:
+            self.note(call.label, "over cap: the provider reported " + " and ".join(impossible),
+                      over_cap=True, reported_input_tokens=usage.input_tokens,
+                      reported_output_tokens=usage.output_tokens, granted_output_tokens=call.granted,
+                      prompt_tokens_counted=call.prompt.basis)
+            return True
+        self._calibration.observe(call.prompt, usage.input_tokens)
+        return False
+
+    def _settle(self, usage: Usage, *, counted: bool = True, over_cap: bool = False) -> None:
         s = self._spent
         self._spent = replace(
             s,
@@ -199,10 +290,27 @@ class Context:
             reasoning_tokens=s.reasoning_tokens + usage.reasoning_tokens,
             cached_input_tokens=s.cached_input_tokens + usage.cached_input_tokens,
             usd=s.usd + self.price.cost(usage),
-            calls=s.calls + 1,
+            calls=s.calls + (1 if counted else 0),
             estimated=s.estimated or usage.estimated,
+            over_cap=s.over_cap or over_cap,
         )
+        spent = self._spent
+        if not spent.over_cap and self._exceeds_a_cap(spent):
+            # A plausible report still went past a cap (a prompt counted above its reserve): the
+            # result did not keep its budget, so it is flagged rather than compared as if it had.
+            self._spent = replace(spent, over_cap=True)
+            self.note("budget", f"over cap: the provider counted more than was reserved; spent "
+                      f"{spent.total_tokens:,} tokens (${spent.usd:.6f}) against {self.budget.describe()}",
+                      over_cap=True, total_tokens=spent.total_tokens, output_tokens=spent.output_tokens,
+                      usd=spent.usd)
+        self._last_spend_update = self._clock()
         self._emit(SpendUpdate(self.spent))
+
+    def _exceeds_a_cap(self, spent: Spend) -> bool:
+        b = self.budget
+        return ((b.total_tokens is not None and spent.total_tokens > b.total_tokens)
+                or (b.output_tokens is not None and spent.output_tokens > b.output_tokens)
+                or (b.usd is not None and spent.usd > b.usd * (1 + 1e-9)))
 
     async def gather(self, *calls: Awaitable[Any]) -> list[Any]:
         """Run calls in parallel; each reserves its worst case before it streams.

@@ -50,11 +50,16 @@ class Note:
 
 @dataclass(frozen=True)
 class FinalAnswer:
+    """How a strategy ended. spent.over_cap flags a result whose provider reported impossible usage.
+    app_version and fingerprint say what produced it (reasoning.provenance)."""
+
     answer: str | None
     stop: StopReason
     spent: Spend
     error: str | None = None
     kind: str = field(default="final", init=False)
+    app_version: str | None = None
+    fingerprint: str | None = None
 
 
 Event = TextDelta | ThinkingDelta | SpendUpdate | PartialAnswer | Note | FinalAnswer

@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from reasoning.budget import Budget, BudgetExhausted
+from reasoning.budget import Budget, BudgetExhausted, Spend
 from reasoning.context import Context
 from reasoning.events import Event, FinalAnswer, PartialAnswer, StopReason
 from reasoning.models.base import Model, ModelError
 from reasoning.prices import ModelPrice, price_for
+from reasoning.provenance import app_version, fingerprint
 from reasoning.strategies.base import Strategy
 
 
@@ -26,6 +27,7 @@ class _Marker:
 _DONE = _Marker()  # the strategy returned or raised
 _CANCELLED = _Marker()  # the cancel event was set
 _DEADLINE = _Marker()  # the seconds cap passed
+UNWIND_GRACE = 0.02  # seconds a stopped strategy is given to unwind before its calls are settled as they stand
 
 
 class RunConfigError(ValueError):
@@ -55,13 +57,20 @@ async def run(
     cancel: asyncio.Event | None = None,
 ) -> AsyncIterator[Event]:
     price = price or price_for(model.name, base_url=getattr(model, "base_url", None))
-    queue: asyncio.Queue = asyncio.Queue()
-    ctx = Context(model, budget, price=price, emit=queue.put_nowait)
+    made_by = {"app_version": app_version(), "fingerprint": fingerprint(strategy)}
     try:
         check_run(strategy, problem, model, budget, price)
     except RunConfigError as exc:
-        yield FinalAnswer(None, "error", ctx.spent, error=str(exc))
+        yield FinalAnswer(None, "error", Spend(), error=str(exc), **made_by)
         return
+    # First-use work (a tokenizer's files, a local model's weights, an SDK's HTTP client) is done
+    # before the strategy's clock starts: it is the process's cost, not the strategy's, and would
+    # otherwise fall on whichever strategy of a comparison happens to run first.
+    if not await _warmed_up(model, problem, cancel):
+        yield FinalAnswer(None, "cancelled", Spend(), **made_by)
+        return
+    queue: asyncio.Queue = asyncio.Queue()
+    ctx = Context(model, budget, price=price, emit=queue.put_nowait)
 
     async def solve() -> str | None:
         try:
@@ -94,12 +103,22 @@ async def run(
     finally:
         if deadline is not None:
             deadline.cancel()
-        if not task.done():
-            task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
         if cancel_wait is not None:
             cancel_wait.cancel()
+        if not task.done():
+            task.cancel()
+            # A strategy unwinds in a few ms: its calls settle what they streamed. A model slow to
+            # stop (a local model mid-way through a prompt, a socket closing) is not waited for: the
+            # stop would come as late as it does (0.37 s past a 0.3 s cap, measured), so its calls
+            # are charged what they streamed now, and it finishes unwinding on its own.
+            await asyncio.wait({task}, timeout=UNWIND_GRACE)
+        if task.done():
+            with contextlib.suppress(BaseException):
+                task.result()
+        else:
+            ctx.settle_in_flight()
+            task.add_done_callback(_retrieve)
+
 
     # Drain what the strategy emitted before it stopped (deltas, spend of a cut call).
     while not queue.empty():
@@ -110,7 +129,59 @@ async def run(
     answer, stop, error = _outcome(task, ctx, deadline_hit=deadline_hit, cancelled=cancelled)
     if answer and answer != ctx.best_answer:
         yield PartialAnswer(answer, None, ctx.spent)
-    yield FinalAnswer(answer, stop, ctx.spent, error=error)
+    yield FinalAnswer(answer, stop, ctx.spent, error=error, **made_by)
+
+
+_warmed: set[tuple] = set()
+
+
+async def _warmed_up(model: Model, problem: str, cancel: asyncio.Event | None) -> bool:
+    """Warm the model up; False if the cancel came first. A failure is left to the strategy's first
+    call, which reports it as the run's error."""
+    work = asyncio.ensure_future(_warm_up(model, problem))
+    waiter = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
+    try:
+        await asyncio.wait({work} if waiter is None else {work, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if waiter is not None:
+            waiter.cancel()
+        if not work.done():
+            work.cancel()
+    if work.cancelled():
+        return False
+    work.exception()  # retrieved, and left to the strategy's first call
+    return not (cancel is not None and cancel.is_set())
+
+
+async def _warm_up(model: Model, problem: str) -> None:
+    """Do the slow first-use work on a worker thread: a tokenizer's first count loads its files
+    (tiktoken's rank files: 1-2 s on a loaded 2-core machine; a local model's weights), and a
+    provider's first call builds its HTTP client (`warm_up(loop)`, 0.2-0.4 s per model). Inside a
+    strategy, on the event loop, either held up everything on it, the seconds cap's deadline
+    included: a 0.3 s cap ended 0.37 s late, and the first run of a process over a second late.
+    (Building tiktoken's encoding holds the GIL, so even on a thread it stalls the loop: hence
+    before the strategy's clock starts, not during it.)"""
+    loop = asyncio.get_running_loop()
+    # A local model loads per (file, context size, threads): one count for each.
+    key = (model.name, getattr(model, "n_ctx", None), getattr(model, "n_threads", None))
+    prepare = getattr(model, "warm_up", None)
+    if key in _warmed and prepare is None:
+        return
+
+    def work() -> None:
+        if key not in _warmed:
+            model.count_tokens([{"role": "user", "content": problem}])
+        if prepare is not None:
+            prepare(loop)
+
+    await asyncio.to_thread(work)
+    _warmed.add(key)
+
+
+def _retrieve(task: asyncio.Task) -> None:
+    """Collect the outcome of a strategy that finished unwinding after its run ended."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _outcome(
@@ -121,7 +192,7 @@ def _outcome(
         return best, "cancelled", None
     if deadline_hit:
         return best, "budget", None
-    if task.cancelled():
+    if not task.done() or task.cancelled():  # still unwinding: the run was closed from outside
         return best, "cancelled", None
     exc = task.exception()
     if exc is None:

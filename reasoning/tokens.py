@@ -15,6 +15,7 @@ import functools
 import gzip
 import hashlib
 import importlib.util
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -106,9 +107,21 @@ def load_ranks(path: Path, expected_sha256: str) -> dict[bytes, int]:
     return ranks
 
 
-@functools.cache
+_building = threading.Lock()
+
+
 def get_encoding(name: str) -> tiktoken.Encoding:
-    """cl100k_base or o200k_base, built offline from the bundled rank file (cached per process)."""
+    """cl100k_base or o200k_base, built offline from the bundled rank file (cached per process).
+
+    One build at a time: a build parses ~200k lines under the GIL (about a second on a loaded
+    machine), and two threads warming the same model (run() warms off the event loop) would each
+    parse them, starving the loop twice as long."""
+    with _building:
+        return _build_encoding(name)
+
+
+@functools.cache
+def _build_encoding(name: str) -> tiktoken.Encoding:
     if name not in _SPECS:
         raise ValueError(f"unknown encoding {name!r}; offline encodings: {', '.join(ENCODING_NAMES)}")
     spec = _SPECS[name]
@@ -118,6 +131,9 @@ def get_encoding(name: str) -> tiktoken.Encoding:
         mergeable_ranks=load_ranks(rank_file_path(name), spec["sha256"]),
         special_tokens=dict(spec["special_tokens"]),
     )
+
+
+get_encoding.cache_clear = _build_encoding.cache_clear  # type: ignore[attr-defined]
 
 
 def _split(model_name: str) -> tuple[str, str]:

@@ -75,6 +75,9 @@ class StrategyInfo:
     started: datetime | None
     finished: datetime | None
     budget: dict[str, Any] | None = None  # this entry's caps (Budget.as_dict); None in rows before 0004
+    over_cap: bool = False  # the provider reported impossible usage, or the spend passed a cap (0004)
+    app_version: str | None = None  # what produced the result (0004; None in older rows)
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)

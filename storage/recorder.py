@@ -72,6 +72,7 @@ def spend_columns(spent: Spend) -> dict[str, Any]:
         "seconds": spent.seconds,
         "calls": spent.calls,
         "estimated": spent.estimated,
+        "over_cap": spent.over_cap,  # the provider reported impossible usage, or the spend passed a cap
     }
 
 
@@ -200,6 +201,8 @@ class RunRecorder:
                 stop_reason=event.stop,
                 error=event.error,
                 finished=datetime.now(UTC),
+                app_version=event.app_version,  # what produced the result (reasoning.provenance)
+                fingerprint=event.fingerprint,
             )
         if values:  # a note changes nothing in the strategy's row
             self._batch.strategies.setdefault(strategy_index, {}).update(values)

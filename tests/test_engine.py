@@ -35,8 +35,8 @@ def final_of(events) -> FinalAnswer:
     [
         ({"total_tokens": 0}, "positive"),
         ({"output_tokens": -5}, "positive"),
-        ({"usd": float("nan")}, "positive"),
-        ({"seconds": float("inf")}, "positive"),
+        ({"usd": float("nan")}, "finite"),
+        ({"seconds": float("inf")}, "finite"),
         ({"total_tokens": 10.5}, "whole number"),
         ({"usd": "1"}, "number"),
         ({"total_tokens": True}, "number"),

@@ -150,13 +150,16 @@ def finish(runner: Runner, store: Store, run_id: str) -> RunInfo:
     return info
 
 
-def assert_failed_alone(info: RunInfo, message: str) -> None:
-    """The failing strategy ended with an error, its partial answer and its spend; the other went on."""
+def assert_failed_alone(info: RunInfo, message: str, calls: int = 2) -> None:
+    """The failing strategy ended with an error, its partial answer and its spend; the other went on.
+
+    calls: the failing strategy's counted calls, its first sample and the faulty call when that one
+    produced a reply (1 when the fault came before any: a refusal is neither counted nor charged)."""
     failed, healthy = info.strategies
     assert (failed.status, failed.stop_reason) == ("error", "error")
     assert message in failed.error and KEY not in failed.error
     assert failed.answer == "4"  # the vote of its first sample, reported before the fault
-    assert failed.calls >= 2 and failed.input_tokens > 0 and failed.output_tokens > 0
+    assert failed.calls == calls and failed.input_tokens > 0 and failed.output_tokens > 0
     assert (healthy.status, healthy.stop_reason, healthy.answer, healthy.correct) == ("done", "done", "4", True)
     assert info.status == "done"
     assert info.error.startswith("1 of 2 strategies failed") and message in info.error
@@ -196,7 +199,7 @@ def test_a_refusal_that_outlasts_the_retries_fails_only_its_strategy(runner, sto
     make, message = REFUSALS[fault]
     script = stub.responder = Script(make(provider))
     info = finish(runner, store, start_run(runner, provider, stub))
-    assert_failed_alone(info, message)
+    assert_failed_alone(info, message, calls=1)
     assert len(script.failing_requests) == 1 + 1 + RETRIES  # the first sample, then the call and its retries
     if fault == "overloaded":
         assert f"HTTP {provider.overloaded_status}" in info.strategies[0].error
@@ -213,7 +216,7 @@ def test_retries_wait_the_servers_retry_after(runner, store, provider, stub, mon
 def test_the_retry_count_comes_from_settings(runner, store, provider, stub, monkeypatch):
     use_settings(monkeypatch, retries=0)
     script = stub.responder = Script(StubReply.http_error(500, retry_after=QUICK_RETRY))
-    assert_failed_alone(finish(runner, store, start_run(runner, provider, stub)), "HTTP 500")
+    assert_failed_alone(finish(runner, store, start_run(runner, provider, stub)), "HTTP 500", calls=1)
     assert len(script.failing_requests) == 2  # no retry at all
 
 
@@ -235,7 +238,7 @@ def test_a_request_that_times_out_is_retried(runner, store, provider, stub):
 def test_a_request_that_keeps_timing_out_fails_its_strategy(runner, store, provider, stub, monkeypatch):
     use_settings(monkeypatch, retries=1)
     script = stub.responder = Script(StubReply(wait_before=5 * TIMEOUT))
-    assert_failed_alone(finish(runner, store, start_run(runner, provider, stub)), "timed out")
+    assert_failed_alone(finish(runner, store, start_run(runner, provider, stub)), "timed out", calls=1)
     assert len(script.failing_requests) == 1 + 1 + 1
 
 
@@ -266,7 +269,8 @@ def test_an_error_event_mid_stream_fails_its_strategy(runner, store, provider, s
 def test_a_stalled_stream_times_out_after_the_configured_silence(runner, store, provider, stub):
     script = stub.responder = Script(StubReply(delay=10 * TIMEOUT))  # headers and one event, then silence
     info = finish(runner, store, start_run(runner, provider, stub))
-    assert_failed_alone(info, f"the stream stalled: no data within {TIMEOUT:g} s")
+    # The stream opened (the prompt was read, and is charged) but no text came: not a counted call.
+    assert_failed_alone(info, f"the stream stalled: no data within {TIMEOUT:g} s", calls=1)
     assert len(script.failing_requests) == 2
 
 

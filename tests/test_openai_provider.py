@@ -236,13 +236,15 @@ async def test_a_run_meters_the_reported_usage(openai_server):
      (StubReply.cut(4), "cut mid-way")],
     ids=["429", "500", "cut"],
 )
-async def test_a_fault_ends_the_run_with_a_readable_error_and_keeps_the_spend(openai_server, fault, expected):
+async def test_a_fault_ends_the_run_with_a_readable_error_and_charges_what_streamed(openai_server, fault, expected):
     openai_server.queue(fault)
     _, final = await run_cot(model_for(openai_server))
     assert final.stop == "error" and expected in final.error and KEY not in final.error
-    assert final.spent.calls == 1
-    if fault.cut_after:  # text streamed before the cut is charged, with the prompt, as an estimate
+    if fault.cut_after:  # the prompt and the text streamed before the cut are charged, flagged
+        assert final.spent.calls == 1
         assert final.spent.total_tokens > 0 and final.spent.output_tokens > 0 and final.spent.estimated
+    else:  # refused before any byte of a reply: nothing is charged, no call is counted
+        assert (final.spent.calls, final.spent.total_tokens, final.spent.usd) == (0, 0, 0.0)
 
 
 async def test_a_reply_that_never_ends_is_stopped_by_the_seconds_cap(openai_server):

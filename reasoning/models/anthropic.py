@@ -13,12 +13,16 @@ with a 400, even at their defaults, and the SDK no longer has those parameters.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import re
+import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
+from urllib.parse import urlparse
 
 import anthropic
 import httpx2
@@ -27,16 +31,26 @@ from reasoning import tokens
 from reasoning.models.base import Capabilities, Chunk, Message, ModelConfigError, ModelError, Usage
 from reasoning.models.openai import (
     CONNECT_TIMEOUT,
+    COUNT_CACHE_SIZE,
+    TOKENIZE_TIMEOUT,
+    UNREADABLE,
     client_limits,
     is_retryable_status,
     is_runaway,
+    preload_transport,
+    probe_lock,
     runaway_message,
     stall_message,
     status_words,
+    unreadable_message,
 )
 from reasoning.redaction import base_and_query, redact, redact_url
 
 MIN_THINKING_BUDGET = 1024
+ANTHROPIC_HOST = "api.anthropic.com"
+# Servers (base URL) known to have the token-counting endpoint (True) or not (False: it answered
+# 404 or alike, and is not asked again by this process).
+_count_endpoints: dict[str, bool] = {}
 # Claude's tokenizer yields more tokens than o200k_base for the same text; counts lean upward so a
 # budget check does not let a prompt through that the bill would then exceed.
 TOKEN_MARGIN = 1.2
@@ -103,13 +117,15 @@ class AnthropicModel:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anthropic.AsyncAnthropic] = (
             weakref.WeakKeyDictionary()
         )
+        self._clients_lock = threading.Lock()  # warm_up builds a loop's client on a worker thread
+        self._counts: OrderedDict[str, int] = OrderedDict()  # prompt -> the API's count (LRU)
 
     def __repr__(self) -> str:  # never show the key, nor credentials in the URL
         where = f", base_url={redact_url(self.base_url)!r}" if self.base_url else ""
         return f"AnthropicModel({self.model!r}{where})"
 
-    def _client(self) -> anthropic.AsyncAnthropic:
-        loop = asyncio.get_running_loop()
+    def _client(self, loop: asyncio.AbstractEventLoop | None = None) -> anthropic.AsyncAnthropic:
+        loop = loop or asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
             base_url, query = base_and_query(self.base_url)  # ?api_key=... goes with every request
@@ -132,6 +148,52 @@ class AnthropicModel:
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """An estimate (Claude's tokenizer is not public offline), leaning upward."""
         return math.ceil(tokens.count_messages(messages, self.name) * TOKEN_MARGIN)
+
+    exact_token_counts = False  # count_tokens is an estimate; count_prompt_tokens asks the API
+
+    def warm_up(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The slow parts of a first call, done by run() on a worker thread: building the loop's HTTP
+        client (its TLS context) and the SDK's lazily imported messages resource."""
+        with self._clients_lock:
+            self._client(loop).messages  # noqa: B018  (the property imports the resource)
+        preload_transport()
+
+    async def count_prompt_tokens(self, messages: Sequence[Message]) -> int | None:
+        """Anthropic's own count of this prompt (POST /v1/messages/count_tokens: free, and rate limited
+        apart from messages). None when the server has no such endpoint (a compatible server) or the
+        request failed; the caller then estimates."""
+        where = self.base_url or ANTHROPIC_HOST
+        if _count_endpoints.get(where) is False:
+            return None
+        full = self.request_body(messages, max_tokens=MIN_THINKING_BUDGET + 1, temperature=0.0)
+        body = {k: full[k] for k in ("model", "messages", "system") if k in full}
+        key = json.dumps(body, ensure_ascii=False)
+        if key in self._counts:
+            self._counts.move_to_end(key)
+            return self._counts[key]
+        if where not in _count_endpoints:
+            async with probe_lock(where):  # parallel calls to a new server: one finds out, the others wait
+                if where not in _count_endpoints:
+                    return await self._ask_count(where, body, key)
+        return None if _count_endpoints.get(where) is False else await self._ask_count(where, body, key)
+
+    async def _ask_count(self, where: str, body: dict[str, Any], key: str) -> int | None:
+        client = self._client().with_options(max_retries=0, timeout=min(self.timeout, TOKENIZE_TIMEOUT))
+        try:
+            counted = (await client.messages.count_tokens(**body)).input_tokens
+        except anthropic.APIStatusError as exc:
+            if exc.status_code in (404, 405, 501):  # no such endpoint (a 400 is about this prompt)
+                _count_endpoints[where] = False
+            return None
+        except (anthropic.APIError, httpx2.HTTPError, *UNREADABLE):
+            return None
+        if not isinstance(counted, int):
+            return None
+        _count_endpoints[where] = True
+        self._counts[key] = counted
+        if len(self._counts) > COUNT_CACHE_SIZE:
+            self._counts.popitem(last=False)
+        return counted
 
     def request_body(
         self, messages: Sequence[Message], *, max_tokens: int, temperature: float, **options: Any
@@ -196,7 +258,7 @@ class AnthropicModel:
         reported_thinking: int | None = None
         thinking: list[str] = []
         stop_reason: str | None = None
-        finished = started = False
+        finished = started = began = False  # began: message_start arrived (the prompt was read)
         pieces = 0
         try:
             response = await self._client().messages.create(**body)
@@ -204,6 +266,7 @@ class AnthropicModel:
             async with response:
                 async for event in response:
                     if event.type == "message_start":
+                        began = True
                         u = event.message.usage
                         cached = u.cache_read_input_tokens or 0
                         # input_tokens excludes cache reads and writes; all three are prompt tokens.
@@ -219,7 +282,7 @@ class AnthropicModel:
                             thinking.append(delta.thinking)
                             yield Chunk(thinking=delta.thinking)
                         if is_runaway(pieces, max_tokens):
-                            raise self._model_error(runaway_message(max_tokens))
+                            raise self._model_error(runaway_message(max_tokens), started=True)
                     elif event.type == "message_delta":
                         output_tokens = event.usage.output_tokens  # cumulative
                         details = event.usage.output_tokens_details
@@ -229,14 +292,19 @@ class AnthropicModel:
                     elif event.type == "message_stop":
                         finished = True
         except anthropic.APIError as exc:
-            raise self._error(exc) from None
+            raise self._error(exc, began=began) from None
         except httpx2.TimeoutException:  # the SDK leaves transport errors inside a stream unwrapped
-            raise self._model_error(stall_message(self.timeout), retryable=True) from None
+            raise self._model_error(stall_message(self.timeout), retryable=True, started=began) from None
         except httpx2.HTTPError as exc:
             where = "the stream was cut mid-way" if started else "connection failed"
-            raise self._model_error(f"{where} ({type(exc).__name__}: {exc})", retryable=True) from None
+            raise self._model_error(f"{where} ({type(exc).__name__}: {exc})", retryable=True,
+                                    started=began) from None
+        except UNREADABLE as exc:  # not JSON, or JSON of another shape (the SDK does not validate)
+            raise self._model_error(unreadable_message(self._where(), exc), retryable=True,
+                                    started=began, named=False) from None
         if not finished:
-            raise self._model_error("the stream ended before the reply was finished", retryable=True)
+            raise self._model_error("the stream ended before the reply was finished", retryable=True,
+                                    started=began)
         # Thinking tokens are part of output_tokens; when the API does not break them out, the
         # streamed thinking text gives the split (the total stays exact).
         if reported_thinking is None:
@@ -245,24 +313,34 @@ class AnthropicModel:
                       cached_input_tokens=cached)
         yield Chunk(usage=usage, finish_reason="length" if stop_reason == "max_tokens" else "stop")
 
-    def _model_error(self, detail: str, *, status: int | None = None, retryable: bool = False) -> ModelError:
-        return ModelError(redact(f"{self.name}: {detail}", self._api_key), status=status, retryable=retryable)
+    def _model_error(self, detail: str, *, status: int | None = None, retryable: bool = False,
+                     started: bool = False, named: bool = True) -> ModelError:
+        message = f"{self.name}: {detail}" if named else detail
+        return ModelError(redact(message, self._api_key), status=status, retryable=retryable, started=started)
 
-    def _error(self, exc: anthropic.APIError) -> ModelError:
+    def _where(self) -> str:
+        """Who answered, for an error: "Anthropic API at https://api.anthropic.com" or
+        "anthropic-compatible server at http://host:8080" (credentials cut from the URL)."""
+        if self.base_url is None or (urlparse(self.base_url).hostname or "") == ANTHROPIC_HOST:
+            return f"Anthropic API at {redact_url(self.base_url or f'https://{ANTHROPIC_HOST}')}"
+        return f"anthropic-compatible server at {redact_url(self.base_url)}"
+
+    def _error(self, exc: anthropic.APIError, *, began: bool = False) -> ModelError:
         where = self.base_url or "https://api.anthropic.com"
         if isinstance(exc, anthropic.APITimeoutError):
             return self._model_error(f"no reply from {where} within {self.timeout:g} s (timed out)",
-                                     retryable=True)
+                                     retryable=True, started=began)
         if isinstance(exc, anthropic.APIConnectionError):
             cause = exc.__cause__
             reason = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
-            return self._model_error(f"could not connect to {where}{reason}", retryable=True)
+            return self._model_error(f"could not connect to {where}{reason}", retryable=True, started=began)
         if isinstance(exc, anthropic.APIStatusError):
             message = exc.api_message or exc.message
             if exc.status_code == 200:  # an `event: error` inside an open stream
                 status = _STREAM_ERROR_STATUS.get(exc.type or "")
                 return self._model_error(f"the server reported an error mid-stream ({exc.type}): {message}",
-                                         status=status, retryable=status is None or is_retryable_status(status))
+                                         status=status, retryable=status is None or is_retryable_status(status),
+                                         started=began)
             status = exc.status_code
             detail = f"{status_words(status)} (HTTP {status}): {message}"
             if status == 401:

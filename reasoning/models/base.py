@@ -39,11 +39,17 @@ class Capabilities:
 
 
 class ModelError(Exception):
-    """A provider failed. The message is safe to show: it never contains a key."""
+    """A provider failed. The message is safe to show: it never contains a key.
 
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
+    `started`: the server had accepted the request and begun its reply (HTTP 200, a stream open)
+    before it failed, so it processed the prompt; False when it refused or was never reached, and
+    such a call costs nothing."""
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
+                 started: bool = False):
         self.status = status
         self.retryable = retryable
+        self.started = started
         super().__init__(message)
 
 
@@ -61,5 +67,9 @@ class Model(Protocol):
     ) -> AsyncIterator[Chunk]: ...
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
-        """Prompt tokens this call will be charged for (an upper-leaning estimate if not exact)."""
+        """Prompt tokens this call will be charged for (an upper-leaning estimate if not exact).
+
+        Optional beside it (see reasoning.metering): `exact_token_counts = False` on a model whose
+        count is an estimate, and `async count_prompt_tokens(messages) -> int | None`, the
+        provider's own count (None when it has none or it failed)."""
         ...

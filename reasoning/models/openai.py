@@ -9,9 +9,14 @@ never added. A server that reports no usage (llama.cpp's does not) gets a flagge
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
+import json
 import os
 import re
+import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
@@ -80,6 +85,29 @@ def reasoning_delta(delta: Any) -> Any:
             or extra.get("reasoning") or fields.get("reasoning"))
 
 
+# Errors that mean a reply could not be read: data that is not JSON (json.JSONDecodeError is a
+# ValueError), or JSON of another shape, which the SDK hands on unvalidated until a field is missing.
+UNREADABLE = (ValueError, AttributeError, TypeError, KeyError, IndexError)
+
+
+def unreadable_message(where: str, exc: BaseException) -> str:
+    """"openai-compatible server at http://host:8000/v1 sent an unreadable reply: JSONDecodeError: ..."."""
+    detail = " ".join(str(exc).split())[:200]
+    return f"{where} sent an unreadable reply: {type(exc).__name__}: {detail}"
+
+
+# What httpx's transport imports on its first connection (anyio's asyncio backend and streams):
+# ~0.1 s that would otherwise run on the event loop inside a run's first call.
+_TRANSPORT_MODULES = ("anyio._backends._asyncio", "anyio._core._sockets", "anyio._core._streams",
+                      "anyio.streams.memory", "anyio.streams.stapled", "anyio.to_thread")
+
+
+def preload_transport() -> None:
+    for module in _TRANSPORT_MODULES:
+        with contextlib.suppress(ImportError):  # another anyio layout: the first call imports what it needs
+            importlib.import_module(module)
+
+
 def status_words(status: int) -> str:
     return _STATUS_WORDS.get(status, "server error" if status >= 500 else "request refused")
 
@@ -128,13 +156,15 @@ class OpenAIModel:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
             weakref.WeakKeyDictionary()
         )
+        self._clients_lock = threading.Lock()  # warm_up builds a loop's client on a worker thread
+        self._counts: OrderedDict[str, int] = OrderedDict()  # prompt -> the server's count (LRU)
 
     def __repr__(self) -> str:  # never show the key, nor credentials in the URL
         where = f", base_url={redact_url(self.base_url)!r}" if self.base_url else ""
         return f"OpenAIModel({self.model!r}{where})"
 
-    def _client(self) -> openai.AsyncOpenAI:
-        loop = asyncio.get_running_loop()
+    def _client(self, loop: asyncio.AbstractEventLoop | None = None) -> openai.AsyncOpenAI:
+        loop = loop or asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
             base_url, query = base_and_query(self.base_url)  # ?api_key=... goes with every request
@@ -156,6 +186,28 @@ class OpenAIModel:
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         return tokens.count_messages(messages, self.name)
+
+    @property
+    def exact_token_counts(self) -> bool:
+        """tiktoken counts OpenAI's own models exactly; a compatible server's model is estimated."""
+        return not self.self_hosted and tokens.is_exact(self.name)
+
+    def warm_up(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The slow parts of a first call, done by run() on a worker thread: building the loop's HTTP
+        client (its TLS context: 0.2-0.4 s measured on a loaded 2-core machine, for every new model)
+        and the SDK's lazily imported chat resources. On the event loop they held up the seconds cap."""
+        with self._clients_lock:
+            self._client(loop).chat.completions  # noqa: B018  (the property imports the resource)
+        preload_transport()
+
+    async def count_prompt_tokens(self, messages: Sequence[Message]) -> int | None:
+        """The server's own count of this prompt, chat template included: vLLM's `/tokenize` (given
+        the messages) and llama.cpp's `/apply-template` then `/tokenize`, both at the server root.
+        None for OpenAI's API (tiktoken counts its models exactly) and for servers without such an
+        endpoint (llama-cpp-python's /extras/tokenize counts plain text, not a templated chat)."""
+        if not self.self_hosted:
+            return None
+        return await _server_count(self, [{"role": m["role"], "content": m["content"]} for m in messages])
 
     def request_body(
         self, messages: Sequence[Message], *, max_tokens: int, temperature: float, **options: Any
@@ -197,12 +249,13 @@ class OpenAIModel:
         thinking: list[str] = []
         usage: Usage | None = None
         finish: str | None = None
-        started = False
+        started = began = False  # the response arrived; its first event arrived (the prompt was read)
         try:
             response = await self._client().chat.completions.create(**body)
             started = True
             async with response:
                 async for event in response:
+                    began = True
                     if event.usage is not None:
                         usage = self._usage(event.usage)
                     for choice in event.choices[:1]:
@@ -217,16 +270,21 @@ class OpenAIModel:
                         if choice.finish_reason:
                             finish = choice.finish_reason
                     if is_runaway(len(text) + len(thinking), max_tokens):
-                        raise self._model_error(runaway_message(max_tokens))
+                        raise self._model_error(runaway_message(max_tokens), started=True)
         except openai.APIError as exc:
-            raise self._error(exc, started=started) from None
+            raise self._error(exc, started=started, began=began) from None
         except httpx2.TimeoutException:  # a read timeout inside an open stream is not wrapped by the SDK
-            raise self._model_error(stall_message(self.timeout), retryable=True) from None
+            raise self._model_error(stall_message(self.timeout), retryable=True, started=began) from None
         except httpx2.HTTPError as exc:  # transport trouble the SDK did not wrap
             where = "the stream was cut mid-way" if started else "connection failed"
-            raise self._model_error(f"{where} ({type(exc).__name__}: {exc})", retryable=True) from None
+            raise self._model_error(f"{where} ({type(exc).__name__}: {exc})", retryable=True,
+                                    started=began) from None
+        except UNREADABLE as exc:  # not JSON, or JSON of another shape (the SDK does not validate)
+            raise self._model_error(unreadable_message(self._where(), exc), retryable=True,
+                                    started=began, named=False) from None
         if finish is None:
-            raise self._model_error("the stream ended before the reply was finished", retryable=True)
+            raise self._model_error("the stream ended before the reply was finished", retryable=True,
+                                    started=True)
         if usage is None:
             usage = self._estimate(messages, text, thinking, max_tokens=max_tokens, finish=finish)
         yield Chunk(usage=usage, finish_reason=finish)
@@ -251,21 +309,30 @@ class OpenAIModel:
         reasoning = min(output, tokens.count_text("".join(thinking), self.name)) if thinking else 0
         return Usage(self.count_tokens(messages), output, reasoning_tokens=reasoning, estimated=True)
 
-    def _model_error(self, detail: str, *, status: int | None = None, retryable: bool = False) -> ModelError:
-        return ModelError(redact(f"{self.name}: {detail}", self._api_key), status=status, retryable=retryable)
+    def _model_error(self, detail: str, *, status: int | None = None, retryable: bool = False,
+                     started: bool = False, named: bool = True) -> ModelError:
+        message = f"{self.name}: {detail}" if named else detail
+        return ModelError(redact(message, self._api_key), status=status, retryable=retryable, started=started)
 
-    def _error(self, exc: openai.APIError, *, started: bool) -> ModelError:
+    def _where(self) -> str:
+        """Who answered, for an error: "OpenAI at https://api.openai.com/v1" or
+        "openai-compatible server at http://127.0.0.1:8000/v1" (credentials cut from the URL)."""
+        if not self.self_hosted:
+            return f"OpenAI at {redact_url(self.base_url or f'https://{OPENAI_HOST}/v1')}"
+        return f"openai-compatible server at {redact_url(self.base_url or '')}"
+
+    def _error(self, exc: openai.APIError, *, started: bool, began: bool = False) -> ModelError:
         where = self.base_url or f"https://{OPENAI_HOST}"
         if isinstance(exc, openai.APITimeoutError):
             if started:  # the SDK wraps a read timeout inside an open stream too
-                return self._model_error(stall_message(self.timeout), retryable=True)
+                return self._model_error(stall_message(self.timeout), retryable=True, started=began)
             return self._model_error(f"no reply from {where} within {self.timeout:g} s (timed out)",
                                      retryable=True)
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__
             reason = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
             if started:
-                return self._model_error(f"the stream was cut mid-way{reason}", retryable=True)
+                return self._model_error(f"the stream was cut mid-way{reason}", retryable=True, started=began)
             return self._model_error(f"could not connect to {where}{reason}", retryable=True)
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
@@ -278,7 +345,87 @@ class OpenAIModel:
             return self._model_error(detail, status=status, retryable=is_retryable_status(status))
         # An error event inside an open stream.
         return self._model_error(f"the server reported an error mid-stream: {_api_message(exc.body) or exc.message}",
-                                 retryable=True)
+                                 retryable=True, started=began)
+
+
+# How a compatible server counts a prompt, found once per server root and kept for the process:
+# "vllm" (/tokenize takes the messages), "llama.cpp" (/apply-template, then /tokenize of the text),
+# or None (no endpoint that counts a templated chat).
+_server_tokenizers: dict[str, str | None] = {}
+TOKENIZE_TIMEOUT = 5.0  # seconds: a counting request that takes longer falls back to the estimate
+COUNT_CACHE_SIZE = 256  # prompts whose server count a model keeps (parallel samples share a prompt)
+NO_ENDPOINT_STATUSES = frozenset({400, 404, 405, 422, 501})
+
+
+def server_root(base_url: str | None) -> str:
+    """The server's root: vLLM's and llama.cpp's tokenizer endpoints are not under /v1."""
+    base = (base_and_query(base_url)[0] or "").rstrip("/")
+    return base.removesuffix("/v1")
+
+
+_probe_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
+
+
+def probe_lock(server: str) -> asyncio.Lock:
+    """One lock per server (and event loop): parallel calls to a server not yet probed for a
+    token-counting endpoint wait for the first probe instead of each sending one."""
+    locks = _probe_locks.setdefault(asyncio.get_running_loop(), {})
+    return locks.setdefault(server, asyncio.Lock())
+
+
+async def _server_count(model: OpenAIModel, messages: list[dict[str, str]]) -> int | None:
+    key = json.dumps(messages, ensure_ascii=False)
+    if key in model._counts:
+        model._counts.move_to_end(key)
+        return model._counts[key]
+    root = server_root(model.base_url)
+    if root not in _server_tokenizers:
+        async with probe_lock(root):
+            if root not in _server_tokenizers:
+                return await _ask_server(model, root, "unknown", messages, key)
+    kind = _server_tokenizers[root]
+    return None if kind is None else await _ask_server(model, root, kind, messages, key)
+
+
+async def _ask_server(model: OpenAIModel, root: str, kind: str, messages: list[dict[str, str]],
+                      key: str) -> int | None:
+    """Count with the server's tokenizer (`kind`, or "unknown": find out which it has, and remember)."""
+    client = model._client().with_options(max_retries=0, timeout=min(model.timeout, TOKENIZE_TIMEOUT))
+    count: int | None = None
+    found: str | None = kind
+    try:
+        if found in ("unknown", "vllm"):
+            reply = await client.post(f"{root}/tokenize", cast_to=object, body={
+                "model": model.model, "messages": messages, "add_generation_prompt": True})
+            if isinstance(reply, dict) and isinstance(reply.get("count"), int):
+                found, count = "vllm", reply["count"]
+            elif isinstance(reply, dict) and isinstance(reply.get("tokens"), list):
+                found = "llama.cpp"  # answered with no `count`: llama.cpp's /tokenize, which wants `content`
+            else:
+                found = None
+        if found == "llama.cpp":
+            rendered = await client.post(f"{root}/apply-template", cast_to=object, body={"messages": messages})
+            prompt = rendered.get("prompt") if isinstance(rendered, dict) else None
+            reply = None if not isinstance(prompt, str) else await client.post(
+                f"{root}/tokenize", cast_to=object, body={"content": prompt, "add_special": True,
+                                                           "parse_special": True})
+            ids = reply.get("tokens") if isinstance(reply, dict) else None
+            if isinstance(ids, list):
+                count = len(ids)
+            else:
+                found = None
+    except openai.APIStatusError as exc:
+        if exc.status_code not in NO_ENDPOINT_STATUSES:
+            return None  # a passing fault: this prompt is estimated, the next one asks again
+        found = None
+    except (openai.APIError, httpx2.HTTPError, *UNREADABLE):
+        return None
+    _server_tokenizers[root] = found
+    if count is not None:
+        model._counts[key] = count
+        if len(model._counts) > COUNT_CACHE_SIZE:
+            model._counts.popitem(last=False)
+    return count
 
 
 def _api_message(body: object) -> str | None:

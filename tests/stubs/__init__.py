@@ -21,13 +21,20 @@ function of the RecordedRequest returning a StubReply, or None to fall back to t
 
 Faults a reply can carry (see StubReply): an HTTP error status (429 with retry-after, 500, 529),
 an error event mid-stream, a stream cut after N events (the socket is closed without ending the
-chunked body), a reply that never ends (keeps sending slowly until the client goes away), and a
-per-event delay. For "connection refused", point a client at `closed_port_url()`.
+chunked body), a reply that never ends (keeps sending slowly until the client goes away), an event
+whose data is not JSON (`garbage_after`), and a per-event delay. For "connection refused", point a
+client at `closed_port_url()`.
+
+How the server counts: `stub.prompt_counter` (request body -> prompt tokens) sets the usage it
+reports, e.g. twice our own estimate, and `stub.tokenizer` turns on the provider's token-counting
+endpoint that answers with the same count (OpenAIStub: "vllm" or "llama.cpp"; AnthropicStub:
+"anthropic"). `stub.honour_max_tokens` cuts replies at the request's max_tokens.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import re
 import socket
@@ -41,6 +48,7 @@ from typing import Any, Self
 
 _PIECE = re.compile(r"\S+\s*|\s+")
 ENDLESS_INTERVAL = 0.05  # seconds between events of a never-ending reply when no delay is set
+GARBAGE = '{"choices": [{"delta": {"content": "half'  # a JSON object cut mid-string
 
 
 def split_pieces(text: str) -> list[str]:
@@ -83,6 +91,7 @@ class StubReply:
     error_event_after: int | None = None  # Anthropic: an `event: error` (overloaded) after N events
     endless: bool = False  # after the text, keep sending deltas until the client disconnects
     wait_before: float = 0.0  # seconds before the status line: no byte of the response until then
+    garbage_after: int | None = None  # after this many events, one event whose data is not JSON
 
     @classmethod
     def http_error(cls, status: int, *, retry_after: float | None = None, message: str | None = None) -> StubReply:
@@ -96,14 +105,19 @@ class StubReply:
     def never_ending(cls, *, delay: float = ENDLESS_INTERVAL, **fields: Any) -> StubReply:
         return cls(endless=True, delay=delay, **fields)
 
-    def usage_numbers(self, request_body: dict[str, Any] | None) -> tuple[int, int, int]:
-        """(input, output, reasoning) tokens this reply reports."""
+    def usage_numbers(self, request_body: dict[str, Any] | None,
+                      prompt_counter: Callable[[dict[str, Any]], int] | None = None) -> tuple[int, int, int]:
+        """(input, output, reasoning) tokens this reply reports (input: the server's prompt counter
+        when it has one, else the words of the request)."""
         body = request_body or {}
-        words_in = count_words(body.get("messages", [])) + count_words(body.get("system", ""))
+        if prompt_counter is not None:
+            counted = prompt_counter(body)
+        else:
+            counted = max(1, count_words(body.get("messages", [])) + count_words(body.get("system", "")))
         think_pieces = len(split_pieces(self.thinking))
         out_pieces = think_pieces + len(split_pieces(self.text))
         return (
-            self.input_tokens if self.input_tokens is not None else max(1, words_in),
+            self.input_tokens if self.input_tokens is not None else counted,
             self.output_tokens if self.output_tokens is not None else out_pieces,
             self.reasoning_tokens if self.reasoning_tokens is not None else think_pieces,
         )
@@ -182,9 +196,18 @@ class StubServer:
 
     base_path = ""  # what base_url appends to the origin ("/v1" for OpenAI-style clients)
     routes: dict[str, str] = {}
+    garbage_event: str | None = None  # the SSE event name a garbage event is sent under
 
     def __init__(self, default: StubReply | None = None):
         self.default = default or StubReply()
+        # How the server counts a prompt (request body -> tokens), for its usage reports and its
+        # token-counting endpoint; None: the words of the request's messages.
+        self.prompt_counter: Callable[[dict[str, Any]], int] | None = None
+        # Which token-counting endpoint the server offers (each stub says which it can mimic); None: none.
+        self.tokenizer: str | None = None
+        # Stop each reply at the request's max_tokens (finish "length"), as real servers do; by
+        # default a stub streams its whole reply, like a server that ignores max_tokens.
+        self.honour_max_tokens = False
         self.requests: list[RecordedRequest] = []
         self._queue: list[StubReply] = []
         self.responder: Callable[[RecordedRequest], StubReply | None] | None = None
@@ -286,8 +309,16 @@ class StubServer:
             return
         getattr(self, route)(handler, request)
 
+    def prompt_tokens(self, body: dict[str, Any]) -> int:
+        """The server's count of a request's prompt."""
+        if self.prompt_counter is not None:
+            return self.prompt_counter(body)
+        return max(1, count_words(body.get("messages", [])) + count_words(body.get("system", "")))
+
     def serve_reply(self, handler: BaseHTTPRequestHandler, request: RecordedRequest) -> None:
         reply = self._next_reply(request)
+        if self.honour_max_tokens:
+            reply = within_max_tokens(reply, request.body or {})
         if reply.wait_before and self._stopping.wait(reply.wait_before):
             handler.close_connection = True  # stopping: drop the request unanswered
             return
@@ -304,8 +335,12 @@ class StubServer:
         handler.send_header("transfer-encoding", "chunked")
         handler.end_headers()
         writer = EventWriter(handler, reply, self._stopping)
+        events = self.events(reply, request)
+        if reply.garbage_after is not None:  # a broken proxy or server: data that is not JSON
+            events = itertools.chain(itertools.islice(events, reply.garbage_after),
+                                     [(self.garbage_event, GARBAGE)])
         try:
-            for name, data in self.events(reply, request):
+            for name, data in events:
                 writer.event(data, name=name)
             writer.finish()
         except ClientGone:
@@ -339,6 +374,17 @@ class StubServer:
         raise NotImplementedError
 
 
+def within_max_tokens(reply: StubReply, body: dict[str, Any]) -> StubReply:
+    """The reply cut to the request's max_tokens (thinking first, then text), finish "length"."""
+    limit = body.get("max_tokens") or body.get("max_completion_tokens")
+    thinking, text = split_pieces(reply.thinking), split_pieces(reply.text)
+    if not isinstance(limit, int) or len(thinking) + len(text) <= limit or reply.endless:
+        return reply
+    kept_thinking = thinking[:limit]
+    kept_text = text[:max(0, limit - len(kept_thinking))]
+    return replace(reply, thinking="".join(kept_thinking), text="".join(kept_text), finish="length")
+
+
 def request_key(request: RecordedRequest) -> str:
     """The API key a request carried (OpenAI: Authorization: Bearer; Anthropic: x-api-key)."""
     bearer = request.header("authorization") or ""
@@ -354,4 +400,4 @@ def closed_port_url(path: str = "") -> str:
 
 
 __all__ = ["ClientGone", "EventWriter", "RecordedRequest", "StubReply", "StubServer", "closed_port_url",
-           "count_words", "request_key", "split_pieces"]
+           "count_words", "request_key", "split_pieces", "within_max_tokens"]

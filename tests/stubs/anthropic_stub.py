@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -25,7 +26,15 @@ SIGNATURE = "EqQBCkYIBxgCKkBstub-signature"
 
 
 class AnthropicStub(StubServer):
-    routes = {"/v1/messages": "serve_reply"}
+    routes = {"/v1/messages": "serve_reply", "/v1/messages/count_tokens": "count_tokens"}
+    garbage_event = "content_block_delta"
+
+    def count_tokens(self, handler: BaseHTTPRequestHandler, request: RecordedRequest) -> None:
+        """The token-counting endpoint (when stub.tokenizer == "anthropic"): {"input_tokens": N}."""
+        if self.tokenizer != "anthropic":
+            self.send_json(handler, 404, self.error_body(404, "Not found"))
+            return
+        self.send_json(handler, 200, {"input_tokens": self.prompt_tokens(request.body or {})})
 
     def error_body(self, status: int, message: str) -> dict[str, Any]:
         return {"type": "error", "error": {"type": _ERROR_TYPES.get(status, "api_error"), "message": message}}
@@ -40,7 +49,7 @@ class AnthropicStub(StubServer):
 
     def _reply_events(self, reply: StubReply, request: RecordedRequest) -> Iterator[tuple[str, Any]]:
         body = request.body or {}
-        input_tokens, output_tokens, reasoning_tokens = reply.usage_numbers(body)
+        input_tokens, output_tokens, reasoning_tokens = reply.usage_numbers(body, self.prompt_counter)
         yield "message_start", {
             "type": "message_start",
             "message": {

@@ -13,6 +13,7 @@ Use as a context manager (`with OpenAIStub() as stub:`) or through the `openai_s
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -28,8 +29,32 @@ _ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404:
 
 class OpenAIStub(StubServer):
     base_path = "/v1"
-    routes = {"/v1/chat/completions": "serve_reply", "/v1/models": "list_models"}
+    routes = {"/v1/chat/completions": "serve_reply", "/v1/models": "list_models",
+              "/tokenize": "tokenize", "/apply-template": "apply_template"}
     model_id = "stub-model"
+
+    # ---- token counting, at the server root as vLLM and llama.cpp's server have it -------------
+
+    def tokenize(self, handler: BaseHTTPRequestHandler, request: RecordedRequest) -> None:
+        """vLLM: {"messages": [...]} -> {"count": N, ...}. llama.cpp: {"content": text} -> {"tokens": [...]}
+        (given anything else, llama.cpp answers {"tokens": []})."""
+        body = request.body or {}
+        if self.tokenizer == "vllm":
+            count = self.prompt_tokens(body)
+            self.send_json(handler, 200, {"count": count, "max_model_len": 8192, "tokens": list(range(count))})
+        elif self.tokenizer == "llama.cpp":
+            content = body.get("content")
+            # This stub's chat template renders the messages as JSON, so the count can be recovered.
+            count = self.prompt_tokens({"messages": json.loads(content)}) if isinstance(content, str) else 0
+            self.send_json(handler, 200, {"tokens": [0] * count})
+        else:
+            self.send_json(handler, 404, self.error_body(404, "File Not Found"))
+
+    def apply_template(self, handler: BaseHTTPRequestHandler, request: RecordedRequest) -> None:
+        if self.tokenizer != "llama.cpp":
+            self.send_json(handler, 404, self.error_body(404, "File Not Found"))
+            return
+        self.send_json(handler, 200, {"prompt": json.dumps((request.body or {}).get("messages", []))})
 
     def error_body(self, status: int, message: str) -> dict[str, Any]:
         code = "rate_limit_exceeded" if status == 429 else None
@@ -72,7 +97,7 @@ class OpenAIStub(StubServer):
             yield None, chunk({"content": piece})
         yield None, chunk({}, "length" if reply.finish == "length" else "stop")
         if wants_usage and reply.send_usage:
-            input_tokens, output_tokens, reasoning_tokens = reply.usage_numbers(body)
+            input_tokens, output_tokens, reasoning_tokens = reply.usage_numbers(body, self.prompt_counter)
             yield None, {**base, "choices": [], "usage": {
                 "prompt_tokens": input_tokens,
                 "completion_tokens": output_tokens,
