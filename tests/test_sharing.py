@@ -52,6 +52,7 @@ from storage.importer import (
 from storage.tables import CurvePoint, Run, RunStrategy
 from storage.tables import Event as EventRow
 from tests.support import require_in_ci
+from tests.test_storage import postgres_cluster  # noqa: F401  (the shared PostgreSQL fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -247,6 +248,42 @@ def test_an_active_run_imports_as_interrupted_and_credentials_stay_out(empty_sto
     assert info.status == "interrupted" and info.strategies[1].status == "interrupted"
     assert info.model_options == {"base_url": "http://host:8000/v1"}
     assert info.sweep_id is None
+
+
+@pytest.mark.postgres
+def test_import_on_postgresql_keeps_text_exactly_and_writes_all_or_nothing(request, monkeypatch):
+    """A team store: hostile-looking but valid text (HTML, U+2028, emoji) arrives byte for byte; the
+    same run again is skipped, another run under its id renamed; a failed write leaves nothing."""
+    store = open_store(request.getfixturevalue("postgres_cluster").create_database())
+    try:
+        data = hostile_export()
+        data["run"]["problem"] += " \U0001f600 é"
+        [first] = import_export_data([data], store=store)
+        exported = export_run_json(first.run_id, store=store)
+        assert exported["run"]["problem"] == data["run"]["problem"]
+        assert [e["payload"] for e in exported["events"]] == [e["payload"] for e in data["events"]]
+        [again] = import_export_data([data], store=store)
+        assert again.action == "skipped"
+        other = copy.deepcopy(data)
+        other["run"]["problem"] = "another"
+        [renamed] = import_export_data([other], store=store)
+        assert renamed.action == "renamed" and renamed.run_id != first.run_id
+
+        before = counts(store)
+        real, calls = importer._insert, []
+
+        def failing(conn, run_id, checked):
+            calls.append(run_id)
+            if len(calls) == 2:
+                raise RuntimeError("disk full")
+            real(conn, run_id, checked)
+
+        monkeypatch.setattr(importer, "_insert", failing)
+        with pytest.raises(RuntimeError):
+            import_export_data([synthetic_export(30), synthetic_export(30)], store=store)
+        assert counts(store) == before
+    finally:
+        forget_store(store)
 
 
 # ---- hostile files ----------------------------------------------------------------------------
