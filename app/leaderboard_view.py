@@ -229,7 +229,7 @@ def compute_leaderboard(results: pd.DataFrame, cap: str, *, n_boot: int = 1000, 
     """
     choice = RowChoice(split_knobs, include_over_cap, pool_versions)
     rows = board_rows(results, cap, choice)
-    capped = with_budget(results, cap)
+    capped = results.loc[results[f"budget_{cap}"].notna()]  # the rows before over-cap and version choices
     over = over_cap_mask(capped) & capped["correct"].notna()
     versions = version_counts(capped if not split_knobs else label_knob_variants(capped))
     # Only the columns the metrics read: their groupbys copy every column of every group.

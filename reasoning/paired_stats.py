@@ -33,13 +33,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reasoning.metrics import _scored, bootstrap_ci
+from reasoning.metrics import _scored
 
 PAIR_COLUMNS = ["model", "budget", "a", "b", "n", "acc_a", "acc_b", "diff", "ci_low", "ci_high",
                 "a_only", "b_only", "p", "p_holm", "mdd"]
 RANK_COLUMNS = ["strategy", "model", "rank_low", "rank_high"]
 ALPHA = 0.05
 POWER = 0.8
+DENSE_LIMIT = 4_000_000  # items x (strategy, budget) cells up to which the rank bootstrap multiplies matrices
+EXACT_TAIL_LIMIT = 4096  # discordant pairs up to which the McNemar tail is summed in integers
 UNKNOWN_DISCORDANCE = 0.5  # two independent strategies at 50% accuracy disagree on half the items
 
 
@@ -52,8 +54,9 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
 
     ``a_only``: items A got right and B wrong; ``b_only``: the reverse. Exact binomial test of
     a_only against Binomial(a_only + b_only, 1/2): p = min(1, 2 * P[X <= min(a_only, b_only)]).
-    No discordant pair gives p = 1 (no evidence either way). Integer arithmetic, so the tail is
-    exact for any n (the division at the end is correctly rounded by Python).
+    No discordant pair gives p = 1 (no evidence either way). Up to EXACT_TAIL_LIMIT discordant
+    pairs the tail is summed in integers (each term from the last: C(n, i+1) = C(n, i)(n-i)/(i+1)),
+    so it is exact; beyond, in logarithms (relative error far below 1e-9).
     """
     if a_only < 0 or b_only < 0:
         raise ValueError("discordant counts cannot be negative")
@@ -61,8 +64,17 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
     if n == 0:
         return 1.0
     k = min(a_only, b_only)
-    tail = sum(math.comb(n, i) for i in range(k + 1))
-    return min(1.0, 2 * tail / 2**n)
+    if n <= EXACT_TAIL_LIMIT:
+        term = tail = 1
+        for i in range(k):
+            term = term * (n - i) // (i + 1)
+            tail += term
+        return min(1.0, 2 * tail / 2**n)
+    i = np.arange(k, dtype=float)
+    logs = np.concatenate([[0.0], np.cumsum(np.log((n - i) / (i + 1)))])  # log C(n, 0..k)
+    top = logs.max()
+    log_tail = top + math.log(float(np.sum(np.exp(logs - top)))) - n * math.log(2.0)
+    return min(1.0, 2 * math.exp(log_tail))
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
@@ -89,7 +101,7 @@ def min_detectable_difference(n: int, discordance: float | None = None, *, alpha
 
     Connor (1987), sample size for McNemar's test: with psi the share of discordant items and
     delta the difference in accuracy, n = (z_{1-alpha/2} sqrt(psi) + z_{power} sqrt(psi - delta^2))^2
-    / delta^2. Solved here for delta (bisection: the right side falls as delta grows). When psi is
+    / delta^2. Solved here for delta (in closed form: a quadratic once squared). When psi is
     unknown (before a sweep) it is taken as 0.5, what two independent strategies at 50% accuracy
     give; delta is then close to the unpaired two-proportion figure at p = 0.5,
     (z_{1-alpha/2} + z_{power}) * sqrt(2 * 0.25 / n). A larger psi (strategies that disagree more)
@@ -103,19 +115,14 @@ def min_detectable_difference(n: int, discordance: float | None = None, *, alpha
         return 0.0  # the strategies never disagree: any difference would show (there is none)
     z_alpha = NormalDist().inv_cdf(1 - alpha / 2)
     z_power = NormalDist().inv_cdf(power)
-    root_n = math.sqrt(n)
-
-    def excess(delta: float) -> float:  # > 0 when n items are enough for delta
-        return root_n * delta - z_alpha * math.sqrt(psi) - z_power * math.sqrt(max(psi - delta * delta, 0.0))
-
-    top = min(psi, 1.0)
-    if excess(top) < 0:
+    # sqrt(n) delta - z_alpha sqrt(psi) = z_power sqrt(psi - delta^2), squared, is a quadratic in
+    # delta; its larger root is the one with a non-negative left side:
+    # delta = (z_alpha sqrt(psi n) + z_power sqrt(psi (n + z_power^2 - z_alpha^2))) / (n + z_power^2).
+    spread = n + z_power**2 - z_alpha**2
+    if spread < 0:
         return float("nan")
-    low, high = 0.0, top
-    for _ in range(60):  # 2^-60 of the range: far below any difference worth printing
-        mid = (low + high) / 2
-        low, high = (mid, high) if excess(mid) < 0 else (low, mid)
-    return high
+    delta = (z_alpha * math.sqrt(psi * n) + z_power * math.sqrt(psi * spread)) / (n + z_power**2)
+    return delta if delta <= psi else float("nan")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,44 +149,137 @@ def paired_comparisons(df: pd.DataFrame, *, order: Sequence[str] | None = None, 
     scored = _scored(df)
     if scored.empty:
         return pd.DataFrame(columns=PAIR_COLUMNS)
-    scored = scored.assign(_item=scored[item_col].astype(str) if item_col in scored.columns
-                           else np.arange(len(scored)).astype(str))
-    if "model" not in scored.columns:
-        scored["model"] = ""
+    items = pd.factorize(scored[item_col])[0] if item_col in scored.columns else np.arange(len(scored))
+    models = scored["model"] if "model" in scored.columns else pd.Series("", index=scored.index)
     rank: dict[Any, int] = {}
     for name in order or ():
         rank.setdefault(name, len(rank))
     rows: list[dict[str, Any]] = []
-    for (model, budget), group in scored.groupby(["model", "budget"], sort=True):
-        group = group.assign(_rep=group.groupby([series, "_item"]).cumcount())
-        wide = group.pivot(index=["_item", "_rep"], columns=series, values="correct")
-        names = sorted(wide.columns, key=lambda s: (rank.get(s, len(rank)), str(s)))
-        items = wide.index.get_level_values("_item").to_numpy()
-        for i, first in enumerate(names):
-            for second in names[i + 1:]:
-                both = wide[first].notna().to_numpy() & wide[second].notna().to_numpy()
+    per_item: list[tuple[np.ndarray, np.ndarray]] = []  # each pair's per-item difference sums and pair counts
+    # Plain arrays per (model, budget) cell: the pairs are many, so no pandas inside the loops.
+    frame = pd.DataFrame({"model": models.to_numpy(), "budget": scored["budget"].to_numpy(), "item": items,
+                          "series": scored[series].to_numpy(), "correct": scored["correct"].to_numpy(dtype=float)})
+    for (model, budget), group in frame.groupby(["model", "budget"], sort=True):
+        series_codes, names = pd.factorize(group["series"])
+        item = group["item"].to_numpy()
+        rep = group.groupby(["series", "item"]).cumcount().to_numpy()
+        runs = int(rep.max()) + 1
+        # one row per (item, k-th run): the k-th runs of two strategies on an item are a pair
+        key_codes, keys = pd.factorize(item.astype(np.int64) * runs + rep)
+        key_item = np.asarray(keys) // runs
+        wide = np.full((len(keys), len(names)), np.nan)
+        wide[key_codes, series_codes] = group["correct"].to_numpy()
+        ordered = sorted(range(len(names)), key=lambda k: (rank.get(names[k], len(rank)), str(names[k])))
+        for i, first in enumerate(ordered):
+            for second in ordered[i + 1:]:
+                both = ~np.isnan(wide[:, first]) & ~np.isnan(wide[:, second])
                 if not both.any():
                     continue
-                rows.append(_pair(model, budget, first, second, wide[first].to_numpy()[both],
-                                  wide[second].to_numpy()[both], items[both], n_boot, ci, seed))
+                row, diffs = _pair(model, budget, names[first], names[second], wide[both, first], wide[both, second])
+                rows.append(row)
+                if runs == 1:  # one pair per item
+                    per_item.append((diffs, np.ones(len(diffs))))
+                else:
+                    codes = np.unique(key_item[both], return_inverse=True)[1].ravel()
+                    per_item.append((np.bincount(codes, weights=diffs), np.bincount(codes).astype(float)))
+    _fill_intervals(rows, per_item, n_boot, ci, seed)
     out = pd.DataFrame(rows, columns=PAIR_COLUMNS)
     out["p_holm"] = holm(out["p"].to_numpy()) if len(out) else []
     return out
 
 
-def _pair(model: Any, budget: Any, a: Any, b: Any, a_ok: np.ndarray, b_ok: np.ndarray, items: np.ndarray,
-          n_boot: int, ci: float, seed: int) -> dict[str, Any]:
+def _pair(model: Any, budget: Any, a: Any, b: Any, a_ok: np.ndarray,
+          b_ok: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
+    """A pair's row (its interval still to fill) and its per-pair differences a - b."""
     if b_ok.mean() > a_ok.mean():  # name the one ahead first: "A beats B by +d"
         a, b, a_ok, b_ok = b, a, b_ok, a_ok
     a_only = int(np.sum((a_ok > 0.5) & (b_ok < 0.5)))
     b_only = int(np.sum((a_ok < 0.5) & (b_ok > 0.5)))
     n = len(a_ok)
-    # The mean of the per-pair differences is acc_a - acc_b; resampling items keeps the pairing.
-    low, high = bootstrap_ci(a_ok - b_ok, items, n_boot=n_boot, ci=ci, seed=seed)
-    return {"model": model, "budget": budget, "a": a, "b": b, "n": n, "acc_a": float(a_ok.mean()),
-            "acc_b": float(b_ok.mean()), "diff": float(a_ok.mean() - b_ok.mean()), "ci_low": low, "ci_high": high,
-            "a_only": a_only, "b_only": b_only, "p": mcnemar_exact(a_only, b_only), "p_holm": float("nan"),
-            "mdd": min_detectable_difference(n, (a_only + b_only) / n)}
+    row = {"model": model, "budget": budget, "a": a, "b": b, "n": n, "acc_a": float(a_ok.mean()),
+           "acc_b": float(b_ok.mean()), "diff": float(a_ok.mean() - b_ok.mean()), "ci_low": float("nan"),
+           "ci_high": float("nan"), "a_only": a_only, "b_only": b_only, "p": mcnemar_exact(a_only, b_only),
+           "p_holm": float("nan"), "mdd": min_detectable_difference(n, (a_only + b_only) / n)}
+    return row, a_ok - b_ok
+
+
+def _fill_intervals(rows: list[dict[str, Any]], per_item: list[tuple[np.ndarray, np.ndarray]], n_boot: int,
+                    ci: float, seed: int) -> None:
+    """The paired bootstrap interval of every pair: the mean difference over resampled items.
+
+    Pairs with one 0/1 result pair per item (no repeats) are drawn together: an item's difference
+    is -1, 0 or +1, so a resample is fully described by how many of each it drew (a multinomial,
+    as successive binomials vectorised over pairs and resamples). Others go one by one through
+    paired_bootstrap_ci (same method, any kinds)."""
+    simple = [k for k, (sums, counts) in enumerate(per_item)
+              if len(sums) and np.all(counts == 1) and np.all(np.isin(sums, (-1.0, 0.0, 1.0)))]
+    rng = np.random.default_rng(seed)
+    alpha = (1.0 - ci) / 2.0
+    chunk = max(1, 4_000_000 // max(n_boot, 1))
+    for begin in range(0, len(simple), chunk):
+        batch = simple[begin:begin + chunk]
+        n = np.array([len(per_item[k][0]) for k in batch])
+        down = np.array([np.count_nonzero(per_item[k][0] < 0) for k in batch]) / n
+        up = np.array([np.count_nonzero(per_item[k][0] > 0) for k in batch]) / n
+        draws_down = rng.binomial(np.repeat(n[:, None], n_boot, axis=1), down[:, None])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            up_given_rest = np.where(down < 1, up / (1 - down), 0.0)
+        draws_up = rng.binomial(n[:, None] - draws_down, np.clip(up_given_rest, 0, 1)[:, None])
+        means = (draws_up - draws_down) / n[:, None]
+        lows, highs = np.quantile(means, [alpha, 1.0 - alpha], axis=1)
+        for k, low, high in zip(batch, lows, highs, strict=True):
+            rows[k]["ci_low"], rows[k]["ci_high"] = float(low), float(high)
+    for k in sorted(set(range(len(per_item))) - set(simple)):
+        sums, counts = per_item[k]
+        low, high = _kinds_interval(sums, counts, n_boot=n_boot, ci=ci, seed=seed)
+        rows[k]["ci_low"], rows[k]["ci_high"] = low, high
+
+
+def _multinomial(rng: np.random.Generator, n: int, shares: np.ndarray, size: int) -> np.ndarray:
+    """``size`` multinomial draws of n over a few categories, as successive binomials (each one
+    vectorised over the draws): the same distribution as rng.multinomial, much faster for few
+    categories and many draws."""
+    out = np.zeros((size, len(shares)), dtype=np.int64)
+    left = np.full(size, n, dtype=np.int64)
+    rest = 1.0
+    for k, share in enumerate(shares[:-1]):
+        p = min(1.0, share / rest) if rest > 0 else 0.0
+        out[:, k] = rng.binomial(left, p)
+        left -= out[:, k]
+        rest -= share
+    out[:, -1] = left
+    return out
+
+
+def paired_bootstrap_ci(diffs: np.ndarray, items: np.ndarray, *, n_boot: int = 1000, ci: float = 0.95,
+                        seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the mean paired difference, resampling items.
+
+    ``diffs``: a_i - b_i per pair; ``items``: each pair's item. A resample draws the items with
+    replacement and takes all pairs of a drawn item, as metrics.bootstrap_ci does.
+    """
+    diffs = np.asarray(diffs, dtype=float)
+    if len(diffs) == 0:
+        return float("nan"), float("nan")
+    codes = np.unique(np.asarray(items), return_inverse=True)[1].ravel()
+    return _kinds_interval(np.bincount(codes, weights=diffs), np.bincount(codes).astype(float), n_boot=n_boot,
+                           ci=ci, seed=seed)
+
+
+def _kinds_interval(sums: np.ndarray, counts: np.ndarray, *, n_boot: int, ci: float,
+                    seed: int) -> tuple[float, float]:
+    """Percentile interval of sum(drawn sums) / sum(drawn counts) over item resamples. Items with
+    the same (sum, count) are interchangeable, and 0/1 outcomes give few such kinds, so a resample
+    is one multinomial draw over the kinds."""
+    if len(sums) == 0:
+        return float("nan"), float("nan")
+    kinds, inverse = np.unique(np.stack([sums, counts], axis=1), axis=0, return_inverse=True)
+    share = np.bincount(inverse.ravel(), minlength=len(kinds)) / len(sums)
+    draws = _multinomial(np.random.default_rng(seed), len(sums), share, n_boot)
+    means = (draws @ kinds[:, 0]) / (draws @ kinds[:, 1])
+    alpha = (1.0 - ci) / 2.0
+    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    return float(low), float(high)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,25 +306,42 @@ def rank_intervals(df: pd.DataFrame, *, keys: Sequence[str] = ("strategy", "mode
     item_codes, _ = pd.factorize(scored[item_col].astype(str)) if item_col in scored.columns else (
         np.arange(len(scored)), None)
     n_items = int(item_codes.max()) + 1
-    series_codes, series_index = pd.factorize(pd.MultiIndex.from_frame(scored[keys]))
+    grouped = scored.groupby(keys, sort=False, dropna=False)
+    series_codes = grouped.ngroup().to_numpy()
+    series_index = grouped.size().index
     budgets = scored["budget"].to_numpy(dtype=float)
     budget_values = np.unique(budgets[np.isfinite(budgets)])
     budget_codes = np.searchsorted(budget_values, budgets)
-    # One cell per (series, budget) plus one per series for its overall accuracy; each row of
-    # the data adds to its item's count in both. Sums are accumulated per (cell, item) pair once.
+    positive = budget_values > 0  # AUC is over a log axis; overall accuracy counts every budget
+    # One cell per (series, budget); a series' overall accuracy is the sum over its cells. Each
+    # (cell, item) pair is summed once; a resample then weighs the pairs by their item's draws.
     n_series, n_budgets = len(series_index), len(budget_values)
-    curve_cell = series_codes * n_budgets + np.where(budgets > 0, budget_codes, 0)
-    positive = np.isfinite(budgets) & (budgets > 0)
-    cells = np.concatenate([np.where(positive, curve_cell, -1), n_series * n_budgets + series_codes])
-    rows_items = np.concatenate([item_codes, item_codes])
-    correct = np.concatenate([scored["correct"].to_numpy(dtype=float)] * 2)
-    keep = cells >= 0
-    pair_keys = cells[keep].astype(np.int64) * n_items + rows_items[keep]
+    finite = np.isfinite(budgets)
+    cells = (series_codes * n_budgets + budget_codes)[finite].astype(np.int64)
+    pair_keys = cells * n_items + item_codes[finite]
     unique_pairs, inverse = np.unique(pair_keys, return_inverse=True)
-    pair_sum = np.bincount(inverse, weights=correct[keep])
+    pair_sum = np.bincount(inverse, weights=scored["correct"].to_numpy(dtype=float)[finite])
     pair_count = np.bincount(inverse).astype(float)
     pair_cell, pair_item = np.divmod(unique_pairs, n_items)
-    n_cells = n_series * n_budgets + n_series
+    n_cells = n_series * n_budgets
+    # unique_pairs is sorted, so each cell's pairs are one contiguous run starting here
+    starts = np.flatnonzero(np.r_[True, pair_cell[1:] != pair_cell[:-1]]) if len(pair_cell) else pair_cell
+    run_cells = pair_cell[starts]
+    # 0/1 outcomes make every sum a whole number below the row count, which float32 holds exactly
+    # (below 2^24) while moving half the memory of float64: the sums are the bulk of the work.
+    whole = bool(np.all(pair_sum == np.round(pair_sum))) and len(scored) < 2**24
+    dtype = np.float32 if whole else np.float64
+    pair_sum = pair_sum.astype(dtype)
+    pair_count = pair_count.astype(dtype)
+    # Where most (item, cell) pairs exist (a sweep: every strategy on every item at every budget),
+    # a cells x items matrix times the weights is one product; a sparse store sums pairs. einsum,
+    # not @: OpenBLAS threads on a busy 2-core server made the product 80x slower than one thread.
+    dense = n_items * n_cells <= min(DENSE_LIMIT, 4 * max(len(unique_pairs), 1))
+    if dense:
+        dense_sum = np.zeros((n_cells, n_items), dtype=dtype)
+        dense_count = np.zeros((n_cells, n_items), dtype=dtype)
+        dense_sum[pair_cell, pair_item] = pair_sum
+        dense_count[pair_cell, pair_item] = pair_count
 
     rng = np.random.default_rng(seed)
     # Resamples in chunks: memory stays bounded (a few 10 MB) whatever the store's size.
@@ -236,18 +353,25 @@ def rank_intervals(df: pd.DataFrame, *, keys: Sequence[str] = ("strategy", "mode
     done = 0
     while done < n_boot:
         size = min(chunk, n_boot - done)
-        # Item weights of `size` resamples: how often each item was drawn (n_items draws each).
-        draws = rng.integers(0, n_items, size=(size, n_items)) + (np.arange(size) * n_items)[:, None]
-        weights = np.bincount(draws.ravel(), minlength=size * n_items).reshape(size, n_items).astype(float)
-        w = weights[:, pair_item]
-        sums = _per_cell(w * pair_sum, pair_cell, n_cells)
-        counts = _per_cell(w * pair_count, pair_cell, n_cells)
+        # Item weights of `size` resamples (how often each item was drawn, n_items draws each),
+        # items along the first axis: gathering and summing whole rows is what numpy does fastest.
+        draws = rng.integers(0, n_items, size=(size, n_items)) * size + np.arange(size)[:, None]
+        weights = np.bincount(draws.ravel(), minlength=n_items * size).reshape(n_items, size).astype(dtype)
+        if dense:
+            counts = np.einsum("ci,ir->cr", dense_count, weights, optimize=False).reshape(n_series, n_budgets, size)
+            sums = np.einsum("ci,ir->cr", dense_sum, weights, optimize=False).reshape(n_series, n_budgets, size)
+        else:
+            w = weights[pair_item]  # pairs x resamples
+            counts = _per_cell(w * pair_count[:, None], starts, run_cells, n_cells).reshape(n_series, n_budgets, size)
+            w *= pair_sum[:, None]
+            sums = _per_cell(w, starts, run_cells, n_cells).reshape(n_series, n_budgets, size)
+        sums, counts = sums.astype(float), counts.astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
-            acc = sums / counts  # NaN where no drawn item has a result in the cell
-        curves = acc[:, : n_series * n_budgets].reshape(size, n_series, n_budgets)
+            curves = (sums / counts).transpose(2, 0, 1)  # NaN where no drawn item has a result in the cell
+            overall = (sums.sum(axis=1) / counts.sum(axis=1)).T
         part = slice(done, done + size)
-        best[part], worst[part], present[part] = _ranks(_log_auc(curves, budget_values),
-                                                        acc[:, n_series * n_budgets:])
+        best[part], worst[part], present[part] = _ranks(_log_auc(curves[:, :, positive], budget_values[positive]),
+                                                        overall)
         done += size
     tail = (1 - ci) / 2
     low, high = np.full(n_series, np.nan), np.full(n_series, np.nan)
@@ -262,11 +386,13 @@ def rank_intervals(df: pd.DataFrame, *, keys: Sequence[str] = ("strategy", "mode
     return out
 
 
-def _per_cell(values: np.ndarray, cell: np.ndarray, n_cells: int) -> np.ndarray:
-    """Sum each row of ``values`` (resamples x pairs) into its cells: (resamples x cells)."""
-    size = values.shape[0]
-    flat = (np.arange(size)[:, None] * n_cells + cell[None, :]).ravel()
-    return np.bincount(flat, weights=values.ravel(), minlength=size * n_cells).reshape(size, n_cells)
+def _per_cell(values: np.ndarray, starts: np.ndarray, cells: np.ndarray, n_cells: int) -> np.ndarray:
+    """Sum the rows of ``values`` (pairs x resamples, pairs sorted by cell) over each cell's run of
+    pairs: (cells x resamples), zero for a cell without pairs."""
+    out = np.zeros((n_cells, values.shape[1]), dtype=values.dtype)
+    if len(starts):
+        out[cells] = np.add.reduceat(values, starts, axis=0)
+    return out
 
 
 def _log_auc(curves: np.ndarray, budgets: np.ndarray) -> np.ndarray:

@@ -242,3 +242,10 @@ def test_rank_intervals_keep_models_apart_and_skip_resamples_without_a_series() 
     # b (one item, right) is level with a on m in the ~65% of resamples that draw its item and sits
     # the others out; a on n (always wrong) is then 3rd, else 2nd.
     assert got == {("a", "m"): (1, 2), ("b", "m"): (1, 2), ("a", "n"): (2, 3)}
+
+
+def test_mcnemar_exact_agrees_on_both_sides_of_the_integer_limit() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    for a_only, b_only in [(2000, 2096), (2100, 2200), (4000, 4400), (30_000, 30_900)]:
+        assert mcnemar_exact(a_only, b_only) == pytest.approx(
+            stats.binomtest(a_only, a_only + b_only, 0.5).pvalue, rel=1e-9)
