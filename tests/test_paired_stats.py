@@ -249,3 +249,24 @@ def test_mcnemar_exact_agrees_on_both_sides_of_the_integer_limit() -> None:
     for a_only, b_only in [(2000, 2096), (2100, 2200), (4000, 4400), (30_000, 30_900)]:
         assert mcnemar_exact(a_only, b_only) == pytest.approx(
             stats.binomtest(a_only, a_only + b_only, 0.5).pvalue, rel=1e-9)
+
+
+def test_paired_bootstrap_with_repeats_matches_scipys_cluster_bootstrap() -> None:
+    # Two or three runs per item: the interval resamples items, each with all its pairs.
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(8)
+    items = np.repeat(np.arange(150), rng.integers(2, 4, size=150))
+    skill = rng.random(150)[items]
+    a = (rng.random(len(items)) < 0.3 + 0.6 * skill).astype(int)
+    b = (rng.random(len(items)) < 0.2 + 0.6 * skill).astype(int)
+    names = [f"q{i}" for i in items]
+    pair = paired_comparisons(pd.DataFrame(rows("A", list(a), items=names) + rows("B", list(b), items=names)),
+                              n_boot=4000).iloc[0]
+    sign = 1 if pair["a"] == "A" else -1
+    sums = np.bincount(items, weights=sign * (a - b))
+    counts = np.bincount(items).astype(float)
+    reference = stats.bootstrap((sums, counts), lambda s, c: s.sum() / c.sum(), paired=True, vectorized=False,
+                                n_resamples=4000, method="percentile").confidence_interval
+    assert pair["diff"] == pytest.approx(sums.sum() / counts.sum())
+    assert pair["ci_low"] == pytest.approx(reference.low, abs=0.015)
+    assert pair["ci_high"] == pytest.approx(reference.high, abs=0.015)
