@@ -297,7 +297,8 @@ def render_head_to_head(board: Leaderboard) -> None:
     st.caption(f"Each cell: the row's accuracy minus the column's, in points, with a 95% paired bootstrap interval "
                f"over the problems both ran. Coloured cells are clear differences: exact McNemar test on the "
                f"problems where they disagree, Holm-adjusted across all {len(board.pairs):,} pairs shown, "
-               f"p < {SIGNIFICANCE:g}; grey cells are not.")
+               f"p < {SIGNIFICANCE:g}; grey cells are not (the intervals are per pair, not adjusted, so one may "
+               f"exclude 0 in a grey cell).")
     order = list(board.board["strategy"].astype(str))
     several_models = len({m for m, _ in cells}) > 1
     tabs = st.tabs([budget_text(b, board.cap) + (f" · {m}" if several_models else "") for m, b in cells])
