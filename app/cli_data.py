@@ -546,7 +546,7 @@ def _export_html(run_id: str | None, output: Path | None, fmt: str | None, db: s
         raise cli.bad_input("--html exports one run: give its id (and no --format)")
     if not is_valid_run_id(run_id):
         raise cli.bad_input(f"{run_id!r} is not a run id")
-    text = run_html(run_id, store=cli.open_store_or_exit(db))
+    text = run_html(run_id, store=cli.open_store_or_exit(db, existing=True))
     if text is None:
         cli.err.print(f"[bold red]error:[/] no such run: {run_id}", highlight=False)
         raise typer.Exit(cli.EXIT_FAILED)

@@ -294,16 +294,16 @@ class RoundReport:
 
 @dataclass
 class Settings:
-    size: int = 6
+    size: int = 8
     seed: int = 0
     concurrency: int = 4
-    token_delay: float = 0.004
-    p_429: float = 0.05
-    p_cut: float = 0.03
-    full_gap: float = 1.2  # mean seconds between full-disk windows
-    full_max: float = 0.9  # longest window
-    kill_probability: float = 0.6  # of each faulty attempt
-    faulty_attempts: int = 6  # after these, attempts run without faults so the round ends
+    token_delay: float = 0.01  # a cell streams for a few tenths of a second: kills and windows land mid-cell
+    p_429: float = 0.1  # per call
+    p_cut: float = 0.05  # per call
+    full_gap: float = 0.8  # mean seconds between full-disk windows
+    full_max: float = 1.5  # longest window (the recorder's retries give up after ~0.3 s here)
+    kill_probability: float = 0.5  # of each faulty attempt after the first (which is always killed)
+    faulty_attempts: int = 8  # after these, attempts run without faults so the round ends
     max_attempts: int = 20
 
 
@@ -503,11 +503,11 @@ def main(argv: list[str] | None = None) -> int:
     child.add_argument("--journal", required=True)
     child.add_argument("--seed", type=int, default=0)
     child.add_argument("--concurrency", type=int, default=4)
-    child.add_argument("--token-delay", type=float, default=0.004)
-    child.add_argument("--p-429", type=float, default=0.05)
-    child.add_argument("--p-cut", type=float, default=0.03)
-    child.add_argument("--full-gap", type=float, default=1.2)
-    child.add_argument("--full-max", type=float, default=0.9)
+    child.add_argument("--token-delay", type=float, default=0.01)
+    child.add_argument("--p-429", type=float, default=0.1)
+    child.add_argument("--p-cut", type=float, default=0.05)
+    child.add_argument("--full-gap", type=float, default=0.8)
+    child.add_argument("--full-max", type=float, default=1.5)
     child.add_argument("--no-faults", action="store_true")
     child.add_argument("--no-store-faults", action="store_true")
     parser.add_argument("--seconds", type=float, default=60.0, help="run rounds until this much time has passed")

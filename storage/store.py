@@ -15,6 +15,7 @@ traceback. `store_error` turns a driver exception into one.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from sqlalchemy.pool import StaticPool
 
 from reasoning.config import current_settings
 
+log = logging.getLogger(__name__)
 BUSY_TIMEOUT_SECONDS = 30.0
 _IMMEDIATE = "budget_arena_immediate"  # execution option: this transaction will write
 
@@ -183,10 +185,17 @@ def open_store(url: str | None = None, *, create: bool = True) -> Store:
             _check_file(store, create=create)
             upgrade(store)
             check_schema(store)
-            mark_interrupted_dead_owners(store)
         except Exception as exc:
             store.close()
             raise store_error(exc, store) from exc
+        try:
+            mark_interrupted_dead_owners(store)
+        except Exception as exc:  # housekeeping: a full store can still be read (show, export, leaderboard)
+            failure = store_error(exc, store)
+            if failure.kind != "full":
+                store.close()
+                raise failure from exc
+            log.warning("%s; runs of processes that died stay `running` until it has room", failure)
         _stores[resolved] = store
         return store
 

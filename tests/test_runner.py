@@ -463,3 +463,40 @@ def test_each_entry_is_metered_under_its_own_budget_and_stores_it(store, runner)
         stored = conn.execute(select(RunStrategy.budget).where(RunStrategy.run_id == run_id)
                               .order_by(RunStrategy.strategy_index)).scalars().all()
     assert [b["total_tokens"] for b in stored] == caps
+
+
+def test_a_lost_batch_ends_the_run_not_stored_and_nothing_after_it_is_written(store, runner, monkeypatch):
+    """The third event batch of a live run is refused (a value the store will not take: not retried).
+    The run is not done: start()'s future raises RunNotStored, the store holds the events before the
+    hole and none after it, the run is `error` with the reason, its strategy `interrupted` (a store
+    fault is not a wrong answer)."""
+    import sqlite3
+
+    import psycopg
+    from sqlalchemy import event
+
+    from storage.store import RunNotStored
+
+    batches = {"n": 0}
+
+    def refuse_third(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("INSERT INTO event"):
+            batches["n"] += 1
+            if batches["n"] == 3:
+                raise (sqlite3 if store.is_sqlite else psycopg).DataError("value refused")
+
+    event.listen(store.engine, "before_cursor_execute", refuse_third)
+    run_id, future = runner.start(RunSpec("Count.", FakeModel("word " * 150 + "Answer: 1", token_delay=0.004),
+                                          [("chain_of_thought", {"max_tokens": 400})], Budget(total_tokens=2000)))
+    with pytest.raises(RunNotStored) as lost:
+        future.result(30)
+    assert lost.value.run_id == run_id and lost.value.lost_events > 0
+    assert runner.store_error(run_id) == str(lost.value) and "not stored" in str(lost.value)
+    with store.read() as conn:
+        seqs = list(conn.scalars(select(EventRow.seq).where(EventRow.run_id == run_id).order_by(EventRow.seq)))
+        run = conn.execute(select(Run.status, Run.error).where(Run.id == run_id)).one()
+        strategy = conn.scalar(select(RunStrategy.status).where(RunStrategy.run_id == run_id))
+    assert seqs == list(range(1, len(seqs) + 1)) and seqs  # the first two batches, no hole, nothing after
+    assert batches["n"] == 3  # no batch after the lost one was even tried
+    assert run.status == "error" and str(lost.value) == run.error
+    assert strategy == "interrupted"

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import Engine, event, func, select, text
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
@@ -372,3 +372,38 @@ def test_driver_errors_read_as_one_line_naming_the_store_and_the_fix(exc, kind, 
     assert failure.kind == kind and words in str(failure) and str(tmp_path / "x.db") in str(failure)
     assert "\n" not in str(failure)
     store.close()
+
+
+def test_a_full_store_can_still_be_read(tmp_path):
+    """Opening a store marks the runs of dead processes interrupted: on a full disk that write fails,
+    and reading (show, export, leaderboard) must still work."""
+    path = tmp_path / "store.db"
+    run_id = seeded_store(f"sqlite:///{path}")
+    child = subprocess.Popen(["true"])
+    child.wait()
+    with sqlite3.connect(path) as conn:  # as if a process that has died were running it
+        conn.execute("UPDATE run SET status = 'running', owner_pid = ?, owner_token = NULL", (child.pid,))
+
+    def full(conn, cursor, statement, parameters, context, executemany):  # every write refused
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    event.listen(Engine, "before_cursor_execute", full)
+    try:
+        shown = CliRunner().invoke(cli_app, ["show", run_id, "--json", "--db", f"sqlite:///{path}"])
+        exported = CliRunner().invoke(cli_app, ["export", "--db", f"sqlite:///{path}"])
+    finally:
+        event.remove(Engine, "before_cursor_execute", full)
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["status"] == "running"  # not yet marked: the store had no room
+    assert exported.exit_code == 0 and run_id in exported.stdout
+    store = open_store(f"sqlite:///{path}")
+    forget_store(store)
+    store = open_store(f"sqlite:///{path}")  # with room again, the next open marks it
+    assert conn_status(store, run_id) == "interrupted"
+    forget_store(store)
+
+
+def conn_status(store: Store, run_id: str) -> str:
+    with store.read() as conn:
+        return conn.scalar(select(Run.status).where(Run.id == run_id))

@@ -377,6 +377,40 @@ def test_the_cap_is_reached_even_when_the_reservations_do_not_sum_back_to_exactl
     assert sink.finished.status == "capped"
 
 
+class LosingSink(MemorySink):
+    """Loses (cannot store) the cells in `lose`: what a full disk does to a cell."""
+
+    def __init__(self, lose: set[int]):
+        super().__init__(spend=0.0)
+        self.lose = lose
+
+    async def run_cell(self, cell, model):
+        from reasoning.sweep import CellOutcome
+
+        if cell.index in self.lose:
+            await asyncio.sleep(0)
+            self.ran.append(cell.key)
+            return CellOutcome("lost", usd=0.01, error="the store x.db is full (database or disk is full)")
+        return await super().run_cell(cell, model)
+
+
+def test_a_lost_cell_is_not_done_and_stops_the_sweep(arithmetic):
+    from reasoning.sweep import Sweep
+
+    plan = arithmetic_plan(strategies=(StrategyChoice("direct"),), budgets=(Budget(total_tokens=300),))
+    cells = plan_cells(plan, Dataset("basic_arithmetic", arithmetic.items[:10]))
+    sink = LosingSink({2})
+    progress = asyncio.run(asyncio.wait_for(
+        Sweep(plan.sweep_id, cells, FakeModel(), sink, price=FREE, concurrency=1).run(), 10))
+    # One at a time: cells 0 and 1 done, 2 lost, and no cell started after it.
+    assert (progress.status, progress.done, progress.lost, progress.failed) == ("error", 2, 1, 0)
+    assert len(sink.ran) == 3 and progress.completed == 2 and progress.remaining == 8
+    assert progress.error == ("1 cell could not be stored (the store x.db is full (database or disk is full)); "
+                              "run the sweep again to redo it")
+    assert progress.spent_usd == pytest.approx(0.01)  # paid for, though not stored
+    assert sink.finished.status == "error"
+
+
 def test_a_dollar_cap_needs_bounded_budgets_and_a_price(store, arithmetic, priced_fake):
     small = Dataset("basic_arithmetic", arithmetic.items[:2])
     with pytest.raises(SweepPlanError, match="must cap total tokens or dollars"):
