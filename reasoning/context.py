@@ -266,6 +266,8 @@ class Context:
         """Flag a report that cannot be true (with a Note holding the reported figures), else learn
         the model's prompt ratio from it. True when the report is impossible."""
         if usage.estimated:
+            if call.usage is not None:  # the call ended, and its server reported no usage
+                self._calibration.unreported = True
             return False
         impossible = []
         if usage.output_tokens > call.granted:

@@ -8,9 +8,11 @@ A cap is only a promise if the prompt is counted the way the server will count i
 2. Our estimate (tiktoken; o200k_base for models whose tokenizer we lack) times the ratio this
    model's reported usage has shown: reported / counted, the largest of the recent calls, with a
    little slack for prompts whose ratio differs from the ones seen.
-3. Before any report: our estimate times INITIAL_MARGIN. Tokenizers of current models count
-   between ~0.8x and ~1.5x o200k_base on ordinary text; 2x covers them with room to spare, so a
-   server counting up to twice our estimate cannot push a capped call past its cap.
+3. Before any report: our estimate times INITIAL_MARGIN. A model with a smaller vocabulary than
+   o200k_base (older 32k-token ones, most of all on code and non-English text) counts more tokens
+   for the same text; with 2x, a server counting up to twice our estimate cannot push a capped call
+   past its cap. A server that reports no usage at all is charged our own count, which needs no
+   margin: once a call has shown that, the estimate is reserved as is.
 
 Ratios are kept per model (name and base URL) for the process, so only a model's first call pays the
 margin. A report far above any estimate (IMPOSSIBLE_FACTOR) is not learned from: it marks the
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +66,9 @@ class Calibration:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._ratios: dict[bool, deque[float]] = {True: deque(maxlen=RATIO_WINDOW), False: deque(maxlen=RATIO_WINDOW)}
+        # A call ended with no usage reported (llama-cpp-python's server sends none): what is charged
+        # is then our own count, so the estimate needs no margin to hold the cap.
+        self.unreported = False
 
     def ratio(self, exact: bool) -> float | None:
         with self._lock:
@@ -74,7 +79,7 @@ class Calibration:
         """Prompt reserve per counted token."""
         ratio = self.ratio(exact)
         if ratio is None:
-            return 1.0 if exact else INITIAL_MARGIN
+            return 1.0 if exact or self.unreported else INITIAL_MARGIN
         # An exact counter is trusted unless a report proved it low; an estimate never reserves
         # below itself (a ratio under 1 from one short prompt does not hold for the next).
         return max(1.0, ratio) if exact else max(1.0, ratio * RATIO_SLACK)
@@ -93,6 +98,27 @@ class Calibration:
             return
         with self._lock:
             self._ratios[count.exact].append(reported / count.basis)
+
+
+class CountCache:
+    """A provider's counts of recent prompts, least recently used dropped first: parallel samples
+    and later rounds send the same prompt again, and each count is an HTTP request."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._counts: OrderedDict[str, int] = OrderedDict()
+
+    def get(self, prompt_key: str) -> int | None:
+        found = self._counts.get(prompt_key)
+        if found is not None:
+            self._counts.move_to_end(prompt_key)
+        return found
+
+    def put(self, prompt_key: str, count: int) -> None:
+        self._counts[prompt_key] = count
+        self._counts.move_to_end(prompt_key)
+        if len(self._counts) > self._size:
+            self._counts.popitem(last=False)
 
 
 _calibrations: dict[str, Calibration] = {}

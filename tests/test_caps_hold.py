@@ -391,6 +391,16 @@ async def test_anthropics_token_counting_endpoint_counts_the_prompt():
         assert len(server.requests) == 2
 
 
+async def test_a_server_that_reports_no_usage_needs_no_margin_after_its_first_call():
+    with OpenAIStub(StubReply(text="Answer: 4", send_usage=False)) as server:
+        model = get_model("openai:served-model", base_url=server.base_url, max_retries=0)
+        prompt = [{"role": "user", "content": PROBLEM}]
+        assert (await metering.count_prompt(model, prompt)).reserve == 2 * model.count_tokens(prompt)
+        final = (await events_of(make_strategy("direct"), model, Budget(total_tokens=1000)))[-1]
+        assert final.spent.estimated  # charged our own count of the prompt
+        assert (await metering.count_prompt(model, prompt)).reserve == model.count_tokens(prompt)
+
+
 async def test_openais_own_api_needs_no_count_request():
     model = get_model("openai:gpt-4o-mini", api_key=KEY)
     assert model.exact_token_counts  # tiktoken is OpenAI's tokenizer

@@ -19,7 +19,6 @@ import os
 import re
 import threading
 import weakref
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
@@ -28,10 +27,10 @@ import anthropic
 import httpx2
 
 from reasoning import tokens
+from reasoning.metering import CountCache
 from reasoning.models.base import Capabilities, Chunk, Message, ModelConfigError, ModelError, Usage
 from reasoning.models.openai import (
     CONNECT_TIMEOUT,
-    COUNT_CACHE_SIZE,
     TOKENIZE_TIMEOUT,
     UNREADABLE,
     client_limits,
@@ -118,7 +117,7 @@ class AnthropicModel:
             weakref.WeakKeyDictionary()
         )
         self._clients_lock = threading.Lock()  # warm_up builds a loop's client on a worker thread
-        self._counts: OrderedDict[str, int] = OrderedDict()  # prompt -> the API's count (LRU)
+        self._counts = CountCache()  # prompt -> the API's count
 
     def __repr__(self) -> str:  # never show the key, nor credentials in the URL
         where = f", base_url={redact_url(self.base_url)!r}" if self.base_url else ""
@@ -168,9 +167,9 @@ class AnthropicModel:
         full = self.request_body(messages, max_tokens=MIN_THINKING_BUDGET + 1, temperature=0.0)
         body = {k: full[k] for k in ("model", "messages", "system") if k in full}
         key = json.dumps(body, ensure_ascii=False)
-        if key in self._counts:
-            self._counts.move_to_end(key)
-            return self._counts[key]
+        cached = self._counts.get(key)
+        if cached is not None:
+            return cached
         if where not in _count_endpoints:
             async with probe_lock(where):  # parallel calls to a new server: one finds out, the others wait
                 if where not in _count_endpoints:
@@ -190,9 +189,7 @@ class AnthropicModel:
         if not isinstance(counted, int):
             return None
         _count_endpoints[where] = True
-        self._counts[key] = counted
-        if len(self._counts) > COUNT_CACHE_SIZE:
-            self._counts.popitem(last=False)
+        self._counts.put(key, counted)
         return counted
 
     def request_body(

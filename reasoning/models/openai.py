@@ -16,7 +16,6 @@ import os
 import re
 import threading
 import weakref
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
@@ -26,6 +25,7 @@ import openai
 
 from reasoning import tokens
 from reasoning.config import get_settings
+from reasoning.metering import CountCache
 from reasoning.models.base import Capabilities, Chunk, Message, ModelConfigError, ModelError, Usage
 from reasoning.redaction import base_and_query, redact, redact_url
 
@@ -157,7 +157,7 @@ class OpenAIModel:
             weakref.WeakKeyDictionary()
         )
         self._clients_lock = threading.Lock()  # warm_up builds a loop's client on a worker thread
-        self._counts: OrderedDict[str, int] = OrderedDict()  # prompt -> the server's count (LRU)
+        self._counts = CountCache()  # prompt -> the server's count
 
     def __repr__(self) -> str:  # never show the key, nor credentials in the URL
         where = f", base_url={redact_url(self.base_url)!r}" if self.base_url else ""
@@ -353,7 +353,6 @@ class OpenAIModel:
 # or None (no endpoint that counts a templated chat).
 _server_tokenizers: dict[str, str | None] = {}
 TOKENIZE_TIMEOUT = 5.0  # seconds: a counting request that takes longer falls back to the estimate
-COUNT_CACHE_SIZE = 256  # prompts whose server count a model keeps (parallel samples share a prompt)
 NO_ENDPOINT_STATUSES = frozenset({400, 404, 405, 422, 501})
 
 
@@ -375,9 +374,9 @@ def probe_lock(server: str) -> asyncio.Lock:
 
 async def _server_count(model: OpenAIModel, messages: list[dict[str, str]]) -> int | None:
     key = json.dumps(messages, ensure_ascii=False)
-    if key in model._counts:
-        model._counts.move_to_end(key)
-        return model._counts[key]
+    cached = model._counts.get(key)
+    if cached is not None:
+        return cached
     root = server_root(model.base_url)
     if root not in _server_tokenizers:
         async with probe_lock(root):
@@ -422,9 +421,7 @@ async def _ask_server(model: OpenAIModel, root: str, kind: str, messages: list[d
         return None
     _server_tokenizers[root] = found
     if count is not None:
-        model._counts[key] = count
-        if len(model._counts) > COUNT_CACHE_SIZE:
-            model._counts.popitem(last=False)
+        model._counts.put(key, count)
     return count
 
 
