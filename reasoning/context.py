@@ -170,7 +170,7 @@ class Context:
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
         self._check_caps()
-        prompt = await count_prompt(self.model, messages)
+        prompt = await count_prompt(self.model, messages, self._calibration)
         limits = self._output_limits(prompt.reserve)
         granted = min([max_tokens, *limits.values()])
         # A capped call that can buy no output at all would still pay its prompt: refuse it too.

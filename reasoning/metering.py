@@ -56,7 +56,7 @@ class PromptCount:
         return self.counted if self.counted is not None else self.estimate
 
     def is_impossible(self, reported: int) -> bool:
-        return reported > IMPOSSIBLE_FACTOR * max(self.basis, self.reserve) + IMPOSSIBLE_SLACK
+        return reported > IMPOSSIBLE_FACTOR * self.basis + IMPOSSIBLE_SLACK
 
 
 class Calibration:
@@ -141,9 +141,9 @@ def forget_calibrations() -> None:
         _calibrations.clear()
 
 
-async def count_prompt(model: Any, messages: Any) -> PromptCount:
+async def count_prompt(model: Any, messages: Any, calibration: Calibration | None = None) -> PromptCount:
     """Count a prompt for a call: the provider's tokenizer where it has one, else our estimate, and
-    the reserve the call must hold for it."""
+    the reserve the call must hold for it (by `calibration`, the model's own by default)."""
     estimate = model.count_tokens(messages)
     counted: int | None = None
     provider_count = getattr(model, "count_prompt_tokens", None)
@@ -151,5 +151,5 @@ async def count_prompt(model: Any, messages: Any) -> PromptCount:
         counted = await provider_count(messages)
     exact = counted is not None or counts_exactly(model)
     basis = counted if counted is not None else estimate
-    reserve = calibration_for(model).reserve(basis, exact)
+    reserve = (calibration or calibration_for(model)).reserve(basis, exact)
     return PromptCount(estimate=estimate, counted=counted, reserve=reserve, exact=exact)
