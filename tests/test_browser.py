@@ -53,6 +53,9 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "BUDGET_ARENA_DATA_DIR": str(data), "BUDGET_ARENA_ENABLE_FAKE": "1"}
     env.pop("BUDGET_ARENA_DB", None)
+    # The demo sweep's size: 2 problems (12 strategy runs) keeps its test short; the README's
+    # leaderboard screenshot is of the full demo (BUDGET_ARENA_DEMO_SIZE=20, see the demo test).
+    env.setdefault("BUDGET_ARENA_DEMO_SIZE", "2")
     log = (data / "server.log").open("w")
     server = subprocess.Popen([str(command), "serve", "--port", str(port)], env=env, stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True)
@@ -290,3 +293,118 @@ def test_one_strategy_at_three_budgets_runs_three_panes_on_the_local_model(brows
     assert all(f"{i}. direct@{b}" in charts for i, b in ((1, 150), (2, 300), (3, 600))), charts  # legends
     assert "NaN" not in charts and "NaN" not in page.locator("main").inner_text()
     context.close()
+
+
+# ---- datasets, uploads and the demo sweep ----------------------------------------------------------
+
+
+def _select(page, label: str, option: str) -> None:
+    """Pick `option` (its text starts so) in the Streamlit selectbox labelled `label`."""
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=re.compile("^" + re.escape(option))).first.click()
+    time.sleep(0.6)
+
+
+def _value_is(page, name: str, value: str, role: str = "textbox") -> None:
+    page.wait_for_function("([name, value]) => Array.from(document.querySelectorAll('textarea, input'))"
+                           ".some(e => e.getAttribute('aria-label') === name && e.value === value)",
+                           arg=[name, value], timeout=15_000)
+
+
+def _run_on_the_local_model(page, strategies: tuple[str, ...], tokens: str) -> None:
+    """The strategies, the budget and one CPU thread (two wait for each other on a shared 2-core machine)."""
+    page.get_by_text("Local: SmolLM2").first.wait_for()
+    _pick_strategies(page, strategies)
+    _fill(page.get_by_role("spinbutton", name="CPU threads"), "1")
+    _fill(page.get_by_role("spinbutton", name="Total tokens"), tokens)
+    _fill(page.get_by_role("spinbutton", name="Seconds"), "0")
+
+
+def test_a_dataset_problem_picked_on_compare_runs_on_the_local_model_and_is_judged(browser, app_url: str) -> None:
+    """The picker crashed the page (StreamlitValueAssignmentNotAllowedError on 'cmp.use_item'):
+    switch it on, pick a problem, use it, run it, and see its reference judge the answer."""
+    from reasoning.datasets import GRADED, load_builtin
+
+    items = load_builtin(GRADED, size=20).items
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    _open_compare(page, app_url)
+    _value_is(page, "Problem", items[0].problem)  # the page starts on a problem of the calibrated set
+    _value_is(page, "Reference answer (optional)", items[0].reference)
+    page.get_by_text("Pick a problem from a dataset").click()
+    page.get_by_role("button", name="Use this problem").wait_for()
+    _select(page, "Problem", f"4. {items[3].problem}")
+    page.get_by_role("button", name="Use this problem").click()
+    _value_is(page, "Problem", items[3].problem)
+    _value_is(page, "Reference answer (optional)", items[3].reference)
+    assert page.get_by_text("StreamlitValueAssignmentNotAllowedError").count() == 0
+    _run_on_the_local_model(page, ("Direct answer",), "300")
+    page.get_by_role("button", name="Run").click()
+
+    _wait_for_run_page(page)
+    page.wait_for_function("() => (document.querySelector('.st-key-pane-0') || {}).innerText?.includes('Stopped:')",
+                           timeout=120_000)
+    time.sleep(1.5)  # the page reruns once when the run ends
+    answer = _answers(page, 1)[0]
+    assert "Final answer:" in answer and re.search(r"\b(right|wrong)\b", answer), answer
+    assert items[3].problem in page.locator("main").inner_text()
+    context.close()
+
+
+def test_a_sweep_of_an_uploaded_file_reaches_its_own_leaderboard(browser, app_url: str, tmp_path: Path) -> None:
+    problems = tmp_path / "my_problems.jsonl"
+    problems.write_text('{"question": "What is 7 * 4?", "answer": "28"}\n'
+                        '{"question": "What is 3 + 5?", "answer": "8"}\n', encoding="utf-8")
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.goto(app_url + "/sweep")
+    page.get_by_role("heading", name="Sweep", exact=True).wait_for(timeout=30_000)
+    page.get_by_text("Upload a file").click()
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(problems))
+    page.get_by_text("my_problems.jsonl: 2 problems").wait_for(timeout=20_000)
+    _pick_strategies(page, ("Direct answer",))
+    _fill(page.get_by_role("textbox", name="Budget grid"), "200")
+    _fill(page.get_by_role("spinbutton", name="CPU threads"), "1")
+    page.get_by_text("2 problems x 1 strategies x 1 budgets = 2 strategy runs").wait_for(timeout=15_000)
+    page.get_by_role("button", name="Start sweep").click()
+    page.wait_for_function("() => document.body.innerText.includes('done: 2 of 2 strategy runs')", timeout=120_000)
+    time.sleep(2.0)  # the page repaints once when the sweep ends
+    links = page.get_by_role("link", name="Open this sweep's leaderboard")
+    assert links.count() == 1, links.count()
+    link = links.first
+    assert re.fullmatch(r"(.*/)?leaderboard\?sweep=sw-\w+", link.get_attribute("href") or ""), link.get_attribute("href")
+    link.click()
+    page.wait_for_url(re.compile(r"/leaderboard\?sweep=sw-"), timeout=30_000)
+    page.get_by_role("heading", name="Leaderboard").wait_for(timeout=30_000)
+    page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=30_000)
+    page.get_by_text("2 scored results").wait_for(timeout=30_000)  # this sweep's two, nothing else
+    assert "Only direct is ranked" in page.locator("main").inner_text()
+    context.close()
+
+
+def test_the_demo_sweep_runs_on_the_local_model_and_opens_its_leaderboard(browser, app_url: str) -> None:
+    """"Try the demo sweep": graded_arithmetic x direct, chain_of_thought, self_consistency x two
+    budgets on the bundled model (BUDGET_ARENA_DEMO_SIZE problems), a progress bar, then the
+    Leaderboard filtered to the sweep, with its curves and the head-to-head table. Its screenshot
+    is the README's leaderboard.png when BUDGET_ARENA_SCREENSHOTS names docs/screenshots."""
+    from app.demo import DEMO_BUDGETS, DEMO_STRATEGIES
+
+    cells = int(os.environ.get("BUDGET_ARENA_DEMO_SIZE") or 2) * len(DEMO_STRATEGIES) * len(DEMO_BUDGETS)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.goto(app_url + "/sweep")
+    page.get_by_role("button", name="Try the demo sweep").click()
+    page.get_by_text(re.compile(r"running: \d+ of " + str(cells) + " strategy runs")).first.wait_for(timeout=60_000)
+    # About a minute for 120 strategy runs on an idle 2-core machine; far longer on a shared one.
+    page.wait_for_url(re.compile(r"/leaderboard\?sweep=sw-"), timeout=(60 + 30 * cells) * 1000)
+    page.get_by_role("heading", name="Head to head at equal budget").wait_for(timeout=60_000)
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] canvas, "
+                           "[data-testid=\"stVegaLiteChart\"] svg').length >= 1", timeout=30_000)
+    main = page.locator("main").inner_text()
+    assert all(strategy in main for strategy in DEMO_STRATEGIES), main
+    assert "NaN" not in main and "Infinity" not in main
+    time.sleep(2.0)  # the charts finish drawing
+    _screenshot_whole_page(page, SCREENSHOTS / "leaderboard.png", max_height=3000)
+    context.close()
+
