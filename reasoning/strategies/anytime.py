@@ -145,6 +145,7 @@ class Anytime(StrategyBase):
                 budget=checkpoint, answer=answer, score=score, quality=quality,
                 agrees=agrees(answer, previous_answer),
                 improvement=gain, spent_tokens=ctx.spent.total_tokens, anytime_index=anytime_index(points),
+                epsilon=self.epsilon, stop=stop,  # the stop rule's numbers, for the run page's table
             )
             if stop:
                 why = f"quality gain {gain:+.2%} below ε = {self.epsilon:g}"

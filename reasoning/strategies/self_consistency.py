@@ -147,4 +147,9 @@ class SelfConsistency(StrategyBase):
         # why "80 cents" and "Answer: 80" count as one answer.
         ctx.note("votes", f"sample {len(keys)}: {answer if answer is not None else 'no answer'} · "
                  f"votes: {tally.describe()}{stat_text}", sample=len(keys), answer=answer, groups=tally.groups(),
-                 votes=tally.table(), leader=leader, share=tally.share, rule=self.stop_rule, statistic=statistic)
+                 votes=tally.table(), leader=leader, share=tally.share, rule=self.stop_rule, statistic=statistic,
+                 target=self._target())  # what the statistic must reach, for the run page's tally
+
+    def _target(self) -> float | int | None:
+        """The value the rule's statistic stops at: P(leader wins) for beta, the agreeing window for esc."""
+        return {"beta": self.confidence_threshold, "esc": self.window}.get(self.stop_rule)

@@ -95,6 +95,10 @@ class TreeOfThoughts(StrategyBase):
                 depth=depth, expanded=[s.id or "root" for s in chosen], breadth=breadth,
                 affordable_nodes=None if affordable is None else round(affordable, 2),
                 scores={n.id: round(n.reward, 4) for n in children}, kept=[n.id for n in frontier],
+                # For the run page's tree: each proposal's token allotment at this level, the states
+                # that state an answer, and the best-rated state so far (what finish() would use).
+                step_tokens=step, answers={n.id: n.answer for n in children if n.answer is not None},
+                best=(best_state(scored) or root).id or "root",
             )
             if not any(not s.terminal for s in frontier):
                 break

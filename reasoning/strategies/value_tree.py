@@ -129,6 +129,10 @@ class _Search:
             node=node.id or "root", depth=node.depth, remaining=budget,
             expansion_tokens=int(self.unit.total_tokens), cost_tokens=int(cost.total_tokens),
             children=[c.as_data() for c in children], expanding=[c.id for c, _ in to_grow],
+            # For the run page's tree, growing live: every V after this backup, the path argmax V
+            # follows now, and the depth limit (a child at it is not expanded, whatever its share).
+            values={n.id or "root": round(n.value, 6) for n in walk(self.root)},
+            best_path=[n.id or "root" for n in best_path(self.root)], depth_limit=k.depth,
         )
         # One subtree at a time, the most valuable first: subtrees in parallel would each reserve
         # their calls' worst case at once and starve one another long before their shares are spent.
