@@ -360,9 +360,9 @@ def _follow() -> None:
     store for both) every second while the followed sweep runs."""
     sweep_id = st.session_state.get(ACTIVE)
     if sweep_id and st.session_state.get(OPEN_WHEN_DONE) == sweep_id and not _is_running(sweep_id):
+        del st.session_state[OPEN_WHEN_DONE]  # once: a demo stopped or failed stays here, with its reason
         info = get_sweep(sweep_id, store=store())
         if info is not None and info.status == "done":
-            del st.session_state[OPEN_WHEN_DONE]
             st.switch_page(page_path("leaderboard"), query_params={"sweep": sweep_id})
     running = bool(sweep_id) and _is_running(sweep_id)
     st.fragment(run_every=REFRESH_SECONDS if running else None)(_live_body)(sweep_id)
