@@ -40,6 +40,7 @@ from reasoning.redaction import (
 )
 from reasoning.run import run as run_strategy
 from reasoning.strategies import make_strategy
+from storage import run_fold_store
 from storage.ids import new_run_id
 from storage.liveness import cancel_requests, mark_interrupted, mark_interrupted_dead_owners, own_identity
 from storage.recorder import MIN_GAP, QUIET_GAP, TEXT_DELAY, RunRecorder
@@ -339,6 +340,8 @@ class Runner:
             await recorder.close(status="error", error=_describe(spec, exc), finished=datetime.now(UTC))
         finally:
             self._note_failure(active.run_id, recorder)  # before `done`: a waiter then finds it
+            if spec.live and recorder.failure is None:  # a run someone may share: fold it once, now
+                run_fold_store.run_ended(self.store, active.run_id)
             if holds_slot:
                 self._slots.release()
             with self._lock:

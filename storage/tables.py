@@ -1,4 +1,5 @@
-"""The schema: runs, one row per strategy in a run, the event log, curve points, and sweeps.
+"""The schema: runs, one row per strategy in a run, the event log, curve points, sweeps, stored run
+folds and the leaderboard's result summary.
 
 Schema changes go through a migration in storage/migrations/versions (the tests check that the
 migrations build exactly these tables).
@@ -9,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, String, Text, false
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, LargeBinary, String, Text, false
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -97,7 +98,12 @@ class RunStrategy(Base):
     app_version: Mapped[str | None] = mapped_column(String(32))
     fingerprint: Mapped[str | None] = mapped_column(String(64))  # hash of prompt templates + knobs
 
-    __table_args__ = (Index("ix_run_strategy_strategy", "strategy"),)
+    __table_args__ = (
+        Index("ix_run_strategy_strategy", "strategy"),
+        # The leaderboard's version check (count and newest finish of the ended results) and its
+        # top-up (results that ended since) read this index, not the table (revision 0005).
+        Index("ix_run_strategy_ended", "status", "finished"),
+    )
 
 
 class Event(Base):
@@ -165,3 +171,78 @@ class Sweep(Base):
     owner_token: Mapped[str | None] = mapped_column(String(100))
 
     __table_args__ = (Index("ix_sweep_created", "created"),)
+
+
+class RunFold(Base):
+    """A finished run's fold (what its page draws), stored once so a share link reads it instead of
+    every event (revision 0005). `version` names the fold code that wrote it: a fold written by
+    other code is folded again from the events. `data`: run-level JSON (spend samples, ...)."""
+
+    __tablename__ = "run_fold"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    last_seq: Mapped[int]  # the run's last event when folded: the fold holds every event up to it
+    stored: Mapped[datetime]
+    data: Mapped[str] = mapped_column(Text)
+
+
+class RunFoldEntry(Base):
+    """One entry's pane of a stored fold: answer, spend, stop, notes and its streams' labels and
+    sizes (their text stays in the event log and is read when a stream is opened)."""
+
+    __tablename__ = "run_fold_entry"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("run_fold.run_id", ondelete="CASCADE"), primary_key=True)
+    strategy_index: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    data: Mapped[str] = mapped_column(Text)
+
+
+class ResultGroup(Base):
+    """The leaderboard's summary of the ended strategy results (revision 0005): one row per group of
+    results that share every column a leaderboard filters or groups on (model, strategy, knobs,
+    fingerprint, over_cap, sweep, dataset and the entry's caps), holding per result only what the
+    metrics read, packed as arrays (storage.result_summary). Rebuilt from run_strategy when stale."""
+
+    __tablename__ = "result_group"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the grouping values
+    model: Mapped[str] = mapped_column(String(200))
+    strategy: Mapped[str] = mapped_column(String(100))
+    knobs: Mapped[str] = mapped_column(Text)  # canonical JSON
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    over_cap: Mapped[bool] = mapped_column(Boolean)
+    sweep_id: Mapped[str | None] = mapped_column(String(64))
+    dataset: Mapped[str | None] = mapped_column(String(200))
+    budget_total_tokens: Mapped[float | None] = mapped_column(Float)
+    budget_output_tokens: Mapped[float | None] = mapped_column(Float)
+    budget_usd: Mapped[float | None] = mapped_column(Float)
+    budget_seconds: Mapped[float | None] = mapped_column(Float)
+    results: Mapped[int]
+    created_min: Mapped[datetime]
+    created_max: Mapped[datetime]
+    rows: Mapped[bytes] = mapped_column(LargeBinary)  # per result: item, created, entry, outcome
+    costs: Mapped[bytes] = mapped_column(LargeBinary)  # per result: tokens, dollars, seconds
+    failures: Mapped[str] = mapped_column(Text)  # JSON: [created µs, reason] per failed result
+
+
+class ResultItem(Base):
+    """The items (problems) results ran on, numbered for result_group's arrays: a dataset item, or a
+    run of a problem typed on the Compare page (revision 0005)."""
+
+    __tablename__ = "result_item"
+
+    code: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    key: Mapped[str] = mapped_column(Text, unique=True)
+
+
+class ResultSummaryState(Base):
+    """Which ended results result_group holds: their count and newest finish time (revision 0005)."""
+
+    __tablename__ = "result_summary_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    results: Mapped[int]
+    newest: Mapped[datetime | None]
+    updated: Mapped[datetime]
