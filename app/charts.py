@@ -17,9 +17,31 @@ import pandas as pd
 
 QUALITY_COLUMNS = ["series", "strategy_index", "seq", "tokens", "usd", "seconds", "answer", "quality", "point"]
 SPEND_COLUMNS = ["series", "strategy_index", "seconds", "tokens", "usd"]
-# Distinct hues for up to ten strategies (the default theme's blues are hard to tell apart).
-SERIES_COLORS = alt.Scale(scheme="tableau10")
+# Twelve saturated, distinct hues (tableau10's ten, whose 11th series repeated the 1st, plus two),
+# and a point shape and a dash pattern per series on top: two series never share all three, so
+# 11+ strategies stay apart in a legend and in print (pale schemes such as category20 pair hues).
+PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#59a14f", "#b07aa1", "#9c755f", "#17becf", "#edc948",
+           "#ff5fa2", "#6b6b6b", "#1d3f8f", "#8cd17d")
+SHAPES = ("circle", "square", "triangle-up", "diamond", "cross", "triangle-down", "wedge")
+DASHES = ((1, 0), (6, 3), (2, 2), (8, 3, 2, 3))
 X_TITLES = {"tokens": "tokens spent (input + output)", "usd": "dollars spent", "seconds": "seconds since start"}
+
+
+def series_encoding(names: Sequence[str], title: str = "strategy",
+                    field: str = "series") -> tuple[alt.Color, alt.Shape, alt.StrokeDash]:
+    """Colour, point shape and dash for each series, by its position: colours cycle every 12, shapes
+    every 7 and dashes change each 12, so no two of up to 84 series look alike. One legend below the
+    chart (beside it, 11 names squeezed a 420 px chart to nothing)."""
+    domain = list(dict.fromkeys(names))
+    legend = alt.Legend(orient="bottom", direction="horizontal", columns=2, labelLimit=260, symbolStrokeWidth=2)
+    colors = [PALETTE[i % len(PALETTE)] for i in range(len(domain))]
+    shapes = [SHAPES[i % len(SHAPES)] for i in range(len(domain))]
+    dashes = [list(DASHES[(i // len(PALETTE)) % len(DASHES)]) for i in range(len(domain))]
+    # One legend object for all three: Vega-Lite merges channels that share a field, title and legend
+    # into one legend (a legend=None on one of them warned 'Conflicting legend property "disable"').
+    return (alt.Color(f"{field}:N", title=title, scale=alt.Scale(domain=domain, range=colors), legend=legend),
+            alt.Shape(f"{field}:N", title=title, scale=alt.Scale(domain=domain, range=shapes), legend=legend),
+            alt.StrokeDash(f"{field}:N", title=title, scale=alt.Scale(domain=domain, range=dashes), legend=legend))
 
 
 def series_name(strategy_index: int, strategy: str) -> str:
@@ -71,18 +93,28 @@ def quality_chart(steps: pd.DataFrame, x: str = "tokens", *, quality_title: str 
     if x not in ("tokens", "usd"):
         raise ValueError(f"x must be 'tokens' or 'usd', got {x!r}")
     x_format = "$.4f" if x == "usd" else ",d"
+    color, shape, dash = series_encoding(_ordered_series(steps))
     base = alt.Chart(steps).encode(
         x=alt.X(f"{x}:Q", title=X_TITLES[x], axis=alt.Axis(format="$~s" if x == "usd" else "~s"),
                 scale=from_zero(steps[x])),
         y=alt.Y("quality:Q", title=quality_title, scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("series:N", title="strategy", scale=SERIES_COLORS),
+        color=color,
     )
-    line = base.mark_line(interpolate="step-after", strokeWidth=2)
-    dots = base.mark_circle(size=60).encode(
+    line = base.mark_line(interpolate="step-after", strokeWidth=2).encode(strokeDash=dash)
+    dots = base.mark_point(size=60, filled=True, opacity=1).encode(
+        shape=shape,
         tooltip=[alt.Tooltip("series:N", title="strategy"), alt.Tooltip("answer:N"),
                  alt.Tooltip("quality:Q", format=".2f"), alt.Tooltip(f"{x}:Q", format=x_format)],
     ).transform_filter(alt.datum.point == "answer")
     return alt.layer(line, dots).properties(height=height)
+
+
+def _ordered_series(frame: pd.DataFrame) -> list[str]:
+    """Series names in entry order (strategy_index), so a strategy keeps its colour across charts."""
+    if frame.empty:
+        return []
+    ordered = frame.sort_values("strategy_index", kind="stable")
+    return list(dict.fromkeys(ordered["series"].astype(str)))
 
 
 def spend_frame(samples: Sequence[dict]) -> pd.DataFrame:
@@ -112,11 +144,14 @@ def spend_chart(spend: pd.DataFrame, y: str = "tokens", *, height: int = 220) ->
     """Cumulative spend of each strategy over time since the run started (tokens or dollars)."""
     if y not in ("tokens", "usd"):
         raise ValueError(f"y must be 'tokens' or 'usd', got {y!r}")
-    return alt.Chart(spend).mark_line(interpolate="step-after", point=True).encode(
+    color, shape, dash = series_encoding(_ordered_series(spend))
+    base = alt.Chart(spend).encode(
         x=alt.X("seconds:Q", title=X_TITLES["seconds"], scale=from_zero(spend["seconds"])),
         y=alt.Y(f"{y}:Q", title="tokens spent" if y == "tokens" else "dollars spent", scale=from_zero(spend[y]),
                 axis=alt.Axis(format="$~s" if y == "usd" else "~s", tickMinStep=0.0001 if y == "usd" else 1)),
-        color=alt.Color("series:N", title="strategy", scale=SERIES_COLORS),
+        color=color,
         tooltip=[alt.Tooltip("series:N", title="strategy"), alt.Tooltip("seconds:Q", format=".1f"),
                  alt.Tooltip(f"{y}:Q", format="$.4f" if y == "usd" else ",d")],
-    ).properties(height=height)
+    )
+    line = base.mark_line(interpolate="step-after").encode(strokeDash=dash)
+    return alt.layer(line, base.mark_point(filled=True, size=30).encode(shape=shape)).properties(height=height)

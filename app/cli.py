@@ -450,6 +450,7 @@ def serve(
         sys.executable, "-m", "streamlit", "run", str(main),
         "--server.port", str(port), "--server.address", host,
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",  # no "Deploy" button (also in .streamlit/config.toml)
     ]
     out.print(f"Budget Arena on http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}")
     if os.name != "posix":

@@ -8,9 +8,11 @@ as escaped markdown: never HTML. Script thread only.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,13 +29,18 @@ from app.panes import (
     confidence_text,
     literal_markdown,
     note_data_text,
+    shown_spend,
     spend_bar,
     stop_text,
     verdict_text,
 )
+from app.run_summary import entry_row, markdown_table, summary_headline, summary_records
 from app.state import page_path, runner
+from app.tree_view import render_strategy_view
 from reasoning.budget import Budget
 from reasoning.entries import entry_budget, entry_labels
+from reasoning.tokens import count_text
+from reasoning.wording import plural
 from storage.export import export_run_json
 from storage.liveness import request_cancel
 from storage.queries import RunInfo, StrategyInfo, curve_points, events_since, get_run, replay
@@ -41,12 +48,21 @@ from storage.runner import run_store_error
 from storage.store import default_url
 
 REPAINT_SECONDS = 0.4
-PANES_PER_ROW = 3
+PANE_MIN_WIDTH = "22rem"  # panes flow into as many columns of at least this width as the page holds
 STREAMS_SHOWN = 6  # newest streams in their own expanders; older ones share one
 NOTES_SHOWN = 8
-STATUS_COLORS = {"running": "blue", "queued": "gray", "done": "green", "error": "red", "cancelled": "orange",
+STATUS_COLORS = {"running": "blue", "queued": "gray", "loading model": "violet", "reading prompt": "orange",
+                 "generating": "blue", "done": "green", "error": "red", "cancelled": "orange",
                  "interrupted": "orange"}
 REPLAY_SPEEDS = (1.0, 2.0, 5.0)
+# Panes in a CSS grid: 4 to a row at 1,920 px, 3 at 1,500, one under the other on a phone (st.columns
+# fixes the count on the server, which does not know the window's width). Code blocks (the share
+# link) wrap instead of scrolling out of a narrow page.
+PAGE_CSS = f"""<style>
+.st-key-panes {{ display: grid !important; gap: 1rem;
+  grid-template-columns: repeat(auto-fit, minmax(min(100%, {PANE_MIN_WIDTH}), 1fr)); align-items: start; }}
+.st-key-panes > div {{ width: auto !important; min-width: 0; }}
+</style>"""
 
 
 def render_run_page(run_id: str | None) -> None:
@@ -66,6 +82,7 @@ def render_run_page(run_id: str | None) -> None:
                  "recorded in another store.")
         st.page_link(str(page_path("compare")), label="Start a new run", icon=":material/compare_arrows:")
         return
+    st.html(PAGE_CSS)
     _header(info)
     # A run whose writes failed never gets its end written: a banner instead of repainting forever.
     store_failure = run_store_error(info.id) if info.is_active else None
@@ -159,7 +176,7 @@ def _actions(info: RunInfo) -> None:
                            on_click="ignore", help="One file with the panes, charts and a replay: opens in any "
                            "browser, no server or network needed.")
     st.caption("Share link: anyone who can reach this server can open the run with it.")
-    st.code(share_link(st.context.url, info.id), language=None)
+    st.code(share_link(st.context.url, info.id), language=None, wrap_lines=True)
 
 
 def _export(run_id: str) -> str:
@@ -245,7 +262,10 @@ def _live_body(run_id: str, was_active: bool) -> None:
         view.apply(events_since(run_id, view.last_seq))
         run_active = info.is_active and run_store_error(run_id) is None
         finished = False
-    render_panes(view, info.strategies, info.budget, curve, run_active=run_active)
+    now = clock if state is not None else _run_seconds(info)
+    tokens = _token_counter(info.model)
+    render_summary(view, info, curve, run_active=run_active, count_tokens=tokens)
+    render_panes(view, info.strategies, info.budget, curve, run_active=run_active, now=now, count_tokens=tokens)
     render_charts(view, curve, has_reference=bool(info.reference))
     if state is not None and finished:
         st.session_state.pop(_replay_key(run_id), None)
@@ -254,20 +274,56 @@ def _live_body(run_id: str, was_active: bool) -> None:
         st.rerun()  # the run ended: redraw the header and actions, and stop repainting
 
 
+def _run_seconds(info: RunInfo) -> float | None:
+    """Seconds since the run started (events' `elapsed` counts from about then)."""
+    if info.created is None:
+        return None
+    created = info.created if info.created.tzinfo else info.created.replace(tzinfo=UTC)
+    return max(0.0, (datetime.now(UTC) - created).total_seconds())
+
+
+@functools.cache
+def _token_counter(model: str):  # noqa: ANN202 - a cached closure
+    """Counts streamed text as the run's model would, as our tokenizer estimates it (reasoning.tokens)."""
+    return functools.partial(count_text, model_name=model)
+
+
+# ---- the summary ------------------------------------------------------------------------------
+
+
+def render_summary(view: RunView, info: RunInfo, curve: pd.DataFrame, *, run_active: bool, count_tokens) -> None:  # noqa: ANN001
+    """One row per entry, filled in as entries end; copyable as a markdown table."""
+    if not any(p.ended for p in view.panes) and run_active:
+        return
+    rows = []
+    for pane in view.panes:
+        stored = info.strategies[pane.index] if pane.index < len(info.strategies) else None
+        status = pane.status(stored.status if stored else None, run_active)
+        budget = entry_budget(stored.budget if stored is not None else None, info.budget)
+        spent, _ = shown_spend(pane, count_tokens)  # the row shows what the pane shows
+        rows.append(entry_row(pane, _pane_title(pane), status, budget, _verdict(pane, stored, curve), spent))
+    has_reference = bool(info.reference)
+    records = summary_records(rows, has_reference=has_reference)
+    with st.container(key="run-summary"):
+        st.subheader("Summary")
+        st.caption(literal_markdown(summary_headline(rows, has_reference=has_reference))
+                   + (" · spend columns read used / cap" if any(r.budget for r in rows) else ""))
+        st.dataframe(pd.DataFrame(records), hide_index=True, width="stretch", key="summary.table")
+        with st.expander("Copy as markdown", key="summary.markdown"):
+            st.code(markdown_table(records), language="markdown", wrap_lines=False)
+
+
 # ---- panes -----------------------------------------------------------------------------------
 
 
 def render_panes(view: RunView, strategies: Sequence[StrategyInfo], budget: dict[str, Any], curve: pd.DataFrame,
-                 *, run_active: bool) -> None:
-    panes = view.panes
-    per_row = 2 if len(panes) == 4 else PANES_PER_ROW
-    for start in range(0, len(panes), per_row):
-        row = panes[start : start + per_row]
-        for column, pane in zip(st.columns(per_row if len(panes) > per_row else len(row)), row, strict=False):
+                 *, run_active: bool, now: float | None = None, count_tokens=len) -> None:  # noqa: ANN001
+    with st.container(key="panes"):  # a CSS grid (PAGE_CSS): as many columns as the page is wide
+        for pane in view.panes:
             info = strategies[pane.index] if pane.index < len(strategies) else None
-            with column:  # each entry's bar against its own caps
-                own = entry_budget(info.budget if info is not None else None, budget)
-                render_pane(pane, info, own, curve, run_active=run_active)
+            # each entry's bar against its own caps
+            own = entry_budget(info.budget if info is not None else None, budget)
+            render_pane(pane, info, own, curve, run_active=run_active, now=now, count_tokens=count_tokens)
 
 
 def _pane_title(pane: PaneView) -> str:
@@ -291,19 +347,26 @@ def _verdict(pane: PaneView, info: StrategyInfo | None, curve: pd.DataFrame) -> 
 
 
 def render_pane(pane: PaneView, info: StrategyInfo | None, budget: dict[str, Any], curve: pd.DataFrame,
-                *, run_active: bool) -> None:
+                *, run_active: bool, now: float | None = None, count_tokens=len) -> None:  # noqa: ANN001
     status = pane.status(info.status if info else None, run_active)
     error = pane.error or (info.error if info is not None and not pane.ended and not run_active else None)
     # Keyed containers (CSS class st-key-...) let the browser test find a pane's parts.
     with st.container(border=True, key=f"pane-{pane.index}"):
-        head, badge = st.columns([3, 1], vertical_alignment="center")
-        head.markdown(f"**{pane.index + 1}\\. {literal_markdown(_pane_title(pane))}**")
-        with badge:
-            st.badge(status, color=STATUS_COLORS.get(status, "gray"))
+        # The badge follows the title in one line of markdown: in a column of its own it was cut to "runn…".
+        color = STATUS_COLORS.get(status, "gray")
+        st.markdown(f"**{pane.index + 1}\\. {literal_markdown(_pane_title(pane))}** "
+                    f":{color}-badge[{literal_markdown(status)}]")
         if pane.knobs:
             st.caption(literal_markdown(", ".join(f"{k}={v}" for k, v in pane.knobs.items())))
-        bar = spend_bar(pane.spent, budget)
-        st.progress(bar.fraction, text=literal_markdown(bar.text + (" (estimated)" if pane.spent.estimated else "")))
+        spent, provisional = shown_spend(pane, count_tokens)
+        bar = spend_bar(spent, budget, provisional=provisional)
+        suffix = " (estimated)" if pane.ended and spent.estimated else ""
+        st.progress(bar.fraction, text=literal_markdown(bar.text + suffix))
+        state = _state_text(pane, status, now) if run_active else None
+        if state or provisional:
+            st.caption(literal_markdown(" · ".join(part for part in (
+                state, "≈ counted from the text streamed so far; settled when the call reports its usage"
+                if provisional else None) if part)))
         if pane.spent.over_cap:  # Context flags reports that cannot be true and spends past a cap
             st.warning("Over cap: the provider reported more than this budget allowed (figures as reported; see notes)")
 
@@ -314,11 +377,36 @@ def render_pane(pane: PaneView, info: StrategyInfo | None, budget: dict[str, Any
         if pane.ended:
             spent = pane.spent
             st.caption(literal_markdown(
-                f"Stopped: {stop_text(pane.stop)} · {spent.total_tokens:,} tokens in {spent.calls} call(s) · "
-                f"${spent.usd:.4f} · {spent.seconds:.1f} s"))
+                f"Stopped: {_stop_words(pane)} · {plural(spent.total_tokens, 'token')} in "
+                f"{plural(spent.calls, 'call')} · ${spent.usd:.4f} · {spent.seconds:.1f} s"))
+        if pane.load_seconds is not None:
+            st.caption(f"The model loaded in {pane.load_seconds:.1f} s before this strategy's first call.")
+        render_strategy_view(pane)
         _notes(pane)
         with st.container(key=f"streams-{pane.index}"):
             _streams(pane)
+
+
+def _stop_words(pane: PaneView) -> str:
+    """Why it stopped; on a budget stop the cap that bound ("budget reached: 1,500-token cap")."""
+    words = stop_text(pane.stop)
+    detail = (pane.stop_detail or "").removeprefix("stopped: ")
+    return f"{words} ({detail})" if detail else words
+
+
+def _state_text(pane: PaneView, status: str, now: float | None) -> str | None:
+    """What the pane's calls are doing and for how long ("queued for 4 s"); None when running."""
+    if status not in ("queued", "loading model", "reading prompt", "generating") or pane.ended:
+        return None
+    calls = len(pane.calls)
+    waiting = sum(1 for s in pane.calls.values() if s == "queued")
+    text = {"queued": "waiting for the model (every slot busy)", "loading model": "loading the model",
+            "reading prompt": "the model is reading the prompt", "generating": "generating"}[status]
+    if now is not None and pane.state_since is not None and pane.call_state == status:
+        text += f" for {max(0.0, now - pane.state_since):.0f} s"
+    if calls > 1:
+        text += f" · {plural(calls, 'call')} in flight" + (f", {waiting} queued" if waiting and status != "queued" else "")
+    return text
 
 
 def _answer(pane: PaneView, info: StrategyInfo | None, curve: pd.DataFrame) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from app.state import keep_form_state, page_path
 
-st.set_page_config(page_title="Budget Arena", page_icon=":material/balance:", layout="wide")
+# The favicon ships with the app: a Material icon name here made every browser fetch it from
+# fonts.gstatic.com (failing offline), an emoji depends on the system's emoji font.
+FAVICON = Path(__file__).resolve().parent / "favicon.png"
+st.set_page_config(page_title="Budget Arena", page_icon=str(FAVICON), layout="wide")
 keep_form_state()
 
 pages = [

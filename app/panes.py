@@ -10,21 +10,26 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from reasoning.budget import CAP_NAMES, Spend
+from reasoning.wording import plural
 
 # How a strategy ended, by FinalAnswer.stop; statuses that come from the run row are used as is.
 STOP_STATUS = {"done": "done", "budget": "done", "error": "error", "cancelled": "cancelled"}
 STOP_TEXT = {"done": "finished", "budget": "budget reached", "error": "failed", "cancelled": "cancelled"}
+# Where a model call stands (reasoning.call_states), least advanced first: a pane shows the most
+# advanced state among its calls in flight ("generating" while one call generates and another queues).
+CALL_STATES = ("queued", "loading model", "reading prompt", "generating")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~&:=\"'^@%])")
-# GFM turns bare URLs and e-mail addresses into links after escapes are resolved, but only where
-# the character before them is a space, punctuation or the start of the text: an invisible word
-# joiner there keeps them text.
-_AUTOLINK_START = re.compile(r"(?i)(https?://|www\.|[-.\w+]+@)")
-WORD_JOINER = "\u2060"
+# GFM turns bare URLs and e-mail addresses into links after escapes are resolved (remark-gfm finds
+# them in the text, where an escape no longer shows), when the character before is a space,
+# punctuation or the start. Such a word goes in an inline code span instead: code is never linked,
+# and it copies as typed (an invisible word joiner before it, as before, was copied with it).
+_AUTOLINK = re.compile(r"(?i)(?<![^\W_])(?:(?:https?://|www\.)\S*|[-.\w+]+@[-\w]+(?:\.[-\w]+)+\S*)")
+_BACKTICKS = re.compile(r"`+")
 
 
 class EventRow(Protocol):
@@ -73,8 +78,15 @@ class PaneView:
     best_seq: int | None = None  # seq of the partial answer shown: its curve point holds its verdict
     final_answer: str | None = None
     stop: str | None = None  # FinalAnswer.stop once the strategy ended
+    stop_detail: str | None = None  # the cap that bound, on a budget stop ("stopped: 90 s seconds cap")
     error: str | None = None
     events: int = 0
+    calls: dict[int, str] = field(default_factory=dict)  # calls in flight (CallState.call) -> state
+    call_since: dict[int, float] = field(default_factory=dict)  # run seconds each call entered its state
+    state_since: float | None = None  # run seconds at which the shown call state began
+    load_seconds: float | None = None  # how long `loading model` took, once it ended
+    # Text and thinking streamed since the last spend report: counted (≈) until a report covers it.
+    unreported: list[str] = field(default_factory=list)
 
     @property
     def ended(self) -> bool:
@@ -86,14 +98,27 @@ class PaneView:
             return None
         return max(self.streams.values(), key=lambda s: s.last_seq).label
 
+    @property
+    def call_state(self) -> str | None:
+        """The most advanced state among the calls in flight that report one (the local model)."""
+        states = [s for s in self.calls.values() if s in CALL_STATES]
+        return max(states, key=CALL_STATES.index) if states else None
+
     def status(self, stored_status: str | None = None, run_active: bool = True) -> str:
-        """running / done / error / cancelled, or the stored status (interrupted...) of a strategy
-        that never sent its final answer and whose run is no longer active."""
+        """done / error / cancelled once ended; the stored status (interrupted...) of a strategy that
+        never sent its final answer and whose run is no longer active; while it runs, what its calls
+        are doing: queued / loading model / reading prompt / generating (as the model reports them;
+        a model that reports nothing is `generating` while its text arrives), else running."""
         if self.stop is not None:
             return STOP_STATUS.get(self.stop, self.stop)
         if not run_active and stored_status:
             return stored_status
-        return "running"
+        if not run_active:
+            return "running"
+        state = self.call_state
+        if state is not None:
+            return state
+        return "generating" if self.unreported else "running"
 
 
 @dataclass
@@ -151,16 +176,30 @@ def _fold(pane: PaneView, event: EventRow) -> None:
         stream = pane.streams.get(label)
         if stream is None:
             stream = pane.streams[label] = StreamView(label, first_seq=event.seq)
+        piece = payload.get("text", "")
         if kind == "text":
-            stream.text += payload.get("text", "")
+            stream.text += piece
         else:
-            stream.thinking += payload.get("text", "")
+            stream.thinking += piece
         stream.last_seq = event.seq
+        if pane.stop is None:
+            pane.unreported.append(piece)
         return
     spent = payload.get("spent")
     if isinstance(spent, dict):
-        pane.spent = Spend.from_dict(spent)
-    if kind == "partial":
+        reported = Spend.from_dict(spent)
+        if kind in ("spend", "final"):
+            # A spend report (the engine sends one at least every second while a call streams, and
+            # one when it settles) covers the text streamed so far: nothing left to count with ≈.
+            pane.spent = reported
+            pane.unreported.clear()
+        elif reported.total_tokens >= pane.spent.total_tokens:
+            # Answers and call states carry the settled spend: newer seconds, never fewer tokens than a
+            # provisional report already showed.
+            pane.spent = reported
+    if kind == "state":
+        _fold_state(pane, payload, float(event.elapsed))
+    elif kind == "partial":
         pane.best_answer = payload.get("answer")
         pane.confidence = payload.get("confidence")
         pane.best_seq = event.seq
@@ -169,13 +208,51 @@ def _fold(pane: PaneView, event: EventRow) -> None:
                                    payload.get("data"), event.seq))
     elif kind == "final":
         pane.stop = payload.get("stop") or "done"
+        pane.stop_detail = payload.get("stop_detail")
         pane.final_answer = payload.get("answer")
         pane.error = payload.get("error")
+        pane.calls.clear()
         if pane.final_answer and pane.final_answer != pane.best_answer:
             pane.best_answer, pane.confidence, pane.best_seq = pane.final_answer, None, None
 
 
+def _fold_state(pane: PaneView, payload: Mapping[str, Any], elapsed: float) -> None:
+    """A call's new state (reasoning.events.CallState): `ended` takes it out of the pane's calls."""
+    before = pane.call_state
+    call, state = payload.get("call"), payload.get("state")
+    if not isinstance(call, int) or not isinstance(state, str):
+        return
+    if pane.calls.get(call) == "loading model" and state != "loading model":
+        pane.load_seconds = max(0.0, elapsed - pane.call_since.get(call, elapsed))
+    if state in CALL_STATES:
+        if pane.calls.get(call) != state:
+            pane.call_since[call] = elapsed
+        pane.calls[call] = state
+    else:
+        pane.calls.pop(call, None)
+        pane.call_since.pop(call, None)
+    if pane.call_state != before:
+        pane.state_since = elapsed if pane.call_state is not None else None
+
+
 # ---- what a pane shows -----------------------------------------------------------------------
+
+
+def shown_spend(pane: PaneView, count_tokens: Callable[[str], int]) -> tuple[Spend, bool]:
+    """The spend a pane shows, and whether it is provisional (shown with ≈).
+
+    While a call streams, the engine reports a provisional spend every second (the prompt as it
+    will be charged plus the output streamed so far) and the settled one when the call reports its
+    usage. Between reports the pane adds the text streamed since the last one, counted with
+    `count_tokens` (our tokenizer's estimate for the model): the figure moves with the text and is
+    marked ≈ until a report settles it. Several calls in parallel: a settled report covers only its
+    own call, so the figure may step back until the next provisional report (at most a second)."""
+    if pane.ended:
+        return pane.spent, False
+    if not pane.unreported:
+        return pane.spent, pane.spent.estimated
+    extra = count_tokens("".join(pane.unreported))
+    return replace(pane.spent, output_tokens=pane.spent.output_tokens + extra, estimated=True), True
 
 
 @dataclass(frozen=True)
@@ -184,8 +261,14 @@ class SpendBar:
     text: str
 
 
-def spend_bar(spent: Spend, budget: Mapping[str, Any]) -> SpendBar:
-    """Spend against the binding cap (the one most used up); every set cap is named in the text."""
+def spend_bar(spent: Spend, budget: Mapping[str, Any], *, provisional: bool = False) -> SpendBar:
+    """Spend against the binding cap (the one most used up); every set cap is named in the text,
+    after "≈ " when the figure is provisional (shown_spend)."""
+    bar = _spend_bar(spent, budget)
+    return SpendBar(bar.fraction, "≈ " + bar.text) if provisional else bar
+
+
+def _spend_bar(spent: Spend, budget: Mapping[str, Any]) -> SpendBar:
     used = {"total_tokens": spent.total_tokens, "output_tokens": spent.output_tokens,
             "usd": spent.usd, "seconds": spent.seconds}
     parts: list[str] = []
@@ -197,7 +280,7 @@ def spend_bar(spent: Spend, budget: Mapping[str, Any]) -> SpendBar:
         fraction = max(fraction, used[cap] / float(limit))
         parts.append(f"{_amount(cap, used[cap])} / {_amount(cap, limit)}")
     if not parts:
-        return SpendBar(0.0, f"{spent.total_tokens:,} tokens, ${spent.usd:.4f} (no cap)")
+        return SpendBar(0.0, f"{plural(spent.total_tokens, 'token')}, ${spent.usd:.4f} (no cap)")
     return SpendBar(min(1.0, max(0.0, fraction)), " · ".join(parts))
 
 
@@ -206,7 +289,7 @@ def _amount(cap: str, value: float) -> str:
         return f"${value:.4f}"
     if cap == "seconds":
         return f"{value:.1f} s"
-    return f"{int(value):,} {'tokens' if cap == 'total_tokens' else 'output tokens'}"
+    return plural(int(value), "token" if cap == "total_tokens" else "output token")
 
 
 def confidence_text(confidence: float | None) -> str:
@@ -247,11 +330,29 @@ def literal_markdown(text: str | None) -> str:
     (so model output can never become markup, links, math or HTML) and line breaks kept."""
     if not text:
         return ""
-    text = _AUTOLINK_START.sub(WORD_JOINER + r"\1", text)
     lines = []
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):  # a lone CR ends a line too
         body = line.lstrip(" \t")
         # Leading blanks would make an indented code block, which shows the escapes themselves.
         indent = line[: len(line) - len(body)].replace("\t", "    ")
-        lines.append("\u00a0" * len(indent) + _MARKDOWN_SPECIAL.sub(r"\\\1", body))
+        lines.append("\u00a0" * len(indent) + _escaped_line(body))
     return "  \n".join(lines)
+
+
+def _escaped_line(line: str) -> str:
+    """One line with every markdown character escaped, and URL-like words as inline code."""
+    out, start = [], 0
+    for match in _AUTOLINK.finditer(line):
+        out.append(_MARKDOWN_SPECIAL.sub(r"\\\1", line[start : match.start()]))
+        out.append(_code_span(match.group()))
+        start = match.end()
+    out.append(_MARKDOWN_SPECIAL.sub(r"\\\1", line[start:]))
+    return "".join(out)
+
+
+def _code_span(word: str) -> str:
+    """`word` as a CommonMark code span: a fence longer than any run of backticks inside, and a
+    space each side (which the renderer drops) when the word starts or ends with a backtick."""
+    fence = "`" * (max((len(run) for run in _BACKTICKS.findall(word)), default=0) + 1)
+    pad = " " if word.startswith("`") or word.endswith("`") else ""
+    return f"{fence}{pad}{word}{pad}{fence}"

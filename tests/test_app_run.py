@@ -19,7 +19,8 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
 from app.charts import quality_steps, series_name
-from app.panes import WORD_JOINER, literal_markdown
+from app.live import PAGE_CSS
+from app.panes import literal_markdown
 from reasoning.budget import Budget
 from reasoning.models.base import ModelError
 from reasoning.models.fake import FakeModel
@@ -109,11 +110,13 @@ def texts(node: Block, kind: str) -> list[str]:
     return [plain(element.value) for element in getattr(node, kind)]
 
 
-def chart_frames(at: AppTest) -> list[tuple[dict, list[pd.DataFrame]]]:
-    """Each Vega-Lite chart on the page: its spec and the data frames sent with it."""
+def chart_frames(at: AppTest, node: Block | None = None) -> list[tuple[dict, list[pd.DataFrame]]]:
+    """Each Vega-Lite chart of the run (under `node`: of a pane): its spec and the data frames sent
+    with it. Without a node, the run's charts: the panes' own (a vote tally...) left out."""
+    in_panes = {id(e) for e in block(at, "panes").get("vega_lite_chart")} if node is None else set()
     return [(json.loads(element.proto.spec),
              [pa.ipc.open_stream(d.data.data).read_pandas() for d in element.proto.datasets])
-            for element in at.get("vega_lite_chart")]
+            for element in (node or at).get("vega_lite_chart") if id(element) not in in_panes]
 
 
 # ---- a finished run ---------------------------------------------------------------------------
@@ -131,11 +134,12 @@ def test_every_pane_shows_its_answer_verdict_stop_and_output(store: Store, finis
     for index, strategy in enumerate(info.strategies):
         pane = block(at, f"pane-{index}")
         markdown = texts(pane, "markdown")
-        assert markdown[:2] == [titles[index], ":green-badge[done]"]
+        assert markdown[0] == titles[index] + " :green-badge[done]"  # the badge in the title's line
         assert texts(block(at, f"answer-{index}"), "markdown") == [answers[index]]
         captions = texts(pane, "caption")
         stopped = [c for c in captions if c.startswith("Stopped:")]
-        assert stopped == [f"Stopped: finished · {strategy.total_tokens:,} tokens in {strategy.calls} call(s) · "
+        calls = f"{strategy.calls} call" + ("s" if strategy.calls != 1 else "")
+        assert stopped == [f"Stopped: finished · {strategy.total_tokens:,} tokens in {calls} · "
                            f"$0.0000 · {strategy.seconds:.1f} s"]
         # The spend bar: tokens against the run's cap, as a percentage.
         assert pane.get("progress")[0].value == int(100 * strategy.total_tokens / 2000)
@@ -144,7 +148,7 @@ def test_every_pane_shows_its_answer_verdict_stop_and_output(store: Store, finis
     # Self-consistency's decisions: its stop decision in view, its votes in the expander.
     sc = block(at, "pane-1")
     assert any(m.startswith("Latest decision · **stop**:") for m in texts(sc, "markdown"))
-    assert "**votes**: sample 3: 4 · 4 ×3" in texts(sc, "markdown")
+    assert "**votes**: sample 3: 4 · votes: 4 ×3" in texts(sc, "markdown")
     assert "confidence 100%" in texts(block(at, "answer-1"), "caption")
     assert [e.label for e in block(at, "streams-1").expander] == [f"sample {i} · {len(REASONING)} chars"
                                                                  for i in (1, 2, 3)]
@@ -175,7 +179,8 @@ def test_the_charts_plot_the_stored_curve_points_and_spend(store: Store, finishe
     assert reach == {series_name(s.strategy_index, s.strategy): s.total_tokens for s in info.strategies}
 
     spend_spec, spend_data = charts[1]
-    assert spend_spec["encoding"]["x"]["field"] == "seconds" and spend_spec["encoding"]["y"]["field"] == "tokens"
+    spend_encoding = spend_spec["layer"][0]["encoding"]
+    assert spend_encoding["x"]["field"] == "seconds" and spend_encoding["y"]["field"] == "tokens"
     spend = spend_data[0]
     last = spend.groupby("series")["tokens"].max().to_dict()
     assert last == {series_name(s.strategy_index, s.strategy): s.total_tokens for s in info.strategies}
@@ -223,7 +228,8 @@ def test_actions_of_a_finished_run(finished: str) -> None:
     assert [b.label for b in at.button] == ["Replay"]
     assert at.get("download_button")[0].proto.label == "Download JSON"
     assert at.code[0].value == f"/run?run={finished}"  # relative: AppTest has no browser URL
-    assert not at.get("html")  # nothing on the page is raw HTML
+    # Nothing on the page is raw HTML but the layout's style sheet (app.live.PAGE_CSS).
+    assert [h.proto.body for h in at.get("html")] == [PAGE_CSS]
 
 
 def test_replay_shows_the_run_again_then_returns_to_the_finished_view(runner: Runner) -> None:
@@ -270,7 +276,7 @@ def test_a_live_run_grows_between_repaints_and_can_be_cancelled(store: Store, ru
     assert not at.exception
     assert texts(at.main, "markdown")[0] == ":orange-badge[cancelled]"
     # Direct (48 tokens at most) had finished; chain-of-thought was stopped mid-stream.
-    assert texts(block(at, "pane-0"), "markdown")[1] == ":orange-badge[cancelled]"
+    assert texts(block(at, "pane-0"), "markdown")[0].endswith(" :orange-badge[cancelled]")
     assert any(c.startswith("Stopped: cancelled") for c in texts(block(at, "pane-0"), "caption"))
     assert any(c.startswith("Stopped: finished") for c in texts(block(at, "pane-1"), "caption"))
 
@@ -293,7 +299,7 @@ def test_a_failing_strategy_shows_its_error_in_its_own_pane(runner: Runner) -> N
 
     run_id = record(runner, FakeModel(replies=flaky), strategies=("chain_of_thought", "direct"))
     at = open_run(run_id)
-    assert texts(block(at, "pane-1"), "markdown")[1] == ":red-badge[error]"
+    assert texts(block(at, "pane-1"), "markdown")[0].endswith(" :red-badge[error]")
     assert any("overloaded (529)" in e for e in texts(block(at, "pane-1"), "error"))
     assert not texts(block(at, "pane-0"), "error")
     assert texts(block(at, "answer-0"), "markdown") == [RIGHT.format(4)]
@@ -308,9 +314,10 @@ def test_html_and_markdown_in_a_reply_are_escaped(runner: Runner) -> None:
     at = open_run(run_id)
     shown = block(at, "streams-0").markdown[-1].value
     assert shown == literal_markdown(hostile)
-    assert plain(shown).replace(WORD_JOINER, "") == hostile  # the joiner is invisible and keeps the URL text
+    # The URL is an inline code span (never a link), the rest escaped: it reads as typed.
+    assert plain(shown).replace("`", "") == hostile and "`http://x.test)`" in shown
     assert "<script>" not in shown and "**bold**" not in shown and "](" not in shown
-    assert not at.get("html")
+    assert [h.proto.body for h in at.get("html")] == [PAGE_CSS]  # only the page's layout CSS
 
 
 # ---- ids that lead nowhere ----------------------------------------------------------------------

@@ -15,7 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from app.charts import QUALITY_COLUMNS, quality_chart, quality_steps, series_name, spend_chart, spend_frame
+from app.charts import (
+    QUALITY_COLUMNS,
+    quality_chart,
+    quality_steps,
+    series_encoding,
+    series_name,
+    spend_chart,
+    spend_frame,
+)
 from app.compare_form import sentence
 from app.controls import (
     FAKE_REPLY,
@@ -37,18 +45,34 @@ from app.controls import (
 )
 from app.live import share_link
 from app.panes import (
-    WORD_JOINER,
+    NoteView,
     RunView,
     confidence_text,
     literal_markdown,
     note_data_text,
+    shown_spend,
     spend_bar,
     stop_text,
     verdict_text,
 )
+from app.run_summary import cheapest_right, entry_row, markdown_table, summary_headline, summary_records
+from app.tree_view import (
+    DROPPED,
+    EXPANDED,
+    PRUNED,
+    WAITING,
+    anytime_frame,
+    debate_grid,
+    dot_string,
+    search_tree,
+    tally_chart,
+    tree_dot,
+    vote_tally,
+)
 from reasoning.budget import Budget, Spend
 from reasoning.config import Limits
 from reasoning.limits import LimitError
+from reasoning.wording import number_text, plural
 
 # ---- the fold: stored events into panes ---------------------------------------------------------
 
@@ -101,7 +125,8 @@ def test_the_fold_gathers_each_panes_streams_answers_notes_and_end() -> None:
     assert (sc.best_answer, sc.confidence, sc.best_seq) == ("4", 0.5, 5)
     assert [(n.label, n.text, n.data) for n in sc.notes] == [("votes", "4 ×2", {"4": 2})]
     assert (sc.stop, sc.final_answer, sc.ended, sc.spent.total_tokens) == ("budget", "4", True, 90)
-    assert sc.status() == "done" and direct.status() == "running"
+    # direct's thinking arrived and no spend report yet covers it: its call is generating.
+    assert sc.status() == "done" and direct.status() == "generating"
     assert direct.status("interrupted", run_active=False) == "interrupted"
     # Run-level events and events of an unknown pane move the cursor but touch no pane.
     assert view.last_seq == 10 and sc.events == 7 and direct.events == 1
@@ -163,7 +188,7 @@ def test_confidence_verdict_and_note_data_texts() -> None:
 # ---- model output is shown as text ---------------------------------------------------------------
 
 RENDERER = MarkdownIt("commonmark", {"html": True, "linkify": False}).enable("table").enable("strikethrough")
-ALLOWED_TAGS = {"p", "/p", "br /", "br"}
+ALLOWED_TAGS = {"p", "/p", "br /", "br", "code", "/code"}  # URL-like words are code spans
 
 
 def rendered(text: str) -> str:
@@ -171,9 +196,9 @@ def rendered(text: str) -> str:
 
 
 def visible(html_text: str) -> str:
-    """The text a reader sees (whitespace and the invisible word joiner aside)."""
+    """The text a reader sees (whitespace aside)."""
     text = html.unescape(re.sub(r"<[^>]*>", "", html_text))
-    return re.sub(r"\s+", "", text.replace("\u00a0", " ").replace(WORD_JOINER, ""))
+    return re.sub(r"\s+", "", text.replace("\u00a0", " "))
 
 
 @pytest.mark.parametrize("text", [
@@ -197,12 +222,17 @@ def test_any_text_renders_as_itself_and_never_as_markup(text: str) -> None:
     assert visible(out) == re.sub(r"\s+", "", text.replace("\r", ""))
 
 
-def test_bare_urls_and_addresses_are_not_left_for_gfm_to_link() -> None:
+def test_bare_urls_and_addresses_are_code_spans_not_links_and_hold_no_invisible_character() -> None:
     """GFM links a bare URL or address after resolving escapes, when the character before it is a
-    space, punctuation or the start; a word joiner (invisible) goes there instead."""
-    out = literal_markdown("(http://x.test) www.example.com HTTPS://y.test me.too@example.com")
-    starts = re.findall(r"(.)(?=https?\\:|www\\\.|me\\\.too\\@)", out, flags=re.IGNORECASE)
-    assert starts == [WORD_JOINER] * 4, out
+    space, punctuation or the start: such words become inline code, which is never linked and
+    copies as typed (no invisible word joiner before a URL in an error text any more)."""
+    out = literal_markdown("(http://x.test) www.example.com HTTPS://y.test me.too@example.com direct@300")
+    assert out == ("\\(`http://x.test)` `www.example.com` `HTTPS://y.test` `me.too@example.com` direct\\@300")
+    assert "\u2060" not in out
+    assert literal_markdown("see http://x``y`") == "see ``` http://x``y` ```"  # a longer fence, padded
+    assert literal_markdown("awww.x") == "awww\\.x"  # after a letter GFM links nothing: plain escapes
+    html_out = rendered("error: cannot reach http://localhost:8000/v1 (refused)")
+    assert "<code>http://localhost:8000/v1</code>" in html_out and "<a" not in html_out
 
 
 def test_line_breaks_and_leading_blanks_survive() -> None:
@@ -263,9 +293,12 @@ def test_spend_frame_and_chart_plot_cumulative_spend_over_time() -> None:
                                      ["2. direct", 1, 0.0, 0, 0.0], ["2. direct", 1, 0.5, 30, 0.0]]
     assert spend_frame([]).empty
     spec = spend_chart(frame, "usd").to_dict()
-    assert (spec["encoding"]["x"]["field"], spec["encoding"]["y"]["field"]) == ("seconds", "usd")
-    assert spec["mark"]["interpolate"] == "step-after"
-    assert spec["encoding"]["color"]["scale"] == {"scheme": "tableau10"}
+    line, points = spec["layer"]
+    assert (line["encoding"]["x"]["field"], line["encoding"]["y"]["field"]) == ("seconds", "usd")
+    assert line["mark"]["interpolate"] == "step-after"
+    assert line["encoding"]["color"]["scale"]["domain"] == ["1. sc", "2. direct"]  # entry order: stable colours
+    assert line["encoding"]["color"]["legend"]["orient"] == "bottom"  # beside, it squeezed a phone's chart
+    assert points["encoding"]["shape"]["field"] == "series"
     with pytest.raises(ValueError, match="y must be"):
         spend_chart(frame, "seconds")
     assert series_name(2, "debate") == "3. debate"
@@ -387,3 +420,235 @@ def test_limit_errors_read_as_sentences_and_share_links_point_at_the_run_page() 
 ])
 def test_the_configured_default_model_is_the_first_choice(spec, offered, expected) -> None:
     assert default_model_fields(spec, offered) == expected
+
+
+# ---- live states, provisional spend and stop details (issue 14, section 2) -------------------------
+
+
+def state(seq: int, call: int, name: str, elapsed: float, tokens: int = 0) -> Row:
+    return Row(seq, 0, "state", None, {"call": call, "state": name, "spent": Spend(input_tokens=tokens).as_dict()},
+               elapsed)
+
+
+def test_a_pane_shows_the_most_advanced_state_of_its_calls_and_how_long_the_model_took_to_load() -> None:
+    view = RunView.for_strategies([("self_consistency", {})])
+    pane = view.panes[0]
+    assert pane.status() == "running" and pane.status(run_active=False) == "running"
+    view.apply([state(1, 7, "loading model", 0.0)])
+    assert pane.status() == "loading model" and pane.state_since == 0.0
+    view.apply([state(2, 7, "ended", 8.2), state(3, 8, "queued", 8.3), state(4, 9, "queued", 8.3)])
+    assert pane.load_seconds == pytest.approx(8.2) and pane.status() == "queued"
+    view.apply([state(5, 8, "reading prompt", 9.0)])
+    assert pane.status() == "reading prompt" and pane.state_since == 9.0  # one call reads, one still waits
+    view.apply([state(6, 8, "generating", 10.5), state(7, 9, "reading prompt", 10.6)])
+    assert pane.status() == "generating" and pane.state_since == 10.5
+    view.apply([state(8, 8, "ended", 12.0), state(9, 9, "ended", 12.0)])
+    assert pane.calls == {} and pane.status() == "running" and pane.state_since is None
+    # A run that is no longer active shows its stored status, whatever its calls last said.
+    view.apply([state(10, 10, "generating", 13.0)])
+    assert pane.status("interrupted", run_active=False) == "interrupted"
+    view.apply([Row(11, 0, "final", None, {"answer": "4", "stop": "budget", "spent": spent(90),
+                                           "stop_detail": "stopped: 1,500-token cap"}, 14.0)])
+    assert pane.status() == "done" and pane.calls == {} and pane.stop_detail == "stopped: 1,500-token cap"
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def test_spend_moves_while_a_call_streams_marked_provisional_and_settles_on_the_report() -> None:
+    view = RunView.for_strategies([("chain_of_thought", {})])
+    pane = view.panes[0]
+    view.apply([state(1, 1, "generating", 0.5, tokens=0)])
+    assert shown_spend(pane, words) == (Spend(), False)
+    view.apply([Row(2, 0, "text", "reasoning", {"text": "one two three "}, 0.6)])
+    shown, provisional = shown_spend(pane, words)
+    assert (shown.output_tokens, shown.total_tokens, provisional) == (3, 3, True)
+    view.apply([Row(3, 0, "text", "reasoning", {"text": "four five"}, 0.7)])
+    assert shown_spend(pane, words)[0].total_tokens == 5  # grows with every delta, between reports
+    # The engine's provisional report (prompt + output so far, estimated) replaces the count ...
+    provisional_report = Spend(input_tokens=40, output_tokens=5, calls=0, estimated=True)
+    view.apply([Row(4, 0, "spend", None, {"spent": provisional_report.as_dict()}, 1.0, 45)])
+    assert shown_spend(pane, words) == (provisional_report, True)
+    view.apply([Row(5, 0, "text", "reasoning", {"text": " six"}, 1.1)])
+    assert shown_spend(pane, words)[0].total_tokens == 46
+    # ... a call state carrying the older settled spend does not take tokens back ...
+    view.apply([state(6, 2, "queued", 1.2, tokens=0)])
+    assert shown_spend(pane, words)[0].total_tokens == 46
+    # ... and the settled report ends the estimate: exact figures, no ≈.
+    settled = Spend(input_tokens=38, output_tokens=6, calls=1)
+    view.apply([Row(7, 0, "spend", None, {"spent": settled.as_dict()}, 1.3, 44)])
+    assert shown_spend(pane, words) == (settled, False)
+    bar = spend_bar(*[shown_spend(pane, words)[0]], {"total_tokens": 3000}, provisional=True)
+    assert bar.text == "≈ 44 tokens / 3,000 tokens"
+    assert spend_bar(Spend(input_tokens=1), {}).text == "1 token, $0.0000 (no cap)"  # singular
+
+
+# ---- words and numbers ---------------------------------------------------------------------------
+
+
+def test_counts_take_their_plural_and_numbers_never_an_exponent() -> None:
+    assert [plural(n, "strategy") for n in (0, 1, 2)] == ["0 strategies", "1 strategy", "2 strategies"]
+    assert plural(1, "token") == "1 token" and plural(1500, "token") == "1,500 tokens"
+    assert plural(3, "entry") == "3 entries" and plural(2, "budget") == "2 budgets"
+    assert number_text(1e12) == "1,000,000,000,000" and "e+" not in number_text(1.5e15)
+    assert number_text(2.5) == "2.5" and number_text(0.00012) == "0.00012" and number_text(90.0) == "90"
+    assert number_text(float("inf")) == "infinity"
+
+
+# ---- the strategy views (issue 14, section 3) ----------------------------------------------------
+
+
+async def fold_run(name: str, model: Any, budget: Budget, **knobs: Any) -> RunView:
+    """A strategy run on a fake model, its events stored as the recorder stores them, folded."""
+    from reasoning.events import event_to_dict
+    from reasoning.run import run
+    from reasoning.strategies import make_strategy
+
+    events = [e async for e in run(make_strategy(name, **knobs), "Pick the best branch.", model, budget)]
+    view = RunView.for_strategies([(name, knobs)])
+    view.apply(Row(i + 1, 0, e.kind, getattr(e, "label", None), event_to_dict(e), 0.01 * i)
+               for i, e in enumerate(events))
+    return view
+
+
+async def test_the_value_tree_is_drawn_from_its_notes_live_and_at_the_end() -> None:
+    from reasoning.models.fake import FakeModel
+    from tests.test_strategies_search import SCORES, Scripted
+
+    view = await fold_run("value_tree", FakeModel(replies=Scripted(SCORES)), Budget(total_tokens=1400), depth=3)
+    pane = view.panes[0]
+    tree = search_tree(pane)
+    assert tree is not None and tree.final
+    final = next(n for n in pane.notes if n.label == "tree").data
+    assert tree.best_path == final["best_path"] and tree.best_path[0] == "root"
+    by_id = {n["id"]: n for n in final["nodes"]}
+    assert set(tree.nodes) == set(by_id)
+    for node_id, node in tree.nodes.items():
+        if node_id != "root":
+            assert (node.reward, node.value, node.allocated) == (by_id[node_id]["R"], by_id[node_id]["V"],
+                                                                 by_id[node_id]["allocated"])
+            assert node.expanded == by_id[node_id]["expanded"] and node.text == by_id[node_id]["step"]
+    # The root's children: A expanded, C's share too small for an expansion (see the allocation test).
+    assert tree.nodes["1"].status == EXPANDED and tree.nodes["3"].status == PRUNED
+    dot = tree_dot(tree)
+    assert dot.count("->") == len(tree.nodes) - 1
+    assert f'"node-{tree.best_path[-1]}"' in dot and "B " in dot and "V " in dot
+    assert dot.count("penwidth=2.5") == 2 * len(tree.best_path) - 1  # best nodes and the edges between them
+
+    # Live: after the first expansion note only, the root's children and the path argmax V follows now.
+    live = RunView.for_strategies([("value_tree", {})])
+    first = next(i for i, n in enumerate(pane.notes) if n.label == "expand root")
+    live.panes[0].notes = pane.notes[: first + 1]
+    early = search_tree(live.panes[0])
+    assert early is not None and not early.final
+    assert set(early.nodes) == {"root", "1", "2", "3"} and early.best_path[:1] == ["root"]
+    assert early.nodes["1"].status == WAITING  # to be expanded: its share buys an expansion
+
+
+async def test_tree_of_thoughts_marks_the_beam_and_the_best_state() -> None:
+    from reasoning.models.fake import FakeModel
+    from tests.test_strategies_search import SCORES, Scripted
+
+    view = await fold_run("tree_of_thoughts", FakeModel(replies=Scripted(SCORES)), Budget(), max_depth=2,
+                          breadth=3, beam=1)
+    tree = search_tree(view.panes[0])
+    assert tree is not None and tree.final
+    best = next(n for n in view.panes[0].notes if n.label == "tree").data["best"]
+    assert tree.best_path[-1] == best and tree.best_path[0] == "root"
+    depth1 = next(n for n in view.panes[0].notes if n.label == "depth 1").data
+    dropped = set(depth1["scores"]) - set(depth1["kept"])
+    assert dropped and all(tree.nodes[i].status == DROPPED for i in dropped)
+    assert all(tree.nodes[i].allocated == depth1["step_tokens"] for i in depth1["scores"])
+    assert tree.nodes["1"].text.startswith("Consider A")  # the proposal's text, from its stream
+
+
+def test_model_text_in_a_tree_stays_text() -> None:
+    hostile = 'x"]; evil [label="pwned" URL="http://x.test"]; "\\N\\G <script>alert(1)</script> &lt;b&gt;\n'
+    assert dot_string(hostile) == ('"x\\"]; evil [label=\\"pwned\\" URL=\\"http://x.test\\"]; \\"\\\\N\\\\G '
+                                   '<script>alert(1)</script> &amp;lt;b&amp;gt;\\n"')
+    pane = RunView.for_strategies([("value_tree", {})]).panes[0]
+    pane.notes.append(NoteView("expand root", "", {
+        "node": "root", "depth": 0, "expanding": [], "depth_limit": 3, "expansion_tokens": 100,
+        "children": [{"id": "1", "parent": "root", "depth": 1, "step": hostile, "R": 0.5, "V": 0.5,
+                      "allocated": 10, "answer": None, "expanded": False}]}, 1))
+    tree = search_tree(pane)
+    assert tree is not None
+    dot = tree_dot(tree)
+    # Every quote in the DOT is a delimiter or escaped: the text adds no node, edge or attribute.
+    unescaped = re.sub(r'\\.', "", dot)
+    assert all(line.count('"') % 2 == 0 for line in unescaped.splitlines())
+    assert "URL=" not in re.sub(r'"(?:[^"\\]|\\.)*"', '""', dot) and dot.count("->") == 1
+    assert tree.nodes["1"].status == PRUNED
+
+
+async def test_debate_anytime_and_self_consistency_views_read_their_notes() -> None:
+    from reasoning.models.fake import FakeModel
+
+    debate = await fold_run("debate", FakeModel(replies=["Answer: 4", "Answer: 5", "Answer: 4"]), Budget(),
+                            agents=3, rounds=2)
+    grid = debate_grid(debate.panes[0].notes)
+    assert list(grid.columns) == ["round", "agent A", "agent B", "agent C", "votes", "leader"]
+    assert grid["round"].tolist()[0] == 1 and grid.iloc[0][["agent A", "agent B", "agent C"]].tolist() == \
+        ["4", "5", "4"]
+    assert grid.iloc[0]["leader"] == "4" and grid.iloc[0]["votes"] == "4 ×2, 5 ×1"
+
+    sc = await fold_run("self_consistency", FakeModel(replies=["Answer: 4", "Answer: 5", "Answer: 4"]), Budget(),
+                        stop_rule="fixed", samples=3, batch_size=1)
+    tally = vote_tally(sc.panes[0].notes)
+    assert tally.groupby("sample")["votes"].sum().tolist() == [1, 2, 3]  # one vote per sample
+    assert tally[tally["sample"] == 3].set_index("answer")["votes"].to_dict() == {"4": 2, "5": 1}
+    assert [tally_chart(tally).to_dict()["encoding"][c]["field"] for c in ("x", "y", "color")] == ["sample", "votes", "answer"]
+
+    reasoning = " ".join(["step"] * 300)
+    anytime = await fold_run("anytime", FakeModel(replies=lambda m, i: "7" if "scale of 1 to 10" in
+                                                  m[-1]["content"] else reasoning + " Answer: 4"),
+                             Budget(), first_checkpoint=32, max_checkpoint=128, epsilon=0.05)
+    frame = anytime_frame(anytime.panes[0].notes)
+    assert frame["b (tokens)"].tolist()[:2] == [32, 64] and (frame["ε"] == 0.05).all()
+    checkpoints = [n.data for n in anytime.panes[0].notes if n.label.startswith("checkpoint ")]
+    assert frame["Q(b)"].tolist() == [c["quality"] for c in checkpoints]
+    assert frame["stop"].tolist()[-1] == ("stop (gain < ε)" if checkpoints[-1]["stop"] else "go on")
+
+
+# ---- the run summary (issue 14, section 4) -------------------------------------------------------
+
+
+def test_the_summary_names_the_right_answers_at_the_least_spend_and_copies_as_markdown() -> None:
+    view = RunView.for_strategies([("direct", {}), ("chain_of_thought", {}), ("debate", {})],
+                                  ["direct", "chain_of_thought", "debate"])
+    finals = [("4", Spend(input_tokens=10, output_tokens=5, calls=1), None),
+              ("4 | or | 5\nmaybe", Spend(input_tokens=100, output_tokens=200, calls=1),
+               "stopped: 300-token cap"),
+              ("4", Spend(input_tokens=10, output_tokens=5, calls=3), None)]
+    for i, (answer, used, detail) in enumerate(finals):
+        view.apply([Row(i + 1, i, "final", None, {"answer": answer, "stop": "budget" if detail else "done",
+                                                  "spent": used.as_dict(), "stop_detail": detail})])
+    budget = {"total_tokens": 300}
+    rows = [entry_row(p, p.label, p.status(), budget, correct) for p, correct in
+            zip(view.panes, (True, False, True), strict=True)]
+    assert cheapest_right(rows) == {0: ["tokens"], 2: ["tokens"]}  # a tie: both
+    records = summary_records(rows, has_reference=True)
+    assert [r["right?"] for r in records] == ["right", "wrong", "right"]
+    assert [r["tokens"] for r in records] == ["15 / 300", "300 / 300", "15 / 300"]
+    assert [r["stop"] for r in records] == ["finished", "stopped: 300-token cap", "finished"]
+    assert [r["least spend, right"] for r in records] == ["tokens", "", "tokens"]
+    assert "output tokens" not in records[0]  # no entry caps them
+    table = markdown_table(records)
+    lines = table.splitlines()
+    assert len(lines) == 5 and all(line.startswith("| ") or line.startswith("|-") for line in lines)
+    assert "4 \\| or \\| 5 maybe" in lines[3]  # pipes escaped, the line break a space: one row
+    assert len({len(re.findall(r"(?<!\\)\|", line)) for line in lines}) == 1  # as many cells in every row
+    assert summary_headline(rows, has_reference=True) == \
+        "3 of 3 entries finished · 2 right · right at the least tokens: direct, debate"
+    no_reference = summary_records(rows, has_reference=False)
+    assert "right?" not in no_reference[0] and no_reference[0]["confidence"] == "no confidence reported"
+
+
+def test_eleven_series_get_eleven_distinct_looks() -> None:
+    names = [f"{i + 1}. s{i}" for i in range(11)]
+    color, shape, dash = series_encoding(names)
+    colors, shapes = color.to_dict()["scale"]["range"], shape.to_dict()["scale"]["range"]
+    assert len(set(colors)) == 11 and len(set(zip(colors, shapes, strict=True))) == 11
+    assert len({(c, s, tuple(d)) for c, s, d in zip(colors, shapes, dash.to_dict()["scale"]["range"],
+                                                     strict=True)}) == 11
