@@ -22,6 +22,7 @@ unit of budget).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -179,6 +180,17 @@ def bootstrap_ci(correct: np.ndarray, items: np.ndarray | None = None, *, n_boot
         codes, _ = pd.factorize(pd.Series(items))
         sums = np.bincount(codes, weights=correct)
         counts = np.bincount(codes).astype(float)
+    return bootstrap_ci_counts(sums, counts, n_boot=n_boot, ci=ci, seed=seed)
+
+
+def bootstrap_ci_counts(correct: np.ndarray, results: np.ndarray, *, n_boot: int = 1000, ci: float = 0.95,
+                        seed: int = 0) -> tuple[float, float]:
+    """bootstrap_ci from per-item counts: ``correct[i]`` of ``results[i]`` scored results of item i
+    were right. The same interval as bootstrap_ci over the rows (it reduces them to these counts)."""
+    sums = np.asarray(correct, dtype=float)
+    counts = np.asarray(results, dtype=float)
+    if len(sums) == 0:
+        return float("nan"), float("nan")
     # Items with the same (correct, rows) are interchangeable, so a resample is fully described by
     # how many of each kind it drew: a multinomial draw over the kinds, not one draw per item.
     kinds, inverse = np.unique(np.stack([sums, counts], axis=1), axis=0, return_inverse=True)
@@ -198,16 +210,40 @@ def accuracy_by_budget(df: pd.DataFrame, n_boot: int = 1000, ci: float = 0.95, s
     Columns: the group keys (default: whichever of strategy, model are present), budget, n (rows
     with a verdict), accuracy, ci_low, ci_high. Each group is bootstrapped from a fresh generator
     seeded with ``seed``, so its interval does not depend on which other groups are present.
+    Every row with a verdict counts (pass only the results, not failed ones).
     """
-    keys = _group_keys(df, by) + ["budget"]
-    scored = _scored(df)
+    keys = _group_keys(df, by)
+    return accuracy_by_budget_counts(item_cells(_scored(df), keys, item_col), keys, n_boot=n_boot, ci=ci,
+                                     seed=seed)
+
+
+def accuracy_by_budget_counts(cells: pd.DataFrame, keys: Sequence[str], n_boot: int = 1000, ci: float = 0.95,
+                              seed: int = 0) -> pd.DataFrame:
+    """accuracy_by_budget from ``item_cells`` (one row per group, budget and item: n, correct)."""
+    keys = [*keys, "budget"]
     rows: list[dict[str, Any]] = []
-    for key, group in scored.groupby(keys, sort=True, dropna=False):
-        items = group[item_col].to_numpy() if item_col in group.columns else None
-        low, high = bootstrap_ci(group["correct"].to_numpy(), items, n_boot=n_boot, ci=ci, seed=seed)
-        rows.append({**dict(zip(keys, key, strict=True)), "n": len(group),
-                     "accuracy": float(group["correct"].mean()), "ci_low": low, "ci_high": high})
+    for key, group in cells.groupby(keys, sort=True, dropna=False):
+        n = group["n"].to_numpy(dtype=float)
+        correct = group["correct"].to_numpy(dtype=float)
+        low, high = bootstrap_ci_counts(correct, n, n_boot=n_boot, ci=ci, seed=seed)
+        rows.append({**dict(zip(keys, _as_tuple(key), strict=True)), "n": int(n.sum()),
+                     "accuracy": float(correct.sum() / n.sum()), "ci_low": low, "ci_high": high})
     return pd.DataFrame(rows, columns=[*keys, "n", "accuracy", "ci_low", "ci_high"])
+
+
+def item_cells(scored: pd.DataFrame, keys: Sequence[str], item_col: str = "item_id") -> pd.DataFrame:
+    """Scored rows (`correct` 0/1) reduced to one row per (keys, budget, item): ``n`` rows and
+    ``correct`` of them. ``item`` numbers the items in order of first appearance in the rows (each
+    row is its own item without an item column): what every item bootstrap needs of the rows."""
+    keys = [*keys, "budget"]
+    if item_col in scored.columns:
+        item = pd.factorize(scored[item_col], use_na_sentinel=False)[0]
+    else:
+        item = np.arange(len(scored))
+    frame = pd.DataFrame({**{k: scored[k].to_numpy() for k in keys}, "item": item,
+                          "correct": scored["correct"].to_numpy(dtype=float)})
+    out = frame.groupby([*keys, "item"], sort=True, dropna=False)["correct"].agg(["size", "sum"]).reset_index()
+    return out.rename(columns={"size": "n", "sum": "correct"})
 
 
 def cost_per_correct(df: pd.DataFrame, by: Sequence[str] | None = None) -> pd.DataFrame:
@@ -294,6 +330,52 @@ def clear_claims(board: pd.DataFrame) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class ResultCounts:
+    """What the leaderboard reads of the results, aggregated (``result_counts`` builds it from rows;
+    storage.result_summary from its summary of the store): the metrics come out the same, read from
+    thousands of rows instead of one per result.
+
+    - ``cells``: one row per (keys, budget, item): ``n`` scored results (a verdict, not failed) and
+      ``correct`` of them; ``item`` numbers items in order of first appearance among the results.
+    - ``sums``: one row per (keys, budget): ``n`` and the sums of total_tokens, usd and seconds over
+      the same results (seconds NaN when the rows had none).
+    - ``errored``: one row per keys with a scored result: how many of them ended in an error.
+    - ``failed``: one row per failed result that had a verdict: the keys and its ``reason``
+      (failure_reason), in the results' order.
+    """
+
+    keys: tuple[str, ...]
+    cells: pd.DataFrame
+    sums: pd.DataFrame
+    errored: pd.DataFrame
+    failed: pd.DataFrame
+
+
+def result_counts(df: pd.DataFrame, by: Sequence[str] | None = None, item_col: str = "item_id") -> ResultCounts:
+    """The rows' ResultCounts (outcomes from an ``outcome`` column, else result_outcomes)."""
+    keys = _group_keys(df, by)
+    outcome = df["outcome"] if "outcome" in df.columns else result_outcomes(df)
+    verdict = pd.to_numeric(df["correct"], errors="coerce").notna()
+    failures = df.loc[outcome.eq(FAILED) & verdict]
+    kept = df.loc[~outcome.eq(FAILED)]
+    scored = _scored(kept)
+    errored = outcome.loc[scored.index].eq(ERRORED)
+    cost_columns = [c for c in ("total_tokens", "usd", "seconds") if c in scored.columns]
+    costs = pd.DataFrame({**{k: scored[k].to_numpy() for k in [*keys, "budget"]},
+                          **{c: pd.to_numeric(scored[c]).to_numpy(dtype=float) for c in cost_columns}})
+    sums = costs.groupby([*keys, "budget"], sort=True, dropna=False).agg(
+        n=("budget", "size"), **{c: (c, "sum") for c in cost_columns}).reset_index()
+    if "seconds" not in sums.columns:
+        sums["seconds"] = float("nan")
+    errored_counts = pd.DataFrame({**{k: scored[k].to_numpy() for k in keys}, "errored": errored.to_numpy(int)})
+    errored_counts = errored_counts.groupby(keys, sort=True).sum().reset_index()
+    reasons = pd.DataFrame({**{k: failures[k].to_numpy() for k in keys},
+                            "reason": [failure_reason(row) for _, row in failures.iterrows()]},
+                           columns=[*keys, "reason"])
+    return ResultCounts(tuple(keys), item_cells(scored, keys, item_col), sums, errored_counts, reasons)
+
+
 def leaderboard(df: pd.DataFrame, n_boot: int = 1000, ci: float = 0.95, seed: int = 0,
                 cost_col: str = "total_tokens", by_budget: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per (strategy, model), best first.
@@ -312,49 +394,59 @@ def leaderboard(df: pd.DataFrame, n_boot: int = 1000, ci: float = 0.95, seed: in
     winner, no row is marked on the frontier. ``by_budget``: the caller's
     ``accuracy_by_budget(rows, by=[strategy, model])`` over the rows that did not fail, if it has it.
     """
-    keys = _group_keys(df, None)
-    outcome = df["outcome"] if "outcome" in df.columns else result_outcomes(df)
-    verdict = pd.to_numeric(df["correct"], errors="coerce").notna()
-    failures = df.loc[outcome.eq(FAILED) & verdict]
-    df = df.loc[~outcome.eq(FAILED)]
-    errored = outcome.loc[df.index].eq(ERRORED)
-    scored = _scored(df)
+    return leaderboard_counts(result_counts(df), n_boot=n_boot, ci=ci, seed=seed, cost_col=cost_col,
+                              by_budget=by_budget)
+
+
+def leaderboard_counts(counts: ResultCounts, n_boot: int = 1000, ci: float = 0.95, seed: int = 0,
+                       cost_col: str = "total_tokens", by_budget: pd.DataFrame | None = None) -> pd.DataFrame:
+    """leaderboard from ResultCounts (the same board, see leaderboard)."""
+    keys = list(counts.keys)
+    cells = counts.cells
     if by_budget is None:
-        by_budget = accuracy_by_budget(df, n_boot=n_boot, ci=ci, seed=seed, by=keys)
-    costs = {_as_tuple(k): g.iloc[0] for k, g in cost_per_correct(df, by=keys).groupby(keys)}
+        by_budget = accuracy_by_budget_counts(cells, keys, n_boot=n_boot, ci=ci, seed=seed)
     curves = {_as_tuple(k): g for k, g in by_budget.groupby(keys)}
-    budgets = sorted(b for b in scored["budget"].dropna().unique())
+    budgets = sorted(b for b in cells["budget"].dropna().unique())
+    sums_by_key = {_as_tuple(k): g for k, g in counts.sums.groupby(keys, sort=True)}
+    errored = {_as_tuple(k): int(v) for k, v in zip(counts.errored[keys].itertuples(index=False, name=None),
+                                                     counts.errored["errored"], strict=True)}
     rows: list[dict[str, Any]] = []
-    for key, group in scored.groupby(keys, sort=True):
+    for key, group in cells.groupby(keys, sort=True):
         key_tuple = _as_tuple(key)
         ident = dict(zip(keys, key_tuple, strict=True))
-        items = group["item_id"].to_numpy() if "item_id" in group.columns else None
-        low, high = bootstrap_ci(group["correct"].to_numpy(), items, n_boot=n_boot, ci=ci, seed=seed)
-        row: dict[str, Any] = {**ident, "n": len(group), "accuracy": float(group["correct"].mean()),
-                               "ci_low": low, "ci_high": high}
+        # Each item's results over every budget: the overall interval resamples items.
+        per_item = group.groupby("item", sort=False)[["correct", "n"]].sum()
+        low, high = bootstrap_ci_counts(per_item["correct"].to_numpy(dtype=float), per_item["n"].to_numpy(dtype=float),
+                                        n_boot=n_boot, ci=ci, seed=seed)
+        n = int(group["n"].sum())
+        n_correct = float(group["correct"].sum())
+        row: dict[str, Any] = {**ident, "n": n, "accuracy": n_correct / n, "ci_low": low, "ci_high": high}
         curve = curves.get(key_tuple, by_budget.iloc[0:0])
         per_budget = dict(zip(curve["budget"], curve["accuracy"], strict=True))
         for b in budgets:
             row[f"acc@{budget_label(b)}"] = per_budget.get(b, float("nan"))
-        row["mean_tokens"] = float(pd.to_numeric(group["total_tokens"]).mean())
-        row["mean_usd"] = float(pd.to_numeric(group["usd"]).mean())
-        row["mean_seconds"] = float(pd.to_numeric(group["seconds"]).mean()) if "seconds" in group else float("nan")
-        cost_row = costs[key_tuple]
-        row["tokens_per_correct"] = float(cost_row["tokens_per_correct"])
-        row["usd_per_correct"] = float(cost_row["usd_per_correct"])
+        spent = sums_by_key[key_tuple]
+        tokens, usd, seconds = (float(spent[c].sum()) for c in ("total_tokens", "usd", "seconds"))
+        row["mean_tokens"] = tokens / n
+        row["mean_usd"] = usd / n
+        row["mean_seconds"] = seconds / n
+        row["tokens_per_correct"] = _per(tokens, n_correct)
+        row["usd_per_correct"] = _per(usd, n_correct)
         positive = curve.loc[curve["budget"] > 0]
         row["auc"] = auc_accuracy_budget(positive, x="budget", y="accuracy")
-        spent = group.groupby("budget")["total_tokens"].mean().rename("tokens").reset_index()
-        spent = spent.merge(curve[["budget", "accuracy"]], on="budget")
-        row["anytime_index"] = anytime_index(spent, x="tokens", y="accuracy")
-        row["_cost"] = float(pd.to_numeric(group[cost_col]).mean())
-        row["errored"] = int(errored.loc[group.index].sum())
+        by_level = spent.loc[spent["budget"].notna()]
+        level = pd.DataFrame({"budget": by_level["budget"].to_numpy(),
+                              "tokens": by_level["total_tokens"].to_numpy(dtype=float) / by_level["n"].to_numpy()})
+        level = level.merge(curve[["budget", "accuracy"]], on="budget")
+        row["anytime_index"] = anytime_index(level, x="tokens", y="accuracy")
+        row["_cost"] = float(spent[cost_col].sum()) / n
+        row["errored"] = errored.get(key_tuple, 0)
         rows.append(row)
     acc_cols = [f"acc@{budget_label(b)}" for b in budgets]
     columns = ["rank", *keys, "n", "accuracy", "ci_low", "ci_high", *acc_cols, "mean_tokens", "mean_usd",
                "mean_seconds", "tokens_per_correct", "usd_per_correct", "auc", "anytime_index", "on_frontier",
                "failed", "errored", "failure_reasons"]
-    reasons = _failure_reasons(failures, keys)
+    reasons = _failure_reasons(counts.failed, keys)
     if not rows and not reasons:
         return pd.DataFrame(columns=columns)
     board = pd.DataFrame(rows, columns=[*keys, "n", "accuracy", "ci_low", "ci_high", *acc_cols, "mean_tokens",
@@ -379,12 +471,12 @@ def leaderboard(df: pd.DataFrame, n_boot: int = 1000, ci: float = 0.95, seed: in
     return board[columns].reset_index(drop=True)
 
 
-def _failure_reasons(failures: pd.DataFrame, keys: list[str]) -> dict[tuple, list[tuple[str, int]]]:
-    """Per (strategy, model): each distinct reason its failed results gave, with how often."""
-    if failures.empty:
+def _failure_reasons(failed: pd.DataFrame, keys: list[str]) -> dict[tuple, list[tuple[str, int]]]:
+    """Per (strategy, model): each distinct reason its failed results gave, with how often
+    (``failed``: one row per failed result, the keys and its ``reason``)."""
+    if failed.empty:
         return {}
-    texts = failures.apply(failure_reason, axis=1)
-    counted = pd.DataFrame({**{k: failures[k] for k in keys}, "reason": texts}).value_counts(sort=True, dropna=False)
+    counted = failed[[*keys, "reason"]].value_counts(sort=True, dropna=False)
     out: dict[tuple, list[tuple[str, int]]] = {}
     for (*key, reason), count in counted.items():
         out.setdefault(tuple(key), []).append((str(reason), int(count)))

@@ -26,14 +26,15 @@ optional ``item_id``; rows whose ``correct`` is NaN (no reference answer) are le
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cache
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from reasoning.metrics import _scored
+from reasoning.metrics import _scored, item_cells
 
 PAIR_COLUMNS = ["model", "budget", "a", "b", "n", "acc_a", "acc_b", "diff", "ci_low", "ci_high",
                 "a_only", "b_only", "p", "p_holm", "mdd"]
@@ -150,22 +151,35 @@ def paired_comparisons(df: pd.DataFrame, *, order: Sequence[str] | None = None, 
     if scored.empty:
         return pd.DataFrame(columns=PAIR_COLUMNS)
     items = pd.factorize(scored[item_col])[0] if item_col in scored.columns else np.arange(len(scored))
-    models = scored["model"] if "model" in scored.columns else pd.Series("", index=scored.index)
+    models = scored["model"].to_numpy() if "model" in scored.columns else np.full(len(scored), "", dtype=object)
+    return paired_comparisons_arrays(models, scored["budget"].to_numpy(), scored[series].to_numpy(), items,
+                                     scored["correct"].to_numpy(dtype=float), order=order, n_boot=n_boot, ci=ci,
+                                     seed=seed)
+
+
+def paired_comparisons_arrays(model: np.ndarray, budget: np.ndarray, series: np.ndarray, item: np.ndarray,
+                              correct: np.ndarray, *, order: Sequence[str] | None = None, n_boot: int = 1000,
+                              ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """paired_comparisons from one entry per scored result, in the results' order (which pairs the
+    k-th result of A on an item with the k-th of B): its model, budget, series, item (any integer
+    code) and correct (0/1). The same table as paired_comparisons over those rows."""
+    if len(correct) == 0:
+        return pd.DataFrame(columns=PAIR_COLUMNS)
     rank: dict[Any, int] = {}
     for name in order or ():
         rank.setdefault(name, len(rank))
     rows: list[dict[str, Any]] = []
     per_item: list[tuple[np.ndarray, np.ndarray]] = []  # each pair's per-item difference sums and pair counts
     # Plain arrays per (model, budget) cell: the pairs are many, so no pandas inside the loops.
-    frame = pd.DataFrame({"model": models.to_numpy(), "budget": scored["budget"].to_numpy(), "item": items,
-                          "series": scored[series].to_numpy(), "correct": scored["correct"].to_numpy(dtype=float)})
-    for (model, budget), group in frame.groupby(["model", "budget"], sort=True):
+    frame = pd.DataFrame({"model": model, "budget": budget, "item": item, "series": series,
+                          "correct": np.asarray(correct, dtype=float)})
+    for (cell_model, cell_budget), group in frame.groupby(["model", "budget"], sort=True):
         series_codes, names = pd.factorize(group["series"])
-        item = group["item"].to_numpy()
+        items = group["item"].to_numpy()
         rep = group.groupby(["series", "item"]).cumcount().to_numpy()
         runs = int(rep.max()) + 1
         # one row per (item, k-th run): the k-th runs of two strategies on an item are a pair
-        key_codes, keys = pd.factorize(item.astype(np.int64) * runs + rep)
+        key_codes, keys = pd.factorize(items.astype(np.int64) * runs + rep)
         key_item = np.asarray(keys) // runs
         wide = np.full((len(keys), len(names)), np.nan)
         wide[key_codes, series_codes] = group["correct"].to_numpy()
@@ -175,7 +189,8 @@ def paired_comparisons(df: pd.DataFrame, *, order: Sequence[str] | None = None, 
                 both = ~np.isnan(wide[:, first]) & ~np.isnan(wide[:, second])
                 if not both.any():
                     continue
-                row, diffs = _pair(model, budget, names[first], names[second], wide[both, first], wide[both, second])
+                row, diffs = _pair(cell_model, cell_budget, names[first], names[second], wide[both, first],
+                                   wide[both, second])
                 rows.append(row)
                 if runs == 1:  # one pair per item
                     per_item.append((diffs, np.ones(len(diffs))))
@@ -297,19 +312,36 @@ def rank_intervals(df: pd.DataFrame, *, keys: Sequence[str] = ("strategy", "mode
     worst, so exact ties widen the range instead of being broken by name; the range is the
     (1-ci)/2 quantile of the best ranks to the 1-(1-ci)/2 quantile of the worst. A series none of
     whose items was drawn sits that resample out (its rank comes from the others).
-    Columns: the keys, rank_low, rank_high.
+    Columns: the keys, rank_low, rank_high (series in order of first appearance).
     """
     keys = [k for k in keys if k in df.columns]
     scored = _scored(df)
     if scored.empty:
         return pd.DataFrame(columns=[*keys, "rank_low", "rank_high"])
-    item_codes, _ = pd.factorize(scored[item_col].astype(str)) if item_col in scored.columns else (
-        np.arange(len(scored)), None)
+    if item_col in scored.columns:
+        scored = scored.assign(**{item_col: scored[item_col].astype(str)})
+    out = rank_intervals_counts(item_cells(scored, keys, item_col), keys, results=len(scored), n_boot=n_boot, ci=ci,
+                                seed=seed)
+    appearance = scored.groupby(keys, sort=False, dropna=False).size().index.to_frame(index=False)
+    appearance.columns = keys
+    return appearance.merge(out, on=keys, how="left")
+
+
+def rank_intervals_counts(cells: pd.DataFrame, keys: Sequence[str], *, results: int, n_boot: int = 1000,
+                          ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """rank_intervals from metrics.item_cells (one row per series, budget and item: n scored
+    results, correct of them; items numbered in order of first appearance, which decides the item
+    each draw picks). ``results``: the number of scored results (sum of n). The same ranges as
+    rank_intervals over the rows they count. Columns: the keys, rank_low, rank_high (keys sorted)."""
+    keys = list(keys)
+    if cells.empty:
+        return pd.DataFrame(columns=[*keys, "rank_low", "rank_high"])
+    item_codes = cells["item"].to_numpy(dtype=np.int64)
     n_items = int(item_codes.max()) + 1
-    grouped = scored.groupby(keys, sort=False, dropna=False)
+    grouped = cells.groupby(keys, sort=True, dropna=False)
     series_codes = grouped.ngroup().to_numpy()
     series_index = grouped.size().index
-    budgets = scored["budget"].to_numpy(dtype=float)
+    budgets = cells["budget"].to_numpy(dtype=float)
     budget_values = np.unique(budgets[np.isfinite(budgets)])
     budget_codes = np.searchsorted(budget_values, budgets)
     positive = budget_values > 0  # AUC is over a log axis; overall accuracy counts every budget
@@ -317,11 +349,11 @@ def rank_intervals(df: pd.DataFrame, *, keys: Sequence[str] = ("strategy", "mode
     # (cell, item) pair is summed once; a resample then weighs the pairs by their item's draws.
     n_series, n_budgets = len(series_index), len(budget_values)
     finite = np.isfinite(budgets)
-    cells = (series_codes * n_budgets + budget_codes)[finite].astype(np.int64)
-    pair_keys = cells * n_items + item_codes[finite]
+    cell_of = (series_codes * n_budgets + budget_codes)[finite].astype(np.int64)
+    pair_keys = cell_of * n_items + item_codes[finite]
     unique_pairs, inverse = np.unique(pair_keys, return_inverse=True)
-    pair_sum = np.bincount(inverse, weights=scored["correct"].to_numpy(dtype=float)[finite])
-    pair_count = np.bincount(inverse).astype(float)
+    pair_sum = np.bincount(inverse, weights=cells["correct"].to_numpy(dtype=float)[finite])
+    pair_count = np.bincount(inverse, weights=cells["n"].to_numpy(dtype=float)[finite])
     pair_cell, pair_item = np.divmod(unique_pairs, n_items)
     n_cells = n_series * n_budgets
     # unique_pairs is sorted, so each cell's pairs are one contiguous run starting here
@@ -329,14 +361,17 @@ def rank_intervals(df: pd.DataFrame, *, keys: Sequence[str] = ("strategy", "mode
     run_cells = pair_cell[starts]
     # 0/1 outcomes make every sum a whole number below the row count, which float32 holds exactly
     # (below 2^24) while moving half the memory of float64: the sums are the bulk of the work.
-    whole = bool(np.all(pair_sum == np.round(pair_sum))) and len(scored) < 2**24
+    whole = bool(np.all(pair_sum == np.round(pair_sum))) and results < 2**24
     dtype = np.float32 if whole else np.float64
     pair_sum = pair_sum.astype(dtype)
     pair_count = pair_count.astype(dtype)
     # Where most (item, cell) pairs exist (a sweep: every strategy on every item at every budget),
-    # a cells x items matrix times the weights is one product; a sparse store sums pairs. einsum,
-    # not @: OpenBLAS threads on a busy 2-core server made the product 80x slower than one thread.
-    dense = n_items * n_cells <= min(DENSE_LIMIT, 4 * max(len(unique_pairs), 1))
+    # a cells x items matrix times the weights is one product; a sparse store sums pairs. The
+    # product runs on one BLAS thread (_matmul): OpenBLAS threads on a busy 2-core server made it
+    # 80x slower than one thread. With such a BLAS the product beats summing pairs even on a
+    # sparser matrix. Whole sums are exact in either, so the ranges do not depend on the path.
+    blas = _one_thread_blas() is not None
+    dense = n_items * n_cells <= (DENSE_LIMIT if blas else min(DENSE_LIMIT, 4 * max(len(unique_pairs), 1)))
     if dense:
         dense_sum = np.zeros((n_cells, n_items), dtype=dtype)
         dense_count = np.zeros((n_cells, n_items), dtype=dtype)
@@ -358,8 +393,8 @@ def rank_intervals(df: pd.DataFrame, *, keys: Sequence[str] = ("strategy", "mode
         draws = rng.integers(0, n_items, size=(size, n_items)) * size + np.arange(size)[:, None]
         weights = np.bincount(draws.ravel(), minlength=n_items * size).reshape(n_items, size).astype(dtype)
         if dense:
-            counts = np.einsum("ci,ir->cr", dense_count, weights, optimize=False).reshape(n_series, n_budgets, size)
-            sums = np.einsum("ci,ir->cr", dense_sum, weights, optimize=False).reshape(n_series, n_budgets, size)
+            counts = _matmul(dense_count, weights).reshape(n_series, n_budgets, size)
+            sums = _matmul(dense_sum, weights).reshape(n_series, n_budgets, size)
         else:
             w = weights[pair_item]  # pairs x resamples
             counts = _per_cell(w * pair_count[:, None], starts, run_cells, n_cells).reshape(n_series, n_budgets, size)
@@ -384,6 +419,36 @@ def rank_intervals(df: pd.DataFrame, *, keys: Sequence[str] = ("strategy", "mode
     out.columns = keys
     out["rank_low"], out["rank_high"] = low, high
     return out
+
+
+@cache
+def _one_thread_blas() -> Callable[[int], int] | None:
+    """OpenBLAS's per-thread thread count setter (openblas_set_num_threads_local, OpenBLAS 0.3.27+)
+    from the library numpy was built with; None when numpy uses another BLAS."""
+    import ctypes
+    from pathlib import Path
+
+    libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
+    for path in sorted(libs.glob("*openblas*")) if libs.is_dir() else []:
+        try:
+            setter = ctypes.CDLL(str(path)).openblas_set_num_threads_local
+        except (OSError, AttributeError):
+            continue
+        setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
+        return setter
+    return None
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b on one BLAS thread when the BLAS can be told so, else numpy's own loop (einsum)."""
+    setter = _one_thread_blas()
+    if setter is None:
+        return np.einsum("ci,ir->cr", a, b, optimize=False)
+    before = setter(1)
+    try:
+        return a @ b
+    finally:
+        setter(before)
 
 
 def _per_cell(values: np.ndarray, starts: np.ndarray, cells: np.ndarray, n_cells: int) -> np.ndarray:
