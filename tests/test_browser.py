@@ -6,6 +6,10 @@ private data directory, driven by Playwright on Debian's chromium (never `playwr
    link shows the same run in a second browser context. Screenshots: see SCREENSHOTS below.
 2. A model reply holding <script>, raw HTML, markdown, a URL and TeX is shown as literal text: no
    script runs, and nothing in the reply becomes an element (tag, bold, link or typeset math).
+3. A dataset problem picked on the compare page (the picker used to crash it) runs on the local
+   model and its reference judges the answer; a sweep of an uploaded JSONL file reaches its own
+   leaderboard; "Try the demo sweep" runs on the local model and opens its leaderboard, whose
+   screenshot is the README's leaderboard.png (BUDGET_ARENA_DEMO_SIZE=20, the full demo).
 """
 
 from __future__ import annotations
