@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
 def datasets(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object instead of a table.")] = False,
 ) -> None:
-    """List the built-in datasets (generated offline by reasoning-gym) and the other sources a sweep takes."""
+    """List the built-in datasets (generated offline and seeded: reasoning-gym's and graded_arithmetic) and the other sources a sweep takes."""
     from reasoning.datasets import BUILTINS, DEFAULT_BUILTIN_SIZE
 
     cli = _cli()
