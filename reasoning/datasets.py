@@ -292,11 +292,11 @@ def _records_to_items(records: list[tuple[int, Mapping[str, Any]]], *, source: s
     seen_ids: set[str] = set()
     for index, (line, record) in enumerate(records):
         where = _where(source, line, unit)
-        for name in {problem_field, *answer_fields, *([id_field] if id_field else [])}:
+        for field_name in {problem_field, *answer_fields, *([id_field] if id_field else [])}:
             try:
-                _text(record.get(name))
+                _text(record.get(field_name))
             except _NonFinite as exc:
-                raise DatasetError(f"{where}, field {name!r}: {exc}") from None
+                raise DatasetError(f"{where}, field {field_name!r}: {exc}") from None
         if problem_field not in record:
             raise DatasetError(f"{where}, field {problem_field!r}: missing")
         problem = _text(record[problem_field])
