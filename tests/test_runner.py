@@ -221,8 +221,10 @@ def test_text_is_coalesced_into_few_writes_and_never_lags_far(store, runner):
     assert duration > 1.0
     # A few writes a second, not one per token (300 tokens).
     assert len(text_rows) <= duration / TEXT_DELAY + 3
-    gaps = [b.elapsed - a.elapsed for a, b in zip(text_rows, text_rows[1:], strict=False)]
-    assert min(gaps) >= MIN_GAP * 0.8
+    # At most one write per MIN_GAP: never more than 1 / MIN_GAP text rows start within a second. (Counted
+    # per second rather than gap by gap: a row starts at its first delta, which a busy loop can deliver late.)
+    starts = [row.elapsed for row in text_rows]
+    assert max(sum(t <= u < t + 1.0 for u in starts) for t in starts) <= 1 / MIN_GAP + 1
     # Whatever was streamed more than ~0.25 s (plus scheduling slack) before a poll is stored.
     lags = []
     for polled_at, stored in polls:
