@@ -37,6 +37,7 @@ from reasoning.models import Model
 from reasoning.strategies import strategy_names
 from reasoning.tokens import count_text
 from storage.runner import RunSpec, RunSpecError, StrategySpec
+from storage.store import StoreError
 
 DATASET_SIZE = 20
 START_DATASET, START_ITEM = GRADED, 0  # the problem a first visit starts with: one the bundled model can do
@@ -276,7 +277,7 @@ def _submit(problem: str, reference: str, entries: list[Entry], own_budgets: lis
     )
     try:
         run_id = runner().submit(spec)
-    except RunSpecError as exc:
+    except (RunSpecError, StoreError) as exc:  # StoreError: the store cannot take the run (full, read-only)
         st.error(literal_markdown(str(exc)))
         return
     st.switch_page(page_path("run"), query_params={"run": run_id})

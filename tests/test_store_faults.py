@@ -39,6 +39,7 @@ from storage.store import RunNotStored, Store, StoreError, store_error
 from storage.sweeps import get_sweep, prepare_sweep
 from storage.tables import Event as EventRow
 from storage.tables import Run, RunStrategy
+from tests.test_app_compare import store  # noqa: F401  (shared fixture: the app opens that store)
 from tests.test_storage import postgres_cluster  # noqa: F401  (shared fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -320,13 +321,16 @@ def test_a_store_corrupted_mid_way_says_damaged(tmp_path):
     run_id = seeded_store(f"sqlite:///{path}")
     data = bytearray(path.read_bytes())
     page = 4096
-    assert len(data) >= 6 * page
-    middle = len(data) // page // 2 * page
-    data[middle - 2 * page:middle + 2 * page] = os.urandom(4 * page)  # four pages of garbage mid-file
+    # Garbage over every page that holds the run's streamed text (in the middle of the file, not its header).
+    marker = LONG_REPLY[:32].encode()
+    pages = {offset // page for offset in range(len(data)) if data.startswith(marker, offset)}
+    assert pages and 0 not in pages
+    for number in pages:
+        data[number * page:(number + 1) * page] = os.urandom(page)
     path.write_bytes(bytes(data))
-    for args in (["show", run_id], ["export", run_id], ["leaderboard"], ["export"]):
+    for args in (["export", run_id], ["show", run_id], ["leaderboard"], ["export"]):
         result = CliRunner().invoke(cli_app, [*args, "--db", f"sqlite:///{path}"])
-        if args[0] == "leaderboard" or args == ["export"]:  # may read only intact pages: fine, else one line
+        if args != ["export", run_id]:  # these may read only intact pages: fine, else one line
             assert result.exit_code == 0 or "is damaged" in one_line(result.stderr), result.output
             continue
         line = one_line(result.stderr)
@@ -407,3 +411,17 @@ def test_a_full_store_can_still_be_read(tmp_path):
 def conn_status(store: Store, run_id: str) -> str:
     with store.read() as conn:
         return conn.scalar(select(Run.status).where(Run.id == run_id))
+
+
+def test_the_compare_page_says_when_the_store_cannot_take_the_run(store):
+    """Run on the Compare page with a store that refuses every insert: a message, not a traceback."""
+    from tests.test_app_compare import compare_page, errors, fill, submit
+
+    def full(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("INSERT"):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    event.listen(store.engine, "before_cursor_execute", full)
+    at = submit(compare_page(**fill()))
+    assert any(f"the store {store.path} is full (database or disk is full)" in e for e in errors(at)), errors(at)
+    assert not at.query_params.get("run")
