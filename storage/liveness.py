@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
-from storage.store import Store
+from storage.database import Store
 from storage.tables import ACTIVE_STATUSES, Run, RunStrategy
 
 INTERRUPTED_ERROR = "interrupted: the process running it stopped before it finished"

@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 
-from storage.store import Store, StoreError
+from storage.database import Store, StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_LOCK_KEY = 0x62756467_6574  # any constant: serialises concurrent upgrades on PostgreSQL
