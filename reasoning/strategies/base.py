@@ -44,6 +44,10 @@ class StrategyBase:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
 
+# Filled by @register as reasoning/strategies/__init__.py imports every strategy module. Python runs
+# that __init__ before this module whenever anything imports reasoning.strategies.base, so the
+# registry is complete by the time a caller looks a strategy up (no import of the package from here:
+# that was an import cycle).
 REGISTRY: dict[str, type] = {}
 
 
@@ -73,12 +77,10 @@ class Knob:
 
 
 def strategy_names() -> list[str]:
-    _load_all()
     return list(REGISTRY)
 
 
 def strategy_class(name: str) -> type:
-    _load_all()
     try:
         return REGISTRY[name]
     except KeyError:
@@ -164,7 +166,3 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
 def knob(default: Any, help: str = "", **meta: Any) -> Any:
     """A dataclass field for a knob: `samples: int = knob(8, "most samples", min=1, max=64)`."""
     return dataclasses.field(default=default, metadata={"help": help, **meta})
-
-
-def _load_all() -> None:
-    import reasoning.strategies  # noqa: F401  (the package imports every strategy module)
