@@ -24,6 +24,9 @@ PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#59a14f", "#b07aa1", "#9c755f", "#1
            "#ff5fa2", "#6b6b6b", "#1d3f8f", "#8cd17d")
 SHAPES = ("circle", "square", "triangle-up", "diamond", "cross", "triangle-down", "wedge")
 DASHES = ((1, 0), (6, 3), (2, 2), (8, 3, 2, 3))
+# Fit the page's width, but let the legend below add to the height: Streamlit's default ("fit" both
+# ways) kept the total height fixed, so a legend of 11 entries left the plot a line.
+FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
 X_TITLES = {"tokens": "tokens spent (input + output)", "usd": "dollars spent", "seconds": "seconds since start"}
 
 
@@ -106,7 +109,7 @@ def quality_chart(steps: pd.DataFrame, x: str = "tokens", *, quality_title: str 
         tooltip=[alt.Tooltip("series:N", title="strategy"), alt.Tooltip("answer:N"),
                  alt.Tooltip("quality:Q", format=".2f"), alt.Tooltip(f"{x}:Q", format=x_format)],
     ).transform_filter(alt.datum.point == "answer")
-    return alt.layer(line, dots).properties(height=height)
+    return alt.layer(line, dots).properties(height=height, autosize=FIT_WIDTH)
 
 
 def _ordered_series(frame: pd.DataFrame) -> list[str]:
@@ -154,4 +157,5 @@ def spend_chart(spend: pd.DataFrame, y: str = "tokens", *, height: int = 220) ->
                  alt.Tooltip(f"{y}:Q", format="$.4f" if y == "usd" else ",d")],
     )
     line = base.mark_line(interpolate="step-after").encode(strokeDash=dash)
-    return alt.layer(line, base.mark_point(filled=True, size=30).encode(shape=shape)).properties(height=height)
+    return alt.layer(line, base.mark_point(filled=True, size=30, opacity=1).encode(shape=shape)).properties(
+        height=height, autosize=FIT_WIDTH)

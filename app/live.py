@@ -308,7 +308,10 @@ def render_summary(view: RunView, info: RunInfo, curve: pd.DataFrame, *, run_act
         st.subheader("Summary")
         st.caption(literal_markdown(summary_headline(rows, has_reference=has_reference))
                    + (" · spend columns read used / cap" if any(r.budget for r in rows) else ""))
-        st.dataframe(pd.DataFrame(records), hide_index=True, width="stretch", key="summary.table")
+        # A static table (its text in the page, wrapped, readable by a screen reader); its cells are
+        # markdown, so every one goes through literal_markdown: an answer shows as written.
+        shown = pd.DataFrame([{literal_markdown(k): literal_markdown(v) for k, v in r.items()} for r in records])
+        st.table(shown, hide_index=True)
         with st.expander("Copy as markdown", key="summary.markdown"):
             st.code(markdown_table(records), language="markdown", wrap_lines=False)
 

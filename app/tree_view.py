@@ -21,6 +21,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from app.charts import FIT_WIDTH, series_encoding
 from app.panes import NoteView, PaneView
 
 TREE_STRATEGIES = ("tree_of_thoughts", "value_tree")
@@ -386,8 +387,6 @@ def vote_tally(notes: Sequence[NoteView]) -> pd.DataFrame:
 
 
 def tally_chart(tally: pd.DataFrame) -> alt.Chart:
-    from app.charts import series_encoding
-
     answers = list(dict.fromkeys(tally["answer"]))
     color, shape, _ = series_encoding(answers, title="answer", field="answer")
     return alt.Chart(tally).mark_line(interpolate="step-after", point=True).encode(
@@ -395,16 +394,16 @@ def tally_chart(tally: pd.DataFrame) -> alt.Chart:
         y=alt.Y("votes:Q", title="votes", axis=alt.Axis(tickMinStep=1, format="d")),
         color=color, shape=shape,
         tooltip=[alt.Tooltip("answer:N"), alt.Tooltip("sample:Q"), alt.Tooltip("votes:Q")],
-    ).properties(height=160)
+    ).properties(height=160, autosize=FIT_WIDTH)
 
 
 def anytime_chart(frame: pd.DataFrame) -> alt.Chart:
     return alt.Chart(frame).mark_line(point=True).encode(
-        x=alt.X("b (tokens):Q", title="checkpoint b (reasoning tokens)"),
+        x=alt.X("b (tokens):Q", title="checkpoint b (reasoning tokens)", axis=alt.Axis(format="~s", tickMinStep=1)),
         y=alt.Y("Q(b):Q", title="Q(b)", scale=alt.Scale(domain=[0, 1])),
         tooltip=[alt.Tooltip("b (tokens):Q"), alt.Tooltip("answer:N"), alt.Tooltip("Q(b):Q", format=".3f"),
                  alt.Tooltip("gain:Q", format="+.1%"), alt.Tooltip("stop:N")],
-    ).properties(height=150)
+    ).properties(height=150, autosize=FIT_WIDTH)
 
 
 # ---- drawing a pane's view -------------------------------------------------------------------------
