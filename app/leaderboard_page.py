@@ -1,10 +1,12 @@
 """The Leaderboard page: filters, the ranked table, accuracy-budget curves, the Pareto chart, CSV.
 
 The data path lives in app/leaderboard_view.py and the charts in app/leaderboard_charts.py; this
-module only lays them out. The stored results are kept in memory per store (app/results_cache.py:
-topped up with what ended since), and boards are cached per filter set and `results_version` (a
-cheap fingerprint of the ended results), so a widget click does not reread a big store and a new
-result is never hidden behind a stale cache. Script thread only.
+module only lays them out. The page reads the store's result summary (storage.result_summary: a
+few hundred packed rows, brought up to date with what ended since; app.leaderboard_summary
+computes the boards from it, the same as from the rows), kept in memory per store
+(app/results_cache.py), and boards are cached per filter set and `results_version` (a cheap
+fingerprint of the ended results), so a widget click does not reread the store and a new result is
+never hidden behind a stale cache. Script thread only.
 """
 
 from __future__ import annotations
@@ -12,41 +14,43 @@ from __future__ import annotations
 from datetime import date
 from functools import partial
 
-import pandas as pd
 import streamlit as st
 
 from app.html_leaderboard import page_report
 from app.leaderboard_charts import accuracy_budget_chart, pareto_chart, series_labels
+from app.leaderboard_summary import (
+    Selection,
+    caps_present,
+    date_span,
+    filter_options,
+    result_count,
+    scored_count,
+)
+from app.leaderboard_summary import compute_leaderboard as summary_leaderboard
 from app.leaderboard_view import (
     COST_AXES,
-    LEADERBOARD_COLUMNS,
     SIGNIFICANCE,
     Leaderboard,
     LeaderboardFilters,
     RowChoice,
-    apply_filters,
     board_csv,
     budget_text,
     cap_title,
-    caps_present,
-    compute_leaderboard,
-    date_span,
     default_cap,
     display_table,
-    filter_options,
     pair_budgets,
     pair_matrix,
     pair_sentences,
     pairs_csv,
     results_csv,
     results_for_download,
-    scored_count,
     summary,
     with_frontier,
 )
-from app.results_cache import ResultsCache
+from app.results_cache import SummaryCache
 from app.state import page_path, store
 from storage.queries import ResultsVersion, results_version, strategy_results
+from storage.result_summary import ResultSummary
 from storage.store import open_store
 
 CAPTION = ("Strategies ranked by budget efficiency over the stored results that have a reference answer: area "
@@ -62,24 +66,24 @@ CACHED_BOARDS = 16  # filter combinations (each a few small frames)
 CHART_HEIGHT = 420
 
 
-# cache_resource, not cache_data: the results and boards are read-only here, and cache_data would
-# pickle a copy of 100k rows on every rerun. Boards are keyed on results_version, so a new result
-# is never hidden behind a stale entry.
+# cache_resource, not cache_data: the summary and boards are read-only here, and cache_data would
+# pickle a copy on every rerun. Boards are keyed on results_version, so a new result is never
+# hidden behind a stale entry.
 @st.cache_resource(max_entries=CACHED_STORES)
-def results_cache(store_url: str) -> ResultsCache:
-    return ResultsCache(open_store(store_url), LEADERBOARD_COLUMNS)
+def summary_cache(store_url: str) -> SummaryCache:
+    return SummaryCache(open_store(store_url))
 
 
-def load_results(store_url: str, version: ResultsVersion) -> pd.DataFrame:
+def load_summary(store_url: str, version: ResultsVersion) -> ResultSummary:
     with st.spinner("Reading stored results…", show_time=True):
-        return results_cache(store_url).results(version)
+        return summary_cache(store_url).summary(version)
 
 
 @st.cache_resource(max_entries=CACHED_BOARDS, show_spinner="Computing metrics…")
 def cached_leaderboard(store_url: str, version: ResultsVersion, filters: LeaderboardFilters, cap: str,
                        choice: RowChoice) -> Leaderboard:
-    results = apply_filters(load_results(store_url, version), filters)
-    return compute_leaderboard(results, cap, split_knobs=choice.split_knobs,
+    selection = Selection(load_summary(store_url, version), filters)
+    return summary_leaderboard(selection, cap, split_knobs=choice.split_knobs,
                                include_over_cap=choice.include_over_cap, pool_versions=choice.pool_versions)
 
 
@@ -89,22 +93,22 @@ def render_leaderboard_page() -> None:
     try:
         the_store = store()
         version = results_version(store=the_store)
-        results = load_results(the_store.url, version)
+        stored = load_summary(the_store.url, version)
     except Exception as exc:  # an unreachable or broken store: say so, no stack trace
         st.error(f"Could not read the run store: {type(exc).__name__}: {exc}")
         return
-    if results.empty:
+    if len(stored.rows) == 0:
         st.info("No finished results yet. Run strategies on the Compare page with a reference answer (type one, "
                 "or pick a dataset item, which fills it in) and they are ranked here.")
         st.page_link(str(page_path("compare")), label="Compare strategies", icon=":material/compare_arrows:")
         return
 
-    filters = filter_controls(results)
-    filtered = apply_filters(results, filters)
-    if filtered.empty:
+    filters = filter_controls(stored)
+    selection = Selection(stored, filters)
+    if result_count(selection) == 0:
         st.warning("No results match these filters.")
         return
-    caps = caps_present(filtered)
+    caps = caps_present(selection)
     cap = default_cap(caps)
     if cap is None:
         st.warning("None of these results ran under a budget cap, so there is no budget axis to rank them on.")
@@ -129,7 +133,7 @@ def render_leaderboard_page() -> None:
                          help="Results of a strategy whose prompts or knobs changed (another fingerprint) are "
                               "ranked apart by default; pool them into one row.")
     choice = RowChoice(split_knobs=split, include_over_cap=over_cap, pool_versions=pool)
-    if scored_count(filtered) == 0:
+    if scored_count(selection) == 0:
         st.info("These results have no reference answers, so there is no accuracy to rank. Runs with a reference "
                 "answer (typed on the Compare page, or from a dataset item) are scored.")
         return
@@ -144,9 +148,9 @@ def render_leaderboard_page() -> None:
         render_charts(board)
 
 
-def filter_controls(results: pd.DataFrame) -> LeaderboardFilters:
-    options = filter_options(results)
-    first, last = date_span(results)
+def filter_controls(stored: ResultSummary) -> LeaderboardFilters:
+    options = filter_options(stored)
+    first, last = date_span(stored)
     sweeps = options["sweeps"]
     wanted = st.query_params.get("sweep")
     if wanted and st.session_state.get("lb.sweep_from_link") != wanted:

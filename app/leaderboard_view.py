@@ -26,8 +26,9 @@ import pandas as pd
 from app.leaderboard_charts import series_labels
 from reasoning import metrics, paired_stats
 from reasoning.budget import CAP_NAMES
+from storage.result_summary import OWN_PROBLEMS
 
-NO_DATASET = "(own problems)"  # how runs typed on the Compare page (no dataset) appear in filters
+NO_DATASET = OWN_PROBLEMS  # how runs typed on the Compare page (no dataset) appear in filters: "(own problems)"
 CAP_TITLES = {
     "total_tokens": "total tokens",
     "output_tokens": "output tokens",
@@ -234,12 +235,39 @@ def compute_leaderboard(results: pd.DataFrame, cap: str, *, n_boot: int = 1000, 
     versions = version_counts(capped if not split_knobs else label_knob_variants(capped))
     # Only the columns the metrics read: their groupbys copy every column of every group.
     metric_rows = rows[[c for c in METRIC_COLUMNS if c in rows.columns]]
-    results_only = metric_rows.loc[metric_rows["outcome"] != metrics.FAILED]
-    curve = metrics.accuracy_by_budget(results_only, n_boot=n_boot, seed=seed, by=["strategy", "model"])
-    board = metrics.leaderboard(metric_rows, n_boot=n_boot, seed=seed, by_budget=curve)  # the curve once
+    counts = metrics.result_counts(metric_rows, by=["strategy", "model"])
+    scored = metrics._scored(metric_rows.loc[metric_rows["outcome"] != metrics.FAILED])
+    items = pd.factorize(scored["item_id"])[0]
+    pair_input = PairInput(scored["model"].to_numpy(), scored["budget"].to_numpy(), scored["strategy"].to_numpy(),
+                           items, scored["correct"].to_numpy(dtype=float))
+    return finish_leaderboard(counts, pair_input, cap, choice, n_boot=n_boot, seed=seed, paired=paired,
+                              over_cap=int(over.sum()), versions=versions)
+
+
+@dataclass(frozen=True)
+class PairInput:
+    """The scored results a head-to-head pairs, one entry each in the results' order (see
+    paired_stats.paired_comparisons_arrays)."""
+
+    model: Any
+    budget: Any
+    series: Any
+    item: Any
+    correct: Any
+
+
+def finish_leaderboard(counts: metrics.ResultCounts, pair_input: PairInput, cap: str, choice: RowChoice, *,
+                       n_boot: int = 1000, seed: int = 0, paired: bool = True, over_cap: int = 0,
+                       versions: dict[str, int] | None = None) -> Leaderboard:
+    """The Leaderboard from the results' counts (the same whether they were counted from rows or
+    read from the store's summary: app.leaderboard_summary)."""
+    keys = list(counts.keys)
+    curve = metrics.accuracy_by_budget_counts(counts.cells, keys, n_boot=n_boot, seed=seed)
+    board = metrics.leaderboard_counts(counts, n_boot=n_boot, seed=seed, by_budget=curve)  # the curve once
     pairs = None
     if paired:
-        ranks = paired_stats.rank_intervals(results_only, n_boot=n_boot, seed=seed)
+        ranks = paired_stats.rank_intervals_counts(counts.cells, keys, results=int(counts.cells["n"].sum()),
+                                                   n_boot=n_boot, seed=seed)
         board = board.merge(ranks, on=["strategy", "model"], how="left")
         for column in ("rank_low", "rank_high"):
             board[column] = pd.to_numeric(board[column]).round().astype("Int64")
@@ -247,12 +275,14 @@ def compute_leaderboard(results: pd.DataFrame, cap: str, *, n_boot: int = 1000, 
         # The frontier again, now that rank ranges can tell strategies apart (metrics ranks on
         # mean total tokens, the same cost as mean_tokens).
         board = with_frontier(board, "mean_tokens")
-        pairs = paired_stats.paired_comparisons(results_only, order=list(board["strategy"].astype(str)),
-                                                n_boot=n_boot, seed=seed)
+        pairs = paired_stats.paired_comparisons_arrays(
+            pair_input.model, pair_input.budget, pair_input.series, pair_input.item, pair_input.correct,
+            order=list(board["strategy"].astype(str)), n_boot=n_boot, seed=seed)
+    versions = versions or {}
     return Leaderboard(board=board, curve=curve, cap=cap, pairs=pairs,
-                       over_cap_left_out=0 if include_over_cap else int(over.sum()),
-                       over_cap_included=int(over.sum()) if include_over_cap else 0,
-                       versions=versions, pooled=bool(pool_versions and versions))
+                       over_cap_left_out=0 if choice.include_over_cap else over_cap,
+                       over_cap_included=over_cap if choice.include_over_cap else 0,
+                       versions=versions, pooled=bool(choice.pool_versions and versions))
 
 
 def results_for_download(results: pd.DataFrame, filters: LeaderboardFilters, cap: str,

@@ -1,5 +1,6 @@
-"""The store's ended strategy results, kept in memory for the leaderboard and topped up with the
-results that ended since (no Streamlit here; the page keeps one per store with st.cache_resource).
+"""The store's ended strategy results kept in memory: as rows (ResultsCache, for whatever needs every
+row) or as the store's result summary (SummaryCache: what the Leaderboard page reads). No Streamlit
+here; the page keeps one per store with st.cache_resource.
 
 Reading 100k results takes about a second; a sweep adds results every few seconds. So after the
 first read, a new version (storage.queries.results_version) is met by reading only the results
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from storage.queries import ResultsVersion, strategy_results
+from storage.result_summary import ResultSummary, current_summary
 from storage.store import Store
 
 
@@ -55,3 +57,21 @@ class ResultsCache:
 
     def _read(self, **window: object) -> pd.DataFrame:
         return strategy_results(columns=self.columns, store=self.store, **window)  # type: ignore[arg-type]
+
+
+class SummaryCache:
+    """The store's result summary (storage.result_summary) kept in memory, brought up to date when
+    the ended results change: what ended since is merged into the stored summary and the summary
+    is read again (a few hundred rows). Thread-safe; the summary it returns is shared: read only."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._lock = threading.Lock()
+        self._summary: ResultSummary | None = None
+
+    def summary(self, version: ResultsVersion) -> ResultSummary:
+        """The summary as of `version` (from results_version, read just before)."""
+        with self._lock:
+            if self._summary is None or self._summary.version != version:
+                self._summary = current_summary(self.store, self._summary, version)
+            return self._summary

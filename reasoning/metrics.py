@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -193,14 +194,43 @@ def bootstrap_ci_counts(correct: np.ndarray, results: np.ndarray, *, n_boot: int
         return float("nan"), float("nan")
     # Items with the same (correct, rows) are interchangeable, so a resample is fully described by
     # how many of each kind it drew: a multinomial draw over the kinds, not one draw per item.
-    kinds, inverse = np.unique(np.stack([sums, counts], axis=1), axis=0, return_inverse=True)
-    share = np.bincount(inverse.ravel(), minlength=len(kinds)) / len(sums)
+    kinds, multiplicity = item_kinds(sums, counts)
+    return _kinds_ci(kinds.tobytes(), multiplicity.tobytes(), n_boot, ci, seed)
+
+
+@lru_cache(maxsize=50_000)
+def _kinds_ci(kinds: bytes, multiplicity: bytes, n_boot: int, ci: float, seed: int) -> tuple[float, float]:
+    """bootstrap_ci_counts of items described by their kinds (a pure function of its arguments, so
+    a board recomputed after one new result redraws only the groups that changed)."""
+    table = np.frombuffer(kinds, dtype=float).reshape(-1, 2)
+    many = np.frombuffer(multiplicity, dtype=np.int64)
+    n = int(many.sum())
     rng = np.random.default_rng(seed)
-    draws = rng.multinomial(len(sums), share, size=n_boot)
-    means = (draws @ kinds[:, 0]) / (draws @ kinds[:, 1])
+    draws = rng.multinomial(n, many / n, size=n_boot)
+    means = (draws @ table[:, 0]) / (draws @ table[:, 1])
     alpha = (1.0 - ci) / 2.0
     low, high = np.quantile(means, [alpha, 1.0 - alpha])
     return float(low), float(high)
+
+
+def item_kinds(sums: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (sum, count) pairs of the items, sorted by sum then count (as
+    np.unique(axis=0) sorts them), and how many items have each. Whole numbers (0/1 outcomes)
+    go through one integer key: much faster than a unique over rows."""
+    sums = np.asarray(sums, dtype=float)
+    counts = np.asarray(counts, dtype=float)
+    whole = (len(sums) > 0 and np.all(sums == np.round(sums)) and np.all(counts == np.round(counts))
+             and np.abs(sums).max() < 2**20 and np.abs(counts).max() < 2**20)
+    if not whole:
+        kinds, inverse = np.unique(np.stack([sums, counts], axis=1), axis=0, return_inverse=True)
+        return kinds, np.bincount(inverse.ravel(), minlength=len(kinds)).astype(np.int64)
+    low_sum, low_count = sums.min(), counts.min()
+    span = counts.max() - low_count + 1
+    keys, multiplicity = np.unique(((sums - low_sum) * span + (counts - low_count)).astype(np.int64),
+                                   return_counts=True)
+    first, second = np.divmod(keys, int(span))
+    kinds = np.stack([first + low_sum, second + low_count], axis=1).astype(float)
+    return kinds, multiplicity.astype(np.int64)
 
 
 def accuracy_by_budget(df: pd.DataFrame, n_boot: int = 1000, ci: float = 0.95, seed: int = 0,

@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from reasoning.metrics import _scored, item_cells
+from reasoning.metrics import _scored, item_cells, item_kinds
 
 PAIR_COLUMNS = ["model", "budget", "a", "b", "n", "acc_a", "acc_b", "diff", "ci_low", "ci_high",
                 "a_only", "b_only", "p", "p_holm", "mdd"]
@@ -288,10 +288,19 @@ def _kinds_interval(sums: np.ndarray, counts: np.ndarray, *, n_boot: int, ci: fl
     is one multinomial draw over the kinds."""
     if len(sums) == 0:
         return float("nan"), float("nan")
-    kinds, inverse = np.unique(np.stack([sums, counts], axis=1), axis=0, return_inverse=True)
-    share = np.bincount(inverse.ravel(), minlength=len(kinds)) / len(sums)
-    draws = _multinomial(np.random.default_rng(seed), len(sums), share, n_boot)
-    means = (draws @ kinds[:, 0]) / (draws @ kinds[:, 1])
+    kinds, multiplicity = item_kinds(sums, counts)
+    return _kinds_draws(kinds.tobytes(), multiplicity.tobytes(), n_boot, ci, seed)
+
+
+@lru_cache(maxsize=50_000)
+def _kinds_draws(kinds: bytes, multiplicity: bytes, n_boot: int, ci: float, seed: int) -> tuple[float, float]:
+    """_kinds_interval of items described by their kinds (a pure function of its arguments, so a
+    head-to-head recomputed after one new result redraws only the pairs that changed)."""
+    table = np.frombuffer(kinds, dtype=float).reshape(-1, 2)
+    many = np.frombuffer(multiplicity, dtype=np.int64)
+    n = int(many.sum())
+    draws = _multinomial(np.random.default_rng(seed), n, many / n, n_boot)
+    means = (draws @ table[:, 0]) / (draws @ table[:, 1])
     alpha = (1.0 - ci) / 2.0
     low, high = np.quantile(means, [alpha, 1.0 - alpha])
     return float(low), float(high)
