@@ -36,6 +36,7 @@ from app.panes import (
 )
 from app.run_summary import entry_row, markdown_table, summary_headline, summary_records
 from app.state import page_path, runner
+from app.stored_view import ended_view, stream_size
 from app.tree_view import render_strategy_view
 from reasoning.budget import Budget
 from reasoning.entries import entry_budget, entry_labels
@@ -45,7 +46,7 @@ from storage.export import export_run_json
 from storage.liveness import request_cancel
 from storage.queries import RunInfo, StrategyInfo, curve_points, events_since, get_run, replay
 from storage.runner import run_store_error
-from storage.store import default_url
+from storage.store import default_url, open_store
 
 REPAINT_SECONDS = 0.4
 PANE_MIN_WIDTH = "22rem"  # panes flow into as many columns of at least this width as the page holds
@@ -232,12 +233,17 @@ def _new_view(info: RunInfo) -> RunView:
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _ended_view(store_url: str, run_id: str, last_seq: int) -> RunView:
     """The fold of an ended run, shared by every session that opens its link: it cannot change any
-    more (the key holds the store and the run's last event), and folding a long run costs as much
-    as drawing it."""
+    more (the key holds the store and the run's last event). Read from the fold stored once the run
+    ended (app.stored_view: one row per entry; a stream's text is read when it is opened), else
+    folded from every event and stored for the next visitor."""
     info = get_run(run_id)
-    view = _new_view(info)
-    view.apply(events_since(run_id, 0))
-    return view
+
+    def fold() -> RunView:
+        view = _new_view(info)
+        view.apply(events_since(run_id, 0))
+        return view
+
+    return ended_view(open_store(store_url), run_id, last_seq, len(info.strategies), fold=fold)
 
 
 def _live_body(run_id: str, was_active: bool) -> None:
@@ -453,17 +459,21 @@ def _streams(pane: PaneView) -> None:
     newest = pane.newest_label
     older, recent = streams[:-STREAMS_SHOWN], streams[-STREAMS_SHOWN:]
     # Keyed expanders keep a reader's open/closed choice across repaints; unkeyed, the growing
-    # character count in the label made each repaint a new expander, undoing every click.
+    # character count in the label made each repaint a new expander, undoing every click. A closed
+    # one draws nothing (on_change="rerun" tracks it): a long run's streams are not all sent on every
+    # repaint, and a stored fold's text is read only when its stream is opened.
     if older:
-        with st.expander(f"{len(older)} earlier output(s)", key=f"older-{pane.index}"):
-            for stream in older:
-                st.markdown(f"**{literal_markdown(stream.label or 'output')}**")
-                _stream_text(stream.text, stream.thinking)
+        with st.expander(f"{len(older)} earlier output(s)", key=f"older-{pane.index}", on_change="rerun") as box:
+            if box.open is not False:
+                for stream in older:
+                    st.markdown(f"**{literal_markdown(stream.label or 'output')}**")
+                    _stream_text(stream.text, stream.thinking)
     for stream in recent:
-        size = len(stream.text) + len(stream.thinking)
-        with st.expander(f"{literal_markdown(stream.label or 'output')} · {size:,} chars",
-                         expanded=stream.label == newest, key=f"stream-{pane.index}-{stream.first_seq}"):
-            _stream_text(stream.text, stream.thinking)
+        with st.expander(f"{literal_markdown(stream.label or 'output')} · {stream_size(stream):,} chars",
+                         expanded=stream.label == newest, key=f"stream-{pane.index}-{stream.first_seq}",
+                         on_change="rerun") as box:
+            if box.open is not False:
+                _stream_text(stream.text, stream.thinking)
 
 
 def _stream_text(text: str, thinking: str) -> None:

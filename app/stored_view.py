@@ -248,10 +248,11 @@ def store_ended_run(store: Store, run_id: str) -> None:
         store_view(store, run_id, view)
 
 
-def ended_view(store: Store, run_id: str, last_seq: int, entries: int) -> RunView | None:
+def ended_view(store: Store, run_id: str, last_seq: int, entries: int,
+               fold: Callable[[], RunView | None] | None = None) -> RunView | None:
     """An ended run's view for its page (`entries`: how many the run has): the stored fold when it
-    holds every event up to `last_seq`, else the events folded (and the fold stored for the next
-    visitor)."""
+    holds every event up to `last_seq`, else `fold()` (default: folded_view) and that fold stored
+    for the next visitor."""
     stored = load_fold(store, run_id, fold_version())
     if stored is not None and stored.last_seq == last_seq and len(stored.entries) == entries:
         def loader(index: int, stream: dict[str, Any]) -> Callable[[], tuple[str, str]]:
@@ -259,7 +260,7 @@ def ended_view(store: Store, run_id: str, last_seq: int, entries: int) -> RunVie
                                        int(stream.get("last_seq", 0)))
 
         return decode_view(stored.data, stored.entries, loader)
-    view = folded_view(store, run_id)
+    view = fold() if fold is not None else folded_view(store, run_id)
     if view is not None and view.last_seq == last_seq:
         store_view(store, run_id, view)
     return view
