@@ -148,14 +148,14 @@ def spend_chart(spend: pd.DataFrame, y: str = "tokens", *, height: int = 220) ->
     if y not in ("tokens", "usd"):
         raise ValueError(f"y must be 'tokens' or 'usd', got {y!r}")
     color, shape, dash = series_encoding(_ordered_series(spend))
-    base = alt.Chart(spend).encode(
+    line = alt.Chart().mark_line(interpolate="step-after").encode(strokeDash=dash)
+    points = alt.Chart().mark_point(filled=True, size=30, opacity=1).encode(shape=shape)
+    # The shared encoding sits on the layer (spec["encoding"]), each mark adds its own channel.
+    return alt.layer(line, points, data=spend).encode(
         x=alt.X("seconds:Q", title=X_TITLES["seconds"], scale=from_zero(spend["seconds"])),
         y=alt.Y(f"{y}:Q", title="tokens spent" if y == "tokens" else "dollars spent", scale=from_zero(spend[y]),
                 axis=alt.Axis(format="$~s" if y == "usd" else "~s", tickMinStep=0.0001 if y == "usd" else 1)),
         color=color,
         tooltip=[alt.Tooltip("series:N", title="strategy"), alt.Tooltip("seconds:Q", format=".1f"),
                  alt.Tooltip(f"{y}:Q", format="$.4f" if y == "usd" else ",d")],
-    )
-    line = base.mark_line(interpolate="step-after").encode(strokeDash=dash)
-    return alt.layer(line, base.mark_point(filled=True, size=30, opacity=1).encode(shape=shape)).properties(
-        height=height, autosize=FIT_WIDTH)
+    ).properties(height=height, autosize=FIT_WIDTH)

@@ -28,6 +28,8 @@ from reasoning.models import Model, get_model
 from reasoning.prices import PriceFileError, price_for
 from reasoning.strategies import knobs_of, make_strategy, strategy_names
 from reasoning.strategies.base import Knob, StrategyConfigError, strategy_class
+from reasoning.sweep import cap_bound_usd
+from reasoning.wording import number_text
 
 ENABLE_FAKE_ENV = "BUDGET_ARENA_ENABLE_FAKE"
 NO_KEY = "not-needed"  # what a compatible server gets instead of the host's OpenAI key
@@ -194,7 +196,7 @@ def model_choice(provider: str, *, model: str = "", base_url: str = "", gguf_pat
     ready = readiness(provider, key, base_url=base_url, gguf_path=gguf_path, limits=limits)
     threads = whole_number(threads) or 0
     if not isinstance(threads, int):
-        ready = Readiness(False, f"CPU threads must be a whole number, got {threads:g}")
+        ready = Readiness(False, f"CPU threads must be a whole number, got {number_text(threads)}")
         threads = 0
     local_options = {"n_threads": threads} if threads else {}  # 0: the model's default (half the cores)
     if provider == "local":
@@ -231,11 +233,11 @@ def parse_budget(values: Mapping[str, float | int | None]) -> tuple[Budget | Non
         if value is None or value == 0:
             continue
         if isinstance(value, float) and not math.isfinite(value) or value < 0:
-            errors.append(f"The {label} cap must be a positive number (0 means no cap), got {value:g}.")
+            errors.append(f"The {label} cap must be a positive number (0 means no cap), got {number_text(value)}.")
             continue
         if cap in ("total_tokens", "output_tokens"):
             if int(value) != value:
-                errors.append(f"The {label} cap must be a whole number, got {value:g}.")
+                errors.append(f"The {label} cap must be a whole number, got {number_text(value)}.")
                 continue
             value = int(value)
         caps[cap] = value
@@ -250,7 +252,7 @@ def ceilings_text(limits: Limits) -> str:
     for cap, label in _CAP_LABELS.items():
         ceiling = getattr(limits, _LIMIT_OF[cap])
         if ceiling is not None:
-            parts.append(f"${ceiling:g}" if cap == "usd" else f"{ceiling:,g} {label}")
+            parts.append(f"${number_text(ceiling)}" if cap == "usd" else f"{number_text(ceiling)} {label}")
     if not parts:
         return ""
     return f"This server allows at most {', '.join(parts)} per strategy; a cap left at 0 gets its ceiling."
@@ -276,21 +278,18 @@ def estimate_cost(choice: ModelChoice, budget: Budget | None, prompt_tokens: int
         return CostEstimate(None, None, f"Price file problem: {exc}")
     if choice.provider in ("local", "gguf", "fake") and price.input_per_mtok == 0 and price.output_per_mtok == 0:
         return CostEstimate(0.0, 0.0, "Worst-case cost: $0 (local)")
+    if choice.spec.endswith(":"):  # no model named yet: say so, not "No price is known for openai::"
+        return CostEstimate(None, None, "Name the model to see its price and worst-case cost.")
     if not price.known:
         return CostEstimate(None, None, f"No price is known for {choice.spec}: the dollar cost cannot be "
                                         "estimated (token and time caps still apply).")
     rates = (f"{choice.spec}: ${price.input_per_mtok:g} in / ${price.output_per_mtok:g} out per million tokens"
              + (f", {price.price_date}" if price.price_date else ""))
-    bounds = []
-    if budget is not None and budget.usd is not None:
-        bounds.append(budget.usd)
-    if budget is not None and budget.total_tokens is not None:
-        bounds.append(budget.total_tokens * max(price.input_per_token, price.output_per_token))
+    per = math.inf if budget is None else cap_bound_usd(budget, price)
     prompt = f"the problem alone is ~{prompt_tokens:,} tokens (${price.input_cost(prompt_tokens):.5f} per call)"
-    if not bounds:
+    if math.isinf(per):
         return CostEstimate(None, None, f"Worst-case cost: no upper bound without a dollar or total-token cap; "
                                         f"{prompt}. ({rates})")
-    per = min(bounds)
     total = per * strategies
     return CostEstimate(per, total, f"Worst-case cost: ${per:.4f} per strategy, ${total:.4f} for {strategies} "
                                     f"strateg{'y' if strategies == 1 else 'ies'}; {prompt}. ({rates})")

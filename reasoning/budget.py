@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields, replace
 
+from reasoning.wording import number_text
+
 CAP_NAMES = ("total_tokens", "output_tokens", "usd", "seconds")
 
 
@@ -56,10 +58,10 @@ class Budget:
             parts.append(f"{self.total_tokens:,} tokens")
         if self.output_tokens is not None:
             parts.append(f"{self.output_tokens:,} output tokens")
-        if self.usd is not None:
-            parts.append(f"${self.usd:g}")
+        if self.usd is not None:  # number_text: never "$1e+12"
+            parts.append(f"${number_text(self.usd)}")
         if self.seconds is not None:
-            parts.append(f"{self.seconds:g} s")
+            parts.append(f"{number_text(self.seconds)} s")
         return ", ".join(parts) or "unbounded"
 
 

@@ -16,6 +16,7 @@ from reasoning.budget import Budget
 from reasoning.config import Limits
 from reasoning.context import MIN_USEFUL_TOKENS
 from reasoning.tokens import count_messages
+from reasoning.wording import number_text
 
 # C0 controls other than tab, newline and carriage return, plus DEL: never meaningful in a problem
 # (and NUL cannot be stored in a PostgreSQL text at all).
@@ -90,10 +91,11 @@ def check_budget(budget: Budget, limits: Limits, *, require_cap: bool = True) ->
     ):
         value = getattr(budget, cap)
         if value is not None and value > PLAUSIBLE_CEILINGS[cap]:
-            raise LimitError(f"the {cap.replace('_', ' ')} budget {value:g} is not plausible; "
+            raise LimitError(f"the {cap.replace('_', ' ')} budget {number_text(value)} is not plausible; "
                              f"at most {PLAUSIBLE_CEILINGS[cap]:,.0f} is accepted")
         if ceiling is not None and value is not None and value > ceiling:
-            raise LimitError(f"the {cap.replace('_', ' ')} budget {value:g} is above this deployment's limit of {ceiling:g}")
+            raise LimitError(f"the {cap.replace('_', ' ')} budget {number_text(value)} is above this deployment's "
+                             f"limit of {number_text(ceiling)}")
         filled[cap] = ceiling if value is None else value
     return Budget(**filled)
 

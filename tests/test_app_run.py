@@ -179,8 +179,7 @@ def test_the_charts_plot_the_stored_curve_points_and_spend(store: Store, finishe
     assert reach == {series_name(s.strategy_index, s.strategy): s.total_tokens for s in info.strategies}
 
     spend_spec, spend_data = charts[1]
-    spend_encoding = spend_spec["layer"][0]["encoding"]
-    assert spend_encoding["x"]["field"] == "seconds" and spend_encoding["y"]["field"] == "tokens"
+    assert spend_spec["encoding"]["x"]["field"] == "seconds" and spend_spec["encoding"]["y"]["field"] == "tokens"
     spend = spend_data[0]
     last = spend.groupby("series")["tokens"].max().to_dict()
     assert last == {series_name(s.strategy_index, s.strategy): s.total_tokens for s in info.strategies}

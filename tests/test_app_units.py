@@ -294,11 +294,11 @@ def test_spend_frame_and_chart_plot_cumulative_spend_over_time() -> None:
     assert spend_frame([]).empty
     spec = spend_chart(frame, "usd").to_dict()
     line, points = spec["layer"]
-    assert (line["encoding"]["x"]["field"], line["encoding"]["y"]["field"]) == ("seconds", "usd")
+    assert (spec["encoding"]["x"]["field"], spec["encoding"]["y"]["field"]) == ("seconds", "usd")
     assert line["mark"]["interpolate"] == "step-after"
-    assert line["encoding"]["color"]["scale"]["domain"] == ["1. sc", "2. direct"]  # entry order: stable colours
-    assert line["encoding"]["color"]["legend"]["orient"] == "bottom"  # beside, it squeezed a phone's chart
-    assert points["encoding"]["shape"]["field"] == "series"
+    assert spec["encoding"]["color"]["scale"]["domain"] == ["1. sc", "2. direct"]  # entry order: stable colours
+    assert spec["encoding"]["color"]["legend"]["orient"] == "bottom"  # beside, it squeezed a phone's chart
+    assert points["encoding"]["shape"]["field"] == "series" and line["encoding"]["strokeDash"]["field"] == "series"
     with pytest.raises(ValueError, match="y must be"):
         spend_chart(frame, "seconds")
     assert series_name(2, "debate") == "3. debate"
@@ -367,7 +367,7 @@ def test_model_choice_builds_the_spec_options_and_secrets_the_runner_gets() -> N
     ({"total_tokens": 10.5}, None, ["The total tokens cap must be a whole number, got 10.5."]),
     ({"usd": -1.0, "seconds": math.inf}, None, [
         "The dollars cap must be a positive number (0 means no cap), got -1.",
-        "The seconds cap must be a positive number (0 means no cap), got inf."]),
+        "The seconds cap must be a positive number (0 means no cap), got infinity."]),
 ])
 def test_parse_budget(values: dict, budget: Budget | None, errors: list[str]) -> None:
     assert parse_budget(values) == (budget, errors)

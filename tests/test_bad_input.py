@@ -170,11 +170,11 @@ CLI_CASES = {
         "nan_answer.jsonl, line 2: NaN is not a number JSON allows"),
     "budget over the deployment's ceiling": CliCase(
         run_args("2 + 2?", budget=("--max-total-tokens", "1000000")),
-        "the total tokens budget 1e+06 is above this deployment's limit of 100000",
+        "the total tokens budget 1,000,000 is above this deployment's limit of 100,000",
         limits={"max_total_tokens": 100_000}),
     "absurd budget": CliCase(
         run_args("2 + 2?", budget=("--max-total-tokens", "1000000000000")),
-        "the total tokens budget 1e+12 is not plausible; at most 100,000,000 is accepted"),
+        "the total tokens budget 1,000,000,000,000 is not plausible; at most 100,000,000 is accepted"),
     "no budget at all": CliCase(run_args("2 + 2?", budget=()),
                                 "set at least one budget cap: tokens, output tokens, dollars or seconds"),
     "budget of the wrong type": CliCase(run_args("2 + 2?", budget=("--max-total-tokens", "lots")),
@@ -355,7 +355,7 @@ UI_CASES = {
     "no budget": (form(**{"cmp.budget.total_tokens": 0, "cmp.budget.seconds": 0.0}), {},
                   "Set at least one budget cap: tokens, output tokens, dollars or seconds."),
     "budget over the deployment's ceiling": (form(**{"cmp.budget.total_tokens": 10**6}),
-                                             {"max_total_tokens": 100_000}, "is above this deployment's limit of 100000"),
+                                             {"max_total_tokens": 100_000}, "is above this deployment's limit of 100,000"),
     "absurd budget": (form(**{"cmp.budget.total_tokens": 10**12}), {}, "is not plausible"),
 }
 
