@@ -27,6 +27,9 @@ PLACEHOLDERS = frozenset({"not-needed"})  # what keyless compatible servers are 
 _KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{3})[A-Za-z0-9_\-*]{6,}")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+")
 _NAMED_KEY = re.compile(r"(?i)\b((?:x-)?api[_-]?key[\"']?\s*[:=]\s*[\"']?)[^\s\"',;]{6,}")
+# Model option names that would carry a credential (api_key, openai_key, token, ...): such options are
+# never stored with a run, and the CLI refuses them (keys come from the environment).
+SECRET_OPTION = re.compile(r"(^|_)(api_?key|key|secret|password|passwd|token|auth\w*|credentials?)$", re.I)
 # Query parameter names that carry credentials (case-insensitive; a prefix such as client_ or x-
 # counts): api_key, key, token, access_token, password, secret, sig(nature), auth, ...
 _SECRET_PARAM = re.compile(

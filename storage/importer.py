@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -29,7 +28,7 @@ from sqlalchemy.sql.sqltypes import JSON
 
 from reasoning.budget import Spend
 from reasoning.events import EVENT_TYPES
-from reasoning.redaction import redact_options
+from reasoning.redaction import SECRET_OPTION, redact_options
 from storage.ids import is_valid_run_id, new_run_id
 from storage.store import Store, open_store
 from storage.tables import ACTIVE_STATUSES, RUN_STATUSES, STRATEGY_STATUSES, CurvePoint, Run, RunStrategy
@@ -52,7 +51,6 @@ EVENT_KINDS = tuple(next(f.default for f in fields(cls) if f.name == "kind") for
 RUN_FIELDS = ("id", "created", "finished", "problem", "reference", "model", "model_options", "budget", "dataset",
               "item_id", "status", "error", "price_date")
 # Option names that hold credentials: dropped, as storage.runner.RunSpec drops them before storing.
-_SECRET_OPTION = re.compile(r"(^|_)(api_?key|key|secret|password|passwd|token|auth\w*|credentials?)$", re.I)
 
 
 class ImportRefused(ValueError):
@@ -169,7 +167,7 @@ def check_export(data: object, *, where: str = "run") -> CheckedRun:
         run["status"] = "interrupted"
         notes.append("it was still running when exported: imported as interrupted")
     options = run["model_options"]
-    kept = {k: v for k, v in redact_options(options).items() if not _SECRET_OPTION.search(k)}
+    kept = {k: v for k, v in redact_options(options).items() if not SECRET_OPTION.search(k)}
     if kept != options:
         notes.append("model options that look like credentials were left out")
         run["model_options"] = kept

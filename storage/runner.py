@@ -13,7 +13,6 @@ import asyncio
 import atexit
 import concurrent.futures
 import logging
-import re
 import threading
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +30,7 @@ from reasoning.models import get_model
 from reasoning.models.base import Model, ModelConfigError
 from reasoning.prices import ModelPrice, price_for
 from reasoning.redaction import (
+    SECRET_OPTION,
     EventRedactor,
     environment_keys,
     redact,
@@ -54,7 +54,6 @@ MAX_FAILURES_KEPT = 1000  # runs whose store failure this process remembers (sto
 HEARTBEAT_SECONDS = 30.0  # a live runner touches its runs' `updated` at least this often
 CANCEL_POLL_SECONDS = 0.5  # how often a runner with runs looks for a Cancel made by another process
 # Option names that hold credentials: never stored, whatever field they arrive in.
-_SECRET_OPTION = re.compile(r"(^|_)(api_?key|key|secret|password|passwd|token|auth\w*|credentials?)$", re.I)
 
 
 @dataclass(frozen=True)
@@ -115,7 +114,7 @@ class RunSpec:
 
     def stored_model_options(self) -> dict[str, Any]:
         """The options that may be stored and shown: no key-named option, no URL credentials."""
-        return redact_options({k: v for k, v in self.model_options.items() if not _SECRET_OPTION.search(k)})
+        return redact_options({k: v for k, v in self.model_options.items() if not SECRET_OPTION.search(k)})
 
     def __repr__(self) -> str:  # key-like options stay out of logs and tracebacks
         return (f"RunSpec(problem={self.problem!r}, model={self.model_name()!r}, strategies={self.strategy_specs()!r}, "
@@ -460,7 +459,7 @@ def _secrets(spec: RunSpec) -> list[str]:
     """Everything that must not appear in a stored or logged message: the run's keys (also one put in
     model_options by mistake), the credentials in its URLs, and the host's keys."""
     options = [*spec.secrets.values(), *spec.model_options.values()]
-    misplaced = [v for k, v in spec.model_options.items() if _SECRET_OPTION.search(k)]
+    misplaced = [v for k, v in spec.model_options.items() if SECRET_OPTION.search(k)]
     return [*string_values(spec.secrets.values()), *string_values(misplaced),
             *(s for value in options for s in url_secrets(value)), *environment_keys()]
 

@@ -162,7 +162,7 @@ def test_a_sweep_cell_whose_events_postgresql_refuses_is_lost_not_done(postgres_
 @pytest.mark.parametrize("mode", ["--json", "live"])
 def test_a_run_on_a_full_disk_ends_with_one_line_and_exit_1(sqlite_url, mode, monkeypatch):
     store = open_store(sqlite_url)
-    monkeypatch.setattr("app.cli.get_model", lambda spec, **options: FakeModel(replies=LONG_REPLY))
+    monkeypatch.setattr("app.cli.run.get_model", lambda spec, **options: FakeModel(replies=LONG_REPLY))
     disk = FullDisk(store)
     disk.full = True
     args = ["run", "What is 2 + 2?", "--model", "fake", "-s", "chain_of_thought", "--max-total-tokens", "5000",

@@ -36,12 +36,12 @@ st.vega_lite_chart(json.load(open(sys.argv[1])), width="content")
 
 
 def chart_spec(db: str | None, sweep_id: str | None, width: int, height: int) -> dict:
-    from app.cli_data import _board_or_none
+    from app.cli.leaderboard import board_or_none
     from app.leaderboard_charts import accuracy_budget_chart
     from app.leaderboard_view import cap_title
     from storage.store import open_store
 
-    board = _board_or_none(open_store(db) if db else open_store(), sweep_id=sweep_id)
+    board = board_or_none(open_store(db) if db else open_store(), sweep_id=sweep_id)
     if board is None:
         raise SystemExit("no scored results in this store")
     chart = accuracy_budget_chart(board.curve, budget_title=f"budget ({cap_title(board.cap)}, log scale)")

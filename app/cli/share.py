@@ -1,32 +1,13 @@
-"""The command line's sharing command: `import` (run JSON exports into the store).
-
-Registered on the `budget-arena` app by app/cli.py (`register(app)`); exit codes as documented
-there. `export RUN_ID --html` and `leaderboard --html` (the files to hand to someone) live with
-their commands in app/cli_data.py. Helpers (consoles, opening the store) are app.cli's, looked up
-when the command runs, as app/cli_data.py does.
-"""
+"""`budget-arena import`: runs exported elsewhere, into this store."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="SQLAlchemy URL of the store (env BUDGET_ARENA_DB; default: SQLite in the data dir)"),
-]
-
-
-def _cli() -> Any:
-    from app import cli
-
-    return cli
-
-
-def register(app: typer.Typer) -> None:
-    app.command("import")(import_runs)
+from app.cli.common import EXIT_BAD_INPUT, DbOption, err, open_store_or_exit, out
 
 
 def import_runs(
@@ -46,22 +27,21 @@ def import_runs(
 
     from storage.importer import ImportRefused, import_file
 
-    cli = _cli()
-    store = cli.open_store_or_exit(db)
+    store = open_store_or_exit(db)
     refused = 0
     for path in files:
         try:
             outcomes = import_file(path, store=store)
         except ImportRefused as exc:
             refused += 1
-            cli.err.print(f"refused {path}: {exc}", markup=False, highlight=False)
+            err.print(f"refused {path}: {exc}", markup=False, highlight=False)
             continue
         except SQLAlchemyError as exc:  # the store refused a row (a race on an id, a full disk): nothing written
             refused += 1
-            cli.err.print(f"refused {path}: the store could not write it ({type(exc).__name__}); nothing was "
+            err.print(f"refused {path}: the store could not write it ({type(exc).__name__}); nothing was "
                           "imported from it", markup=False, highlight=False)
             continue
         for outcome in outcomes:
-            cli.out.print(f"{path}: {outcome.message}", markup=False, highlight=False, soft_wrap=True)
+            out.print(f"{path}: {outcome.message}", markup=False, highlight=False, soft_wrap=True)
     if refused:
-        raise typer.Exit(cli.EXIT_BAD_INPUT)
+        raise typer.Exit(EXIT_BAD_INPUT)

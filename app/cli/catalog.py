@@ -1,0 +1,47 @@
+"""`budget-arena strategies` and `budget-arena datasets`: what can be run."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from app.cli.common import out
+from reasoning.strategies import strategy_names
+
+
+def strategies() -> None:
+    """List the strategies and their knobs."""
+    from reasoning.strategies import knobs_of
+    from reasoning.strategies.base import strategy_class
+
+    table = Table()
+    for column in ("strategy", "what it does", "knobs"):
+        table.add_column(column)
+    for name in strategy_names():
+        cls = strategy_class(name)
+        knobs = ", ".join(f"{k.name}={k.default}" for k in knobs_of(cls))
+        table.add_row(name, cls.summary, knobs)
+    out.print(table)
+
+
+def datasets(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object instead of a table.")] = False,
+) -> None:
+    """List the built-in datasets (generated offline and seeded: reasoning-gym's and graded_arithmetic) and the other sources a sweep takes."""
+    from reasoning.datasets import BUILTINS, DEFAULT_BUILTIN_SIZE
+
+    if as_json:
+        out.print_json(json.dumps({"builtins": BUILTINS, "default_size": DEFAULT_BUILTIN_SIZE}))
+        return
+    table = Table(title="Built-in datasets")
+    table.add_column("name")
+    table.add_column("problems")
+    for name, description in BUILTINS.items():
+        table.add_row(name, description)
+    out.print(table)
+    out.print(f"Built-ins are generated offline and deterministically (--size, default {DEFAULT_BUILTIN_SIZE}; "
+                  "--seed). Also: file:PATH (JSONL, JSON or CSV; GSM8K and MATH as published) and "
+                  "hf:owner/name[:config][@split] when Hugging Face is reachable.", highlight=False, markup=False)
