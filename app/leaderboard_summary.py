@@ -13,6 +13,7 @@ No Streamlit here.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -159,8 +160,25 @@ def compute_leaderboard(selection: Selection, cap: str, *, n_boot: int = 1000, s
                         split_knobs: bool = False, include_over_cap: bool = False, pool_versions: bool = False,
                         paired: bool = True) -> Leaderboard:
     """app.leaderboard_view.compute_leaderboard over the selected results."""
-    summary = selection.summary
     choice = RowChoice(split_knobs, include_over_cap, pool_versions)
+    counted = summary_counts(selection, cap, choice)
+    return finish_leaderboard(counted.counts, counted.pairs, cap, choice, n_boot=n_boot, seed=seed, paired=paired,
+                              over_cap=counted.over_cap, versions=counted.versions)
+
+
+@dataclass(frozen=True)
+class SummaryCounts:
+    counts: metrics.ResultCounts
+    pairs: PairInput
+    over_cap: int  # results reported over their cap (with a verdict), counted or not
+    versions: dict[str, int]
+
+
+def summary_counts(selection: Selection, cap: str, choice: RowChoice | None = None) -> SummaryCounts:
+    """What the metrics read of the selected results (as compute_leaderboard's rows give them)."""
+    summary = selection.summary
+    choice = choice or RowChoice()
+    split_knobs, include_over_cap, pool_versions = choice.split_knobs, choice.include_over_cap, choice.pool_versions
     present = selection.present()
     groups = summary.groups.iloc[present]
     capped = groups.loc[groups[f"budget_{cap}"].notna()]
@@ -237,8 +255,7 @@ def compute_leaderboard(selection: Selection, cap: str, *, n_boot: int = 1000, s
                             series, models)
     counts = metrics.ResultCounts(tuple(KEYS), cells, sums, errored, failed_rows)
     pair_input = PairInput(models[s_group], budgets[s_group], series[s_group], item_codes, correct)
-    return finish_leaderboard(counts, pair_input, cap, choice, n_boot=n_boot, seed=seed, paired=paired,
-                              over_cap=over_count, versions=versions)
+    return SummaryCounts(counts, pair_input, over_count, versions)
 
 
 def _cost_sums(selection: Selection, counted: pd.DataFrame, row_group: np.ndarray, index: np.ndarray,

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reasoning.metrics import _scored, item_cells, item_kinds
+from reasoning.metrics import _kinds_ci, _scored, item_cells, item_kinds
 
 PAIR_COLUMNS = ["model", "budget", "a", "b", "n", "acc_a", "acc_b", "diff", "ci_low", "ci_high",
                 "a_only", "b_only", "p", "p_holm", "mdd"]
@@ -279,6 +279,12 @@ def paired_bootstrap_ci(diffs: np.ndarray, items: np.ndarray, *, n_boot: int = 1
     codes = np.unique(np.asarray(items), return_inverse=True)[1].ravel()
     return _kinds_interval(np.bincount(codes, weights=diffs), np.bincount(codes).astype(float), n_boot=n_boot,
                            ci=ci, seed=seed)
+
+
+def forget_intervals() -> None:
+    """Drop the memoised bootstrap intervals (benchmarks measure a cold start with it)."""
+    _kinds_draws.cache_clear()
+    _kinds_ci.cache_clear()
 
 
 def _kinds_interval(sums: np.ndarray, counts: np.ndarray, *, n_boot: int, ci: float,
