@@ -49,6 +49,19 @@ class Note:
 
 
 @dataclass(frozen=True)
+class CallState:
+    """Where one model call of the strategy stands (reasoning.call_states): `queued`, `loading
+    model`, `reading prompt`, `generating`, then `ended`. `call` tells parallel calls apart (unique
+    in the process); a pane shows the most advanced state among its calls in flight. Only models
+    that know report them (the local model); spent is the strategy's spend when the state changed."""
+
+    call: int
+    state: str
+    spent: Spend
+    kind: str = field(default="state", init=False)
+
+
+@dataclass(frozen=True)
 class FinalAnswer:
     """How a strategy ended. spent.over_cap flags a result whose provider reported impossible usage.
     app_version and fingerprint say what produced it (reasoning.provenance)."""
@@ -60,11 +73,13 @@ class FinalAnswer:
     kind: str = field(default="final", init=False)
     app_version: str | None = None
     fingerprint: str | None = None
+    # On a budget stop, the cap that bound and its limit: "stopped: 90 s seconds cap" (run.stop_detail).
+    stop_detail: str | None = None
 
 
-Event = TextDelta | ThinkingDelta | SpendUpdate | PartialAnswer | Note | FinalAnswer
+Event = TextDelta | ThinkingDelta | SpendUpdate | PartialAnswer | Note | CallState | FinalAnswer
 
-EVENT_TYPES = (TextDelta, ThinkingDelta, SpendUpdate, PartialAnswer, Note, FinalAnswer)
+EVENT_TYPES = (TextDelta, ThinkingDelta, SpendUpdate, PartialAnswer, Note, CallState, FinalAnswer)
 _BY_KIND: dict[str, type] = {
     f.default: cls for cls in EVENT_TYPES for f in fields(cls) if f.name == "kind"  # type: ignore[misc]
 }

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 from reasoning.budget import Budget, BudgetExhausted, Spend
+from reasoning.call_states import CallStateName, monitoring, new_call_id
 from reasoning.context import Context
-from reasoning.events import Event, FinalAnswer, PartialAnswer, StopReason
+from reasoning.events import CallState, Event, FinalAnswer, PartialAnswer, StopReason
 from reasoning.models.base import Model, ModelError
 from reasoning.prices import ModelPrice, price_for
 from reasoning.provenance import app_version, fingerprint
@@ -66,15 +68,23 @@ async def run(
     # First-use work (a tokenizer's files, a local model's weights, an SDK's HTTP client) is done
     # before the strategy's clock starts: it is the process's cost, not the strategy's, and would
     # otherwise fall on whichever strategy of a comparison happens to run first.
+    loading = new_call_id() if getattr(model, "is_loaded", True) is False else None
+    if loading is not None:  # a pane says so: the first load took 8 s on a cold machine
+        yield CallState(loading, "loading model", Spend())
     if not await _warmed_up(model, problem, cancel):
         yield FinalAnswer(None, "cancelled", Spend(), **made_by)
         return
+    if loading is not None:
+        yield CallState(loading, "ended", Spend())
     queue: asyncio.Queue = asyncio.Queue()
-    ctx = Context(model, budget, price=price, emit=queue.put_nowait)
+    clock = ServedClock()
+    ctx = Context(model, budget, price=price, emit=queue.put_nowait, clock=clock)
+    clock.on_state = lambda call, state: queue.put_nowait(CallState(call, state, ctx.spent))
 
     async def solve() -> str | None:
         try:
-            return await strategy.solve(problem, ctx)
+            with monitoring(clock):  # the strategy's model calls report their states to its clock
+                return await strategy.solve(problem, ctx)
         finally:
             queue.put_nowait(_DONE)
 
@@ -85,7 +95,20 @@ async def run(
     cancel_wait = asyncio.create_task(cancel.wait()) if cancel is not None else None
     if cancel_wait is not None:
         cancel_wait.add_done_callback(lambda waited: waited.cancelled() or queue.put_nowait(_CANCELLED))
-    deadline = None if budget.seconds is None else loop.call_later(budget.seconds, queue.put_nowait, _DEADLINE)
+    deadline: asyncio.TimerHandle | None = None
+
+    def check_deadline() -> None:
+        # The clock runs no faster than wall time, so waking when the rest could have run out is
+        # never late; while the strategy waits for the model its clock stands still: wake again.
+        nonlocal deadline
+        left = budget.seconds - clock()  # type: ignore[operator]
+        if left <= 0:
+            queue.put_nowait(_DEADLINE)
+        else:
+            deadline = loop.call_later(left, check_deadline)
+
+    if budget.seconds is not None:
+        deadline = loop.call_later(budget.seconds, check_deadline)
     deadline_hit = False
     cancelled = False
     try:
@@ -119,7 +142,6 @@ async def run(
             ctx.settle_in_flight()
             task.add_done_callback(_retrieve)
 
-
     # Drain what the strategy emitted before it stopped (deltas, spend of a cut call).
     while not queue.empty():
         item = queue.get_nowait()
@@ -127,9 +149,10 @@ async def run(
             yield item
 
     answer, stop, error = _outcome(task, ctx, deadline_hit=deadline_hit, cancelled=cancelled)
+    detail = stop_detail("seconds" if deadline_hit else _binding_cap(task), budget) if stop == "budget" else None
     if answer and answer != ctx.best_answer:
         yield PartialAnswer(answer, None, ctx.spent)
-    yield FinalAnswer(answer, stop, ctx.spent, error=error, **made_by)
+    yield FinalAnswer(answer, stop, ctx.spent, error=error, stop_detail=detail, **made_by)
 
 
 _warmed: set[tuple] = set()
@@ -176,6 +199,77 @@ async def _warm_up(model: Model, problem: str) -> None:
 
     await asyncio.to_thread(work)
     _warmed.add(key)
+
+
+class ServedClock:
+    """The seconds cap's clock: the time a strategy was being served, not time spent waiting.
+
+    It counts wall time while the strategy has no metered call in flight (its own work, and calls
+    to hosted models, which report nothing and are served at once). While it has calls on a model
+    that meters them (the local model), only the seconds that model reports spending on them count:
+    each call's share of every batched decode step. Time queued behind other strategies' calls and
+    a model's load do not count, so no strategy runs out of seconds waiting for its turn. It runs
+    no faster than wall time. Used on the event loop's thread only (models report there).
+    """
+
+    def __init__(self, wall: Callable[[], float] = time.monotonic) -> None:
+        self._wall = wall
+        self._banked = 0.0
+        self._since: float | None = wall()  # running at wall rate since then; None: stopped
+        self._metered: set[int] = set()
+        self.on_state: Callable[[int, CallStateName], None] | None = None
+
+    def __call__(self) -> float:
+        if self._since is None:
+            return self._banked
+        return self._banked + self._wall() - self._since
+
+    # reasoning.call_states.CallMonitor
+    def begin(self, call: int) -> None:
+        if not self._metered and self._since is not None:
+            self._banked += self._wall() - self._since
+            self._since = None
+        self._metered.add(call)
+
+    def state(self, call: int, state: CallStateName) -> None:
+        if self.on_state is not None:
+            self.on_state(call, state)
+
+    def served(self, call: int, seconds: float) -> None:
+        self._banked += max(0.0, seconds)
+
+    def end(self, call: int) -> None:
+        if call not in self._metered:
+            return
+        self._metered.discard(call)
+        self.state(call, "ended")
+        if not self._metered:
+            self._since = self._wall()
+
+
+CAP_WORDS = {"total_tokens": "token", "output_tokens": "output-token"}
+
+
+def stop_detail(cap: str | None, budget: Budget) -> str:
+    """The cap that ended a run and its limit, as a pane says it: "stopped: 90 s seconds cap",
+    "stopped: 1,500-token cap", "stopped: 400-output-token cap", "stopped: $0.05 dollar cap"."""
+    limit = getattr(budget, cap, None) if cap else None
+    if cap in CAP_WORDS and limit is not None:
+        return f"stopped: {int(limit):,}-{CAP_WORDS[cap]} cap"
+    if cap == "usd" and limit is not None:
+        return f"stopped: ${limit:,.6g} dollar cap"
+    if cap == "seconds" and limit is not None:
+        return f"stopped: {limit:,.6g} s seconds cap"
+    return f"stopped: {cap or 'budget'} cap"
+
+
+def _binding_cap(task: asyncio.Task) -> str | None:
+    """The cap a BudgetExhausted that ended the strategy names."""
+    if task.done() and not task.cancelled():
+        exc = task.exception()
+        if isinstance(exc, BudgetExhausted):
+            return exc.cap
+    return None
 
 
 def _retrieve(task: asyncio.Task) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from reasoning.budget import Budget
+from reasoning.call_states import monitoring
 from reasoning.events import FinalAnswer, SpendUpdate, TextDelta
 from reasoning.models import ModelConfigError, get_model
 from reasoning.models import local as local_module
@@ -36,22 +37,63 @@ def model() -> LocalModel:
     return built
 
 
+@pytest.fixture(scope="module")
+def reference(model):
+    """llama-cpp-python's own Llama on the same file and chat template: what our engine must match."""
+    from llama_cpp import Llama
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    loaded = model._load()
+    llm = Llama(model_path=str(model.path), n_ctx=1024, n_threads=model.n_threads, verbose=False)
+    llm.chat_handler = Jinja2ChatFormatter(
+        template=loaded.formatter.template, eos_token=loaded.formatter.eos_token,
+        bos_token=loaded.formatter.bos_token, add_generation_prompt=True,
+        stop_token_ids=[llm.token_eos()]).to_chat_handler()
+    yield llm
+    llm.close()
+
+
+class Monitor:
+    """Records what a stream reports to the strategy's call monitor."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, int, object]] = []
+
+    def begin(self, call):
+        self.log.append(("begin", call, None))
+
+    def state(self, call, state):
+        self.log.append(("state", call, state))
+
+    def served(self, call, seconds):
+        self.log.append(("served", call, seconds))
+
+    def end(self, call):
+        self.log.append(("end", call, None))
+
+
+async def wait_idle(loaded, seconds=2.0):
+    """The engine has dropped every call (a stopped stream leaves it at its next step)."""
+    deadline = time.monotonic() + seconds
+    while loaded.engine.in_flight() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    return loaded.engine.in_flight() == 0
+
+
 async def collect(model, messages, **kwargs):
     chunks = [c async for c in model.stream(messages, **kwargs)]
     assert chunks[-1].usage is not None and all(c.usage is None for c in chunks[:-1])
     return "".join(c.text for c in chunks), chunks
 
 
-async def test_streams_text_with_exact_usage(model):
+async def test_streams_text_with_exact_usage(model, reference):
     assert model.name == "local:smollm2"
     text, chunks = await collect(model, QUESTION, max_tokens=48, temperature=0)
     assert text.strip() and len(chunks) > 3
     usage, finish = chunks[-1].usage, chunks[-1].finish_reason
     assert not usage.estimated and usage.input_tokens == model.count_tokens(QUESTION)
-    # Same prompt, not streamed: llama.cpp's own usage report must agree with ours.
-    loaded = model._load()
-    with loaded.lock:
-        reference = loaded.llm.create_chat_completion(QUESTION, max_tokens=48, temperature=0)
+    # Same prompt through llama-cpp-python's own chat completion: same text, same usage.
+    reference = reference.create_chat_completion(QUESTION, max_tokens=48, temperature=0)
     assert text == reference["choices"][0]["message"]["content"]
     assert finish == reference["choices"][0]["finish_reason"]
     assert (usage.input_tokens, usage.output_tokens) == (
@@ -65,17 +107,15 @@ async def test_max_tokens_is_respected(model):
     assert text.strip()
 
 
-async def test_multibyte_output_is_counted_by_tokens_not_chunks(model):
+async def test_multibyte_output_is_counted_by_tokens_not_chunks(model, reference):
     messages = [{"role": "user", "content": "Reply with ten different emoji and nothing else."}]
     text, chunks = await collect(model, messages, max_tokens=24, temperature=0)
-    loaded = model._load()
-    with loaded.lock:
-        reference = loaded.llm.create_chat_completion(messages, max_tokens=24, temperature=0)
+    reference = reference.create_chat_completion(messages, max_tokens=24, temperature=0)
     assert chunks[-1].usage.output_tokens == reference["usage"]["completion_tokens"]
     assert text == reference["choices"][0]["message"]["content"]
 
 
-async def test_continues_a_trailing_assistant_message(model):
+async def test_continues_a_trailing_assistant_message(model, reference):
     messages = [
         {"role": "user", "content": "What is the capital of France?"},
         {"role": "assistant", "content": "The capital of France is"},
@@ -87,9 +127,8 @@ async def test_continues_a_trailing_assistant_message(model):
     usage = chunks[-1].usage
     assert usage.input_tokens == model.count_tokens(messages) > model.count_tokens(messages[:1])
     loaded = model._load()
-    with loaded.lock:
-        reference = loaded.llm.create_completion(
-            model._prompt_ids(loaded, messages), max_tokens=16, temperature=0, stop=[loaded.formatter.eos_token])
+    reference = reference.create_completion(
+        model._prompt_ids(loaded, messages), max_tokens=16, temperature=0, stop=[loaded.formatter.eos_token])
     assert text == reference["choices"][0]["text"]
     assert usage.output_tokens == reference["usage"]["completion_tokens"]
 
@@ -102,7 +141,7 @@ async def test_closing_the_stream_stops_the_worker(model):
     started = time.monotonic()
     await stream.aclose()
     assert time.monotonic() - started < 1.0
-    assert not loaded.lock.locked()  # the worker stopped rather than generating 600 tokens
+    assert await wait_idle(loaded)  # the engine dropped it rather than generating 600 tokens
     text, chunks = await collect(model, QUESTION, max_tokens=16, temperature=0)
     assert text and chunks[-1].usage.output_tokens > 0
 
@@ -123,25 +162,72 @@ async def test_cancelling_the_consumer_stops_the_worker(model):
     with pytest.raises(asyncio.CancelledError):
         await task
     assert time.monotonic() - started < 1.0
-    assert not loaded.lock.locked()
+    assert await wait_idle(loaded)
     _, chunks = await collect(model, QUESTION, max_tokens=16, temperature=0)
     assert chunks[-1].usage is not None
 
 
-async def test_concurrent_calls_are_serialised(model):
+async def test_concurrent_calls_take_turns_token_by_token(model):
     order: list[str] = []
 
     async def call(tag, messages):
-        async for chunk in model.stream(messages, max_tokens=12, temperature=0):
+        async for chunk in model.stream(messages, max_tokens=16, temperature=0):
             order.append(tag if chunk.usage is None else tag + ":end")
-        return order
 
-    await asyncio.gather(call("a", STORY), call("b", QUESTION))
-    first = order[0]
-    split = order.index(first + ":end") + 1
-    # One call runs to its end before the other produces anything.
-    assert set(order[:split]) == {first, first + ":end"}
-    assert order[-1].endswith(":end") and first not in order[split:]
+    await asyncio.gather(call("a", STORY), call("b", [{"role": "user", "content": "Write a story about a cat."}]))
+    # Both are generating before either has finished: neither waits behind the other's reply.
+    first_end = min(order.index("a:end"), order.index("b:end"))
+    assert "a" in order[:first_end] and "b" in order[:first_end], order
+
+
+async def test_identical_concurrent_prompts_are_read_once_and_agree(model):
+    loaded = model._load()
+    # Long enough that reading it twice would show: about 300 tokens.
+    prompt = [{"role": "user", "content": "Tom has 3 apples and buys 4 more. " * 25 + "How many apples?"}]
+    n_prompt = model.count_tokens(prompt)
+    before = loaded.engine.evaluated
+    replies = await asyncio.gather(*(collect(model, prompt, max_tokens=8, temperature=0) for _ in range(3)))
+    assert len({text for text, _ in replies}) == 1  # greedy: the same reply three times
+    assert all(chunks[-1].usage.input_tokens == n_prompt for _, chunks in replies)
+    # 3 separate readings would evaluate 3 x n_prompt tokens; shared, it is one reading plus a
+    # token or so each and their outputs (even if a previous test cached part of the prompt).
+    assert loaded.engine.evaluated - before < n_prompt + 3 * 10
+
+
+async def test_a_call_reports_its_states_and_served_seconds(model):
+    monitor = Monitor()
+    started = time.monotonic()
+    with monitoring(monitor):
+        text, _ = await collect(model, QUESTION, max_tokens=12, temperature=0)
+    wall = time.monotonic() - started
+    calls = {call for _, call, _ in monitor.log}
+    assert len(calls) == 1 and text
+    assert monitor.log[0][0] == "begin" and monitor.log[-1][0] == "end"
+    states = [value for kind, _, value in monitor.log if kind == "state"]
+    assert states == ["reading prompt", "generating"]
+    served = sum(value for kind, _, value in monitor.log if kind == "served")
+    assert 0 < served <= wall
+
+
+async def test_calls_beyond_parallel_queue_in_order(model):
+    # A small second engine: one call at a time, a 512-token context.
+    single = get_model("local", parallel=1, n_ctx=512)
+    single.count_tokens(QUESTION)  # loaded outside the timed part
+    monitors = [Monitor(), Monitor()]
+    order: list[str] = []
+
+    async def call(tag, monitor):
+        with monitoring(monitor):
+            async for chunk in single.stream(QUESTION, max_tokens=8, temperature=0):
+                order.append(tag if chunk.usage is None else tag + ":end")
+
+    await asyncio.gather(call("a", monitors[0]), call("b", monitors[1]))
+    assert order.index("a:end") < order.index("b")  # b waited for a whole reply: parallel=1
+    states_b = [value for kind, _, value in monitors[1].log if kind == "state"]
+    assert states_b == ["queued", "reading prompt", "generating"]
+    # Waiting is not served: b is credited only its own decode steps.
+    served = [sum(v for k, _, v in m.log if k == "served") for m in monitors]
+    assert served[1] < 3 * served[0]
 
 
 async def test_seed_option_is_accepted_and_reproducible(model):
@@ -179,6 +265,8 @@ def test_missing_llama_cpp_names_the_install(monkeypatch):
 def test_unknown_option_is_a_config_error():
     with pytest.raises(ModelConfigError, match="unknown option"):
         get_model("local", temprature=0)
+    with pytest.raises(ModelConfigError, match="at least 1"):
+        get_model("local", parallel=-1)
 
 
 async def test_chain_of_thought_stays_within_a_token_budget(model):
