@@ -49,6 +49,7 @@ from storage.runner import run_store_error
 from storage.store import default_url, open_store
 
 REPAINT_SECONDS = 0.4
+CHART_SECONDS = 2.0  # a live run's charts repaint apart from its panes, this often
 PANE_MIN_WIDTH = "22rem"  # panes flow into as many columns of at least this width as the page holds
 STREAMS_SHOWN = 6  # newest streams in their own expanders; older ones share one
 NOTES_SHOWN = 8
@@ -95,6 +96,7 @@ def render_run_page(run_id: str | None) -> None:
     replaying = _replay_state(info.id) is not None
     every = REPAINT_SECONDS if (active or replaying) else None
     st.fragment(run_every=every)(_live_body)(info.id, active)
+    st.fragment(run_every=CHART_SECONDS if (active or replaying) else None)(_charts_body)(info.id)
 
 
 # ---- header and actions ----------------------------------------------------------------------
@@ -272,7 +274,6 @@ def _live_body(run_id: str, was_active: bool) -> None:
     tokens = _token_counter(info.model)
     render_summary(view, info, curve, run_active=run_active, count_tokens=tokens)
     render_panes(view, info.strategies, info.budget, curve, run_active=run_active, now=now, count_tokens=tokens)
-    render_charts(view, curve, has_reference=bool(info.reference))
     if state is not None and finished:
         st.session_state.pop(_replay_key(run_id), None)
         st.rerun()  # the whole page: the timer stops and the Replay button returns
@@ -320,6 +321,21 @@ def render_summary(view: RunView, info: RunInfo, curve: pd.DataFrame, *, run_act
         st.table(shown, hide_index=True)
         with st.expander("Copy as markdown", key="summary.markdown"):
             st.code(markdown_table(records), language="markdown", wrap_lines=False)
+
+
+def _charts_body(run_id: str) -> None:
+    """The run's charts, in a fragment of their own: a chart costs more to build and draw than a
+    pane (its Vega-Lite spec is validated and re-rendered whole), and while a run streams the
+    charts need not move at every repaint of the panes (CHART_SECONDS; the panes: REPAINT_SECONDS)."""
+    info = get_run(run_id)
+    state = _replay_state(run_id)
+    view = state["view"] if state is not None else st.session_state.get(f"_view.{run_id}")
+    if info is None or view is None:
+        return
+    curve = curve_points(run_id)
+    if state is not None:
+        curve = curve[curve["seq"] <= view.last_seq]
+    render_charts(view, curve, has_reference=bool(info.reference))
 
 
 # ---- panes -----------------------------------------------------------------------------------
