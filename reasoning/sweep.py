@@ -218,17 +218,22 @@ def is_free(price: ModelPrice) -> bool:
     return price.known and price.input_per_mtok == 0 and price.output_per_mtok == 0
 
 
-def worst_case_usd(budget: Budget, price: ModelPrice) -> float:
-    """The most one strategy run at `budget` can cost: its dollar cap, or every token of its total
-    token cap at the dearer rate, whichever is less; inf when neither bounds it."""
-    if is_free(price):
-        return 0.0
+def cap_bound_usd(budget: Budget, price: ModelPrice) -> float:
+    """What `budget`'s caps bound one strategy run's cost by: its dollar cap, or every token of its
+    total token cap at the dearer of the input and output rates, whichever is less; inf when
+    neither cap is set. The one worst-case formula: sweeps (below) and the Compare form's estimate
+    (app.controls.estimate_cost) both use it."""
     bounds = []
     if budget.usd is not None:
         bounds.append(float(budget.usd))
     if budget.total_tokens is not None:
         bounds.append(budget.total_tokens * max(price.input_per_token, price.output_per_token))
     return min(bounds) if bounds else math.inf
+
+
+def worst_case_usd(budget: Budget, price: ModelPrice) -> float:
+    """The most one strategy run at `budget` can cost: $0 on a free model, else cap_bound_usd."""
+    return 0.0 if is_free(price) else cap_bound_usd(budget, price)
 
 
 @dataclass(frozen=True)
