@@ -36,6 +36,7 @@ from reasoning.limits import LimitError, check_budget, check_entries
 from reasoning.models import Model
 from reasoning.strategies import strategy_names
 from reasoning.tokens import count_text
+from reasoning.wording import sentence
 from storage.runner import RunSpec, RunSpecError, StrategySpec
 from storage.store import StoreError
 
@@ -189,12 +190,6 @@ def _shares_one_local_model(choice: ModelChoice | None, budget: Budget | None, s
     """Several strategies with a seconds cap on the local model, which serves one call at a time."""
     return (choice is not None and choice.provider in LOCAL_PROVIDERS and budget is not None
             and budget.seconds is not None and strategies > 1)
-
-
-def sentence(exc: Exception) -> str:
-    """A LimitError's message ("the problem is empty") as a sentence for the page."""
-    text = str(exc).strip()
-    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "?", "!")) else ".")
 
 
 def _run_budget(budget: Budget | None, limits: Limits) -> Budget | None:

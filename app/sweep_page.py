@@ -49,6 +49,7 @@ from reasoning.sweep import (
     default_concurrency,
     parse_budget_grid,
 )
+from reasoning.wording import sentence
 from storage.sweeps import (
     PreparedSweep,
     SweepBusy,
@@ -127,13 +128,8 @@ def plan_from_form(form: SweepForm, limits: Limits) -> tuple[SweepPlan | None, l
                          strategies=tuple(StrategyChoice(name, knobs) for name, knobs in form.strategies),
                          budgets=budgets, model=form.choice.spec, model_options=dict(form.choice.options)).validate()
     except (SweepPlanError, LimitError) as exc:
-        return None, [*errors, _sentence(exc)]
+        return None, [*errors, sentence(exc)]
     return (None if errors else plan), errors
-
-
-def _sentence(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "?", "!")) else ".")
 
 
 def render_sweep_page() -> None:
@@ -161,7 +157,7 @@ def _demo_offer(limits: Limits) -> None:
     try:
         plan = demo_plan()
     except DemoSizeError as exc:
-        st.error(literal_markdown(_sentence(exc)))
+        st.error(literal_markdown(sentence(exc)))
         return
     size = plan.size or 0
     with st.container(border=True):
@@ -186,7 +182,7 @@ def _start_demo(limits: Limits) -> None:
         handle = start_sweep(prepared)
     except (DemoSizeError, LimitError, SweepPlanError, DatasetError, ModelConfigError, StrategyConfigError,
             SweepBusy) as exc:
-        st.error(literal_markdown(_sentence(exc)))
+        st.error(literal_markdown(sentence(exc)))
         return
     st.session_state[ACTIVE] = handle.sweep_id
     st.session_state[OPEN_WHEN_DONE] = handle.sweep_id
@@ -340,7 +336,7 @@ def _start(form: SweepForm, limits: Limits) -> None:
                                      concurrency=form.concurrency, max_usd=form.max_usd)
         handle = start_sweep(prepared)
     except (SweepPlanError, DatasetError, ModelConfigError, StrategyConfigError, SweepBusy) as exc:
-        st.error(literal_markdown(_sentence(exc)))
+        st.error(literal_markdown(sentence(exc)))
         return
     st.session_state[ACTIVE] = handle.sweep_id
     st.session_state.pop(OPEN_WHEN_DONE, None)

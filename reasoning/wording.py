@@ -1,7 +1,8 @@
 """Numbers and counts as a reader says them: "1 token", "3 strategies", "1,000,000,000,000".
 
 Python's `g` format writes a large number as "1e+12" and a count needs its plural chosen; every
-message the app, the command line and the engine show can go through these two functions.
+message the app, the command line and the engine show can go through these functions. `sentence`
+turns an error's message ("the problem is empty") into one for a page ("The problem is empty.").
 """
 
 from __future__ import annotations
@@ -34,3 +35,10 @@ def number_text(value: float, digits: int = 6) -> str:
     decimals = max(0, digits - 1 - magnitude)
     text = f"{value:,.{decimals}f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def sentence(message: object) -> str:
+    """An error's message (or any text) as a sentence: first letter upper case, a full stop unless it
+    ends with one (or with ? or !)."""
+    text = str(message).strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "?", "!")) else ".")
