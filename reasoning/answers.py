@@ -510,11 +510,23 @@ def is_equivalent(predicted: str | None, reference: str | None) -> bool:
     return False
 
 
-def check(text: str | None, reference: str | None) -> bool | None:
-    """Whether the answer in a model's text is right; None when there is no reference to judge by."""
+def judge(answer: str | None, reference: str | None) -> bool | None:
+    """Whether an extracted answer is right against a reference; None when there is no reference to
+    judge by, or when the comparison itself failed (logged: a comparison bug must not lose a run)."""
     if reference is None or not str(reference).strip():
         return None
-    return is_equivalent(extract_answer(text), reference)
+    if not answer:
+        return False
+    try:
+        return bool(is_equivalent(answer, reference))
+    except Exception:
+        logging.getLogger(__name__).exception("is_equivalent failed on %r vs %r", answer, reference)
+        return None
+
+
+def check(text: str | None, reference: str | None) -> bool | None:
+    """Whether the answer in a model's text is right; None when there is no reference to judge by."""
+    return judge(extract_answer(text), reference)
 
 
 def answer_key(answer: str | None) -> str | None:

@@ -48,19 +48,6 @@ ENDING_COLUMNS = frozenset({"status", "error", "finished"})
 STRATEGY_STATUS = {"done": "done", "budget": "done", "error": "error", "cancelled": "cancelled"}
 
 
-def judge(answer: str | None, reference: str | None) -> bool | None:
-    """Correct or not against a reference; None when there is no reference to judge by."""
-    if reference is None or not reference.strip():
-        return None
-    if not answer:
-        return False
-    try:
-        return bool(answers.is_equivalent(answer, reference))
-    except Exception:  # a judge bug must not lose the run's events
-        log.exception("is_equivalent failed on %r vs %r", answer, reference)
-        return None
-
-
 def spend_columns(spent: Spend) -> dict[str, Any]:
     return {
         "input_tokens": spent.input_tokens,
@@ -134,7 +121,7 @@ class RunRecorder:
         pending_rows: tuple[dict[str, Any], list[dict[str, Any]]] | None = None,
     ):
         self.store = store
-        self.checker = checker  # judges answers instead of `judge(answer, reference)` (a dataset's scorer)
+        self.checker = checker  # judges answers instead of `answers.judge(answer, reference)` (a dataset's scorer)
         self.run_id = run_id
         self.reference = reference
         self.text_delay = text_delay
@@ -352,7 +339,7 @@ class RunRecorder:
 
     def _verdict(self, answer: str | None) -> bool | None:
         if self.checker is None:
-            return judge(answer, self.reference)
+            return answers.judge(answer, self.reference)
         try:
             return self.checker(answer)
         except Exception:  # a checker bug must not lose the run's events
