@@ -17,8 +17,10 @@ from typing import Any, Protocol
 from reasoning.budget import CAP_NAMES, Spend
 from reasoning.wording import plural
 
-# How a strategy ended, by FinalAnswer.stop; statuses that come from the run row are used as is.
-STOP_STATUS = {"done": "done", "budget": "done", "error": "error", "cancelled": "cancelled"}
+# How a strategy ended, by FinalAnswer.stop (the recorder's mapping, so a pane and the stored row agree);
+# statuses that come from the run row are used as is.
+from storage.recorder import STRATEGY_STATUS as STOP_STATUS
+
 STOP_TEXT = {"done": "finished", "budget": "budget reached", "error": "failed", "cancelled": "cancelled"}
 # Where a model call stands (reasoning.call_states), least advanced first: a pane shows the most
 # advanced state among its calls in flight ("generating" while one call generates and another queues).
