@@ -1,7 +1,7 @@
 """What produced a result: the app's version and a fingerprint of the strategy's prompts and knobs.
 
 Prompts and strategy code change between versions. A result stores both so that results produced
-by different prompts are not pooled silently (issue 11, section 5).
+by different prompts are not pooled silently.
 
 The fingerprint is the SHA-256 (first 16 hex digits) of:
 - the strategy's name;

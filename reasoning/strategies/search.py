@@ -4,7 +4,7 @@ Pure parts (tested with plain numbers):
 - `Node`, a reasoning state: the steps from the root, its reward R(n) and value V(n);
 - `backup`: V(n) = R(n) + gamma * max_{c in children(n)} V(c)   (a leaf's V is its R);
 - `allocate`: B(n_i) = B_remaining * V(n_i) / sum_j V(n_j), values floored at 1e-8 and the
-  shares truncated to whole tokens, as the seed's `allocate_budget` does;
+  shares truncated to whole tokens (a token cannot be split);
 - `best_path`: argmax V from the root down;
 - `Cost`, `how_many`, `largest_fitting`: sizing a strategy from `ctx.remaining()` (how many
   more expansions, how long a call) across every kind of cap at once;
@@ -33,7 +33,7 @@ from reasoning.context import Context, Reply
 from reasoning.models.base import Message
 from reasoning.prices import ModelPrice
 
-VALUE_FLOOR = 1e-8  # the seed's np.maximum(values, 1e-8): a zero value still gets a (tiny) share
+VALUE_FLOOR = 1e-8  # V(n_i) floored in B(n_i)'s formula: a zero value still gets a (tiny) share
 
 
 # ---- the tree --------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""value_tree: budget-aware value tree search, with the seed's formulas.
+"""value_tree: budget-aware value tree search: V(n) backed up, the budget shared by value.
 
 - Each expansion proposes `branching` next steps from a state and rates each new state with a
   self-evaluation prompt: R(n) in [0, 1].
@@ -10,7 +10,7 @@
 - A child whose allocation cannot buy an expansion (the dearest one measured so far) is not expanded;
   nor is a state that already states an answer, nor one at the depth limit. Uncapped: every state
   is expanded down to the depth limit. Subtrees grow one at a time, the most valuable first.
-- Knob `reallocate` (off by default, which is the seed's rule): an unfundable child's share goes
+- Knob `reallocate` (off by default: the formula's single pass): an unfundable child's share goes
   back to its siblings, the formula taken over the children that can be funded.
 - The answer comes from the best path: argmax V from the root down to a leaf.
 
@@ -62,7 +62,7 @@ class ValueTree(StrategyBase):
     temperature: float = knob(0.8, "sampling temperature of proposals (they differ only by sampling)",
                               min=0.0, max=2.0)
     reallocate: bool = knob(False, "share an unfundable child's allocation among its siblings (the formula "
-                            "over the children that can be funded); off: the seed's single pass")
+                            "over the children that can be funded); off: one pass of the formula")
 
     async def solve(self, problem: str, ctx: Context) -> str | None:
         search = _Search(self, ctx, problem)
