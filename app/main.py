@@ -17,12 +17,9 @@ keep_form_state()
 pages = [
     st.Page(page_path("compare"), title="Compare", icon=":material/compare_arrows:", default=True),
     st.Page(page_path("run"), title="Run", icon=":material/play_circle:", url_path="run"),
+    st.Page(page_path("leaderboard"), title="Leaderboard", icon=":material/leaderboard:", url_path="leaderboard"),
+    st.Page(page_path("history"), title="History", icon=":material/history:", url_path="history"),
+    st.Page(page_path("sweep"), title="Sweep", icon=":material/stacked_line_chart:", url_path="sweep"),
 ]
-# Pages built in other issues join the menu once their files exist.
-for name, title, icon in (("leaderboard", "Leaderboard", ":material/leaderboard:"),
-                          ("history", "History", ":material/history:"),
-                          ("sweep", "Sweep", ":material/stacked_line_chart:")):
-    if page_path(name).exists():
-        pages.append(st.Page(page_path(name), title=title, icon=icon, url_path=name))
 
 st.navigation(pages).run()
