@@ -99,17 +99,18 @@ def auc_accuracy_budget(curve: PointsLike, x: str = "budget", y: str = "accuracy
 
 
 def anytime_index(points: PointsLike, x: str = "budget", y: str = "quality") -> float:
-    """The seed's Anytime Index: AI = (1/|B|) * sum over b in B of dQ(b)/db.
+    """The Anytime Index: AI = (1/|B|) * sum over b in B of dQ(b)/db.
 
     Points are sorted by budget; each pair of successive budgets is one increment b with
     dQ(b) = Q(b_next) - Q(b) and db = b_next - b. |B| is the number of increments (points - 1), so
     the index is the mean marginal quality gain per unit of budget (per token when budgets are
     tokens). A repeated budget keeps its last quality; fewer than two budgets give NaN.
     """
+    # The one implementation, imported here: importing the strategies package loads every strategy.
+    from reasoning.strategies.anytime import anytime_index as index_of
+
     xs, ys = _points(points, x, y)
-    if len(xs) < 2:
-        return float("nan")
-    return float(np.mean(np.diff(ys) / np.diff(xs)))
+    return index_of(zip(xs.tolist(), ys.tolist(), strict=True))
 
 
 # ---------------------------------------------------------------------------------------------

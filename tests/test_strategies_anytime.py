@@ -1,6 +1,8 @@
-"""anytime (index, quality, the seed's early stop), budget forcing (s1) and native thinking."""
+"""anytime (index, quality, the ε early stop), budget forcing (s1) and native thinking."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 
@@ -48,7 +50,7 @@ def test_anytime_index_is_the_mean_marginal_gain_per_token():
     assert anytime_index(list(reversed(points))) == pytest.approx(expected)  # order does not matter
     assert anytime_index([(100, 0.2), (300, 0.6)]) == pytest.approx(0.4 / 200)
     assert anytime_index([(100, 0.9), (200, 0.5)]) == pytest.approx(-0.4 / 100)  # a loss counts
-    assert anytime_index([(64, 0.5)]) == 0.0 and anytime_index([]) == 0.0
+    assert math.isnan(anytime_index([(64, 0.5)])) and math.isnan(anytime_index([]))  # no increment: undefined
     assert anytime_index([(64, 0.1), (128, 0.5), (64, 0.3)]) == pytest.approx(0.2 / 64)  # the last Q at 64
 
 

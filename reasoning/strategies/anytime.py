@@ -1,4 +1,4 @@
-"""anytime: reasoning that yields an answer at checkpoints b1 < b2 < ..., with the seed's early stop.
+"""anytime: reasoning that yields an answer at checkpoints b1 < b2 < ..., stopped early by relative gain.
 
 At checkpoint b the reasoning is grown to b tokens (continued where the model can continue an
 assistant message, else regenerated at temperature 0 with max_tokens = b, which gives the same
@@ -10,19 +10,20 @@ final answer is"), and its quality is estimated:
       agree(b) = 1 if the answer equals the previous checkpoint's answer (answers.is_equivalent), else 0
       score(b) = the model's 1-10 rating of that answer given the reasoning, mapped onto [0, 1].
 
-So an answer that stays put and keeps its rating stops improving, and the run stops by the seed's rule
+So an answer that stays put and keeps its rating stops improving, and the run stops by the early-stopping rule
     stop when (Q(b + Δb) - Q(b)) / max(Q(b), 1e-8) < epsilon  and  Q(b) > 0,
-keeping the answer of the last checkpoint that was not stopped on (the seed's `best_answer`). It also
+keeping the answer of the last checkpoint that was not stopped on (the best answer so far). It also
 stops when the model finishes its reasoning before the checkpoint, at `max_checkpoint`, or when the
 remaining budget cannot pay for the next checkpoint (the last one is shrunk to fit when it can).
 Every call counts against the budget: reasoning, forced answers and ratings.
 
-`anytime_index` is the seed's Anytime Index, a pure function metrics can import.
+`anytime_index` is the Anytime Index AI = (1/|B|) * sum over b in B of ΔQ(b)/Δb, a pure function.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from reasoning.answers import forced_answer, is_equivalent, parse_score, stated_answer
@@ -37,36 +38,40 @@ from reasoning.strategies.prompts import (
 )
 from reasoning.strategies.search import Cost, fits, largest_fitting
 
-QUALITY_FLOOR = 1e-8  # the seed's max(prev_quality, 1e-8)
+QUALITY_FLOOR = 1e-8  # Q(b) in the stop rule's denominator is floored: max(Q(b), 1e-8)
 SCORE_TOKENS = 8
 MIN_STEP_TOKENS = 16  # a checkpoint that adds fewer reasoning tokens than this is not worth its calls
 
 
-def anytime_index(points: Sequence[tuple[float, float]]) -> float:
-    """The seed's Anytime Index: AI = (1/|B|) * sum over b in B of ΔQ(b)/Δb.
+def anytime_index(points: Iterable[tuple[float, float]]) -> float:
+    """The Anytime Index: AI = (1/|B|) * sum over b in B of ΔQ(b)/Δb.
 
-    points are (budget b in tokens, quality Q(b)) pairs, in any order; they are sorted by budget and
-    every step between consecutive budgets is one increment: ΔQ = Q(b_i) - Q(b_(i-1)) over
-    Δb = b_i - b_(i-1). |B| is the number of increments (distinct budgets - 1). Include (0, 0) to
-    count the first checkpoint's gain from nothing. A repeated budget keeps its last quality (as
-    reasoning.metrics does); fewer than two budgets have no increment: 0.0."""
+    points are (budget b, quality Q(b)) pairs, in any order; pairs that are not finite numbers are
+    left out, the rest sorted by budget, and every step between consecutive budgets is one increment:
+    ΔQ = Q(b_i) - Q(b_(i-1)) over Δb = b_i - b_(i-1). |B| is the number of increments (distinct
+    budgets - 1), so the index is the mean marginal quality gain per unit of budget (per token when
+    budgets are tokens). Include (0, 0) to count the first checkpoint's gain from nothing. A repeated
+    budget keeps its last quality (the latest report holds); fewer than two budgets have no
+    increment: NaN, an undefined index, not a zero one. The one implementation: the leaderboard's
+    (reasoning.metrics.anytime_index) calls it."""
     latest: dict[float, float] = {}
     for budget, quality in points:
-        latest[budget] = quality
+        if math.isfinite(budget) and math.isfinite(quality):
+            latest[float(budget)] = float(quality)
     ordered = sorted(latest.items())
     if len(ordered) < 2:
-        return 0.0
+        return math.nan
     gains = [(q1 - q0) / (b1 - b0) for (b0, q0), (b1, q1) in zip(ordered, ordered[1:], strict=False)]
     return sum(gains) / len(gains)
 
 
 def improvement(previous: float, quality: float) -> float:
-    """(Q(b + Δb) - Q(b)) / Q(b), with Q(b) floored at 1e-8 as the seed does."""
+    """(Q(b + Δb) - Q(b)) / Q(b), with Q(b) floored at 1e-8 (no division by zero)."""
     return (quality - previous) / max(previous, QUALITY_FLOOR)
 
 
 def should_stop(previous: float, quality: float, epsilon: float) -> bool:
-    """The seed's early stop: the relative gain fell below epsilon, once there was some quality."""
+    """The early stop, (Q(b + Δb) - Q(b)) / Q(b) < ε: the relative gain fell below epsilon, once there was some quality."""
     return improvement(previous, quality) < epsilon and previous > 0
 
 
@@ -87,7 +92,7 @@ class Anytime(StrategyBase):
     name = "anytime"
     title = "Anytime reasoning (early stop)"
     summary = ("Grows one reasoning at doubling checkpoints, forces an answer at each, and stops when "
-               "its quality Q(b) stops improving by ε (seed).")
+               "its quality Q(b) stops improving by ε.")
 
     first_checkpoint: int = knob(64, "reasoning tokens at the first checkpoint (then doubling)", min=16, max=8192)
     max_checkpoint: int = knob(4096, "reasoning tokens at the last checkpoint", min=16, max=65536)
@@ -158,8 +163,11 @@ class Anytime(StrategyBase):
             previous_answer, previous_quality = answer, quality
             target = min(checkpoint * 2, self.max_checkpoint)
         index = anytime_index(points)
-        ctx.note("anytime index", f"stopped: {why}; Anytime Index {index:.3g} per token over {len(points) - 1} "
-                 "checkpoint(s)", points=[list(p) for p in points], anytime_index=index, stop=why)
+        known = math.isfinite(index)  # no checkpoint reached: no increment, no index (None when stored)
+        ctx.note("anytime index", f"stopped: {why}; " + (
+            f"Anytime Index {index:.3g} per token over {len(points) - 1} checkpoint(s)" if known
+            else "no Anytime Index (no checkpoint reached)"),
+            points=[list(p) for p in points], anytime_index=index if known else None, stop=why)
         return best_answer
 
     @staticmethod
