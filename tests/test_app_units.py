@@ -24,7 +24,6 @@ from app.charts import (
     spend_chart,
     spend_frame,
 )
-from app.compare_form import sentence
 from app.controls import (
     FAKE_REPLY,
     NO_KEY,
@@ -72,7 +71,7 @@ from app.tree_view import (
 from reasoning.budget import Budget, Spend
 from reasoning.config import Limits
 from reasoning.limits import LimitError
-from reasoning.wording import number_text, plural
+from reasoning.wording import number_text, plural, sentence
 
 # ---- the fold: stored events into panes ---------------------------------------------------------
 
