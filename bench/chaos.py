@@ -7,7 +7,7 @@ until it finishes, then checked cell by cell against a fault-free run of the sam
 Each round is a fresh sweep (arithmetic problems x direct, chain_of_thought x two budgets) on a fake
 model that answers some problems wrong (so the leaderboard is not trivially perfect). A round starts the
 sweep as a child process and, at random points (seeded):
-- provider faults: 429s before a call starts (retried by reasoning.ratelimit) and streams cut mid-way
+- provider faults: 429s before a call starts (retried by reasoning.provider_pacing) and streams cut mid-way
   (the cell fails; a resume runs it again);
 - failed store writes: windows in which the SQLite file may not grow (PRAGMA max_page_count on every
   connection the store hands out: SQLite answers SQLITE_FULL, "database or disk is full", exactly as on
@@ -225,7 +225,7 @@ def plan_for(dataset: Path, round_index: int = 0) -> SweepPlan:
 def child_main(args: argparse.Namespace) -> int:
     """The sweep process: run (or resume) the sweep with faults injected, journal what it reports."""
     import storage.recorder
-    from reasoning.ratelimit import RateLimit
+    from reasoning.provider_pacing import RateLimit
     from storage.store import StoreError, open_store
     from storage.sweeps import prepare_sweep
 

@@ -3,7 +3,7 @@
 A cell is one strategy on one problem at one budget (one repeat): one strategy result. This module
 plans the cells, gives each a deterministic key, estimates what the sweep can cost, and executes
 the cells with bounded concurrency, an optional hard dollar cap for the whole sweep, and
-cancellation. Per-provider rate limits (429s retried with backoff) wrap the model: reasoning.ratelimit.
+cancellation. Per-provider rate limits (429s retried with backoff) wrap the model: reasoning.provider_pacing.
 Where the cells run and their results are kept is a `SweepSink` (storage.sweeps stores them as
 runs); this module knows nothing of the store.
 
@@ -31,7 +31,7 @@ from reasoning.budget import Budget
 from reasoning.datasets import Dataset, Item
 from reasoning.models.base import Model
 from reasoning.prices import ModelPrice
-from reasoning.ratelimit import provider_of
+from reasoning.provider_pacing import provider_of
 from reasoning.redaction import redact_options
 from reasoning.strategies import make_strategy
 from reasoning.strategies.base import StrategyConfigError

@@ -40,7 +40,7 @@ from reasoning.limits import LimitError, check_texts
 from reasoning.models import get_model
 from reasoning.models.base import Model
 from reasoning.prices import ModelPrice, price_for
-from reasoning.ratelimit import RateLimit, rate_limited
+from reasoning.provider_pacing import RateLimit, rate_limited
 from reasoning.sweep import (
     Cell,
     CellOutcome,

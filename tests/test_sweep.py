@@ -22,7 +22,7 @@ from reasoning.datasets import Dataset, Item, load_dataset
 from reasoning.models.base import ModelError
 from reasoning.models.fake import FakeModel
 from reasoning.prices import FREE, ModelPrice
-from reasoning.ratelimit import ProviderLimiter, RateLimit, RateLimitedModel, retry_after
+from reasoning.provider_pacing import ProviderLimiter, RateLimit, RateLimitedModel, retry_after
 from reasoning.sweep import (
     StrategyChoice,
     SweepPlan,
