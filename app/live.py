@@ -36,7 +36,7 @@ from app.panes import (
 )
 from app.run_summary import entry_row, markdown_table, summary_headline, summary_records
 from app.state import page_path, runner
-from app.stored_view import ended_view, stream_size
+from app.stored_view import ended_view, fold_runs_when_they_end, stream_size
 from app.tree_view import render_strategy_view
 from reasoning.budget import Budget
 from reasoning.entries import entry_budget, entry_labels
@@ -47,6 +47,8 @@ from storage.liveness import request_cancel
 from storage.queries import RunInfo, StrategyInfo, curve_points, events_since, get_run, replay
 from storage.runner import run_store_error
 from storage.store import default_url, open_store
+
+fold_runs_when_they_end()  # this process's runner stores each run's fold as the run ends (a share link reads it)
 
 REPAINT_SECONDS = 0.4
 CHART_SECONDS = 2.0  # a live run's charts repaint apart from its panes, this often

@@ -7,17 +7,16 @@ read and gets None otherwise (then folds the events and stores the fold again). 
 not part of a fold: `stream_text` reads one stream's events (a seq range of one entry and label)
 when a reader opens it.
 
-A fold is written once the run has ended (`run_ended`, called by the runner, folds it on a
-background thread with the builder the app registered) or by the first visitor of an ended run
-that has none (runs stored before folds were). Only ended runs are folded: a fold is final.
+A fold is written once the run has ended (`fold_ended_run`: the runner calls it before it reports
+the run done, with the builder the app registered) or by the first visitor of an ended run that
+has none (runs stored before folds were, runs of processes without a builder such as the command
+line). Only ended runs are folded: a fold is final.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import queue
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -121,9 +120,6 @@ def _as_text(column: Any) -> Any:
 
 FoldBuilder = Callable[[Store, str], None]
 _builder: FoldBuilder | None = None
-_queue: queue.SimpleQueue[tuple[Store, str]] = queue.SimpleQueue()
-_worker: threading.Thread | None = None
-_lock = threading.Lock()
 
 
 def set_fold_builder(builder: FoldBuilder | None) -> None:
@@ -133,26 +129,14 @@ def set_fold_builder(builder: FoldBuilder | None) -> None:
     _builder = builder
 
 
-def run_ended(store: Store, run_id: str) -> None:
-    """A run has ended: fold it on a background thread, so its first visitor reads the fold.
-    Never raises and never delays the caller; does nothing when no builder is registered."""
-    global _worker
-    if _builder is None:
+def fold_ended_run(store: Store, run_id: str) -> None:
+    """A run has ended: fold it and store the fold now (the runner calls this on a worker thread
+    before it reports the run done), so its first visitor reads the fold. Never raises; does
+    nothing when no builder is registered."""
+    builder = _builder
+    if builder is None:
         return
-    with _lock:
-        if _worker is None or not _worker.is_alive():
-            _worker = threading.Thread(target=_fold_ended_runs, name="budget-arena-folds", daemon=True)
-            _worker.start()
-    _queue.put((store, run_id))
-
-
-def _fold_ended_runs() -> None:
-    while True:
-        store, run_id = _queue.get()
-        builder = _builder
-        if builder is None:
-            continue
-        try:
-            builder(store, run_id)
-        except Exception as exc:  # a fold is an optimisation: its first visitor folds it instead
-            log.debug("run %s: fold not stored: %s", run_id, exc)
+    try:
+        builder(store, run_id)
+    except Exception as exc:  # a fold is an optimisation: its first visitor folds the events instead
+        log.warning("run %s: fold not stored: %s", run_id, exc)

@@ -334,13 +334,13 @@ class Runner:
             names = [s.name for s in spec.strategy_specs()]
             status, error = _run_outcome(recorder.finals, names, active.cancel_requested)
             await recorder.close(status=status, error=error, finished=datetime.now(UTC))
+            if spec.live and recorder.failure is None:  # a run someone may share: its page's fold, once
+                await asyncio.to_thread(run_fold_store.fold_ended_run, self.store, active.run_id)
         except Exception as exc:  # a bug here must still end the run visibly
             _log_failure(spec, exc, "run %s failed", active.run_id)
             await recorder.close(status="error", error=_describe(spec, exc), finished=datetime.now(UTC))
         finally:
             self._note_failure(active.run_id, recorder)  # before `done`: a waiter then finds it
-            if spec.live and recorder.failure is None:  # a run someone may share: fold it once, now
-                run_fold_store.run_ended(self.store, active.run_id)
             if holds_slot:
                 self._slots.release()
             with self._lock:
