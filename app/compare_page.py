@@ -32,7 +32,7 @@ from app.uploads import UPLOAD_TYPES, read_upload
 from reasoning.budget import Budget
 from reasoning.config import Limits, get_settings
 from reasoning.datasets import BUILTINS, GRADED, DatasetError, load_builtin
-from reasoning.limits import LimitError, check_budget, check_entries
+from reasoning.deployment_limits import LimitError, check_budget, check_entries
 from reasoning.models import Model
 from reasoning.strategies import strategy_names
 from reasoning.tokens import count_text
@@ -211,7 +211,7 @@ def _typed_total_tokens() -> int | None:
 def _validate(problem: str, reference: str, entries: list[Entry], choice: ModelChoice | None,
               model: Model | None, budget: Budget | None, limits: Limits,
               ) -> tuple[Budget | None, list[Budget | None], list[str]]:
-    """reasoning.limits.check_entries (the checks every entry point shares: the texts, the entries,
+    """reasoning.deployment_limits.check_entries (the checks every entry point shares: the texts, the entries,
     the model, each entry's caps against the ceilings and the prompt's size), then what only the
     form knows: the provider's readiness, whether each strategy can run on the model, and a price
     for a dollar cap. Returns the run's budget, each entry's own budget (None: the run's), errors."""

@@ -22,8 +22,8 @@ import streamlit as st
 from app.panes import literal_markdown
 from reasoning.budget import Budget
 from reasoning.config import Limits, get_settings
+from reasoning.deployment_limits import LimitError, check_supported, gguf_path_allowed, outside_gguf_dirs
 from reasoning.entries import entry_labels
-from reasoning.limits import LimitError, check_supported, gguf_path_allowed, outside_gguf_dirs
 from reasoning.models import Model, get_model
 from reasoning.prices import PriceFileError, price_for
 from reasoning.strategies import knobs_of, make_strategy, strategy_names
@@ -225,7 +225,7 @@ _LIMIT_OF = {"total_tokens": "max_total_tokens", "output_tokens": "max_output_to
 
 def parse_budget(values: Mapping[str, float | int | None]) -> tuple[Budget | None, list[str]]:
     """Budget inputs (0 or empty: no cap) into a Budget. Only the form's own rules are checked
-    here (numbers, whole tokens); ceilings and "at least one cap" are reasoning.limits' job."""
+    here (numbers, whole tokens); ceilings and "at least one cap" are reasoning.deployment_limits' job."""
     errors: list[str] = []
     caps: dict[str, Any] = {}
     for cap, label in _CAP_LABELS.items():
@@ -354,7 +354,7 @@ def unsupported_strategies(model: Model | None, names: Sequence[str]) -> dict[st
 
 def unsupported_entry(model: Model | None, entries: Sequence[Entry]) -> str | None:
     """The first entry that cannot run on this model with its knobs, as the sentence that refuses
-    it (reasoning.limits.check_supported, which the CLI uses too); None if all can."""
+    it (reasoning.deployment_limits.check_supported, which the CLI uses too); None if all can."""
     if model is None:
         return None
     try:

@@ -1,5 +1,5 @@
 """Session and process helpers shared by the pages: page paths, the store and runner, form state
-that survives page switches, and the per-session run-rate limit (reasoning.limits.RateLimiter).
+that survives page switches, and the per-session run-rate limit (reasoning.deployment_limits.RateLimiter).
 Script thread only."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from reasoning.limits import RateLimiter
+from reasoning.deployment_limits import RateLimiter
 from storage.runner import Runner, get_runner
 from storage.store import Store, open_store
 

@@ -38,7 +38,7 @@ from app.uploads import (
 from reasoning.budget import CAP_NAMES
 from reasoning.config import Limits, get_settings
 from reasoning.datasets import BUILTINS, DEFAULT_BUILTIN_SIZE, GRADED, Dataset, DatasetError, load_dataset
-from reasoning.limits import LimitError, check_budget, check_model, check_strategies
+from reasoning.deployment_limits import LimitError, check_budget, check_model, check_strategies
 from reasoning.models import ModelConfigError
 from reasoning.strategies.base import StrategyConfigError
 from reasoning.sweep import (
@@ -112,7 +112,7 @@ class SweepForm:
 
 
 def plan_from_form(form: SweepForm, limits: Limits) -> tuple[SweepPlan | None, list[str]]:
-    """The plan the form describes, checked by reasoning.limits like any request; or the errors."""
+    """The plan the form describes, checked by reasoning.deployment_limits like any request; or the errors."""
     errors: list[str] = []
     if form.choice is None:
         return None, ["No model provider is available."]

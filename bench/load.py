@@ -4,7 +4,7 @@
     .venv/bin/python bench/load.py --sessions 20 --seconds 60 --repeats 3 --db sqlite:////tmp/load.db
 
 Each session is a thread standing in for a browser session: it checks its request with
-reasoning.limits (as the compare form does), submits a RunSpec for the "fake" model to the
+reasoning.deployment_limits (as the compare form does), submits a RunSpec for the "fake" model to the
 process's runner, waits for the run's first stored event (polling the store every 10 ms, as a
 faster live page would) and then follows the run to its end (polling every 0.4 s, as the live page
 does), and starts the next run. The figure is the time from submit (the click) to the first event
@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reasoning.budget import Budget  # noqa: E402
 from reasoning.config import Limits  # noqa: E402
+from reasoning.deployment_limits import check_request  # noqa: E402
 from reasoning.events import Event  # noqa: E402
-from reasoning.limits import check_request  # noqa: E402
 from storage import RunSpec, events_since, forget_store, get_run, get_runner, open_store, replay  # noqa: E402
 from storage.recorder import DELTA_KINDS, RunRecorder  # noqa: E402
 from storage.store import Store  # noqa: E402

@@ -36,7 +36,7 @@ from sqlalchemy import delete, func, insert, select, update
 
 from reasoning.config import Limits, get_settings
 from reasoning.datasets import Dataset, load_dataset
-from reasoning.limits import LimitError, check_texts
+from reasoning.deployment_limits import LimitError, check_texts
 from reasoning.models import get_model
 from reasoning.models.base import Model
 from reasoning.prices import ModelPrice, price_for
@@ -311,7 +311,7 @@ def prepare_sweep(
 
 
 def check_items(dataset: Dataset, limits: Limits) -> None:
-    """Every item passes the check a single run's problem passes (reasoning.limits.check_texts: its
+    """Every item passes the check a single run's problem passes (reasoning.deployment_limits.check_texts: its
     length, control characters such as NUL, text that is not UTF-8): a sweep never stores what `run`
     refuses. SweepPlanError names the first item that does not."""
     for item in dataset.items:

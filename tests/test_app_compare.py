@@ -1,6 +1,6 @@
 """The Compare page under AppTest, with the scripted fake model and a private store.
 
-Bad input is refused with a readable message (the checks are reasoning.limits.check_request's, so
+Bad input is refused with a readable message (the checks are reasoning.deployment_limits.check_request's, so
 the host's ceilings apply) and nothing reaches the store; a valid form records a run with what was
 asked for and opens its page.
 """

@@ -70,7 +70,7 @@ from app.tree_view import (
 )
 from reasoning.budget import Budget, Spend
 from reasoning.config import Limits
-from reasoning.limits import LimitError
+from reasoning.deployment_limits import LimitError
 from reasoning.wording import number_text, plural, sentence
 
 # ---- the fold: stored events into panes ---------------------------------------------------------

@@ -198,7 +198,7 @@ CLI_CASES = {
     "a lone surrogate in the reference": CliCase(run_args("2 + 2?", "--reference", "4\ud800"),
                                                  "the reference answer is not valid UTF-8 text: position 1 holds "
                                                  "a lone surrogate U+D800"),
-    # Sweep items get the run's limits (one check, reasoning.limits.check_texts), named by item.
+    # Sweep items get the run's limits (one check, reasoning.deployment_limits.check_texts), named by item.
     "sweep of an item holding a NUL": CliCase(
         ["sweep", "file:{tmp}/nul_item.jsonl", "-b", "500", "--model", "fake", "--json"],
         "nul_item, line 2: the problem contains a control character (U+0000) at position 14; remove it"),

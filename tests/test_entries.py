@@ -26,8 +26,7 @@ from app.panes import RunView
 from reasoning.budget import Budget
 from reasoning.config import Limits
 from reasoning.context import MIN_USEFUL_TOKENS
-from reasoning.entries import budget_tag, entry_budget, entry_labels
-from reasoning.limits import (
+from reasoning.deployment_limits import (
     LimitError,
     check_entries,
     check_model,
@@ -35,6 +34,7 @@ from reasoning.limits import (
     check_supported,
     prompt_floor,
 )
+from reasoning.entries import budget_tag, entry_budget, entry_labels
 from reasoning.models.fake import FakeModel
 from reasoning.models.local import LocalModel
 from reasoning.strategies import make_strategy
@@ -131,7 +131,7 @@ def test_exports_key_on_the_entry(store: Store, runner, tmp_path) -> None:
         forget_store(other)
 
 
-# ---- checks before Run (reasoning.limits, app.controls) ----------------------------------------
+# ---- checks before Run (reasoning.deployment_limits, app.controls) ----------------------------------------
 
 
 def test_entry_budgets_typed_on_the_page_are_whole_numbers_or_refused() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from reasoning.budget import Budget
 from reasoning.config import Limits
-from reasoning.limits import LimitError, RateLimiter, check_budget, check_request
+from reasoning.deployment_limits import LimitError, RateLimiter, check_budget, check_request
 
 OPEN = Limits()
 STRICT = Limits(max_total_tokens=5000, max_usd=0.5, max_problem_chars=100, max_strategies=2,

@@ -11,7 +11,7 @@ Exit codes scripts can rely on (every command):
        a store fault (full, read-only, damaged, altered by hand): a run or sweep cell whose results
        could not be stored is not done, and running the sweep again redoes exactly those cells
   2    bad input, refused before anything runs: an unknown strategy, knob, dataset or model, a bad
-       budget, a request over this deployment's limits (reasoning.limits), text that is not UTF-8,
+       budget, a request over this deployment's limits (reasoning.deployment_limits), text that is not UTF-8,
        an unreachable store, no store at the --db path given to show, export or leaderboard
   3    a sweep stopped by its dollar cap (--max-usd) before finishing; what ran is kept, and running
        it again with a higher cap continues it

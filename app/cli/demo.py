@@ -9,7 +9,7 @@ import typer
 from app.cli.common import EXIT_FAILED, DbOption, bad_input, err, open_store_or_exit
 from app.cli.sweep import ProgressBar, print_outcome, print_plan, run_cancellable, sweep_exit_code
 from reasoning.config import get_settings
-from reasoning.limits import LimitError, check_budget, check_model
+from reasoning.deployment_limits import LimitError, check_budget, check_model
 
 
 def demo(

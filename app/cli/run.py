@@ -36,7 +36,7 @@ from app.cli.common import (
 )
 from app.cli.show import print_summary, run_record, stored_entry_labels
 from reasoning.config import get_settings
-from reasoning.limits import LimitError, check_entries, check_supported
+from reasoning.deployment_limits import LimitError, check_entries, check_supported
 from reasoning.models import ModelConfigError, get_model
 from reasoning.strategies import make_strategy
 from reasoning.strategies.base import StrategyConfigError

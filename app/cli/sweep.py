@@ -32,7 +32,7 @@ from app.cli.common import (
 from app.cli.leaderboard import board_or_none
 from reasoning.budget import CAP_NAMES
 from reasoning.config import get_settings
-from reasoning.limits import LimitError, check_budget, check_model, check_strategies
+from reasoning.deployment_limits import LimitError, check_budget, check_model, check_strategies
 from reasoning.redaction import SECRET_OPTION
 
 DEFAULT_SWEEP_STRATEGIES = ["direct", "chain_of_thought", "self_consistency"]
