@@ -42,7 +42,7 @@ RANK_COLUMNS = ["strategy", "model", "rank_low", "rank_high"]
 ALPHA = 0.05
 POWER = 0.8
 DENSE_LIMIT = 4_000_000  # items x (strategy, budget) cells up to which the rank bootstrap multiplies matrices
-EXACT_TAIL_LIMIT = 4096  # discordant pairs up to which the McNemar tail is summed in integers
+EXACT_TAIL_LIMIT = 1024  # discordant pairs up to which the McNemar tail is summed in integers
 UNKNOWN_DISCORDANCE = 0.5  # two independent strategies at 50% accuracy disagree on half the items
 
 
@@ -57,7 +57,8 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
     a_only against Binomial(a_only + b_only, 1/2): p = min(1, 2 * P[X <= min(a_only, b_only)]).
     No discordant pair gives p = 1 (no evidence either way). Up to EXACT_TAIL_LIMIT discordant
     pairs the tail is summed in integers (each term from the last: C(n, i+1) = C(n, i)(n-i)/(i+1)),
-    so it is exact; beyond, in logarithms (relative error far below 1e-9).
+    so it is exact; beyond, in logarithms (relative error far below 1e-9; the integers grow to n bits
+    and summing them took ~0.6 ms a pair at a million results).
     """
     if a_only < 0 or b_only < 0:
         raise ValueError("discordant counts cannot be negative")
@@ -169,20 +170,41 @@ def paired_comparisons_arrays(model: np.ndarray, budget: np.ndarray, series: np.
     for name in order or ():
         rank.setdefault(name, len(rank))
     rows: list[dict[str, Any]] = []
-    per_item: list[tuple[np.ndarray, np.ndarray]] = []  # each pair's per-item difference sums and pair counts
-    # Plain arrays per (model, budget) cell: the pairs are many, so no pandas inside the loops.
-    frame = pd.DataFrame({"model": model, "budget": budget, "item": item, "series": series,
-                          "correct": np.asarray(correct, dtype=float)})
-    for (cell_model, cell_budget), group in frame.groupby(["model", "budget"], sort=True):
-        series_codes, names = pd.factorize(group["series"])
-        items = group["item"].to_numpy()
-        rep = group.groupby(["series", "item"]).cumcount().to_numpy()
+    # each pair's per-item difference sums and pair counts, its cell, and the items' codes
+    per_item: list[tuple[np.ndarray, np.ndarray, int, np.ndarray]] = []
+    # Plain arrays, sorted once by (model, budget) cell, series and item: the pairs are many, so no
+    # pandas inside the loops. The sort is stable, so a series' results on an item keep their order
+    # and `rep` numbers them: the k-th run of one series on an item pairs with the k-th of another.
+    correct = np.asarray(correct, dtype=float)
+    budget = np.asarray(budget, dtype=float)
+    known = ~np.isnan(budget)  # a (model, budget) cell needs a budget (as a groupby drops NaN keys)
+    model_codes, model_names = pd.factorize(np.asarray(model, dtype=object)[known], sort=True)
+    budget_values, budget_codes = np.unique(budget[known], return_inverse=True)
+    series_codes, series_names = pd.factorize(np.asarray(series, dtype=object)[known])
+    items_all = np.asarray(item, dtype=np.int64)[known]
+    correct = correct[known]
+    cells_all = model_codes.astype(np.int64) * len(budget_values) + budget_codes.ravel()
+    order_rows = np.lexsort((items_all, series_codes, cells_all))
+    cells_sorted = cells_all[order_rows]
+    run_key = np.stack([cells_sorted, series_codes[order_rows], items_all[order_rows]])
+    starts = np.flatnonzero(np.r_[True, np.any(run_key[:, 1:] != run_key[:, :-1], axis=0)])
+    rep_sorted = np.arange(len(order_rows)) - np.repeat(starts, np.diff(np.r_[starts, len(order_rows)]))
+    bounds = np.flatnonzero(np.r_[True, cells_sorted[1:] != cells_sorted[:-1], True])
+    for cell, (begin, end) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        rows_of = order_rows[begin:end]
+        cell_code = int(cells_sorted[begin])
+        cell_model = model_names[cell_code // len(budget_values)]
+        cell_budget = budget_values[cell_code % len(budget_values)]
+        local_series, series_in_cell = pd.factorize(series_codes[rows_of])
+        names = [series_names[code] for code in series_in_cell]
+        items = items_all[rows_of]
+        rep = rep_sorted[begin:end]
         runs = int(rep.max()) + 1
         # one row per (item, k-th run): the k-th runs of two strategies on an item are a pair
-        key_codes, keys = pd.factorize(items.astype(np.int64) * runs + rep)
+        key_codes, keys = pd.factorize(items * runs + rep)
         key_item = np.asarray(keys) // runs
         wide = np.full((len(keys), len(names)), np.nan)
-        wide[key_codes, series_codes] = group["correct"].to_numpy()
+        wide[key_codes, local_series] = correct[rows_of]
         ordered = sorted(range(len(names)), key=lambda k: (rank.get(names[k], len(rank)), str(names[k])))
         for i, first in enumerate(ordered):
             for second in ordered[i + 1:]:
@@ -193,10 +215,12 @@ def paired_comparisons_arrays(model: np.ndarray, budget: np.ndarray, series: np.
                                    wide[both, second])
                 rows.append(row)
                 if runs == 1:  # one pair per item
-                    per_item.append((diffs, np.ones(len(diffs))))
+                    per_item.append((diffs, np.ones(len(diffs)), cell, key_item[both]))
                 else:
-                    codes = np.unique(key_item[both], return_inverse=True)[1].ravel()
-                    per_item.append((np.bincount(codes, weights=diffs), np.bincount(codes).astype(float)))
+                    paired_items, codes = np.unique(key_item[both], return_inverse=True)
+                    codes = codes.ravel()
+                    per_item.append((np.bincount(codes, weights=diffs), np.bincount(codes).astype(float), cell,
+                                     paired_items))
     _fill_intervals(rows, per_item, n_boot, ci, seed)
     out = pd.DataFrame(rows, columns=PAIR_COLUMNS)
     out["p_holm"] = holm(out["p"].to_numpy()) if len(out) else []
@@ -218,15 +242,21 @@ def _pair(model: Any, budget: Any, a: Any, b: Any, a_ok: np.ndarray,
     return row, a_ok - b_ok
 
 
-def _fill_intervals(rows: list[dict[str, Any]], per_item: list[tuple[np.ndarray, np.ndarray]], n_boot: int,
-                    ci: float, seed: int) -> None:
+def _fill_intervals(rows: list[dict[str, Any]], per_item: list[tuple[np.ndarray, np.ndarray, int, np.ndarray]],
+                    n_boot: int, ci: float, seed: int) -> None:
     """The paired bootstrap interval of every pair: the mean difference over resampled items.
 
-    Pairs with one 0/1 result pair per item (no repeats) are drawn together: an item's difference
-    is -1, 0 or +1, so a resample is fully described by how many of each it drew (a multinomial,
-    as successive binomials vectorised over pairs and resamples). Others go one by one through
-    paired_bootstrap_ci (same method, any kinds)."""
-    simple = [k for k, (sums, counts) in enumerate(per_item)
+    ``per_item``: per pair, each of its items' difference sum and number of pairs, the pair's
+    (model, budget) cell and the items' codes. Pairs with one 0/1 result pair per item (no
+    repeats) are drawn together: an item's difference is -1, 0 or +1, so a resample is fully
+    described by how many of each it drew (a multinomial, as successive binomials vectorised over
+    pairs and resamples). Pairs with repeated runs (items of several pairs, any kinds) are drawn
+    per cell: one resample of the cell's items (its problems, drawn with replacement, as
+    rank_intervals draws them) serves every such pair of the cell, whose mean difference is then
+    sum(drawn items' sums) / sum(drawn items' pairs): a product of the pairs' per-item sums with
+    the items' draw counts. (One multinomial per pair over its items' kinds, as before, drew tens
+    of millions of binomials at a million results.)"""
+    simple = [k for k, (sums, counts, _, _) in enumerate(per_item)
               if len(sums) and np.all(counts == 1) and np.all(np.isin(sums, (-1.0, 0.0, 1.0)))]
     rng = np.random.default_rng(seed)
     alpha = (1.0 - ci) / 2.0
@@ -244,10 +274,37 @@ def _fill_intervals(rows: list[dict[str, Any]], per_item: list[tuple[np.ndarray,
         lows, highs = np.quantile(means, [alpha, 1.0 - alpha], axis=1)
         for k, low, high in zip(batch, lows, highs, strict=True):
             rows[k]["ci_low"], rows[k]["ci_high"] = float(low), float(high)
-    for k in sorted(set(range(len(per_item))) - set(simple)):
-        sums, counts = per_item[k]
-        low, high = _kinds_interval(sums, counts, n_boot=n_boot, ci=ci, seed=seed)
-        rows[k]["ci_low"], rows[k]["ci_high"] = low, high
+    others = sorted(set(range(len(per_item))) - set(simple))
+    for cell in sorted({per_item[k][2] for k in others}):
+        _cell_intervals(rows, per_item, [k for k in others if per_item[k][2] == cell],
+                        [k for k, entry in enumerate(per_item) if entry[2] == cell], n_boot, alpha, seed)
+
+
+def _cell_intervals(rows: list[dict[str, Any]], per_item: list[tuple[np.ndarray, np.ndarray, int, np.ndarray]],
+                    pairs: list[int], cell_pairs: list[int], n_boot: int, alpha: float, seed: int) -> None:
+    """Intervals of `pairs` (of one cell) from one resample of the cell's items (those of
+    `cell_pairs`), fresh from `seed`: a cell's intervals do not depend on the other cells."""
+    items = np.unique(np.concatenate([per_item[k][3] for k in cell_pairs]))
+    n_items = len(items)
+    sums = np.zeros((len(pairs), n_items))
+    counts = np.zeros((len(pairs), n_items))
+    for row, k in enumerate(pairs):
+        where = np.searchsorted(items, per_item[k][3])
+        sums[row, where] = per_item[k][0]
+        counts[row, where] = per_item[k][1]
+    rng = np.random.default_rng(seed)
+    means = np.empty((len(pairs), n_boot))
+    chunk = max(1, min(n_boot, 4_000_000 // max(n_items, 1)))
+    for begin in range(0, n_boot, chunk):
+        size = min(chunk, n_boot - begin)
+        draws = rng.integers(0, n_items, size=(size, n_items)) * size + np.arange(size)[:, None]
+        weights = np.bincount(draws.ravel(), minlength=n_items * size).reshape(n_items, size).astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means[:, begin:begin + size] = _matmul(sums, weights) / _matmul(counts, weights)
+    # A resample that drew none of a pair's items says nothing about it (rare: few items).
+    lows, highs = np.nanquantile(means, [alpha, 1.0 - alpha], axis=1)
+    for k, low, high in zip(pairs, lows, highs, strict=True):
+        rows[k]["ci_low"], rows[k]["ci_high"] = float(low), float(high)
 
 
 def _multinomial(rng: np.random.Generator, n: int, shares: np.ndarray, size: int) -> np.ndarray:
