@@ -25,6 +25,7 @@ from reasoning.config import Limits, get_settings
 from reasoning.deployment_limits import LimitError, check_supported, gguf_path_allowed, outside_gguf_dirs
 from reasoning.entries import entry_labels
 from reasoning.models import Model, get_model
+from reasoning.models.providers import NO_KEY, PROVIDER_INFO
 from reasoning.prices import PriceFileError, price_for
 from reasoning.strategies import knobs_of, make_strategy, strategy_names
 from reasoning.strategies.base import Knob, StrategyConfigError, strategy_class
@@ -32,7 +33,6 @@ from reasoning.sweep import cap_bound_usd
 from reasoning.wording import number_text
 
 ENABLE_FAKE_ENV = "BUDGET_ARENA_ENABLE_FAKE"
-NO_KEY = "not-needed"  # what a compatible server gets instead of the host's OpenAI key
 DEFAULT_STRATEGIES = ("chain_of_thought", "self_consistency", "direct")
 FAKE_REPLY = "Let me think step by step. 2 + 2 = 4. Answer: 4"
 NOT_ON_MODEL = " (not on this model)"  # marks a strategy the chosen model cannot run, in the picker
@@ -47,18 +47,23 @@ class Provider:
     key_required: bool = False
 
 
+def _hosted(id: str, title: str) -> Provider:
+    """A hosted provider's choice: its key variable and whether it needs a key, from the engine's table."""
+    info = PROVIDER_INFO[id]
+    return Provider(id, title, id, info.key_env, key_required=info.needs_key)
+
+
+# The picker's choices: the engine's providers (reasoning.models.providers), local split into the
+# bundled model and a GGUF file, and OpenAI-compatible servers (the openai provider with a base URL).
 PROVIDERS: dict[str, Provider] = {p.id: p for p in (
     Provider("local", "Local: SmolLM2-135M (bundled, no key)", "local"),
     Provider("gguf", "Local: a GGUF file", "local"),
-    Provider("openai", "OpenAI", "openai", "OPENAI_API_KEY", key_required=True),
+    _hosted("openai", "OpenAI"),
     Provider("compatible", "OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio)", "openai"),
-    Provider("anthropic", "Anthropic", "anthropic", "ANTHROPIC_API_KEY", key_required=True),
+    _hosted("anthropic", "Anthropic"),
     Provider("fake", "Fake (scripted replies, for tests and demos)", "fake"),
 )}
-SUGGESTED_MODELS = {
-    "openai": ["gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "o4-mini"],
-    "anthropic": ["claude-3-5-haiku-latest", "claude-sonnet-4-0", "claude-3-7-sonnet-latest"],
-}
+SUGGESTED_MODELS = {name: list(info.suggested_models) for name, info in PROVIDER_INFO.items() if info.suggested_models}
 
 
 def fake_enabled(env: Mapping[str, str] | None = None) -> bool:
@@ -276,7 +281,9 @@ def estimate_cost(choice: ModelChoice, budget: Budget | None, prompt_tokens: int
         price = price_for(choice.spec, base_url=choice.base_url)
     except PriceFileError as exc:
         return CostEstimate(None, None, f"Price file problem: {exc}")
-    if choice.provider in ("local", "gguf", "fake") and price.input_per_mtok == 0 and price.output_per_mtok == 0:
+    picked = PROVIDERS.get(choice.provider)
+    runs_here = picked is not None and PROVIDER_INFO[picked.family].free  # local, a GGUF file, fake
+    if runs_here and price.input_per_mtok == 0 and price.output_per_mtok == 0:
         return CostEstimate(0.0, 0.0, "Worst-case cost: $0 (local)")
     if choice.spec.endswith(":"):  # no model named yet: say so, not "No price is known for openai::"
         return CostEstimate(None, None, "Name the model to see its price and worst-case cost.")

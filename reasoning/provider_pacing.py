@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reasoning.models.base import Model, ModelError
+from reasoning.models.providers import provider_of
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,6 @@ class ProviderLimiter:
 
 _limiters: dict[str, ProviderLimiter] = {}
 _limiters_lock = threading.Lock()
-
-
-def provider_of(model_name: str) -> str:
-    return model_name.partition(":")[0] if ":" in model_name else model_name
 
 
 def limiter_for(key: str, limit: RateLimit | None = None) -> ProviderLimiter:

@@ -18,11 +18,11 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from reasoning.events import Event, Note, TextDelta, ThinkingDelta
+from reasoning.models.providers import KEY_ENV_VARS, NO_KEY
 
 MIN_SECRET_CHARS = 6  # shorter "secrets" (placeholders, test values) would blank ordinary words
-KEY_ENV_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 URL_ENV_VARS = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")  # may carry user:password@ or ?api_key=
-PLACEHOLDERS = frozenset({"not-needed"})  # what keyless compatible servers are sent
+PLACEHOLDERS = frozenset({NO_KEY})  # what keyless compatible servers are sent
 
 _KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{3})[A-Za-z0-9_\-*]{6,}")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+")

@@ -30,8 +30,8 @@ from typing import Any, Protocol
 from reasoning.budget import Budget
 from reasoning.datasets import Dataset, Item
 from reasoning.models.base import Model
+from reasoning.models.providers import provider_of
 from reasoning.prices import ModelPrice
-from reasoning.provider_pacing import provider_of
 from reasoning.redaction import redact_options
 from reasoning.strategies import make_strategy
 from reasoning.strategies.base import StrategyConfigError

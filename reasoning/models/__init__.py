@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from reasoning.models.base import Capabilities, Chunk, Message, Model, ModelConfigError, ModelError, Usage
+from reasoning.models.providers import PROVIDER_INFO, ProviderInfo, provider_of
 
-PROVIDERS = ("local", "openai", "anthropic", "fake")
+PROVIDERS = tuple(PROVIDER_INFO)  # local, openai, anthropic, fake
 
 
 def get_model(spec: str, **options) -> Model:
@@ -36,4 +37,5 @@ def get_model(spec: str, **options) -> Model:
     return AnthropicModel(name, **options)
 
 
-__all__ = ["Capabilities", "Chunk", "Message", "Model", "ModelConfigError", "ModelError", "Usage", "get_model"]
+__all__ = ["PROVIDERS", "PROVIDER_INFO", "Capabilities", "Chunk", "Message", "Model", "ModelConfigError", "ModelError",
+           "ProviderInfo", "Usage", "get_model", "provider_of"]

@@ -27,11 +27,11 @@ from reasoning import tokens
 from reasoning.config import get_settings
 from reasoning.metering import CountCache
 from reasoning.models.base import Capabilities, Chunk, Message, ModelConfigError, ModelError, Usage
+from reasoning.models.providers import NO_KEY
 from reasoning.redaction import base_and_query, redact, redact_url
 
 CONNECT_TIMEOUT = 10.0
 RUNAWAY_SLACK = 16  # streamed pieces tolerated beyond max_tokens before a reply counts as runaway
-NO_KEY = "not-needed"  # compatible servers ignore the key, but the SDK insists on one
 OPENAI_HOST = "api.openai.com"
 
 # o1, o3-mini, o4-mini, gpt-5, gpt-5-mini, ... ("gpt-5-chat" is a chat model and takes max_tokens).

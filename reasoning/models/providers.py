@@ -1,0 +1,38 @@
+"""What the engine knows about each provider, in one place: where a host's key would be, whether it
+needs one, whether its calls cost money, and the models the app suggests.
+
+reasoning.models (get_model), reasoning.redaction (the key variables), reasoning.provider_pacing
+(which provider a model is) and app.controls (the model picker) read this table. A module of its
+own, below them all: reasoning.redaction may import it without importing a provider's SDK.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NO_KEY = "not-needed"  # what a keyless OpenAI-compatible server is sent: the SDK insists on a key
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    name: str  # the prefix of a model spec: "openai" in "openai:gpt-4o-mini"
+    key_env: str | None = None  # the environment variable a host's key is read from
+    needs_key: bool = False
+    free: bool = False  # runs on this machine: its calls cost $0
+    suggested_models: tuple[str, ...] = ()  # offered in the app's model picker
+
+
+PROVIDER_INFO: dict[str, ProviderInfo] = {p.name: p for p in (
+    ProviderInfo("local", free=True),
+    ProviderInfo("openai", "OPENAI_API_KEY", needs_key=True, suggested_models=(
+        "gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "o4-mini")),
+    ProviderInfo("anthropic", "ANTHROPIC_API_KEY", needs_key=True, suggested_models=(
+        "claude-3-5-haiku-latest", "claude-sonnet-4-0", "claude-3-7-sonnet-latest")),
+    ProviderInfo("fake", free=True),
+)}
+KEY_ENV_VARS = tuple(p.key_env for p in PROVIDER_INFO.values() if p.key_env)
+
+
+def provider_of(model_name: str) -> str:
+    """The provider part of a model spec or name: "openai" for "openai:gpt-4o-mini", "local" for "local"."""
+    return model_name.partition(":")[0] if ":" in model_name else model_name
