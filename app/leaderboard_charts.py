@@ -95,7 +95,9 @@ def pareto_chart(board: pd.DataFrame, cost_col: str = "mean_tokens",
         color=color,
         shape=alt.Shape(f"{FRONTIER}:N", title="Pareto",
                         scale=alt.Scale(domain=[ON_FRONTIER, DOMINATED], range=["diamond", "circle"])),
-        size=alt.Size(f"{FRONTIER}:N", legend=None,
+        # Ordinal, in the scale's order: a nominal size made Vega-Lite warn "Channel size should not be
+        # used with an unsorted discrete field" in the browser's console.
+        size=alt.Size(f"{FRONTIER}:O", legend=None, sort=[ON_FRONTIER, DOMINATED],
                       scale=alt.Scale(domain=[ON_FRONTIER, DOMINATED], range=[220, 60])),
         tooltip=tooltip,
     )

@@ -223,6 +223,7 @@ def render_board(board: Leaderboard, filters: LeaderboardFilters, choice: RowCho
         table,
         hide_index=True,
         key="lb.table",
+        placeholder="–",  # an empty cell (no correct answer, no frontier) reads "–", not "None"
         column_config={
             "rank": st.column_config.NumberColumn(width="small", help="Empty: every result failed (not ranked)."),
             "rank range": st.column_config.TextColumn(
@@ -312,7 +313,7 @@ def render_head_to_head(board: Leaderboard) -> None:
                 st.markdown(sentence)
             text, sign = pair_matrix(board.pairs, model, budget, order)
             st.dataframe(text.style.apply(lambda _, signs=sign: signs.map(_cell_style), axis=None),
-                         key=f"lb.h2h.{model}.{budget:g}")
+                         key=f"lb.h2h.{model}.{budget:g}", placeholder="–")
     st.download_button("Download head-to-head CSV", pairs_csv(board.pairs, board.cap), file_name="head_to_head.csv",
                        mime="text/csv", icon=":material/download:", key="lb.pairs_csv", on_click="ignore")
 

@@ -13,6 +13,14 @@ from app.state import keep_form_state, page_path
 FAVICON = Path(__file__).resolve().parent / "favicon.png"
 st.set_page_config(page_title="Budget Arena", page_icon=str(FAVICON), layout="wide")
 keep_form_state()
+# Strategy chips wrap onto more lines: in one scrolling line, 11 chips were cut at the box's edges
+# ("Direc", "token budget"). The chip list is the flex row that holds the [data-tag] chips.
+st.html("""<style>
+[data-testid="stMultiSelect"] div:has(> span > [data-tag]) {
+  flex-wrap: wrap; overflow: visible; height: auto; row-gap: 0.25rem; padding-block: 0.25rem; min-width: 0; flex: 1 1 0; }
+[data-testid="stMultiSelect"] [data-tag] { max-width: 100%; }
+[data-testid="stMultiSelect"] div:has(> div > span > [data-tag]) { height: auto; max-height: none; }
+</style>""")
 
 pages = [
     st.Page(page_path("compare"), title="Compare", icon=":material/compare_arrows:", default=True),

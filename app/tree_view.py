@@ -432,11 +432,11 @@ def render_strategy_view(pane: PaneView) -> None:
         if pane.strategy in TREE_STRATEGIES:
             _render_tree(pane)
         elif pane.strategy == "debate":
-            st.dataframe(debate_grid(pane.notes), hide_index=True, width="stretch")
+            st.dataframe(debate_grid(pane.notes), hide_index=True, width="stretch", placeholder="–")
         elif pane.strategy == "anytime":
             frame = anytime_frame(pane.notes, _knob(pane, "epsilon"))
             st.altair_chart(anytime_chart(frame), width="stretch", key=f"chart.anytime.{pane.index}")
-            st.dataframe(frame, hide_index=True, width="stretch",
+            st.dataframe(frame, hide_index=True, width="stretch", placeholder="–",
                          column_config={"gain": st.column_config.NumberColumn(format="percent"),
                                         "Q(b)": st.column_config.NumberColumn(format="%.3f")})
             st.caption("Q(b) = ½·agrees + ½·rating; stop when the gain (Q(b) − Q(b_prev)) / Q(b_prev) is "
@@ -485,5 +485,5 @@ def _render_tree(pane: PaneView) -> None:
         if node.answer is not None:
             st.caption("Answer: " + literal_markdown(node.answer))
     with st.popover("All nodes as a table", width="stretch"):
-        st.dataframe(tree_frame(tree), hide_index=True, width="stretch")
+        st.dataframe(tree_frame(tree), hide_index=True, width="stretch", placeholder="–")
 

@@ -651,3 +651,21 @@ def test_eleven_series_get_eleven_distinct_looks() -> None:
     assert len(set(colors)) == 11 and len(set(zip(colors, shapes, strict=True))) == 11
     assert len({(c, s, tuple(d)) for c, s, d in zip(colors, shapes, dash.to_dict()["scale"]["range"],
                                                      strict=True)}) == 11
+
+
+def test_the_pareto_charts_point_size_is_ordinal_so_vega_lite_does_not_warn() -> None:
+    """A nominal size channel made Vega-Lite warn "Channel size should not be used with an unsorted
+    discrete field" in the browser's console."""
+    from app.leaderboard_charts import pareto_chart
+
+    board = pd.DataFrame({"strategy": ["a", "b"], "model": ["m", "m"], "mean_tokens": [100.0, 300.0],
+                          "accuracy": [0.5, 0.8], "ci_low": [0.3, 0.6], "ci_high": [0.7, 0.9],
+                          "on_frontier": [True, False]})
+    sizes = [layer["encoding"]["size"] for layer in pareto_chart(board).to_dict()["layer"]
+             if "size" in layer.get("encoding", {})]
+    assert sizes and all(s["type"] == "ordinal" and s["sort"] for s in sizes)
+
+
+def test_the_cost_line_asks_for_a_model_name_before_it_prices_anything() -> None:
+    unnamed = model_choice("openai", model=" ", key=KeyChoice("k", "typed"))
+    assert estimate_cost(unnamed, Budget(usd=1.0), 10, 1).text == "Name the model to see its price and worst-case cost."
