@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli.common import EXIT_FAILED, DbOption, bad_input, err, open_store_or_exit
+from app.cli.common import EXIT_FAILED, DbOption, bad_input, err, no_such_run, open_store_or_exit
 
 
 def cancel(
@@ -28,8 +28,7 @@ def cancel(
     store = open_store_or_exit(db, existing=True)
     stored = get_run(run_id, store=store)
     if stored is None:
-        err.print(f"[bold red]error:[/] no such run: {run_id}", highlight=False)
-        raise typer.Exit(EXIT_FAILED)
+        raise no_such_run(run_id)
     if not request_cancel(store, run_id):
         err.print(f"run {run_id} is not running: it ended {stored.status}", highlight=False)
         raise typer.Exit(EXIT_FAILED)

@@ -34,6 +34,12 @@ def bad_input(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
+def no_such_run(run_id: str) -> typer.Exit:
+    """One line for a run id this store does not hold (show, export, cancel); exit 1."""
+    err.print(f"[bold red]error:[/] no such run: {run_id}", highlight=False)
+    return typer.Exit(EXIT_FAILED)
+
+
 _opened: list[Any] = []  # the store this command opened: named by messages about a failure mid-command
 
 

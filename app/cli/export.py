@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli.common import EXIT_FAILED, DbOption, bad_input, err, open_store_or_exit
+from app.cli.common import EXIT_FAILED, DbOption, bad_input, err, no_such_run, open_store_or_exit
 
 
 def export(
@@ -52,8 +52,7 @@ def export(
     if fmt == "json":
         data = export_run_json(run_id, store=store)
         if data is None:
-            err.print(f"[bold red]error:[/] no such run: {run_id}", highlight=False)
-            raise typer.Exit(EXIT_FAILED)
+            raise no_such_run(run_id)
         text = json.dumps(data, indent=2, default=str) + "\n"
     else:
         text = export_runs_csv([run_id] if run_id else None, sweep_id=sweep_id, dataset=dataset, model=model,
@@ -71,8 +70,7 @@ def _export_html(run_id: str | None, output: Path | None, fmt: str | None, db: s
         raise bad_input(f"{run_id!r} is not a run id")
     text = run_html(run_id, store=open_store_or_exit(db, existing=True))
     if text is None:
-        err.print(f"[bold red]error:[/] no such run: {run_id}", highlight=False)
-        raise typer.Exit(EXIT_FAILED)
+        raise no_such_run(run_id)
     write_output(text, output, err.print)
 
 

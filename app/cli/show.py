@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from app.cli.common import EXIT_FAILED, DbOption, bad_input, err, open_store_or_exit, out
+from app.cli.common import DbOption, bad_input, no_such_run, open_store_or_exit, out
 from reasoning.entries import entry_budget, entry_labels
 
 
@@ -28,8 +28,7 @@ def show(
         raise bad_input(f"{run_id!r} is not a run id")
     store = open_store_or_exit(db, existing=True)
     if get_run(run_id, store=store) is None:
-        err.print(f"[bold red]error:[/] no such run: {run_id}")
-        raise typer.Exit(EXIT_FAILED)
+        raise no_such_run(run_id)
     record = run_record(store, run_id)
     if as_json:
         out.print_json(json.dumps(record))
