@@ -1,4 +1,4 @@
-"""Sweep throughput (issue 8, target 4): what the sweep harness itself can do, on the fake model.
+"""Sweep throughput: what the sweep harness itself can do, on the fake model.
 
 1. Zero latency: strategy results per second through the whole path (sweep -> runner -> recorder
    -> SQLite), with direct, chain_of_thought and self_consistency cells: the harness's limit.

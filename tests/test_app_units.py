@@ -421,7 +421,7 @@ def test_the_configured_default_model_is_the_first_choice(spec, offered, expecte
     assert default_model_fields(spec, offered) == expected
 
 
-# ---- live states, provisional spend and stop details (issue 14, section 2) -------------------------
+# ---- live states, provisional spend and stop details -----------------------------------------------
 
 
 def state(seq: int, call: int, name: str, elapsed: float, tokens: int = 0) -> Row:
@@ -495,7 +495,7 @@ def test_counts_take_their_plural_and_numbers_never_an_exponent() -> None:
     assert number_text(float("inf")) == "infinity"
 
 
-# ---- the strategy views (issue 14, section 3) ----------------------------------------------------
+# ---- the strategy views --------------------------------------------------------------------------
 
 
 async def fold_run(name: str, model: Any, budget: Budget, **knobs: Any) -> RunView:
@@ -610,7 +610,7 @@ async def test_debate_anytime_and_self_consistency_views_read_their_notes() -> N
     assert frame["stop"].tolist()[-1] == ("stop (gain < ε)" if checkpoints[-1]["stop"] else "go on")
 
 
-# ---- the run summary (issue 14, section 4) -------------------------------------------------------
+# ---- the run summary -----------------------------------------------------------------------------
 
 
 def test_the_summary_names_the_right_answers_at_the_least_spend_and_copies_as_markdown() -> None:

@@ -137,7 +137,7 @@ CLI_CASES = {
     "zero budget": CliCase(run_args("2 + 2?", budget=("--max-usd", "0")), "budget usd must be a positive number, got 0"),
     "infinite budget": CliCase(run_args("2 + 2?", budget=("--max-seconds", "inf")),
                                "budget seconds must be a finite number, got inf"),
-    # NaN and infinity are refused wherever a number comes in (issue 12, item 5).
+    # NaN and infinity are refused wherever a number comes in.
     "NaN budget": CliCase(run_args("2 + 2?", budget=("--max-usd", "nan")), "budget usd must be a finite number, got nan"),
     "NaN temperature": CliCase(run_args("2 + 2?", "-s", "chain_of_thought", "--knob",
                                         "chain_of_thought.temperature=nan"),
@@ -391,7 +391,7 @@ def test_a_malformed_run_link_says_no_such_run(run_id: str, env: Env, unchanged:
     assert "<script>" not in at.error[0].value  # shown as text, never as markup
 
 
-# ---- non-finite numbers outside the command line (issue 12, item 5) -------------------------------
+# ---- non-finite numbers outside the command line --------------------------------------------------
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])

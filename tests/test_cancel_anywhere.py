@@ -1,4 +1,4 @@
-"""Cancel from any process (issue 12, item 12): the Cancel button or `budget-arena cancel` in one
+"""Cancel from any process: the Cancel button or `budget-arena cancel` in one
 process sets run.cancel_requested in the store, and the runner of the process that owns the run
 picks it up within a second (it polls every CANCEL_POLL_SECONDS while it has runs). Two real
 processes: a child owns a run on a slow model; this test process cancels it through the store, on

@@ -1,6 +1,6 @@
-"""A cap is a promise whatever the server counts (issue 11, section 4); a result remembers what
-produced it (section 5); a call is charged what it produced (issue 12, item 8); and a stream that
-cannot be read names who sent it (item 10).
+"""A cap is a promise whatever the server counts; a result remembers what
+produced it; a call is charged what it produced; and a stream that
+cannot be read names who sent it.
 
 The loopback stubs (tests/stubs) play servers through both SDKs: one whose tokenizer counts every
 prompt at twice our estimate (with and without a token-counting endpoint), one that reports usage

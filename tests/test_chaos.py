@@ -1,4 +1,4 @@
-"""Chaos (issue 12): a sweep on the fake model under provider faults (429s, streams cut mid-way),
+"""Chaos: a sweep on the fake model under provider faults (429s, streams cut mid-way),
 failed store writes (full-disk windows: SQLite's max_page_count) and kill -9 of the sweep process,
 resumed until it finishes. Every cell reported done is stored with all of its events, no cell is
 stored twice, and the leaderboard equals a fault-free run's. bench/chaos.py runs longer rounds."""

@@ -390,7 +390,7 @@ def test_export_exit_codes(cli, db):
     assert cli("export", "--db", db).stdout.startswith("run_id,")  # no runs: just the header
 
 
-# ---- run ids that start with "-" (issue 12, item 4) ----------------------------------------------
+# ---- run ids that start with "-" -----------------------------------------------------------------
 
 
 def test_new_run_ids_never_start_with_a_dash():

@@ -333,7 +333,7 @@ def test_results_cache_reads_everything_again_after_a_deletion_or_a_back_dated_r
     assert cache.full_reads == 3 and len(after_import) == len(strategy_results(store=seeded))
 
 
-# ---- how results are counted, versions, over-cap results, sweeps (issue 11) ---------------------
+# ---- how results are counted, versions, over-cap results, sweeps --------------------------------
 
 
 def add_entries(store: Store, entries: list[dict], *, model: str = "fake:m", budget: int = 100, item_id: str = "1",

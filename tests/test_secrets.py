@@ -216,7 +216,7 @@ def test_no_key_in_store_logs_exports_links_or_errors(runner, store, env, debug_
     assert all(count == 0 for count in found.values()), found
 
 
-# ---- credentials in URLs, and keys a server echoes into its reply (issue 12, items 2 and 11) ------
+# ---- credentials in URLs, and keys a server echoes into its reply ---------------------------------
 
 PASSWORD = "S3cretPassw0rd"
 QUERY_KEY = "QKEYCANARY-4b8d1f"  # an ?api_key= value

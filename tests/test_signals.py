@@ -1,4 +1,4 @@
-"""SIGTERM is handled like Ctrl-C (issue 12, item 3): `run` ends its run `interrupted` (what it
+"""SIGTERM is handled like Ctrl-C: `run` ends its run `interrupted` (what it
 streamed is kept) and exits 143 (130 for SIGINT); `sweep` stops gracefully and exits 143; `serve`
 passes the signal to the Streamlit server, and every run the server left active ends `interrupted`,
 exit 143. Real processes, real signals."""

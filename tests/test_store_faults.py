@@ -1,5 +1,5 @@
 """A store that fails: nothing is reported done unless it is durably stored, and every fault is one
-clear line (issue 12, items 1 and 6).
+clear line.
 
 A full disk is simulated without root: SQLite's PRAGMA max_page_count on every connection the store
 hands out (bench.chaos.FullDisk; SQLite itself then answers SQLITE_FULL), and on PostgreSQL a value the
