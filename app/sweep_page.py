@@ -38,7 +38,7 @@ from app.uploads import (
 from reasoning.budget import CAP_NAMES
 from reasoning.config import Limits, get_settings
 from reasoning.datasets import BUILTINS, DEFAULT_BUILTIN_SIZE, GRADED, Dataset, DatasetError, load_dataset
-from reasoning.deployment_limits import LimitError, check_budget, check_model, check_strategies
+from reasoning.deployment_limits import LimitError, check_budget, check_model
 from reasoning.models import ModelConfigError
 from reasoning.strategies.base import StrategyConfigError
 from reasoning.sweep import (
@@ -48,6 +48,7 @@ from reasoning.sweep import (
     SweepProgress,
     default_concurrency,
     parse_budget_grid,
+    within_limits,
 )
 from reasoning.wording import sentence
 from storage.sweeps import (
@@ -119,14 +120,13 @@ def plan_from_form(form: SweepForm, limits: Limits) -> tuple[SweepPlan | None, l
     if not form.choice.ready.ready:
         errors.append(f"The model is not ready: {form.choice.ready.detail}.")
     try:
-        budgets = tuple(check_budget(b, limits) for b in parse_budget_grid([form.budgets_text], cap=form.cap))
+        budgets = parse_budget_grid([form.budgets_text], cap=form.cap)
         if not budgets:
             raise SweepPlanError("give at least one budget")
-        check_strategies([name for name, _ in form.strategies], limits)
-        check_model(form.choice.spec, limits)
-        plan = SweepPlan(dataset=form.dataset, size=form.size, seed=form.seed, repeats=form.repeats,
-                         strategies=tuple(StrategyChoice(name, knobs) for name, knobs in form.strategies),
-                         budgets=budgets, model=form.choice.spec, model_options=dict(form.choice.options)).validate()
+        plan = within_limits(SweepPlan(
+            dataset=form.dataset, size=form.size, seed=form.seed, repeats=form.repeats,
+            strategies=tuple(StrategyChoice(name, knobs) for name, knobs in form.strategies),
+            budgets=budgets, model=form.choice.spec, model_options=dict(form.choice.options)), limits)
     except (SweepPlanError, LimitError) as exc:
         return None, [*errors, sentence(exc)]
     return (None if errors else plan), errors

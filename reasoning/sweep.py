@@ -28,7 +28,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from reasoning.budget import Budget
+from reasoning.config import Limits
 from reasoning.datasets import Dataset, Item
+from reasoning.deployment_limits import check_budget, check_model, check_strategies
 from reasoning.models.base import Model
 from reasoning.models.providers import provider_of
 from reasoning.prices import ModelPrice
@@ -138,6 +140,16 @@ class SweepPlan:
             except (StrategyConfigError, TypeError, ValueError) as exc:
                 raise SweepPlanError(str(exc)) from None
         return self
+
+
+def within_limits(plan: SweepPlan, limits: Limits) -> SweepPlan:
+    """The plan as a deployment allows it, checked as a single run is (reasoning.deployment_limits):
+    each budget (ceilings filled in), then its strategies, then its model; then validated. The one
+    sweep check the Sweep page and `budget-arena sweep` share. Raises LimitError or SweepPlanError."""
+    budgets = tuple(check_budget(b, limits) for b in plan.budgets)
+    check_strategies([choice.name for choice in plan.strategies], limits)
+    check_model(plan.model, limits)
+    return replace(plan, budgets=budgets).validate()
 
 
 def parse_budget_grid(values: Iterable[str], cap: str = "total_tokens") -> tuple[Budget, ...]:

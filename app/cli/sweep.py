@@ -32,7 +32,7 @@ from app.cli.common import (
 from app.cli.leaderboard import board_or_none
 from reasoning.budget import CAP_NAMES
 from reasoning.config import get_settings
-from reasoning.deployment_limits import LimitError, check_budget, check_model, check_strategies
+from reasoning.deployment_limits import LimitError
 from reasoning.redaction import SECRET_OPTION
 
 DEFAULT_SWEEP_STRATEGIES = ["direct", "chain_of_thought", "self_consistency"]
@@ -78,7 +78,7 @@ def sweep(
     from reasoning.models import ModelConfigError
     from reasoning.prices import PriceFileError
     from reasoning.strategies.base import StrategyConfigError
-    from reasoning.sweep import StrategyChoice, SweepPlan, SweepPlanError, parse_budget_grid
+    from reasoning.sweep import StrategyChoice, SweepPlan, SweepPlanError, parse_budget_grid, within_limits
     from storage.sweeps import SweepBusy, prepare_sweep
 
     if cap not in CAP_NAMES:
@@ -89,15 +89,11 @@ def sweep(
     limits = get_settings().limits
     options = {**model_options(base_url), **_model_options(model_option or [])}
     try:
-        budgets = parse_budget_grid(budget, cap=cap)
-        check_strategies(list(names), limits)
-        check_model(model, limits)
-        budgets = tuple(check_budget(b, limits) for b in budgets)
-        plan = SweepPlan(
-            dataset=dataset, strategies=tuple(StrategyChoice(n, knobs.get(n, {})) for n in names), budgets=budgets,
-            model=model, size=size, seed=seed, repeats=repeats, model_options=options,
-            nonce="" if resume else secrets.token_hex(4), name=name or "",
-        ).validate()
+        plan = within_limits(SweepPlan(
+            dataset=dataset, strategies=tuple(StrategyChoice(n, knobs.get(n, {})) for n in names),
+            budgets=parse_budget_grid(budget, cap=cap), model=model, size=size, seed=seed, repeats=repeats,
+            model_options=options, nonce="" if resume else secrets.token_hex(4), name=name or "",
+        ), limits)
     except (SweepPlanError, LimitError) as exc:
         raise bad_input(str(exc)) from None
 
