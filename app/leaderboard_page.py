@@ -49,7 +49,7 @@ from app.leaderboard_view import (
 )
 from app.results_cache import SummaryCache
 from app.state import page_path, store
-from storage.queries import ResultsVersion, results_version, strategy_results
+from storage.queries import ResultsVersion, strategy_results
 from storage.result_summary import ResultSummary
 from storage.store import open_store
 
@@ -74,9 +74,11 @@ def summary_cache(store_url: str) -> SummaryCache:
     return SummaryCache(open_store(store_url))
 
 
-def load_summary(store_url: str, version: ResultsVersion) -> ResultSummary:
+def load_summary(store_url: str, version: ResultsVersion | None = None) -> ResultSummary:
+    """The summary as of `version`, or as of now (app.results_cache.SummaryCache.current)."""
     with st.spinner("Reading stored results…", show_time=True):
-        return summary_cache(store_url).summary(version)
+        cache = summary_cache(store_url)
+        return cache.current() if version is None else cache.summary(version)
 
 
 @st.cache_resource(max_entries=CACHED_BOARDS, show_spinner="Computing metrics…")
@@ -92,8 +94,8 @@ def render_leaderboard_page() -> None:
     st.caption(CAPTION)
     try:
         the_store = store()
-        version = results_version(store=the_store)
-        stored = load_summary(the_store.url, version)
+        stored = load_summary(the_store.url)
+        version = stored.version
     except Exception as exc:  # an unreachable or broken store: say so, no stack trace
         st.error(f"Could not read the run store: {type(exc).__name__}: {exc}")
         return

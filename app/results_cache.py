@@ -12,12 +12,15 @@ version's snapshot even while results keep arriving.
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Sequence
+from datetime import datetime
 
 import pandas as pd
 
-from storage.queries import ResultsVersion, strategy_results
+from storage.queries import ResultsVersion, results_front, results_version, strategy_results
 from storage.result_summary import ResultSummary, current_summary
 from storage.store import Store
 
@@ -62,16 +65,38 @@ class ResultsCache:
 class SummaryCache:
     """The store's result summary (storage.result_summary) kept in memory, brought up to date when
     the ended results change: what ended since is merged into the stored summary and the summary
-    is read again (a few hundred rows). Thread-safe; the summary it returns is shared: read only."""
+    is read again (a few hundred rows). Thread-safe; the summary it returns is shared: read only.
+
+    `current()` looks at the newest finish time and how many results share it on every call (index
+    lookups: a result that ends shows at once) and counts every result (a scan of an index: 0.2 s
+    at a million) when that moved or at most COUNT_SECONDS after the last count, which is when a
+    deletion or a result imported with an older finish time shows."""
+
+    COUNT_SECONDS = 10.0
 
     def __init__(self, store: Store):
         self.store = store
         self._lock = threading.Lock()
         self._summary: ResultSummary | None = None
+        self._counted = -math.inf
+        self._front: tuple[datetime | None, int] | None = None
 
     def summary(self, version: ResultsVersion) -> ResultSummary:
         """The summary as of `version` (from results_version, read just before)."""
         with self._lock:
             if self._summary is None or self._summary.version != version:
                 self._summary = current_summary(self.store, self._summary, version)
+            return self._summary
+
+    def current(self) -> ResultSummary:
+        """The summary as of now (see the class)."""
+        with self._lock:
+            held = self._summary
+            front = results_front(store=self.store)
+            if held is not None and front == self._front and time.monotonic() - self._counted < self.COUNT_SECONDS:
+                return held
+            version = results_version(store=self.store)
+            self._counted, self._front = time.monotonic(), front
+            if held is None or held.version != version:
+                self._summary = current_summary(self.store, held, version)
             return self._summary

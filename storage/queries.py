@@ -512,6 +512,23 @@ def results_version(*, store: Store | None = None) -> ResultsVersion:
     return ResultsVersion(int(count), _utc(newest))
 
 
+def results_front(*, store: Store | None = None) -> tuple[datetime | None, int]:
+    """When the latest ended strategy result finished, and how many ended results finished then:
+    index lookups only (results_version also counts every result: a scan of an index, ~0.2 s at a
+    million results). It moves whenever a result ends, even in the same microsecond as the last; a
+    deletion or a result imported with an older finish time needs results_version's count to show."""
+    ended = RunStrategy.status.in_(ENDED_STRATEGY_STATUSES)
+    per_status = [select(func.max(RunStrategy.finished)).where(RunStrategy.status == status).scalar_subquery()
+                  for status in ENDED_STRATEGY_STATUSES]
+    with _store(store).read() as conn:
+        values = [v for v in conn.execute(select(*per_status)).one() if v is not None]
+        if not values:
+            return None, 0
+        newest = max(values, key=lambda v: _utc(v))
+        count = conn.scalar(select(func.count()).where(ended, RunStrategy.finished == newest))
+    return _utc(newest), int(count or 0)
+
+
 # ---- helpers ---------------------------------------------------------------------------------
 
 

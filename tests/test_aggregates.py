@@ -236,3 +236,33 @@ def test_bootstrap_from_counts_equals_the_rows_and_kinds_sort_as_unique_does() -
     halves = np.array([0.5, 0.25, 0.5])  # not whole numbers: the general path
     kinds, many = item_kinds(halves, np.ones(3))
     assert kinds.tolist() == [[0.25, 1.0], [0.5, 1.0]] and many.tolist() == [1, 2]
+
+
+def test_the_page_cache_sees_a_result_at_once_and_a_deletion_at_the_next_count(seeded: Store,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.results_cache import SummaryCache
+
+    cache = SummaryCache(seeded)
+    first = cache.current()
+    assert cache.current() is first  # nothing changed: no count, no read
+    counted: list[bool] = []
+    real = results_version
+
+    def counting(**kwargs):
+        counted.append(True)
+        return real(**kwargs)
+
+    monkeypatch.setattr("app.results_cache.results_version", counting)
+    newest = first.version.newest
+    seed(seeded, runs=1, seed_value=21, start=newest.replace(microsecond=0) + timedelta(seconds=5))
+    with seeded.write() as conn:  # a result ending in the very microsecond of the newest one still shows
+        conn.execute(RunStrategy.__table__.update().where(RunStrategy.finished > newest).values(finished=newest))
+    after = cache.current()
+    assert counted and after.version.count > first.version.count
+    counted.clear()
+    with seeded.write() as conn:
+        victim = conn.scalar(select(Run.id).order_by(Run.created).limit(1))
+        conn.execute(delete(RunStrategy).where(RunStrategy.run_id == victim))
+    assert cache.current() is after and not counted  # a deletion waits for the next count...
+    monkeypatch.setattr(SummaryCache, "COUNT_SECONDS", 0.0)
+    assert cache.current().version == results_version(store=seeded) and counted  # ...and shows then
