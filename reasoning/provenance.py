@@ -5,7 +5,7 @@ by different prompts are not pooled silently.
 
 The fingerprint is the SHA-256 (first 16 hex digits) of:
 - the strategy's name;
-- its prompt templates: the literal text of every prompt builder in `reasoning.strategies.prompts`
+- its prompt templates: the literal text of every prompt builder in `reasoning.strategies.support.prompts`
   its code reaches, and every module-level string constant (cues such as "Wait" or "Final Answer:")
   that code names. They are found by following the names the strategy's methods use, through the
   helper modules of `reasoning.strategies` (search, voting, ...) and the prompt objects they hold;
@@ -28,7 +28,7 @@ from typing import Any
 
 PACKAGE = "budget-arena"  # the distribution name in pyproject.toml
 STRATEGIES = "reasoning.strategies"
-PROMPTS_MODULE = "reasoning.strategies.prompts"
+PROMPTS_MODULE = "reasoning.strategies.support.prompts"
 _REGISTRY_MODULE = "reasoning.strategies.base"  # the registry and knob plumbing: no prompt text
 FINGERPRINT_CHARS = 16
 

@@ -29,7 +29,7 @@ from reasoning.models.fake import FakeModel
 from reasoning.run import run
 from reasoning.strategies import make_strategy, strategy_names
 from reasoning.strategies.budget_forcing import WAIT
-from reasoning.strategies.prompts import FINAL_ANSWER_CUE, FORCE_ANSWER_CUE, THINK_END, THINK_START
+from reasoning.strategies.support.prompts import FINAL_ANSWER_CUE, FORCE_ANSWER_CUE, THINK_END, THINK_START
 
 # ---- what the model is asked about ----------------------------------------------------------------
 

@@ -36,8 +36,9 @@ from reasoning.models.fake import FakeModel, fake_tokens
 from reasoning.prices import ModelPrice
 from reasoning.provenance import app_version, fingerprint, prompt_templates
 from reasoning.run import run
-from reasoning.strategies import make_strategy, prompts
+from reasoning.strategies import make_strategy
 from reasoning.strategies.base import StrategyBase
+from reasoning.strategies.support import prompts
 from storage import RunSpec, Store, forget_store, get_run, get_runner, open_store
 from storage.export import export_run_json, export_runs_csv
 from storage.runner import Runner

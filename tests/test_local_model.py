@@ -19,7 +19,7 @@ from reasoning.models import local as local_module
 from reasoning.models.local import LocalModel
 from reasoning.run import run
 from reasoning.strategies import make_strategy
-from reasoning.strategies.prompts import step_by_step
+from reasoning.strategies.support.prompts import step_by_step
 from tests.support import require_in_ci
 
 pytestmark = pytest.mark.local_model

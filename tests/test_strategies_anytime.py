@@ -16,7 +16,7 @@ from reasoning.strategies import make_strategy
 from reasoning.strategies.anytime import anytime_index, checkpoint_quality, improvement, should_stop
 from reasoning.strategies.budget_forcing import split_thinking
 from reasoning.strategies.native_thinking import thinking_budget_for
-from reasoning.strategies.prompts import FINAL_ANSWER_CUE, FORCE_ANSWER_CUE, THINK_END
+from reasoning.strategies.support.prompts import FINAL_ANSWER_CUE, FORCE_ANSWER_CUE, THINK_END
 
 PROBLEM = "What is 3 + 4?"
 

@@ -14,13 +14,13 @@ from reasoning.models.fake import FakeModel
 from reasoning.run import run
 from reasoning.strategies import make_strategy
 from reasoning.strategies.self_budgeter import parse_budget
-from reasoning.strategies.token_budget import parse_token_count
-from reasoning.strategies.voting import (
+from reasoning.strategies.support.voting import (
     Tally,
     beta_leader_probability,
     beta_samples_needed,
     trailing_agreement,
 )
+from reasoning.strategies.token_budget import parse_token_count
 
 PROBLEM = "A farmer has 6 rows of 7 trees. How many trees are there?"
 FILLER = "We multiply the rows by the trees in each row to get the total count."

@@ -12,7 +12,7 @@ from reasoning.events import FinalAnswer, Note, PartialAnswer
 from reasoning.models.fake import FakeModel
 from reasoning.run import run
 from reasoning.strategies import make_strategy
-from reasoning.strategies.search import (
+from reasoning.strategies.support.search import (
     Cost,
     Node,
     allocate,

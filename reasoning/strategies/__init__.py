@@ -1,4 +1,10 @@
-"""Strategies: one module each. Importing the package imports every module so @register runs."""
+"""Strategies: one module each. Importing the package imports every module so @register runs.
+
+Every module directly in this package is imported (base, the registry, is already loaded by then);
+what strategies share lives in the subpackage `support`, which is not walked. Strategies from
+installed packages (entry-point group `budget_arena.strategies`) join the registry after the
+built-ins: see reasoning.plugins.
+"""
 
 import importlib
 import pkgutil
@@ -6,7 +12,7 @@ import pkgutil
 from reasoning.strategies.base import REGISTRY, knobs_of, make_strategy, register, strategy_names
 
 for _module in pkgutil.iter_modules(__path__):
-    if _module.name not in ("base", "prompts", "search"):
+    if not _module.ispkg:
         importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["REGISTRY", "knobs_of", "make_strategy", "register", "strategy_names"]

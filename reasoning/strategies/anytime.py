@@ -30,13 +30,13 @@ from reasoning.answers import forced_answer, is_equivalent, parse_score, stated_
 from reasoning.context import Context
 from reasoning.models.base import Message
 from reasoning.strategies.base import StrategyBase, knob, register
-from reasoning.strategies.prompts import (
+from reasoning.strategies.support.prompts import (
     FORCE_ANSWER_CUE,
     answer_from_reasoning,
     rate_answer,
     step_by_step,
 )
-from reasoning.strategies.search import Cost, fits, largest_fitting
+from reasoning.strategies.support.search import Cost, fits, largest_fitting
 
 QUALITY_FLOOR = 1e-8  # Q(b) in the stop rule's denominator is floored: max(Q(b), 1e-8)
 SCORE_TOKENS = 8

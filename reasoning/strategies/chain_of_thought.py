@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from reasoning.answers import extract_answer
 from reasoning.context import Context
 from reasoning.strategies.base import StrategyBase, knob, register
-from reasoning.strategies.prompts import step_by_step
+from reasoning.strategies.support.prompts import step_by_step
 
 
 @register

@@ -18,9 +18,9 @@ from reasoning.budget import Spend
 from reasoning.context import MIN_USEFUL_TOKENS, Context, Reply
 from reasoning.models.base import Message
 from reasoning.strategies.base import StrategyBase, knob, register
-from reasoning.strategies.prompts import debate_round, step_by_step
-from reasoning.strategies.sampling_budget import is_capped
-from reasoning.strategies.voting import Tally
+from reasoning.strategies.support.prompts import debate_round, step_by_step
+from reasoning.strategies.support.sampling_budget import is_capped
+from reasoning.strategies.support.voting import Tally
 
 
 @dataclass

@@ -19,7 +19,7 @@ from reasoning.answers import extract_answer
 from reasoning.context import MIN_USEFUL_TOKENS, Context
 from reasoning.models.base import Capabilities, Model
 from reasoning.strategies.base import StrategyBase, knob, register
-from reasoning.strategies.prompts import answer_in_format
+from reasoning.strategies.support.prompts import answer_in_format
 
 MIN_THINKING_BUDGET = 1024  # Anthropic's floor for budget_tokens
 MIN_ANSWER_TOKENS = 64  # room left after thinking for the visible answer

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from reasoning.answers import extract_answer, parse_budget, strip_budget
 from reasoning.context import Context
 from reasoning.strategies.base import StrategyBase, knob, register
-from reasoning.strategies.prompts import BUDGET_TAG, solve_within_budget, state_budget
+from reasoning.strategies.support.prompts import BUDGET_TAG, solve_within_budget, state_budget
 from reasoning.strategies.token_budget import clamp_budget
 
 __all__ = ["SelfBudgeter", "parse_budget"]  # parse_budget lives in reasoning.answers; kept importable here

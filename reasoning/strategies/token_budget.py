@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from reasoning.answers import extract_answer, parse_token_count, strip_budget
 from reasoning.context import MIN_USEFUL_TOKENS, Context
 from reasoning.strategies.base import StrategyBase, knob, register
-from reasoning.strategies.prompts import estimate_tokens, within_tokens
+from reasoning.strategies.support.prompts import estimate_tokens, within_tokens
 
 __all__ = ["TokenBudget", "clamp_budget", "parse_token_count"]  # parse_token_count: from reasoning.answers
 

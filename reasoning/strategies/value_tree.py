@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 from reasoning.context import Context
 from reasoning.strategies.base import StrategyBase, knob, register
-from reasoning.strategies.prompts import finish_from_steps, propose_step, rate_state
-from reasoning.strategies.search import (
+from reasoning.strategies.support.prompts import finish_from_steps, propose_step, rate_state
+from reasoning.strategies.support.search import (
     Cost,
     Node,
     SearchCalls,

@@ -10,7 +10,7 @@ Pure parts (tested with plain numbers):
   more expansions, how long a call) across every kind of cap at once;
 - `beam_plan`: how many states to expand and how many proposals each, from what is affordable.
 
-Replies are read by reasoning.answers (`parse_score`, `stated_answer`, `forced_answer`).
+Replies are read by reasoning.answers (`parse_score`, `stated_answer`).
 
 One async part, `expand`: propose children of a state in parallel and score each with the
 evaluation prompt. Which prompts are used is up to the caller (`SearchPrompts`).
@@ -24,10 +24,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# Ratings and stated/forced answers are read in reasoning.answers with every other reply form;
-# forced_answer is re-exported for code that imported it from here.
+# Ratings and stated answers are read in reasoning.answers with every other reply form.
 from reasoning.answers import extract_answer, parse_score, stated_answer
-from reasoning.answers import forced_answer as forced_answer
 from reasoning.budget import Budget
 from reasoning.context import Context, Reply
 from reasoning.models.base import Message
