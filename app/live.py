@@ -309,8 +309,9 @@ def render_summary(view: RunView, info: RunInfo, curve: pd.DataFrame, *, run_act
         stored = info.strategies[pane.index] if pane.index < len(info.strategies) else None
         status = pane.status(stored.status if stored else None, run_active)
         budget = entry_budget(stored.budget if stored is not None else None, info.budget)
-        spent, _ = shown_spend(pane, count_tokens)  # the row shows what the pane shows
-        rows.append(entry_row(pane, _pane_title(pane), status, budget, _verdict(pane, stored, curve), spent))
+        spent, provisional = shown_spend(pane, count_tokens)  # the row shows what the pane shows
+        rows.append(entry_row(pane, _pane_title(pane), status, budget, _verdict(pane, stored, curve), spent,
+                              provisional))
     has_reference = bool(info.reference)
     records = summary_records(rows, has_reference=has_reference)
     with st.container(key="run-summary"):
@@ -477,11 +478,13 @@ def _streams(pane: PaneView) -> None:
     newest = pane.newest_label
     older, recent = streams[:-STREAMS_SHOWN], streams[-STREAMS_SHOWN:]
     # Keyed expanders keep a reader's open/closed choice across repaints; unkeyed, the growing
-    # character count in the label made each repaint a new expander, undoing every click. A closed
-    # one draws nothing (on_change="rerun" tracks it): a long run's streams are not all sent on every
-    # repaint, and a stored fold's text is read only when its stream is opened.
+    # character count in the label made each repaint a new expander, undoing every click. Once the
+    # entry has ended (its labels no longer change) a closed one draws nothing (on_change="rerun"
+    # tracks it; a tracked expander whose label changes is reset at each repaint): a share link
+    # sends no stream it does not show, and a stored fold's text is read only when it is opened.
+    track = "rerun" if pane.ended else "ignore"
     if older:
-        with st.expander(f"{len(older)} earlier output(s)", key=f"older-{pane.index}", on_change="rerun") as box:
+        with st.expander(f"{len(older)} earlier output(s)", key=f"older-{pane.index}", on_change=track) as box:
             if box.open is not False:
                 for stream in older:
                     st.markdown(f"**{literal_markdown(stream.label or 'output')}**")
@@ -489,7 +492,7 @@ def _streams(pane: PaneView) -> None:
     for stream in recent:
         with st.expander(f"{literal_markdown(stream.label or 'output')} · {stream_size(stream):,} chars",
                          expanded=stream.label == newest, key=f"stream-{pane.index}-{stream.first_seq}",
-                         on_change="rerun") as box:
+                         on_change=track) as box:
             if box.open is not False:
                 _stream_text(stream.text, stream.thinking)
 

@@ -31,10 +31,11 @@ class EntryRow:
     budget: Mapping[str, Any]
     stop: str  # why it stopped, the binding cap named when known
     ended: bool
+    provisional: bool = False  # the spend counts text not yet reported (app.panes.shown_spend): shown with ≈
 
 
 def entry_row(pane: PaneView, title: str, status: str, budget: Mapping[str, Any], correct: bool | None,
-              spent: Spend | None = None) -> EntryRow:
+              spent: Spend | None = None, provisional: bool = False) -> EntryRow:
     """The pane's row; `spent` is what the pane shows (app.panes.shown_spend), else its last report."""
     if pane.ended:
         stop = pane.stop_detail or stop_text(pane.stop)
@@ -44,7 +45,7 @@ def entry_row(pane: PaneView, title: str, status: str, budget: Mapping[str, Any]
         stop = status if status not in ("done", "error", "cancelled") else stop_text(pane.stop)
     answer = pane.final_answer if pane.ended else pane.best_answer
     return EntryRow(pane.index, title, status, answer, correct, pane.confidence, spent or pane.spent, budget, stop,
-                    pane.ended)
+                    pane.ended, provisional and not pane.ended)
 
 
 def cheapest_right(rows: Sequence[EntryRow]) -> dict[int, list[str]]:
@@ -101,7 +102,8 @@ def summary_records(rows: Sequence[EntryRow], *, has_reference: bool) -> list[di
                   "answer": row.answer if row.answer is not None else ("none" if row.ended else "…"),
                   "right?" if has_reference else "confidence": _verdict(row, has_reference)}
         for cap in caps:
-            record[CAP_COLUMNS[cap]] = _spent_against(row.spent, row.budget, cap)
+            approx = "≈ " if row.provisional and cap in ("total_tokens", "output_tokens", "usd") else ""
+            record[CAP_COLUMNS[cap]] = approx + _spent_against(row.spent, row.budget, cap)
         record["calls"] = str(row.spent.calls)
         record["stop"] = row.stop
         if has_reference:

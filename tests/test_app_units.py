@@ -669,3 +669,14 @@ def test_the_pareto_charts_point_size_is_ordinal_so_vega_lite_does_not_warn() ->
 def test_the_cost_line_asks_for_a_model_name_before_it_prices_anything() -> None:
     unnamed = model_choice("openai", model=" ", key=KeyChoice("k", "typed"))
     assert estimate_cost(unnamed, Budget(usd=1.0), 10, 1).text == "Name the model to see its price and worst-case cost."
+
+
+def test_a_running_entrys_row_marks_a_provisional_spend() -> None:
+    view = RunView.for_strategies([("chain_of_thought", {})])
+    view.apply([Row(1, 0, "text", "reasoning", {"text": "one two three"}, 0.2)])
+    pane = view.panes[0]
+    spent, provisional = shown_spend(pane, words)
+    row = entry_row(pane, "Chain-of-thought", pane.status(), {"total_tokens": 300}, None, spent, provisional)
+    [record] = summary_records([row], has_reference=True)
+    assert (record["tokens"], record["answer"], record["right?"], record["stop"]) == ("≈ 3 / 300", "…", "–",
+                                                                                     "generating")
