@@ -50,7 +50,7 @@ from reasoning.sweep import (
     parse_budget_grid,
     within_limits,
 )
-from reasoning.wording import sentence
+from reasoning.wording import plural, sentence
 from storage.sweeps import (
     PreparedSweep,
     SweepBusy,
@@ -309,8 +309,9 @@ def _estimate(form: SweepForm, limits: Limits, where: Any) -> None:
         return
     problems = form.problems or form.size or 0
     cells = problems * len(plan.strategies) * len(plan.budgets) * plan.repeats
-    text = (f"{problems} problems x {len(plan.strategies)} strategies x {len(plan.budgets)} budgets"
-            + (f" x {plan.repeats} repeats" if plan.repeats > 1 else "") + f" = {cells:,} strategy runs.")
+    text = (f"{plural(problems, 'problem')} x {plural(len(plan.strategies), 'strategy')} x "
+            f"{plural(len(plan.budgets), 'budget')}" + (f" x {plan.repeats} repeats" if plan.repeats > 1 else "")
+            + f" = {plural(cells, 'strategy run')}.")
     existing = get_sweep(plan.sweep_id, store=store())
     if existing is not None and existing.completed:
         text += f" {existing.done:,} done before: starting resumes it."

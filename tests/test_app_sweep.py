@@ -161,7 +161,7 @@ def test_pasted_problems_sweep_with_and_without_answers(store: Store) -> None:
     at.radio(key="sw.source").set_value("paste").run()
     text = "What is 7 * 4? || 28\n\nWhat is 2 + 2? || 4\nName a prime number.\n"
     at.text_area(key="sw.paste").set_value(text).run()
-    assert "3 problems x 1 strategies x 1 budgets = 3 strategy runs" in plain(" ".join(c.value for c in at.caption))
+    assert "3 problems x 1 strategy x 1 budget = 3 strategy runs" in plain(" ".join(c.value for c in at.caption))
     at.button(key="sweep_start").click().run()
     sweep_id = wait_for_sweep(at)
     results = strategy_results(sweep_id=sweep_id, store=store).sort_values("item_id")
@@ -194,7 +194,7 @@ def test_an_uploaded_file_sweeps_like_the_command_line_reads_it(store: Store, tm
     assert not at.exception, [e.value for e in at.exception]
     assert any("gsm8k_sample.jsonl: 5 problems" in plain(c.value) for c in at.caption)
     at.number_input(key="sw.subset").set_value(3).run()
-    assert "3 problems x 1 strategies x 1 budgets = 3 strategy runs" in plain(" ".join(c.value for c in at.caption))
+    assert "3 problems x 1 strategy x 1 budget = 3 strategy runs" in plain(" ".join(c.value for c in at.caption))
     at.button(key="sweep_start").click().run()
     sweep_id = wait_for_sweep(at)
     results = strategy_results(sweep_id=sweep_id, store=store)

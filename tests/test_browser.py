@@ -369,7 +369,7 @@ def test_a_sweep_of_an_uploaded_file_reaches_its_own_leaderboard(browser, app_ur
     _pick_strategies(page, ("Direct answer",))
     _fill(page.get_by_role("textbox", name="Budget grid"), "200")
     _fill(page.get_by_role("spinbutton", name="CPU threads"), "1")
-    page.get_by_text("2 problems x 1 strategies x 1 budgets = 2 strategy runs").wait_for(timeout=15_000)
+    page.get_by_text("2 problems x 1 strategy x 1 budget = 2 strategy runs").wait_for(timeout=15_000)
     page.get_by_role("button", name="Start sweep").click()
     page.wait_for_function("() => document.body.innerText.includes('done: 2 of 2 strategy runs')", timeout=120_000)
     time.sleep(2.0)  # the page repaints once when the sweep ends

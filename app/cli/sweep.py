@@ -34,6 +34,7 @@ from reasoning.budget import CAP_NAMES
 from reasoning.config import get_settings
 from reasoning.deployment_limits import LimitError
 from reasoning.redaction import SECRET_OPTION
+from reasoning.wording import plural
 
 DEFAULT_SWEEP_STRATEGIES = ["direct", "chain_of_thought", "self_consistency"]
 
@@ -223,8 +224,9 @@ def sweep_exit_code(progress: Any, stopped_by: list[int] | None = None) -> int:
 
 def print_plan(prepared: Any, done_before: int, remaining: Any, max_usd: float | None) -> None:
     plan = prepared.plan
-    grid = (f"{len(prepared.dataset):,} problems x {len(plan.strategies)} strategies x {len(plan.budgets)} budgets"
-            + (f" x {plan.repeats} repeats" if plan.repeats > 1 else "") + f" = {len(prepared.cells):,} cells")
+    grid = (f"{plural(len(prepared.dataset), 'problem')} x {plural(len(plan.strategies), 'strategy')} x "
+            f"{plural(len(plan.budgets), 'budget')}" + (f" x {plan.repeats} repeats" if plan.repeats > 1 else "")
+            + f" = {plural(len(prepared.cells), 'cell')}")
     err.print(f"sweep [bold]{prepared.sweep_id}[/] on {prepared.model.name}: {grid}", highlight=False)
     if done_before:
         err.print(f"resuming: {done_before:,} cells done before are skipped", highlight=False)
