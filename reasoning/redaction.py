@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from reasoning.events import Event, Note, TextDelta, ThinkingDelta
-from reasoning.models.providers import KEY_ENV_VARS, NO_KEY
+from reasoning.models.providers import NO_KEY, key_env_vars
 
 MIN_SECRET_CHARS = 6  # shorter "secrets" (placeholders, test values) would blank ordinary words
 URL_ENV_VARS = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")  # may carry user:password@ or ?api_key=
@@ -168,7 +168,7 @@ def environment_keys(env: os._Environ[str] | dict[str, str] | None = None) -> li
     """The provider keys of the process environment (the host's keys), and the credentials in its
     provider base URLs (OPENAI_BASE_URL=http://user:password@host/v1)."""
     env = os.environ if env is None else env
-    keys = [value for name in KEY_ENV_VARS if _is_secret(value := env.get(name, ""))]
+    keys = [value for name in key_env_vars() if _is_secret(value := env.get(name, ""))]
     return keys + [s for name in URL_ENV_VARS for s in url_secrets(env.get(name, ""))]
 
 

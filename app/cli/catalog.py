@@ -9,14 +9,16 @@ import typer
 from rich.table import Table
 
 from app.cli.common import out
+from reasoning.plugins import STRATEGY_GROUP, broken
 from reasoning.strategies import strategy_names
 
 
 def strategies() -> None:
-    """List the strategies and their knobs."""
+    """List the strategies and their knobs, plugins' included, and the plugins skipped as broken."""
     from reasoning.strategies import knobs_of
     from reasoning.strategies.base import strategy_class
 
+    skipped = broken()  # loads the plugins first, so theirs are among strategy_names()
     table = Table()
     for column in ("strategy", "what it does", "knobs"):
         table.add_column(column)
@@ -24,6 +26,11 @@ def strategies() -> None:
         cls = strategy_class(name)
         knobs = ", ".join(f"{k.name}={k.default}" for k in knobs_of(cls))
         table.add_row(name, cls.summary, knobs)
+    # Plugins that could not be enrolled (reasoning.plugins): listed so that a user sees why theirs
+    # is missing, instead of only a warning in a log.
+    for plugin in skipped:
+        kind = "strategy" if plugin.group == STRATEGY_GROUP else "provider"
+        table.add_row(f"{plugin.name} (broken {kind} plugin)", plugin.reason, plugin.value)
     out.print(table)
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from reasoning.models.base import Capabilities, Chunk, Message, Model, ModelConfigError, ModelError, Usage
 from reasoning.models.providers import PROVIDER_INFO, ProviderInfo, provider_of
+from reasoning.plugins import load_providers
 
-PROVIDERS = tuple(PROVIDER_INFO)  # local, openai, anthropic, fake
+load_providers()  # installed packages' providers (entry points) join the table after the built-ins
+PROVIDERS = tuple(PROVIDER_INFO)  # local, openai, anthropic, fake, then plugins
 
 
 def get_model(spec: str, **options) -> Model:
@@ -13,11 +15,15 @@ def get_model(spec: str, **options) -> Model:
     (base_url=... for any OpenAI-compatible server), "anthropic:claude-...", "fake" (tests)."""
     spec = (spec or "").strip()
     provider, _, name = spec.partition(":")
-    if provider not in PROVIDERS:
+    load_providers()  # a no-op once loaded; after reasoning.plugins.reset() it reads them again
+    info = PROVIDER_INFO.get(provider)
+    if info is None:
         raise ModelConfigError(
             f"unknown provider {provider!r} in model {spec!r}; use one of: "
-            + ", ".join(f"{p}:NAME" for p in PROVIDERS)
+            + ", ".join(f"{p}:NAME" for p in PROVIDER_INFO)
         )
+    if info.build is not None:
+        return info.build(name, **options)
     if provider == "fake":
         from reasoning.models.fake import FakeModel
 

@@ -8,7 +8,12 @@ own, below them all: reasoning.redaction may import it without importing a provi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reasoning.models.base import Model
 
 NO_KEY = "not-needed"  # what a keyless OpenAI-compatible server is sent: the SDK insists on a key
 
@@ -20,6 +25,10 @@ class ProviderInfo:
     needs_key: bool = False
     free: bool = False  # runs on this machine: its calls cost $0
     suggested_models: tuple[str, ...] = ()  # offered in the app's model picker
+    # A plugin's constructor (reasoning.plugins): build(model_name, **options) -> Model, the name
+    # after the colon ("" when the spec has none). None for the built-ins, which get_model builds.
+    build: Callable[..., Model] | None = None
+    title: str = ""  # the model picker's label; the name when empty
 
 
 PROVIDER_INFO: dict[str, ProviderInfo] = {p.name: p for p in (
@@ -30,7 +39,11 @@ PROVIDER_INFO: dict[str, ProviderInfo] = {p.name: p for p in (
         "claude-3-5-haiku-latest", "claude-sonnet-4-0", "claude-3-7-sonnet-latest")),
     ProviderInfo("fake", free=True),
 )}
-KEY_ENV_VARS = tuple(p.key_env for p in PROVIDER_INFO.values() if p.key_env)
+
+
+def key_env_vars() -> tuple[str, ...]:
+    """Every provider's key variable, plugins' included once reasoning.models has loaded them."""
+    return tuple(p.key_env for p in PROVIDER_INFO.values() if p.key_env)
 
 
 def provider_of(model_name: str) -> str:

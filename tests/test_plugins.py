@@ -1,0 +1,149 @@
+"""Plugins: strategies and providers from installed packages (entry points), and broken ones skipped.
+
+Each test installs a distribution the way pip leaves one on disk, a `<name>.dist-info` folder with
+METADATA and entry_points.txt beside its module, in a temporary folder put on sys.path; then
+reasoning.plugins.reset() makes the registries read the installed packages again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import app
+from reasoning import plugins
+from reasoning.budget import Budget
+from reasoning.events import FinalAnswer
+from reasoning.models import get_model
+from reasoning.models.fake import FakeModel
+from reasoning.models.providers import PROVIDER_INFO
+from reasoning.prices import ModelPrice
+from reasoning.run import run
+from reasoning.strategies import make_strategy, strategy_names
+
+PLUGIN_MODULE = '''
+from dataclasses import dataclass
+
+from reasoning.answers import extract_answer
+from reasoning.models.fake import FakeModel
+from reasoning.models.providers import ProviderInfo
+from reasoning.strategies.base import StrategyBase, knob
+from reasoning.strategies.support.prompts import answer_only
+
+
+@dataclass
+class Twice(StrategyBase):
+    name = "twice"
+    title = "Asked twice"
+    summary = "Asks for the answer twice and keeps the second."
+
+    max_tokens: int = knob(32, "longest reply", min=1, max=512)
+
+    async def solve(self, problem, ctx):
+        await ctx.generate(answer_only(problem), label="first", max_tokens=self.max_tokens)
+        reply = await ctx.generate(answer_only(problem), label="second", max_tokens=self.max_tokens)
+        return extract_answer(reply)
+
+
+class NotAStrategy:
+    pass
+
+
+@dataclass
+class Clash(Twice):
+    name = "direct"
+
+
+def build(name, **options):
+    return FakeModel(name=f"echo:{name}", replies="Answer: 7", **options)
+
+
+ECHO = ProviderInfo("echo", free=True, build=build, title="Echo (a plugin)")
+'''
+
+ENTRY_POINTS = """
+[budget_arena.strategies]
+twice = example_plugin:Twice
+missing = example_plugin_gone:Nothing
+not_a_class = example_plugin:NotAStrategy
+clash = example_plugin:Clash
+
+[budget_arena.providers]
+echo = example_plugin:ECHO
+wrong = example_plugin:Twice
+"""
+
+
+@pytest.fixture
+def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    (tmp_path / "example_plugin.py").write_text(textwrap.dedent(PLUGIN_MODULE))
+    dist = tmp_path / "example_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: example-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(ENTRY_POINTS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    plugins.reset()
+    yield
+    plugins.reset()
+    sys.modules.pop("example_plugin", None)
+
+
+def test_no_plugin_installed_changes_nothing() -> None:
+    plugins.reset()
+    names = strategy_names()
+    plugins.load_strategies()
+    assert strategy_names() == names
+    assert "twice" not in names and plugins.broken() == []
+
+
+def test_a_plugin_strategy_is_enrolled_like_a_built_in(installed) -> None:
+    plugins.load_strategies()
+    assert "twice" in strategy_names()
+    assert make_strategy("direct").__class__.__module__ == "reasoning.strategies.direct"  # the clash lost
+
+    async def go() -> list:
+        model = FakeModel(replies="Answer: 4")
+        price = ModelPrice(0.0, 0.0)
+        return [e async for e in run(make_strategy("twice", max_tokens="16"), "2+2?", model,
+                                     Budget(total_tokens=2_000), price=price)]
+
+    events = asyncio.run(go())
+    final = events[-1]
+    assert isinstance(final, FinalAnswer) and final.answer == "4" and final.stop == "done"
+    assert final.spent.calls == 2 and final.fingerprint  # both calls metered; provenance computed
+
+
+def test_broken_plugins_are_skipped_with_their_reason(installed, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="reasoning.plugins"):
+        reasons = {b.name: b.reason for b in plugins.broken()}
+    assert set(reasons) == {"missing", "not_a_class", "clash", "wrong"}
+    assert "ModuleNotFoundError" in reasons["missing"]
+    assert "not a strategy" in reasons["not_a_class"]
+    assert "'direct' is taken by reasoning.strategies.direct" in reasons["clash"]
+    assert "not a ProviderInfo" in reasons["wrong"]
+    assert sum("skipped" in r.message for r in caplog.records) == 4
+
+
+def test_the_cli_lists_plugin_strategies_and_broken_plugins(installed) -> None:
+    result = CliRunner().invoke(app, ["strategies"], catch_exceptions=False, env={"COLUMNS": "400"})
+    assert result.exit_code == 0
+    rows = result.stdout.splitlines()
+    assert any("twice" in r and "Asks for the answer twice" in r for r in rows)
+    assert any("missing (broken strategy plugin)" in r and "ModuleNotFoundError" in r for r in rows)
+    assert any("wrong (broken provider plugin)" in r for r in rows)
+
+
+def test_a_plugin_provider_builds_models_through_get_model(installed) -> None:
+    model = get_model("echo:small", token_delay=0.0)
+    assert isinstance(model, FakeModel) and model.name == "echo:small"
+    assert PROVIDER_INFO["echo"].free
+    plugins.reset()
+    sys.modules.pop("example_plugin", None)
+    assert "echo" not in PROVIDER_INFO and "twice" not in strategy_names()  # reset forgets them
