@@ -453,7 +453,9 @@ def leaderboard_counts(counts: ResultCounts, n_boot: int = 1000, ci: float = 0.9
         n_correct = float(group["correct"].sum())
         row: dict[str, Any] = {**ident, "n": n, "accuracy": n_correct / n, "ci_low": low, "ci_high": high}
         curve = curves.get(key_tuple, by_budget.iloc[0:0])
-        per_budget = dict(zip(curve["budget"], curve["accuracy"], strict=True))
+        # Plain lists from here: a merge per series cost more than the metrics themselves.
+        curve_budgets = curve["budget"].tolist()
+        per_budget = dict(zip(curve_budgets, curve["accuracy"].tolist(), strict=True))
         for b in budgets:
             row[f"acc@{budget_label(b)}"] = per_budget.get(b, float("nan"))
         spent = sums_by_key[key_tuple]
@@ -463,13 +465,12 @@ def leaderboard_counts(counts: ResultCounts, n_boot: int = 1000, ci: float = 0.9
         row["mean_seconds"] = seconds / n
         row["tokens_per_correct"] = _per(tokens, n_correct)
         row["usd_per_correct"] = _per(usd, n_correct)
-        positive = curve.loc[curve["budget"] > 0]
-        row["auc"] = auc_accuracy_budget(positive, x="budget", y="accuracy")
-        by_level = spent.loc[spent["budget"].notna()]
-        level = pd.DataFrame({"budget": by_level["budget"].to_numpy(),
-                              "tokens": by_level["total_tokens"].to_numpy(dtype=float) / by_level["n"].to_numpy()})
-        level = level.merge(curve[["budget", "accuracy"]], on="budget")
-        row["anytime_index"] = anytime_index(level, x="tokens", y="accuracy")
+        row["auc"] = auc_accuracy_budget([(b, per_budget[b]) for b in curve_budgets if b > 0])
+        # The accuracy against the mean tokens spent at each budget level the curve has.
+        level = [(total / count, per_budget[b]) for b, total, count in
+                 zip(spent["budget"].tolist(), spent["total_tokens"].tolist(), spent["n"].tolist(), strict=True)
+                 if b == b and b in per_budget]
+        row["anytime_index"] = anytime_index(level)
         row["_cost"] = float(spent[cost_col].sum()) / n
         row["errored"] = errored.get(key_tuple, 0)
         rows.append(row)
