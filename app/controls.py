@@ -26,6 +26,7 @@ from reasoning.deployment_limits import LimitError, check_supported, gguf_path_a
 from reasoning.entries import entry_labels
 from reasoning.models import Model, get_model
 from reasoning.models.providers import NO_KEY, PROVIDER_INFO
+from reasoning.plugins import provider_names
 from reasoning.prices import PriceFileError, price_for
 from reasoning.strategies import knobs_of, make_strategy, strategy_names
 from reasoning.strategies.base import Knob, StrategyConfigError, strategy_class
@@ -63,6 +64,11 @@ PROVIDERS: dict[str, Provider] = {p.id: p for p in (
     _hosted("anthropic", "Anthropic"),
     Provider("fake", "Fake (scripted replies, for tests and demos)", "fake"),
 )}
+# Installed plugins' providers (reasoning.plugins), after the built-ins: picked like a hosted one
+# (a model name, and a key when the provider reads one).
+PLUGIN_PROVIDERS = tuple(provider_names())
+PROVIDERS.update({name: Provider(name, PROVIDER_INFO[name].title or name, name, PROVIDER_INFO[name].key_env,
+                                 key_required=PROVIDER_INFO[name].needs_key) for name in PLUGIN_PROVIDERS})
 SUGGESTED_MODELS = {name: list(info.suggested_models) for name, info in PROVIDER_INFO.items() if info.suggested_models}
 
 
@@ -179,6 +185,8 @@ def readiness(provider: str, key: KeyChoice, *, base_url: str = "", gguf_path: s
         return Readiness(True, "ready" + (" (key entered)" if key.key else " (no key sent)"))
     if key.key:
         return Readiness(True, f"ready (key from {key.source})")
+    if not PROVIDERS[provider].key_required:  # a plugin's provider that needs no key
+        return Readiness(True, "ready")
     return Readiness(False, f"needs an API key: set {PROVIDERS[provider].key_env} or enter one below")
 
 
@@ -457,9 +465,9 @@ def model_inputs(limits: Limits) -> ModelChoice | None:
     provider = st.radio("Provider", offered, format_func=labels.__getitem__, key=f"{K}provider")
     model = base_url = gguf = ""
     fake_reply, fake_delay, threads = FAKE_REPLY, 0.0, 0
-    if provider in ("openai", "anthropic"):
+    if provider in ("openai", "anthropic", *PLUGIN_PROVIDERS):
         allowed = allowed_models(limits, provider)
-        options = allowed if allowed is not None else SUGGESTED_MODELS[provider]
+        options = allowed if allowed is not None else SUGGESTED_MODELS.get(provider, [])
         _default(f"{K}model.{provider}", options[0] if options else None)
         model = st.selectbox("Model", options, key=f"{K}model.{provider}", accept_new_options=allowed is None,
                              help="Pick one or type any model name the provider serves.") or ""
@@ -484,7 +492,7 @@ def model_inputs(limits: Limits) -> ModelChoice | None:
         fake_reply = st.text_area("Scripted reply (every call gets it)", key=f"{K}fake_reply", height=80)
         fake_delay = st.number_input("Seconds per token", min_value=0.0, max_value=2.0, step=0.01,
                                      key=f"{K}fake_delay")
-    if provider in ("openai", "anthropic", "compatible"):
+    if provider in ("openai", "anthropic", "compatible") or (provider in PLUGIN_PROVIDERS and PROVIDERS[provider].key_env):
         st.text_input(f"{'API key (optional)' if provider == 'compatible' else 'API key'}", type="password",
                       key=f"{K}key.{provider}",
                       help="Kept in this browser session only: never stored, logged or put in a link.")

@@ -25,14 +25,15 @@ import logging
 from dataclasses import dataclass
 
 STRATEGY_GROUP = "budget_arena.strategies"
-PROVIDER_GROUP = "budget_arena.providers"
+# The providers' group is reasoning.models.providers.PLUGIN_GROUP, imported where it is used: that
+# module's package imports this one, and reasoning.config reads the group without loading plugins.
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class BrokenPlugin:
-    group: str  # STRATEGY_GROUP or PROVIDER_GROUP
+    group: str  # STRATEGY_GROUP or reasoning.models.providers.PLUGIN_GROUP
     name: str  # the entry point's name
     value: str  # where it points: "package.module:attribute"
     reason: str
@@ -85,9 +86,11 @@ def load_strategies() -> None:
 
 def load_providers() -> None:
     """Add the providers of installed plugins to the provider table (once; reset() forgets them)."""
+    from reasoning.models.providers import PLUGIN_GROUP as PROVIDER_GROUP
+    from reasoning.models.providers import PROVIDER_INFO, ProviderInfo
+
     if PROVIDER_GROUP in _broken:
         return
-    from reasoning.models.providers import PROVIDER_INFO, ProviderInfo
 
     _broken[PROVIDER_GROUP], _added[PROVIDER_GROUP] = [], []
     for ep in _entry_points(PROVIDER_GROUP):
@@ -98,6 +101,9 @@ def load_providers() -> None:
             _skip(PROVIDER_GROUP, ep, f"{ep.value} is not a ProviderInfo with a build function")
         elif not info.name or ":" in info.name:
             _skip(PROVIDER_GROUP, ep, f"{ep.value} has no usable name (a model spec's prefix, no ':')")
+        elif info.name != ep.name:
+            _skip(PROVIDER_GROUP, ep, f"its ProviderInfo is named {info.name!r}, its entry point {ep.name!r}: "
+                                      "they must be the same")
         elif info.name in PROVIDER_INFO:
             _skip(PROVIDER_GROUP, ep, f"the provider name {info.name!r} is taken")
         else:
@@ -105,21 +111,31 @@ def load_providers() -> None:
             _added[PROVIDER_GROUP].append(info.name)
 
 
+def provider_names() -> list[str]:
+    """The providers installed plugins added (offered by default, as the built-ins are)."""
+    from reasoning.models.providers import PLUGIN_GROUP
+
+    load_providers()
+    return list(_added[PLUGIN_GROUP])
+
+
 def broken() -> list[BrokenPlugin]:
     """The plugins skipped so far, with their reasons (both groups loaded first)."""
+    from reasoning.models.providers import PLUGIN_GROUP
+
     load_strategies()
     load_providers()
-    return [b for group in (STRATEGY_GROUP, PROVIDER_GROUP) for b in _broken[group]]
+    return [b for group in (STRATEGY_GROUP, PLUGIN_GROUP) for b in _broken[group]]
 
 
 def reset() -> None:
     """Forget every plugin (registry entries and skips) so that the next load reads the installed
     packages again: for tests that install one, and after installing a package into a live process."""
-    from reasoning.models.providers import PROVIDER_INFO
+    from reasoning.models.providers import PLUGIN_GROUP, PROVIDER_INFO
     from reasoning.strategies.base import REGISTRY
 
     for name in _added.pop(STRATEGY_GROUP, []):
         REGISTRY.pop(name, None)
-    for name in _added.pop(PROVIDER_GROUP, []):
+    for name in _added.pop(PLUGIN_GROUP, []):
         PROVIDER_INFO.pop(name, None)
     _broken.clear()

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
+import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -64,7 +67,7 @@ def build(name, **options):
     return FakeModel(name=f"echo:{name}", replies="Answer: 7", **options)
 
 
-ECHO = ProviderInfo("echo", free=True, build=build, title="Echo (a plugin)")
+ECHO = ProviderInfo("echo", "ECHO_API_KEY", free=True, build=build, title="Echo (a plugin)")
 '''
 
 ENTRY_POINTS = """
@@ -147,3 +150,28 @@ def test_a_plugin_provider_builds_models_through_get_model(installed) -> None:
     plugins.reset()
     sys.modules.pop("example_plugin", None)
     assert "echo" not in PROVIDER_INFO and "twice" not in strategy_names()  # reset forgets them
+
+
+def test_a_plugin_provider_is_offered_in_the_app_and_its_key_is_redacted(tmp_path: Path, installed) -> None:
+    # app.controls builds its provider choices at import: a fresh interpreter sees the plugin as the
+    # app's server would.
+    probe = """
+import json
+from app.controls import PROVIDERS, model_choice, offered_providers, readiness, KeyChoice
+from reasoning.config import Limits
+from reasoning.redaction import environment_keys
+print(json.dumps({
+    "offered": offered_providers(Limits()),
+    "title": PROVIDERS["echo"].title,
+    "ready": readiness("echo", KeyChoice(None, "")).ready,
+    "spec": model_choice("echo", model="small").spec,
+    "keys": environment_keys({"ECHO_API_KEY": "echo-secret-0123456789"}),
+}))
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(__file__).resolve().parents[1])])}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["offered"][-1] == "echo" and seen["title"] == "Echo (a plugin)"
+    assert seen["ready"] and seen["spec"] == "echo:small"
+    assert seen["keys"] == ["echo-secret-0123456789"]

@@ -8,6 +8,7 @@ own, below them all: reasoning.redaction may import it without importing a provi
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from reasoning.models.base import Model
 
+PLUGIN_GROUP = "budget_arena.providers"  # the entry-point group of plugins' providers (reasoning.plugins)
 NO_KEY = "not-needed"  # what a keyless OpenAI-compatible server is sent: the SDK insists on a key
 
 
@@ -40,6 +42,8 @@ PROVIDER_INFO: dict[str, ProviderInfo] = {p.name: p for p in (
     ProviderInfo("fake", free=True),
 )}
 
+BUILT_IN = tuple(PROVIDER_INFO)  # reasoning.plugins adds to PROVIDER_INFO; a plugin never replaces these
+
 
 def key_env_vars() -> tuple[str, ...]:
     """Every provider's key variable, plugins' included once reasoning.models has loaded them."""
@@ -49,3 +53,10 @@ def key_env_vars() -> tuple[str, ...]:
 def provider_of(model_name: str) -> str:
     """The provider part of a model spec or name: "openai" for "openai:gpt-4o-mini", "local" for "local"."""
     return model_name.partition(":")[0] if ":" in model_name else model_name
+
+
+def plugin_provider_names() -> list[str]:
+    """The provider names installed plugins declare (their entry points' names), without importing
+    them: reasoning.config offers them by default, as it does the built-ins. reasoning.plugins
+    enrols each one whose ProviderInfo carries the same name."""
+    return sorted({ep.name for ep in importlib.metadata.entry_points(group=PLUGIN_GROUP)} - set(BUILT_IN))
