@@ -1,4 +1,4 @@
-"""The run page in a real browser (issue 14): live spend, call states, the search tree, the summary
+"""The run page in a real browser: live spend, call states, the search tree, the summary
 table and the page at a phone's and a wide screen's width.
 
 `budget-arena serve` runs on a free port with a private data directory; this process records the
