@@ -29,11 +29,12 @@ LABEL_CHARS = 28  # a node's step in its box; the whole step is in its tooltip a
 TOOLTIP_CHARS = 600
 
 # Node statuses, in the words the legend uses.
-ROOT, EXPANDED, ANSWERED, PRUNED, DEPTH_LIMIT, DROPPED, WAITING = (
+ROOT, EXPANDED, ANSWERED, PRUNED, DEPTH_LIMIT, DROPPED, WAITING, UNREACHED = (
     "problem", "expanded", "states an answer", "pruned: its budget share cannot pay for an expansion",
-    "at the depth limit", "dropped from the beam", "not expanded yet")
+    "at the depth limit", "dropped from the beam", "not expanded yet", "not expanded: the search ended first")
 _FILL = {ROOT: "#e5e7eb", EXPANDED: "#dbeafe", ANSWERED: "#dcfce7", PRUNED: "#f3f4f6", DEPTH_LIMIT: "#f3f4f6",
-         DROPPED: "#f3f4f6", WAITING: "#ffffff"}
+         DROPPED: "#f3f4f6", WAITING: "#ffffff", UNREACHED: "#f3f4f6"}
+_DASHED = (PRUNED, DEPTH_LIMIT, DROPPED, UNREACHED)  # drawn dashed: the search did not go on from them
 BEST_COLOR = "#b45309"  # the best path: thick amber borders and edges
 
 
@@ -140,7 +141,7 @@ def _value_tree_note(tree: SearchTree, note: NoteView) -> None:
         _apply_final(tree, data)
         if isinstance(data.get("best_path"), list):
             tree.best_path = [str(i) for i in data["best_path"]]
-        _value_tree_statuses(tree, data.get("depth_limit"))
+        _final_statuses(tree)
         return
     if not note.label.startswith("expand ") or not isinstance(data.get("node"), str):
         return
@@ -175,7 +176,9 @@ def _value_tree_note(tree: SearchTree, note: NoteView) -> None:
         parent.status = EXPANDED
 
 
-def _value_tree_statuses(tree: SearchTree, limit: Any) -> None:
+def _final_statuses(tree: SearchTree) -> None:
+    """Once the whole tree is known: expanded and answering nodes as such; a node still waiting for
+    its expansion never got it (the budget or the depth ran out first)."""
     for node in tree.nodes.values():
         if node.id == "root":
             continue
@@ -183,8 +186,8 @@ def _value_tree_statuses(tree: SearchTree, limit: Any) -> None:
             node.status = EXPANDED
         elif node.answer is not None:
             node.status = ANSWERED
-        elif node.status == WAITING:  # a share never spent (the run stopped first)
-            node.status = PRUNED
+        elif node.status == WAITING:
+            node.status = UNREACHED
 
 
 def _tot_note(tree: SearchTree, note: NoteView) -> None:
@@ -194,9 +197,7 @@ def _tot_note(tree: SearchTree, note: NoteView) -> None:
         best = data.get("best")
         if isinstance(best, str):
             tree.best_path = _path_to(best)
-        for node in tree.nodes.values():
-            if node.id != "root" and node.expanded:
-                node.status = EXPANDED
+        _final_statuses(tree)
         return
     if not note.label.startswith("depth ") or not isinstance(data.get("scores"), Mapping):
         return
@@ -282,7 +283,7 @@ def tree_dot(tree: SearchTree) -> str:
              '  edge [color="#9ca3af", arrowsize=0.5];']
     for node in tree.nodes.values():
         on_path = node.id in best
-        dashed = node.status in (PRUNED, DEPTH_LIMIT, DROPPED)
+        dashed = node.status in _DASHED
         style = "rounded,filled" + (",dashed" if dashed else "") + (",bold" if on_path else "")
         attrs = {
             "label": dot_string(node_label(node, tree.strategy)),
