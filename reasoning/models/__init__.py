@@ -6,8 +6,7 @@ from reasoning.models.base import Capabilities, Chunk, Message, Model, ModelConf
 from reasoning.models.providers import PROVIDER_INFO, ProviderInfo, provider_of
 from reasoning.plugins import load_providers
 
-load_providers()  # installed packages' providers (entry points) join the table after the built-ins
-PROVIDERS = tuple(PROVIDER_INFO)  # local, openai, anthropic, fake, then plugins
+PROVIDERS = tuple(PROVIDER_INFO)  # the built-ins: local, openai, anthropic, fake
 
 
 def get_model(spec: str, **options) -> Model:
@@ -15,7 +14,10 @@ def get_model(spec: str, **options) -> Model:
     (base_url=... for any OpenAI-compatible server), "anthropic:claude-...", "fake" (tests)."""
     spec = (spec or "").strip()
     provider, _, name = spec.partition(":")
-    load_providers()  # a no-op once loaded; after reasoning.plugins.reset() it reads them again
+    # Installed packages' providers join the table here, on first use, not when this package is
+    # imported: a plugin's module may import the engine (reasoning.strategies.base imports this
+    # package), and would meet it half-loaded. A no-op once loaded.
+    load_providers()
     info = PROVIDER_INFO.get(provider)
     if info is None:
         raise ModelConfigError(

@@ -46,7 +46,8 @@ BUILT_IN = tuple(PROVIDER_INFO)  # reasoning.plugins adds to PROVIDER_INFO; a pl
 
 
 def key_env_vars() -> tuple[str, ...]:
-    """Every provider's key variable, plugins' included once reasoning.models has loaded them."""
+    """Every provider's key variable, plugins' included once loaded (get_model, app.controls and
+    budget-arena strategies load them)."""
     return tuple(p.key_env for p in PROVIDER_INFO.values() if p.key_env)
 
 
