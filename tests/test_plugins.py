@@ -175,3 +175,19 @@ print(json.dumps({
     assert seen["offered"][-1] == "echo" and seen["title"] == "Echo (a plugin)"
     assert seen["ready"] and seen["spec"] == "echo:small"
     assert seen["keys"] == ["echo-secret-0123456789"]
+
+
+def test_a_plugin_that_imports_the_engine_loads_whatever_is_imported_first(tmp_path: Path, installed) -> None:
+    # The plugin module imports reasoning.strategies.base; importing that first (it imports
+    # reasoning.models) must not load the plugin while the engine is half-imported.
+    probe = """
+import reasoning.strategies.base
+from reasoning.models import get_model
+from reasoning.plugins import broken
+from reasoning.strategies import strategy_names
+print(get_model("echo:x").name, "twice" in strategy_names(), sorted(b.name for b in broken()))
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(__file__).resolve().parents[1])])}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == "echo:x True ['clash', 'missing', 'not_a_class', 'wrong']"
