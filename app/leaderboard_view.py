@@ -17,6 +17,7 @@ are kept apart unless pooled.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -436,8 +437,43 @@ def pair_budgets(pairs: pd.DataFrame | None) -> list[tuple[str, float]]:
     return [(str(m), float(b)) for m, b in pairs[["model", "budget"]].drop_duplicates().itertuples(index=False)]
 
 
+def _whole_pts(value: float) -> int:
+    # Rounded to whole points before formatting, so -0.0 and -0.3 pts read "0", not "-0".
+    return int(round(value * 100))
+
+
 def _pts(value: float) -> str:
-    return f"{value * 100:+.0f}"
+    return f"{_whole_pts(value):+d}"
+
+
+def detectable_difference(n: int, discordance: float) -> float:
+    """The smallest accuracy difference (0-1) that n paired problems show with 80% power, given the
+    share of problems on which the two strategies disagreed so far; NaN when none would show.
+
+    Connor's formula (paired_stats.min_detectable_difference) takes the discordance psi as known.
+    A true difference delta makes at least a share delta of the problems discordant, so the test
+    would meet psi >= max(observed, delta): two strategies that agreed on every problem so far
+    (observed 0) do not make every difference visible, and a small observed share does not hide
+    every difference larger than it. When the observed share is too small for the difference it
+    would show, the answer is the smallest psi = delta that the formula accepts (found by bisection:
+    the formula's delta grows as sqrt(psi), so delta <= psi holds above one threshold)."""
+    if n < 1:
+        return float("nan")
+    observed = discordance if math.isfinite(discordance) else paired_stats.UNKNOWN_DISCORDANCE
+    mdd = paired_stats.min_detectable_difference(n, observed)
+    if mdd == mdd and mdd > 0:
+        return mdd
+    if paired_stats.min_detectable_difference(n, 1.0) != paired_stats.min_detectable_difference(n, 1.0):
+        return float("nan")  # even a difference of 100 pts would not show
+    low, high = max(observed, 0.0), 1.0
+    for _ in range(50):
+        middle = (low + high) / 2
+        delta = paired_stats.min_detectable_difference(n, middle)
+        if delta == delta and delta > 0:
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def _p_text(p: float) -> str:
@@ -454,7 +490,7 @@ def pair_sentences(pairs: pd.DataFrame, cap: str, model: str, budget: float, *,
     where = f"At {budget_text(budget, cap)}" + (f" on {model}" if with_model else "")
     clear = cell.loc[significant(cell)].sort_values("p_holm", kind="stable")
     sentences = [
-        f"{where} {r.a} beats {r.b} by {_pts(r.diff)} pts [{r.ci_low * 100:.0f}, {r.ci_high * 100:.0f}], "
+        f"{where} {r.a} beats {r.b} by {_pts(r.diff)} pts [{_whole_pts(r.ci_low)}, {_whole_pts(r.ci_high)}], "
         f"{_p_text(r.p_holm)} (Holm-adjusted) over {r.n:,} {'problem' if r.n == 1 else 'problems'}"
         for r in clear.itertuples(index=False)
     ]
@@ -462,7 +498,7 @@ def pair_sentences(pairs: pd.DataFrame, cap: str, model: str, budget: float, *,
         return sentences
     n = int(cell["n"].max())
     discordance = float(((cell["a_only"] + cell["b_only"]) / cell["n"]).mean())
-    mdd = paired_stats.min_detectable_difference(n, discordance)
+    mdd = detectable_difference(n, discordance)
     reach = (f"with {n:,} problems, a difference under about {mdd * 100:.0f} pts is likely to go unseen "
              "(80% power, α = 0.05)" if mdd == mdd else f"{n:,} problems are too few to show any difference")
     return [f"{where}: no clear difference (smallest Holm-adjusted p = {cell['p_holm'].min():.2f}); {reach}."]
@@ -484,8 +520,8 @@ def pair_matrix(pairs: pd.DataFrame, model: str, budget: float, order: list[str]
     sign = [[0] * len(names) for _ in names]
     for r in cell.itertuples(index=False):
         a, b = where[r.a], where[r.b]
-        text[a][b] = f"{_pts(r.diff)} [{r.ci_low * 100:.0f}, {r.ci_high * 100:.0f}]"
-        text[b][a] = f"{_pts(-r.diff)} [{-r.ci_high * 100:.0f}, {-r.ci_low * 100:.0f}]"
+        text[a][b] = f"{_pts(r.diff)} [{_whole_pts(r.ci_low)}, {_whole_pts(r.ci_high)}]"
+        text[b][a] = f"{_pts(-r.diff)} [{_whole_pts(-r.ci_high)}, {_whole_pts(-r.ci_low)}]"
         if r.p_holm < SIGNIFICANCE:
             sign[a][b], sign[b][a] = (1, -1) if r.diff > 0 else (-1, 1)
     return (pd.DataFrame(text, index=names, columns=names, dtype=object),
