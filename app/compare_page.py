@@ -164,8 +164,11 @@ def render_compare_page() -> None:
         if ceilings:
             st.caption(literal_markdown(ceilings))
         if _shares_one_local_model(choice, budget, len(entries)):
-            st.caption("The local model answers one call at a time: a strategy's seconds also run while it "
-                       "waits for the others' calls.")
+            # The engine batches every call in flight and the seconds cap counts served time only
+            # (reasoning.run.ServedClock), so a strategy's seconds do not run while others' calls do.
+            st.caption("The local model decodes the strategies' calls together, a token each per step: a "
+                       "strategy's seconds count only its share of that time, not its wait in the queue or "
+                       "the model's load.")
         if choice is not None:
             st.caption(literal_markdown(_estimate(choice, budget, problem, entries, limits).text))
         clicked = st.button("Run", type="primary", icon=":material/play_arrow:", width="stretch", key="run_button")
@@ -187,7 +190,7 @@ def render_compare_page() -> None:
 
 
 def _shares_one_local_model(choice: ModelChoice | None, budget: Budget | None, strategies: int) -> bool:
-    """Several strategies with a seconds cap on the local model, which serves one call at a time."""
+    """Several strategies with a seconds cap on the local model, which they share."""
     return (choice is not None and choice.provider in LOCAL_PROVIDERS and budget is not None
             and budget.seconds is not None and strategies > 1)
 

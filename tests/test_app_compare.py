@@ -229,8 +229,8 @@ def test_a_share_link_to_the_landing_page_opens_the_run(store: Store) -> None:
     assert any(f"id {run_id}" in plain(c.value) for c in other.caption)
 
 
-def test_the_form_warns_that_a_seconds_cap_includes_waiting_for_the_local_model(store: Store) -> None:
-    note = "The local model answers one call at a time"
+def test_the_form_says_how_a_seconds_cap_counts_on_the_shared_local_model(store: Store) -> None:
+    note = "a strategy's seconds count only its share of that time, not its wait in the queue"
     at = AppTest.from_file(MAIN, default_timeout=60).run()  # local model, three strategies, 90 s
     assert any(note in c.value for c in at.caption)
     _set(at, "cmp.budget.seconds", 0.0)
