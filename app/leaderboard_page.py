@@ -219,6 +219,10 @@ def render_board(board: Leaderboard, filters: LeaderboardFilters, choice: RowCho
     if notes:
         st.caption(" ".join(notes))
     table = display_table(board.board)
+    # A cost per correct answer with none correct is infinite, which the grid prints "Infinity":
+    # it reads "–" here as on the Sweep page's table (the HTML report writes ∞ with a tooltip).
+    for column in ("tokens / correct", "$ / correct"):
+        table[column] = table[column].where(table[column].abs() != float("inf"))
     percent = st.column_config.NumberColumn(format="percent")
     acc_cols = [c for c in table.columns if c.startswith("accuracy @ ")]
     st.dataframe(
@@ -238,8 +242,8 @@ def render_board(board: Leaderboard, filters: LeaderboardFilters, choice: RowCho
                 help="Results that ended in an error after spending: scored as what they answered."),
             "accuracy": percent, "CI low": percent, "CI high": percent,
             **{c: percent for c in acc_cols},
-            "tokens / correct": st.column_config.NumberColumn(format="%.0f"),
-            "$ / correct": st.column_config.NumberColumn(format="$%.5f"),
+            "tokens / correct": st.column_config.NumberColumn(format="%.0f", help="–: no correct answer."),
+            "$ / correct": st.column_config.NumberColumn(format="$%.5f", help="–: no correct answer."),
             "AUC": st.column_config.NumberColumn(format="%.3f", help="Mean accuracy across the budget range "
                                                                      "(area under the curve, log budget axis)."),
             "Anytime Index / 1k tokens": st.column_config.NumberColumn(

@@ -589,3 +589,14 @@ def test_cli_sweep_filter(store):
     add_entries(store, [{"strategy": "B", "correct": True}])
     code, out, _ = run_cli("leaderboard", "--sweep", "sw-one", "--format", "json", "--db", store.url)
     assert code == 0 and [r["strategy"] for r in json.loads(out)] == ["A"]
+
+
+def test_a_strategy_with_no_correct_answer_reads_a_dash_not_infinity(store):
+    # Its tokens per correct answer is infinite; the grid printed that "Infinity".
+    for i in range(3):
+        add_entries(store, [{"strategy": "good", "correct": True}, {"strategy": "bad", "correct": False}],
+                    item_id=str(i))
+    table = the_table(page()).set_index("strategy")
+    assert table.loc["good", "tokens / correct"] == 50
+    assert pd.isna(table.loc["bad", "tokens / correct"]) and pd.isna(table.loc["bad", "$ / correct"])
+    assert not any(math.isinf(v) for v in table["tokens / correct"].dropna())
