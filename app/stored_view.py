@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import math
 import types
 import typing
@@ -269,8 +268,3 @@ def ended_view(store: Store, run_id: str, last_seq: int, entries: int,
 def fold_runs_when_they_end() -> None:
     """Have the runner fold each run as it ends (storage.run_fold_store.run_ended)."""
     set_fold_builder(store_ended_run)
-
-
-def dumps(view: RunView) -> str:
-    """The encoded fold as one JSON text (tests and benchmarks)."""
-    return json.dumps(encode_view(view), allow_nan=False)
