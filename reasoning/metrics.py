@@ -316,11 +316,13 @@ def pareto_frontier(df: pd.DataFrame, cost_col: str, quality_col: str) -> pd.Ser
     Row j dominates row i when cost_j <= cost_i and quality_j >= quality_i with at least one strict.
     Ties: two rows with equal cost AND equal quality do not dominate each other, so both stay on the
     frontier; at equal cost with different quality only the better one stays. Rows with a missing
-    cost or quality are never on the frontier. ``df[mask]`` gives the frontier rows.
+    cost or quality are never on the frontier, nor are rows of zero quality: spending nothing buys
+    as much, so being the cheapest of them is no trade-off worth naming. ``df[mask]`` gives the
+    frontier rows.
     """
     cost = pd.to_numeric(df[cost_col], errors="coerce").to_numpy(dtype=float)
     quality = pd.to_numeric(df[quality_col], errors="coerce").to_numpy(dtype=float)
-    valid = ~(np.isnan(cost) | np.isnan(quality))
+    valid = ~(np.isnan(cost) | np.isnan(quality)) & (quality > 0)
     c, q = cost[valid], quality[valid]
     # no_worse[j, i]: row j is at least as good as row i on both axes
     no_worse = (c[:, None] <= c[None, :]) & (q[:, None] >= q[None, :])
