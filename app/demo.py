@@ -1,5 +1,5 @@
 """The demo sweep: graded_arithmetic problems x direct, chain_of_thought, self_consistency x two
-total-token budgets on the bundled local model, about a minute on 2 cores. The Sweep page's "Try
+total-token budgets on the bundled local model, a few minutes on 2 cores. The Sweep page's "Try
 the demo sweep" button and `budget-arena demo` run this one plan, so both land on the same sweep
 id, and running it again resumes it (finished cells are not run twice).
 

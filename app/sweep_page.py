@@ -165,7 +165,7 @@ def _demo_offer(limits: Limits) -> None:
         text.markdown(literal_markdown(
             f"New here? The demo sweeps {size} {GRADED} problems with direct, chain_of_thought and "
             f"self_consistency at {' and '.join(f'{b.total_tokens:,}' for b in plan.budgets)} tokens on the bundled "
-            "model (about a minute on 2 cores), then opens its leaderboard."))
+            "model (a few minutes on 2 cores: 7 min measured on a busy machine), then opens its leaderboard."))
         if button.button("Try the demo sweep", icon=":material/rocket_launch:", key="sweep_demo", width="stretch"):
             _start_demo(limits)
 
@@ -378,11 +378,17 @@ def _live_body(sweep_id: str | None) -> None:
                      column_config={"spent": st.column_config.NumberColumn(format="$%.4f")})
 
 
+def shown_dataset(spec: str) -> str:
+    """A sweep's dataset as shown to visitors: a file's name, never its path on the server."""
+    return "file: " + Path(spec.removeprefix("file:")).name if spec.startswith("file:") else spec
+
+
 def recent_table(sweeps: pd.DataFrame) -> pd.DataFrame:
     """list_sweeps as shown: progress counts finished cells, failed ones included, as the bar does."""
     completed = sweeps["done"] + sweeps["failed"]
     return pd.DataFrame({
-        "id": sweeps["id"], "created": sweeps["created"], "status": sweeps["status"], "dataset": sweeps["dataset"],
+        "id": sweeps["id"], "created": sweeps["created"], "status": sweeps["status"],
+        "dataset": sweeps["dataset"].astype(str).map(shown_dataset),
         "model": sweeps["model"], "progress": completed.astype(str) + " / " + sweeps["total_cells"].astype(str),
         "failed": sweeps["failed"], "spent": sweeps["spent_usd"],
     })

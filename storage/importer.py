@@ -36,7 +36,7 @@ from storage.tables import Event as EventRow
 
 FORMAT = "budget-arena.run"  # the same as storage.export's (that module imports this one)
 VERSION = 1
-MAX_FILE_BYTES = 50 * 1024 * 1024  # refused before parsing: json.loads of 50 MB already takes ~0.5 GB
+MAX_FILE_BYTES = 50_000_000  # refused before parsing: json.loads of 50 MB already takes ~0.5 GB
 MAX_RUNS_PER_FILE = 10_000
 MAX_TEXT_CHARS = 2_000_000  # one problem, answer, error or streamed text
 MAX_STRATEGIES = 256

@@ -299,3 +299,10 @@ def test_the_demo_button_sweeps_the_demo_plan_and_opens_its_leaderboard(store: S
     assert at.query_params.get("sweep") in (sweep_id, [sweep_id])
     info = get_sweep(sweep_id, store=store)
     assert (info.status, info.done, info.total_cells) == ("done", 12, 12)  # 2 problems x 3 strategies x 2 budgets
+
+
+def test_recent_sweeps_show_a_file_name_not_its_server_path() -> None:
+    from app.sweep_page import shown_dataset
+
+    assert shown_dataset("file:/root/.local/share/budget-arena/uploads/ab12/pasted-3.txt") == "file: pasted-3.txt"
+    assert shown_dataset("graded_arithmetic") == "graded_arithmetic"

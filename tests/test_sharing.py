@@ -380,7 +380,7 @@ def test_a_100_mb_file_is_refused_before_it_is_read(empty_store, tmp_path, monke
     started = time.monotonic()
     result = cli("import", str(big), "--db", empty_store.url)
     assert result.exit_code == EXIT_BAD_INPUT
-    assert "104.9 MB; at most 52 MB" in result.stderr
+    assert "104.9 MB; at most 50 MB" in result.stderr
     assert time.monotonic() - started < 5
     # The History page's upload: the size the browser reported is checked before reading.
     unread = io.BytesIO(b"{}")

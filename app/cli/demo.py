@@ -18,7 +18,7 @@ def demo(
     db: DbOption = None,
 ) -> None:
     """Try it: graded_arithmetic problems x direct, chain_of_thought, self_consistency x two budgets on the
-    bundled model (about a minute on 2 cores), with a progress bar, then the sweep's leaderboard.
+    bundled model (a few minutes on 2 cores), with a progress bar, then the sweep's leaderboard.
 
     The same sweep as the Sweep page's "Try the demo sweep" button: running it again resumes it."""
     from app.demo import DemoSizeError, demo_plan
