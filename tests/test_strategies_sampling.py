@@ -21,6 +21,7 @@ from reasoning.strategies.support.voting import (
     trailing_agreement,
 )
 from reasoning.strategies.token_budget import parse_token_count
+from reasoning.wording import plural
 
 PROBLEM = "A farmer has 6 rows of 7 trees. How many trees are there?"
 FILLER = "We multiply the rows by the trees in each row to get the total count."
@@ -169,7 +170,7 @@ async def test_a_smaller_budget_buys_fewer_samples() -> None:
                             samples=64, batch_size=4)
         stop = notes(events, "stop")
         assert stop and stop[0].data["reason"] == "budget"
-        assert stop[0].text == f"budget: {len(model.calls)} samples fit"
+        assert stop[0].text == f"budget: {plural(len(model.calls), 'sample')} fit"
         counts[total] = len(model.calls)
     # a sample costs 28 prompt + 17 output tokens: the budget buys exactly floor(total / 45)
     assert counts == {300: 300 // 45, 1200: 1200 // 45}

@@ -24,6 +24,7 @@ from reasoning.strategies.support.voting import (
     beta_samples_needed,
     trailing_agreement,
 )
+from reasoning.wording import plural
 
 STOP_RULES = ("fixed", "esc", "beta")
 
@@ -122,7 +123,7 @@ class SelfConsistency(StrategyBase):
             return "max_samples", f"max_samples reached: {len(keys)}"
         fit = cost.how_many_fit(ctx.remaining())
         if refused or (fit is not None and fit < 1):
-            return "budget", f"budget: {len(keys)} samples fit"
+            return "budget", f"budget: {plural(len(keys), 'sample')} fit"
         return None
 
     def _batch_size(self, tally: Tally, keys: list[str | None], limit: int, cost: CallCost,
