@@ -54,4 +54,4 @@ def test_the_demo_size_comes_from_the_environment_and_bad_values_are_refused(db:
 
 def test_demo_help_says_what_it_runs() -> None:
     text = " ".join(invoke("demo", "--help").stdout.split())
-    assert "graded_arithmetic" in text and "about a minute" in text
+    assert "graded_arithmetic" in text and "a few minutes" in text
