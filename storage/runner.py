@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import traceback
@@ -426,6 +427,13 @@ class Runner:
                 mark_interrupted(self.store, ids, reason="interrupted: the process exited before the run finished")
             except Exception as exc:
                 log.warning("could not mark runs %s interrupted at exit: %s", ids, exc)
+        # Stop the loop before the interpreter finalises: a daemon thread caught inside native code
+        # that released the GIL (the tokenizer) is ended with pthread_exit, and a frame that catches
+        # that unwind aborts the process ("FATAL: exception not rethrown", exit -6).
+        if self._thread.is_alive():
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(2.0)
 
     def close(self, timeout: float = 10.0) -> None:
         """Cancel this runner's runs, wait for them to end, and stop its threads (tests, tools)."""

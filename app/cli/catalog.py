@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from app.cli.common import out
+from app.cli.tables import print_table
 from reasoning.plugins import STRATEGY_GROUP, broken
 from reasoning.strategies import strategy_names
 
@@ -31,7 +32,7 @@ def strategies() -> None:
     for plugin in skipped:
         kind = "strategy" if plugin.group == STRATEGY_GROUP else "provider"
         table.add_row(f"{plugin.name} (broken {kind} plugin)", plugin.reason, plugin.value)
-    out.print(table)
+    print_table(out, table)
 
 
 def datasets(
@@ -48,7 +49,7 @@ def datasets(
     table.add_column("problems")
     for name, description in BUILTINS.items():
         table.add_row(name, description)
-    out.print(table)
+    print_table(out, table)
     out.print(f"Built-ins are generated offline and deterministically (--size, default {DEFAULT_BUILTIN_SIZE}; "
                   "--seed). Also: file:PATH (JSONL, JSON or CSV; GSM8K and MATH as published) and "
                   "hf:owner/name[:config][@split] when Hugging Face is reachable.", highlight=False, markup=False)
