@@ -20,11 +20,12 @@ import numpy as np
 import pandas as pd
 
 from app.leaderboard_view import (
-    NO_DATASET,
     Leaderboard,
     LeaderboardFilters,
     PairInput,
     RowChoice,
+    column_filter_mask,
+    dataset_labels,
     finish_leaderboard,
     label_knob_variants,
     label_versions,
@@ -46,10 +47,6 @@ from storage.result_summary import (
 KEYS = ["strategy", "model"]
 
 
-def _dataset_labels(groups: pd.DataFrame) -> pd.Series:
-    return groups["dataset"].fillna(NO_DATASET).astype(str)
-
-
 def filter_options(summary: ResultSummary) -> dict[str, list[str]]:
     """app.leaderboard_view.filter_options of the summarised results."""
     groups = summary.groups.loc[summary.groups["results"] > 0]
@@ -57,7 +54,7 @@ def filter_options(summary: ResultSummary) -> dict[str, list[str]]:
     sweeps = [str(s) for s in swept.groupby("sweep_id")["created_max"].max().sort_values(ascending=False).index]
     return {
         "models": sorted(groups["model"].dropna().astype(str).unique()),
-        "datasets": sorted(_dataset_labels(groups).unique()),
+        "datasets": sorted(dataset_labels(groups).unique()),
         "strategies": sorted(groups["strategy"].dropna().astype(str).unique()),
         "sweeps": sweeps,
     }
@@ -75,15 +72,7 @@ class Selection:
 
     def __init__(self, summary: ResultSummary, filters: LeaderboardFilters):
         groups = summary.groups
-        keep = pd.Series(True, index=groups.index)
-        if filters.models:
-            keep &= groups["model"].isin(filters.models)
-        if filters.datasets:
-            keep &= _dataset_labels(groups).isin(filters.datasets)
-        if filters.strategies:
-            keep &= groups["strategy"].isin(filters.strategies)
-        if filters.sweep:
-            keep &= groups["sweep_id"].eq(filters.sweep)
+        keep = column_filter_mask(groups, filters)
         self.summary = summary
         self.dated = filters.start is not None or filters.end is not None
         positions = np.flatnonzero(keep.to_numpy())

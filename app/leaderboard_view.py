@@ -101,16 +101,23 @@ def filter_options(results: pd.DataFrame) -> dict[str, list[str]]:
     }
 
 
-def apply_filters(results: pd.DataFrame, filters: LeaderboardFilters) -> pd.DataFrame:
-    keep = pd.Series(True, index=results.index)
+def column_filter_mask(frame: pd.DataFrame, filters: LeaderboardFilters) -> pd.Series:
+    """The rows of `frame` (results, or the store's result summary groups) that the model, dataset,
+    strategy and sweep filters keep; dates are filtered apart (a summary group spans many dates)."""
+    keep = pd.Series(True, index=frame.index)
     if filters.models:
-        keep &= results["model"].isin(filters.models)
+        keep &= frame["model"].isin(filters.models)
     if filters.datasets:
-        keep &= dataset_labels(results).isin(filters.datasets)
+        keep &= dataset_labels(frame).isin(filters.datasets)
     if filters.strategies:
-        keep &= results["strategy"].isin(filters.strategies)
+        keep &= frame["strategy"].isin(filters.strategies)
     if filters.sweep:
-        keep &= results["sweep_id"].eq(filters.sweep) if "sweep_id" in results.columns else False
+        keep &= frame["sweep_id"].eq(filters.sweep) if "sweep_id" in frame.columns else False
+    return keep
+
+
+def apply_filters(results: pd.DataFrame, filters: LeaderboardFilters) -> pd.DataFrame:
+    keep = column_filter_mask(results, filters)
     if filters.start is not None or filters.end is not None:
         created = pd.to_datetime(results["created"], utc=True)  # compared as timestamps: no per-row dates
         if filters.start is not None:
