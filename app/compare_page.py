@@ -33,7 +33,7 @@ from reasoning.budget import Budget
 from reasoning.config import Limits, get_settings
 from reasoning.datasets import BUILTINS, GRADED, DatasetError, load_builtin
 from reasoning.deployment_limits import LimitError, check_budget, check_entries
-from reasoning.models import Model
+from reasoning.model_protocol import Model
 from reasoning.strategies import strategy_names
 from reasoning.tokens import count_text
 from reasoning.wording import sentence

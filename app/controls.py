@@ -24,7 +24,8 @@ from reasoning.budget import Budget
 from reasoning.config import Limits, get_settings
 from reasoning.deployment_limits import LimitError, check_supported, gguf_path_allowed, outside_gguf_dirs
 from reasoning.entries import entry_labels
-from reasoning.models import Model, get_model
+from reasoning.model_protocol import Model
+from reasoning.models import get_model
 from reasoning.models.providers import NO_KEY, PROVIDER_INFO
 from reasoning.plugins import provider_names
 from reasoning.prices import PriceFileError, price_for

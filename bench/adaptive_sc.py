@@ -24,7 +24,7 @@ import numpy as np
 from reasoning.answers import is_equivalent
 from reasoning.budget import Budget
 from reasoning.events import FinalAnswer
-from reasoning.models.base import Message
+from reasoning.model_protocol import Message
 from reasoning.models.fake import FakeModel
 from reasoning.paired_stats import holm, mcnemar_exact, paired_bootstrap_ci
 from reasoning.run import run

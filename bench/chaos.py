@@ -52,7 +52,7 @@ from sqlalchemy import event as sa_event  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from reasoning.budget import Budget  # noqa: E402
-from reasoning.models.base import ModelError  # noqa: E402
+from reasoning.model_protocol import ModelError  # noqa: E402
 from reasoning.models.fake import FakeModel  # noqa: E402
 from reasoning.sweep import Cell, CellOutcome, ResumeState, StrategyChoice, SweepPlan, SweepProgress  # noqa: E402
 

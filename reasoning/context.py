@@ -22,7 +22,7 @@ from typing import Any
 from reasoning.budget import Budget, BudgetExhausted, Spend
 from reasoning.events import Event, Note, PartialAnswer, SpendUpdate, TextDelta, ThinkingDelta
 from reasoning.metering import PromptCount, calibration_for, count_prompt
-from reasoning.models.base import Message, Model, ModelError, Usage
+from reasoning.model_protocol import Message, Model, ModelError, Usage
 from reasoning.prices import ModelPrice
 
 # A call that could only produce fewer tokens than this is refused instead of started.

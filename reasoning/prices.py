@@ -25,7 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from reasoning.config import current_settings
-from reasoning.models.base import Usage
+from reasoning.model_protocol import Usage
 
 
 @dataclass(frozen=True)

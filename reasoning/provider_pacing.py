@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reasoning.models.base import Model, ModelError
+from reasoning.model_protocol import Model, ModelError
 from reasoning.models.providers import provider_of
 
 

@@ -16,7 +16,7 @@ from reasoning.budget import Budget, BudgetExhausted, Spend
 from reasoning.call_states import CallStateName, monitoring, new_call_id
 from reasoning.context import Context
 from reasoning.events import CallState, Event, FinalAnswer, PartialAnswer, StopReason
-from reasoning.models.base import Model, ModelError
+from reasoning.model_protocol import Model, ModelError
 from reasoning.prices import ModelPrice, price_for
 from reasoning.provenance import app_version, fingerprint
 from reasoning.strategies.base import Strategy

@@ -31,7 +31,7 @@ from reasoning.budget import Budget
 from reasoning.config import Limits
 from reasoning.datasets import Dataset, Item
 from reasoning.deployment_limits import check_budget, check_model, check_strategies
-from reasoning.models.base import Model
+from reasoning.model_protocol import Model
 from reasoning.models.providers import provider_of
 from reasoning.prices import ModelPrice
 from reasoning.redaction import redact_options

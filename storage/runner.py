@@ -27,8 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from reasoning.budget import Budget, Spend
 from reasoning.config import get_settings
 from reasoning.events import FinalAnswer
+from reasoning.model_protocol import Model, ModelConfigError
 from reasoning.models import get_model
-from reasoning.models.base import Model, ModelConfigError
 from reasoning.prices import ModelPrice, price_for
 from reasoning.redaction import (
     SECRET_OPTION,

@@ -37,8 +37,8 @@ from sqlalchemy import delete, func, insert, select, update
 from reasoning.config import Limits, get_settings
 from reasoning.datasets import Dataset, load_dataset
 from reasoning.deployment_limits import LimitError, check_texts
+from reasoning.model_protocol import Model
 from reasoning.models import get_model
-from reasoning.models.base import Model
 from reasoning.prices import ModelPrice, price_for
 from reasoning.provider_pacing import RateLimit, rate_limited
 from reasoning.sweep import (

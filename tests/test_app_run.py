@@ -24,7 +24,7 @@ from app.charts import quality_steps, series_name
 from app.live import PAGE_CSS
 from app.panes import literal_markdown
 from reasoning.budget import Budget
-from reasoning.models.base import ModelError
+from reasoning.model_protocol import ModelError
 from reasoning.models.fake import FakeModel
 from storage.queries import curve_points, get_run
 from storage.runner import Runner, RunSpec, get_runner

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from reasoning.budget import Budget
-from reasoning.models.base import Chunk, Message
+from reasoning.model_protocol import Chunk, Message
 from reasoning.models.fake import FakeModel
 from tests.support import free_port, require_in_ci, stop_process, wait_for_http
 from tests.test_strategies_search import SCORES, Scripted

@@ -24,7 +24,7 @@ import pytest
 from reasoning.answers import is_equivalent
 from reasoning.budget import Budget
 from reasoning.events import Event, FinalAnswer, Note
-from reasoning.models.base import Capabilities, Message
+from reasoning.model_protocol import Capabilities, Message
 from reasoning.models.fake import FakeModel
 from reasoning.run import run
 from reasoning.strategies import make_strategy, strategy_names

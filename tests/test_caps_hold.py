@@ -28,10 +28,10 @@ from reasoning.budget import Budget
 from reasoning.config import get_settings
 from reasoning.events import Event, FinalAnswer, Note, SpendUpdate, TextDelta
 from reasoning.metering import INITIAL_MARGIN, Calibration, PromptCount, calibration_for
+from reasoning.model_protocol import Capabilities, Chunk, Message, Usage
 from reasoning.models import anthropic as anthropic_provider
 from reasoning.models import get_model
 from reasoning.models import openai as openai_provider
-from reasoning.models.base import Capabilities, Chunk, Message, Usage
 from reasoning.models.fake import FakeModel, fake_tokens
 from reasoning.prices import ModelPrice
 from reasoning.provenance import app_version, fingerprint, prompt_templates

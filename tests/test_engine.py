@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from reasoning.budget import Budget, BudgetExhausted
 from reasoning.context import Context
 from reasoning.events import FinalAnswer, PartialAnswer, SpendUpdate, TextDelta
-from reasoning.models.base import ModelError
+from reasoning.model_protocol import ModelError
 from reasoning.models.fake import FakeModel, fake_tokens
 from reasoning.prices import FREE, ModelPrice
 from reasoning.run import run

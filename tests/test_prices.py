@@ -7,7 +7,7 @@ import math
 import genai_prices
 import pytest
 
-from reasoning.models.base import Usage
+from reasoning.model_protocol import Usage
 from reasoning.prices import FREE, PRICES_ENV, UNKNOWN, PriceFileError, price_file_path, price_for
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from reasoning.budget import Budget
 from reasoning.context import Context
-from reasoning.models.base import ModelConfigError
+from reasoning.model_protocol import ModelConfigError
 from reasoning.models.fake import FakeModel
 from reasoning.strategies.base import REGISTRY, StrategyBase
 from storage import (

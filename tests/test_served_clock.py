@@ -13,7 +13,7 @@ from reasoning.budget import Budget
 from reasoning.call_states import current_monitor, new_call_id
 from reasoning.context import Context
 from reasoning.events import CallState, FinalAnswer, event_from_dict, event_to_dict
-from reasoning.models.base import Capabilities, Chunk, Message, Usage
+from reasoning.model_protocol import Capabilities, Chunk, Message, Usage
 from reasoning.models.fake import FakeModel
 from reasoning.run import ServedClock, run, stop_detail
 from reasoning.strategies import make_strategy

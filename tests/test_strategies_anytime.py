@@ -9,7 +9,7 @@ import pytest
 from reasoning.budget import Budget
 from reasoning.context import Reply
 from reasoning.events import FinalAnswer, Note, PartialAnswer, ThinkingDelta
-from reasoning.models.base import Capabilities, Usage
+from reasoning.model_protocol import Capabilities, Usage
 from reasoning.models.fake import FakeModel
 from reasoning.run import run
 from reasoning.strategies import make_strategy

@@ -9,7 +9,7 @@ import pytest
 
 from reasoning.budget import Budget
 from reasoning.events import Event, FinalAnswer, Note, PartialAnswer
-from reasoning.models.base import Message
+from reasoning.model_protocol import Message
 from reasoning.models.fake import FakeModel
 from reasoning.run import run
 from reasoning.strategies import make_strategy

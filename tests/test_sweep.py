@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from reasoning.budget import Budget
 from reasoning.datasets import Dataset, Item, load_dataset
-from reasoning.models.base import ModelError
+from reasoning.model_protocol import ModelError
 from reasoning.models.fake import FakeModel
 from reasoning.prices import FREE, ModelPrice
 from reasoning.provider_pacing import ProviderLimiter, RateLimit, RateLimitedModel, retry_after

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reasoning.models.base import Capabilities, Chunk, Message, Model, ModelConfigError, ModelError, Usage
+from reasoning.model_protocol import Model, ModelConfigError, ModelError
 from reasoning.models.providers import PROVIDER_INFO, ProviderInfo, provider_of
 from reasoning.plugins import load_providers
 
@@ -45,5 +45,4 @@ def get_model(spec: str, **options) -> Model:
     return AnthropicModel(name, **options)
 
 
-__all__ = ["PROVIDERS", "PROVIDER_INFO", "Capabilities", "Chunk", "Message", "Model", "ModelConfigError", "ModelError",
-           "ProviderInfo", "Usage", "get_model", "provider_of"]
+__all__ = ["PROVIDERS", "PROVIDER_INFO", "ModelConfigError", "ModelError", "ProviderInfo", "get_model", "provider_of"]

@@ -28,7 +28,7 @@ import httpx2
 
 from reasoning import tokens
 from reasoning.metering import CountCache
-from reasoning.models.base import Capabilities, Chunk, Message, ModelConfigError, ModelError, Usage
+from reasoning.model_protocol import Capabilities, Chunk, Message, ModelConfigError, ModelError, Usage
 from reasoning.models.openai import (
     CONNECT_TIMEOUT,
     TOKENIZE_TIMEOUT,

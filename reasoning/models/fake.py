@@ -10,7 +10,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
-from reasoning.models.base import Capabilities, Chunk, Message, ModelError, Usage
+from reasoning.model_protocol import Capabilities, Chunk, Message, ModelError, Usage
 
 Script = str | Sequence[str] | Callable[[Sequence[Message], int], str]
 _TOKEN = re.compile(r"\S+\s*|\s+")

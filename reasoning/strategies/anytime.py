@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from reasoning.answers import forced_answer, is_equivalent, parse_score, stated_answer
 from reasoning.context import Context
-from reasoning.models.base import Message
+from reasoning.model_protocol import Message
 from reasoning.strategies.base import StrategyBase, knob, register
 from reasoning.strategies.support.prompts import (
     FORCE_ANSWER_CUE,

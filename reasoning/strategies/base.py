@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from reasoning.context import Context
-from reasoning.models.base import Model
+from reasoning.model_protocol import Model
 
 
 @runtime_checkable

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from reasoning.answers import forced_answer, stated_answer
 from reasoning.context import MIN_USEFUL_TOKENS, Context, Reply
-from reasoning.models.base import Message, Model
+from reasoning.model_protocol import Message, Model
 from reasoning.strategies.base import StrategyBase, knob, register
 from reasoning.strategies.support.prompts import FINAL_ANSWER_CUE, THINK_END, THINK_START, think_then_answer
 from reasoning.strategies.support.search import Cost, fits, largest_fitting

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from reasoning.answers import answer_key, extract_answer
 from reasoning.budget import Spend
 from reasoning.context import MIN_USEFUL_TOKENS, Context, Reply
-from reasoning.models.base import Message
+from reasoning.model_protocol import Message
 from reasoning.strategies.base import StrategyBase, knob, register
 from reasoning.strategies.support.prompts import debate_round, step_by_step
 from reasoning.strategies.support.sampling_budget import is_capped

@@ -17,7 +17,7 @@ from typing import Any
 
 from reasoning.answers import extract_answer
 from reasoning.context import MIN_USEFUL_TOKENS, Context
-from reasoning.models.base import Capabilities, Model
+from reasoning.model_protocol import Capabilities, Model
 from reasoning.strategies.base import StrategyBase, knob, register
 from reasoning.strategies.support.prompts import answer_in_format
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reasoning.models.base import Message
+from reasoning.model_protocol import Message
 
 ANSWER_FORMAT = "End with a final line of the form `Answer: <answer>`."
 

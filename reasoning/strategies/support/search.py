@@ -28,7 +28,7 @@ from typing import Any
 from reasoning.answers import extract_answer, parse_score, stated_answer
 from reasoning.budget import Budget
 from reasoning.context import Context, Reply
-from reasoning.models.base import Message
+from reasoning.model_protocol import Message
 from reasoning.prices import ModelPrice
 
 VALUE_FLOOR = 1e-8  # V(n_i) floored in B(n_i)'s formula: a zero value still gets a (tiny) share

@@ -1,4 +1,9 @@
-"""The Model protocol every provider implements, and the small types its stream yields."""
+"""The Model protocol every provider implements, the small types its stream yields, and the two
+errors a model raises.
+
+The engine's side of the contract: strategies, the context and the runner program against these
+types; reasoning.models (the providers) implements them. Nothing here imports a provider.
+"""
 
 from __future__ import annotations
 
