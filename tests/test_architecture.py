@@ -139,3 +139,13 @@ def test_no_import_cycles_among_our_modules():
         " <-> ".join(component) + ": " + "; ".join(f"{m} imports {sorted(graph[m] & set(component))}"
                                                     for m in component)
         for component in found)
+
+
+def test_strategies_and_the_metered_path_import_no_provider():
+    # They program against reasoning.model_protocol; the providers (reasoning.models) implement it.
+    graph = import_graph()
+    engine = [m for m in graph if m.startswith("reasoning.strategies") or m in ("reasoning.context", "reasoning.run")]
+    assert "reasoning.context" in engine and "reasoning.strategies.base" in engine
+    offenders = {m: sorted(t for t in graph[m] if t == "reasoning.models" or t.startswith("reasoning.models."))
+                 for m in engine}
+    assert not {m: t for m, t in offenders.items() if t}
