@@ -1,4 +1,5 @@
-"""The run page's renderer: header, actions, one pane per strategy and the run's charts.
+"""The run page's renderer: header, actions, the summary table, the panes (app.run_panes) and the
+run's charts.
 
 A live run repaints in a fragment a few times a second; each repaint reads only the events after
 the last one it saw (the folded view is kept in st.session_state by run id). A finished run is
@@ -10,8 +11,6 @@ from __future__ import annotations
 
 import functools
 import json
-import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -20,31 +19,19 @@ import pandas as pd
 import streamlit as st
 
 from app.charts import quality_chart, quality_steps, spend_chart, spend_frame
-from app.controls import strategy_title
 from app.html_export import run_html
-from app.panes import (
-    NoteView,
-    PaneView,
-    RunView,
-    confidence_text,
-    literal_markdown,
-    note_data_text,
-    shown_spend,
-    spend_bar,
-    stop_text,
-    verdict_text,
-)
+from app.panes import RunView, literal_markdown, shown_spend
+from app.run_panes import PANE_MIN_WIDTH, STATUS_COLORS, pane_title, render_panes, stored_verdict
+from app.run_replay import REPLAY_SPEEDS, replay_key, replay_state, replay_step, start_replay
 from app.run_summary import entry_row, markdown_table, summary_headline, summary_records
 from app.state import page_path, runner
-from app.stored_view import ended_view, fold_runs_when_they_end, stream_size
-from app.tree_view import render_strategy_view
+from app.stored_view import ended_view, fold_runs_when_they_end
 from reasoning.budget import Budget
 from reasoning.entries import entry_budget, entry_labels
 from reasoning.tokens import count_text
-from reasoning.wording import plural
 from storage.export import export_run_json
 from storage.liveness import request_cancel
-from storage.queries import RunInfo, StrategyInfo, curve_points, events_since, get_run, replay
+from storage.queries import RunInfo, curve_points, events_since, get_run
 from storage.runner import run_store_error
 from storage.store import default_url, open_store
 
@@ -52,13 +39,6 @@ fold_runs_when_they_end()  # this process's runner stores each run's fold as the
 
 REPAINT_SECONDS = 0.4
 CHART_SECONDS = 2.0  # a live run's charts repaint apart from its panes, this often
-PANE_MIN_WIDTH = "22rem"  # panes flow into as many columns of at least this width as the page holds
-STREAMS_SHOWN = 6  # newest streams in their own expanders; older ones share one
-NOTES_SHOWN = 8
-STATUS_COLORS = {"running": "blue", "queued": "gray", "loading model": "violet", "reading prompt": "orange",
-                 "generating": "blue", "done": "green", "error": "red", "cancelled": "orange",
-                 "interrupted": "orange"}
-REPLAY_SPEEDS = (1.0, 2.0, 5.0)
 # Panes in a CSS grid: 4 to a row at 1,920 px, 3 at 1,500, one under the other on a phone (st.columns
 # fixes the count on the server, which does not know the window's width). Code blocks (the share
 # link) wrap instead of scrolling out of a narrow page.
@@ -95,7 +75,7 @@ def render_run_page(run_id: str | None) -> None:
                  + literal_markdown(store_failure), icon=":material/database:")
     active = info.is_active and not store_failure
     _actions(info)
-    replaying = _replay_state(info.id) is not None
+    replaying = replay_state(info.id) is not None
     every = REPAINT_SECONDS if (active or replaying) else None
     st.fragment(run_every=every)(_live_body)(info.id, active)
     st.fragment(run_every=CHART_SECONDS if (active or replaying) else None)(_charts_body)(info.id)
@@ -152,7 +132,7 @@ def share_link(base_url: str | None, run_id: str) -> str:
 
 
 def _actions(info: RunInfo) -> None:
-    replaying = _replay_state(info.id) is not None
+    replaying = replay_state(info.id) is not None
     with st.container(horizontal=True, vertical_alignment="bottom"):
         if info.is_active:
             if st.button("Cancel run", icon=":material/stop_circle:", key=f"cancel.{info.id}"):
@@ -164,12 +144,12 @@ def _actions(info: RunInfo) -> None:
                     st.info("This run has already ended.")
         elif replaying:
             if st.button("Stop replay", icon=":material/stop:", key=f"replay.stop.{info.id}"):
-                st.session_state.pop(_replay_key(info.id), None)
+                st.session_state.pop(replay_key(info.id), None)
                 st.rerun()
         else:
             if st.button("Replay", icon=":material/replay:", key=f"replay.start.{info.id}",
                          help="Show the run again as it happened, at its original pace (or faster)."):
-                _start_replay(info.id)
+                start_replay(info.id, _new_view)
                 st.rerun()
             st.selectbox("Replay speed", REPLAY_SPEEDS, format_func=lambda s: f"{s:g}×",
                          key=f"replay.speed.{info.id}", label_visibility="collapsed", width=90)
@@ -186,45 +166,6 @@ def _actions(info: RunInfo) -> None:
 
 def _export(run_id: str) -> str:
     return json.dumps(export_run_json(run_id), indent=2)
-
-
-# ---- replay ----------------------------------------------------------------------------------
-
-
-def _replay_key(run_id: str) -> str:
-    return f"_replay.{run_id}"
-
-
-def _replay_state(run_id: str) -> dict[str, Any] | None:
-    return st.session_state.get(_replay_key(run_id))
-
-
-def _start_replay(run_id: str) -> None:
-    info = get_run(run_id)
-    if info is None:
-        return
-    st.session_state[_replay_key(run_id)] = {
-        "started": time.monotonic(),
-        "speed": float(st.session_state.get(f"replay.speed.{run_id}", 1.0)),
-        "events": replay(run_id),
-        "position": 0,
-        "view": _new_view(info),
-    }
-
-
-def _replay_step(state: dict[str, Any]) -> tuple[RunView, float, float, bool]:
-    """Apply the events whose time has come; returns the view, the replay clock, the run's
-    length in seconds, and whether the replay has shown every event."""
-    events = state["events"]
-    clock = (time.monotonic() - state["started"]) * state["speed"]
-    start = state["position"]
-    end = start
-    while end < len(events) and events[end].elapsed <= clock:
-        end += 1
-    state["view"].apply(events[start:end])
-    state["position"] = end
-    length = events[-1].elapsed if events else 0.0
-    return state["view"], clock, length, end >= len(events)
 
 
 # ---- the live body ---------------------------------------------------------------------------
@@ -256,9 +197,9 @@ def _live_body(run_id: str, was_active: bool) -> None:
         st.error("The run disappeared from the store.")
         return
     curve = curve_points(run_id)
-    state = _replay_state(run_id)
+    state = replay_state(run_id)
     if state is not None:
-        view, clock, length, finished = _replay_step(state)
+        view, clock, length, finished = replay_step(state)
         curve = curve[curve["seq"] <= view.last_seq]
         st.progress(min(1.0, clock / length) if length else 1.0,
                     text=f"Replaying at {state['speed']:g}×: {min(clock, length):.1f} s of {length:.1f} s")
@@ -277,7 +218,7 @@ def _live_body(run_id: str, was_active: bool) -> None:
     render_summary(view, info, curve, run_active=run_active, count_tokens=tokens)
     render_panes(view, info.strategies, info.budget, curve, run_active=run_active, now=now, count_tokens=tokens)
     if state is not None and finished:
-        st.session_state.pop(_replay_key(run_id), None)
+        st.session_state.pop(replay_key(run_id), None)
         st.rerun()  # the whole page: the timer stops and the Replay button returns
     elif state is None and was_active and not run_active:
         st.rerun()  # the run ended: redraw the header and actions, and stop repainting
@@ -310,7 +251,7 @@ def render_summary(view: RunView, info: RunInfo, curve: pd.DataFrame, *, run_act
         status = pane.status(stored.status if stored else None, run_active)
         budget = entry_budget(stored.budget if stored is not None else None, info.budget)
         spent, provisional = shown_spend(pane, count_tokens)  # the row shows what the pane shows
-        rows.append(entry_row(pane, _pane_title(pane), status, budget, _verdict(pane, stored, curve), spent,
+        rows.append(entry_row(pane, pane_title(pane), status, budget, stored_verdict(pane, stored, curve), spent,
                               provisional))
     has_reference = bool(info.reference)
     records = summary_records(rows, has_reference=has_reference)
@@ -331,7 +272,7 @@ def _charts_body(run_id: str) -> None:
     pane (its Vega-Lite spec is validated and re-rendered whole), and while a run streams the
     charts need not move at every repaint of the panes (CHART_SECONDS; the panes: REPAINT_SECONDS)."""
     info = get_run(run_id)
-    state = _replay_state(run_id)
+    state = replay_state(run_id)
     view = state["view"] if state is not None else st.session_state.get(f"_view.{run_id}")
     if info is None or view is None:
         return
@@ -339,172 +280,6 @@ def _charts_body(run_id: str) -> None:
     if state is not None:
         curve = curve[curve["seq"] <= view.last_seq]
     render_charts(view, curve, has_reference=bool(info.reference))
-
-
-# ---- panes -----------------------------------------------------------------------------------
-
-
-def render_panes(view: RunView, strategies: Sequence[StrategyInfo], budget: dict[str, Any], curve: pd.DataFrame,
-                 *, run_active: bool, now: float | None = None, count_tokens=len) -> None:  # noqa: ANN001
-    with st.container(key="panes"):  # a CSS grid (PAGE_CSS): as many columns as the page is wide
-        for pane in view.panes:
-            info = strategies[pane.index] if pane.index < len(strategies) else None
-            # each entry's bar against its own caps
-            own = entry_budget(info.budget if info is not None else None, budget)
-            render_pane(pane, info, own, curve, run_active=run_active, now=now, count_tokens=count_tokens)
-
-
-def _pane_title(pane: PaneView) -> str:
-    """The strategy's title, with the entry's budget when the label carries one ("Direct answer @ 300")."""
-    title = strategy_title(pane.strategy)
-    _, at, tag = (pane.label or "").partition("@")
-    if not at:
-        return title
-    return f"{title} @ {tag} tokens" if tag.replace(",", "").isdigit() else f"{title} @ {tag}"
-
-
-def _verdict(pane: PaneView, info: StrategyInfo | None, curve: pd.DataFrame) -> bool | None:
-    """The stored judgement of the answer shown: its curve point's, else the strategy's final one."""
-    if pane.best_seq is not None and not curve.empty:
-        match = curve.loc[curve["seq"] == pane.best_seq, "correct"]
-        if not match.empty and pd.notna(match.iloc[0]):
-            return bool(match.iloc[0])
-    if pane.ended and info is not None and info.correct is not None:
-        return bool(info.correct)
-    return None
-
-
-def render_pane(pane: PaneView, info: StrategyInfo | None, budget: dict[str, Any], curve: pd.DataFrame,
-                *, run_active: bool, now: float | None = None, count_tokens=len) -> None:  # noqa: ANN001
-    status = pane.status(info.status if info else None, run_active)
-    error = pane.error or (info.error if info is not None and not pane.ended and not run_active else None)
-    # Keyed containers (CSS class st-key-...) let the browser test find a pane's parts.
-    with st.container(border=True, key=f"pane-{pane.index}"):
-        # The badge follows the title in one line of markdown: in a column of its own it was cut to "runn…".
-        color = STATUS_COLORS.get(status, "gray")
-        st.markdown(f"**{pane.index + 1}\\. {literal_markdown(_pane_title(pane))}** "
-                    f":{color}-badge[{literal_markdown(status)}]")
-        if pane.knobs:
-            st.caption(literal_markdown(", ".join(f"{k}={v}" for k, v in pane.knobs.items())))
-        spent, provisional = shown_spend(pane, count_tokens)
-        bar = spend_bar(spent, budget, provisional=provisional)
-        suffix = " (estimated)" if pane.ended and spent.estimated else ""
-        st.progress(bar.fraction, text=literal_markdown(bar.text + suffix))
-        state = _state_text(pane, status, now) if run_active else None
-        if state or provisional:
-            st.caption(literal_markdown(" · ".join(part for part in (
-                state, "≈ counted from the text streamed so far; settled when the call reports its usage"
-                if provisional else None) if part)))
-        if pane.spent.over_cap:  # Context flags reports that cannot be true and spends past a cap
-            st.warning("Over cap: the provider reported more than this budget allowed (figures as reported; see notes)")
-
-        with st.container(key=f"answer-{pane.index}"):
-            _answer(pane, info, curve)
-        if error:
-            st.error(literal_markdown(error))
-        if pane.ended:
-            spent = pane.spent
-            st.caption(literal_markdown(
-                f"Stopped: {_stop_words(pane)} · {plural(spent.total_tokens, 'token')} in "
-                f"{plural(spent.calls, 'call')} · ${spent.usd:.4f} · {spent.seconds:.1f} s"))
-        if pane.load_seconds is not None:
-            st.caption(f"The model loaded in {pane.load_seconds:.1f} s before this strategy's first call.")
-        render_strategy_view(pane)
-        _notes(pane)
-        with st.container(key=f"streams-{pane.index}"):
-            _streams(pane)
-
-
-def _stop_words(pane: PaneView) -> str:
-    """Why it stopped; on a budget stop the cap that bound ("budget reached: 1,500-token cap")."""
-    words = stop_text(pane.stop)
-    detail = (pane.stop_detail or "").removeprefix("stopped: ")
-    return f"{words} ({detail})" if detail else words
-
-
-def _state_text(pane: PaneView, status: str, now: float | None) -> str | None:
-    """What the pane's calls are doing and for how long ("queued for 4 s"); None when running."""
-    if status not in ("queued", "loading model", "reading prompt", "generating") or pane.ended:
-        return None
-    calls = len(pane.calls)
-    waiting = sum(1 for s in pane.calls.values() if s == "queued")
-    text = {"queued": "waiting for the model (every slot busy)", "loading model": "loading the model",
-            "reading prompt": "the model is reading the prompt", "generating": "generating"}[status]
-    if now is not None and pane.state_since is not None and pane.call_state == status:
-        text += f" for {max(0.0, now - pane.state_since):.0f} s"
-    if calls > 1:
-        text += f" · {plural(calls, 'call')} in flight" + (f", {waiting} queued" if waiting and status != "queued" else "")
-    return text
-
-
-def _answer(pane: PaneView, info: StrategyInfo | None, curve: pd.DataFrame) -> None:
-    if pane.best_answer:
-        verdict = verdict_text(_verdict(pane, info, curve))
-        mark = {"right": " :green-badge[:material/check: right]",
-                "wrong": " :red-badge[:material/close: wrong]"}.get(verdict, "")
-        label = "Final answer" if pane.ended else "Best answer so far"
-        st.markdown(f"**{label}:** {literal_markdown(pane.best_answer)}{mark}")
-        st.caption(confidence_text(pane.confidence))
-    elif pane.ended:
-        st.markdown("**Final answer:** none")
-    else:
-        st.caption("No answer yet.")
-
-
-def _notes(pane: PaneView) -> None:
-    """The newest decision in view; every decision (with its data on hover) in an expander."""
-    if not pane.notes:
-        return
-    _note(pane.notes[-1], prefix="Latest decision · ")
-    if len(pane.notes) > 1:
-        with st.expander(f"All decisions ({len(pane.notes)})"):
-            shown = pane.notes[-NOTES_SHOWN:]
-            if len(pane.notes) > len(shown):
-                st.caption(f"{len(pane.notes) - len(shown)} earlier decisions not shown (see Download JSON).")
-            for note in shown:
-                _note(note)
-
-
-def _note(note: NoteView, prefix: str = "") -> None:
-    data = note_data_text(note.data)
-    st.markdown(f"{prefix}**{literal_markdown(note.label)}**: {literal_markdown(note.text)}",
-                help=literal_markdown(data) if data else None)
-
-
-def _streams(pane: PaneView) -> None:
-    if not pane.streams:
-        return
-    streams = sorted(pane.streams.values(), key=lambda s: s.first_seq)
-    newest = pane.newest_label
-    older, recent = streams[:-STREAMS_SHOWN], streams[-STREAMS_SHOWN:]
-    # Keyed expanders keep a reader's open/closed choice across repaints; unkeyed, the growing
-    # character count in the label made each repaint a new expander, undoing every click. Once the
-    # entry has ended (its labels no longer change) a closed one draws nothing (on_change="rerun"
-    # tracks it; a tracked expander whose label changes is reset at each repaint): a share link
-    # sends no stream it does not show, and a stored fold's text is read only when it is opened.
-    track = "rerun" if pane.ended else "ignore"
-    if older:
-        with st.expander(f"{len(older)} earlier output(s)", key=f"older-{pane.index}", on_change=track) as box:
-            if box.open is not False:
-                for stream in older:
-                    st.markdown(f"**{literal_markdown(stream.label or 'output')}**")
-                    _stream_text(stream.text, stream.thinking)
-    for stream in recent:
-        with st.expander(f"{literal_markdown(stream.label or 'output')} · {stream_size(stream):,} chars",
-                         expanded=stream.label == newest, key=f"stream-{pane.index}-{stream.first_seq}",
-                         on_change=track) as box:
-            if box.open is not False:
-                _stream_text(stream.text, stream.thinking)
-
-
-def _stream_text(text: str, thinking: str) -> None:
-    if thinking:
-        st.caption("Thinking")
-        st.caption(literal_markdown(thinking))
-    if text:
-        st.markdown(literal_markdown(text))
-    elif not thinking:
-        st.caption("(nothing yet)")
 
 
 # ---- charts ----------------------------------------------------------------------------------

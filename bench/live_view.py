@@ -27,7 +27,7 @@ does for a run started by another process or opened from a share link (the runne
 rate is small: see the bench-process CPU row).
 
 What-ifs for the app, without editing app/: --repaint S runs the app's main script with
-app.live.REPAINT_SECONDS = S; --app-env NAME=VALUE adds to the app's environment (Streamlit options
+app.run_page.REPAINT_SECONDS = S; --app-env NAME=VALUE adds to the app's environment (Streamlit options
 such as STREAMLIT_SERVER_FILE_WATCHER_TYPE=none).
 
     .venv/bin/python bench/live_view.py [--runs 10] [--strategies 8] [--tokens 1500] [--token-delay 0.005]
@@ -55,7 +55,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.live import REPAINT_SECONDS  # noqa: E402
+from app.run_page import REPAINT_SECONDS  # noqa: E402
 from reasoning.models.fake import FakeModel  # noqa: E402
 from storage import RunSpec, get_runner, open_store  # noqa: E402
 from storage.recorder import RunRecorder  # noqa: E402
@@ -218,11 +218,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# --repaint: the app's own main script, with app.live.REPAINT_SECONDS set first (a what-if for the
+# --repaint: the app's own main script, with app.run_page.REPAINT_SECONDS set first (a what-if for the
 # live page's repaint interval, without editing app/).
 REPAINT_WRAPPER = """import os, runpy
-import app.live
-app.live.REPAINT_SECONDS = float(os.environ["BENCH_REPAINT_SECONDS"])
+import app.run_page
+app.run_page.REPAINT_SECONDS = float(os.environ["BENCH_REPAINT_SECONDS"])
 runpy.run_path({main!r}, run_name="__main__")
 """
 
@@ -463,7 +463,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=1500, help="words each strategy streams")
     parser.add_argument("--token-delay", type=float, default=0.005, help="fake model seconds per word")
     parser.add_argument("--repaint", type=float, default=None,
-                        help="what-if: run the app with app.live.REPAINT_SECONDS set to this (default: as shipped)")
+                        help="what-if: run the app with app.run_page.REPAINT_SECONDS set to this (default: as shipped)")
     parser.add_argument("--app-env", action="append", default=[], type=lambda kv: tuple(kv.split("=", 1)),
                         metavar="NAME=VALUE", help="what-if: extra environment for the app, e.g. "
                         "STREAMLIT_SERVER_FILE_WATCHER_TYPE=none (repeatable)")

@@ -47,7 +47,7 @@ STRATEGIES = [("chain_of_thought", {"max_tokens": 256}),
               ("self_consistency", {"stop_rule": "fixed", "samples": 3, "batch_size": 3, "max_tokens": 256})]
 TOKEN_DELAY = 0.01  # seconds per fake token: a run streams for about a quarter of a second
 FIRST_EVENT_POLL = 0.01
-FOLLOW_POLL = 0.4  # app/live.py REPAINT_SECONDS
+FOLLOW_POLL = 0.4  # app/run_page.py REPAINT_SECONDS
 RUN_TIMEOUT = 60.0
 
 

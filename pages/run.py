@@ -2,6 +2,6 @@
 
 import streamlit as st
 
-from app.live import render_run_page
+from app.run_page import render_run_page
 
 render_run_page(st.query_params.get("run"))

@@ -88,7 +88,7 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     def run_link(self, run_id: str) -> str | None:
-        """A run's share link under public_url (the run page, as app/live.share_link builds it), or
+        """A run's share link under public_url (the run page, as app/run_page.share_link builds it), or
         None when no public address is configured."""
         if not self.public_url:
             return None

@@ -21,8 +21,8 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
 from app.charts import quality_steps, series_name
-from app.live import PAGE_CSS
 from app.panes import literal_markdown
+from app.run_page import PAGE_CSS
 from reasoning.budget import Budget
 from reasoning.model_protocol import ModelError
 from reasoning.models.fake import FakeModel
@@ -114,7 +114,7 @@ def texts(node: Block, kind: str) -> list[str]:
 
 
 def style_sheets_only(at: AppTest) -> bool:
-    """Every raw HTML element on the page is one of the app's style sheets (app.main, app.live.PAGE_CSS)."""
+    """Every raw HTML element on the page is one of the app's style sheets (app.main, app.run_page.PAGE_CSS)."""
     bodies = [h.proto.body for h in at.get("html")]
     return all(re.fullmatch(r"<style>[^<]*</style>", body) for body in bodies)
 
@@ -212,11 +212,11 @@ def test_a_priced_model_gets_a_chart_against_dollars_too(runner: Runner, tmp_pat
 
 
 def test_an_ended_runs_fold_is_read_once_and_shared_by_every_session(runner: Runner, monkeypatch) -> None:
-    import app.live
+    import app.run_page
 
     run_id = record(runner, FakeModel(replies=scripted))
     reads: list[int] = []
-    real_events_since = app.live.events_since
+    real_events_since = app.run_page.events_since
 
     def counting(run: str, seq: int = 0, **kwargs):
         events = real_events_since(run, seq, **kwargs)
@@ -224,7 +224,7 @@ def test_an_ended_runs_fold_is_read_once_and_shared_by_every_session(runner: Run
             reads.append(len(events))
         return events
 
-    monkeypatch.setattr(app.live, "events_since", counting)
+    monkeypatch.setattr(app.run_page, "events_since", counting)
     first, second = open_run(run_id), open_run(run_id)  # two visitors of one share link
     assert not any(reads), reads  # the runner stored the run's fold as it ended: no event is read
     # A run stored before folds were (or by a process that stores none): read and folded once.
@@ -242,7 +242,7 @@ def test_actions_of_a_finished_run(finished: str) -> None:
     assert [b.label for b in at.button] == ["Replay"]
     assert at.get("download_button")[0].proto.label == "Download JSON"
     assert at.code[0].value == f"/run?run={finished}"  # relative: AppTest has no browser URL
-    # Nothing on the page is raw HTML but the layout's style sheet (app.live.PAGE_CSS).
+    # Nothing on the page is raw HTML but the layout's style sheet (app.run_page.PAGE_CSS).
     assert style_sheets_only(at) and PAGE_CSS in [h.proto.body for h in at.get("html")]
 
 

@@ -42,7 +42,6 @@ from app.controls import (
     resolve_key,
     strategy_title,
 )
-from app.live import share_link
 from app.panes import (
     NoteView,
     RunView,
@@ -54,6 +53,7 @@ from app.panes import (
     stop_text,
     verdict_text,
 )
+from app.run_page import share_link
 from app.run_summary import cheapest_right, entry_row, markdown_table, summary_headline, summary_records
 from app.tree_view import (
     DROPPED,
@@ -630,7 +630,7 @@ def test_the_summary_names_the_right_answers_at_the_least_spend_and_copies_as_ma
     records = summary_records(rows, has_reference=True)
     assert [r["right?"] for r in records] == ["right", "wrong", "right"]
     assert [r["tokens"] for r in records] == ["15 / 300", "300 / 300", "15 / 300"]
-    assert [r["stop"] for r in records] == ["finished", "stopped: 300-token cap", "finished"]
+    assert [r["stop"] for r in records] == ["answered", "stopped at its cap (300-token cap)", "answered"]
     assert [r["least spend, right"] for r in records] == ["tokens", "", "tokens"]
     assert "output tokens" not in records[0]  # no entry caps them
     table = markdown_table(records)
@@ -639,7 +639,7 @@ def test_the_summary_names_the_right_answers_at_the_least_spend_and_copies_as_ma
     assert "4 \\| or \\| 5 maybe" in lines[3]  # pipes escaped, the line break a space: one row
     assert len({len(re.findall(r"(?<!\\)\|", line)) for line in lines}) == 1  # as many cells in every row
     assert summary_headline(rows, has_reference=True) == \
-        "3 of 3 entries finished · 2 right · right at the least tokens: direct, debate"
+        "3 entries: 2 answered, 1 stopped at a cap · 2 right · right at the least tokens: direct, debate"
     no_reference = summary_records(rows, has_reference=False)
     assert "right?" not in no_reference[0] and no_reference[0]["confidence"] == "no confidence reported"
 

@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from app.cli import app as cli_app
-from app.live import share_link
+from app.run_page import share_link
 from reasoning.config import get_settings
 from storage import (
     RunSpec,
