@@ -3,7 +3,9 @@ against each cap, its calls and why it stopped; with a reference, which entries 
 the least spend. Pure functions of the folded panes and the stored strategy rows (no Streamlit
 here), plus the same table as GitHub-flavoured markdown to copy.
 
-A row is filled in as its entry ends; a running entry shows its state and its spend so far.
+A row is filled in as its entry ends; a running entry shows its state and its spend so far. Each
+ended row says how its entry ended (answered, stopped at its cap, cancelled, failed), and the
+headline counts those: an entry stopped at a cap did not "finish", whatever answer it had by then.
 """
 
 from __future__ import annotations
@@ -12,11 +14,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.panes import PaneView, confidence_text, stop_text
+import pandas as pd
+
+from app.panes import PaneView, confidence_text
+from reasoning import metrics
 from reasoning.budget import CAP_NAMES, Spend
 from reasoning.wording import number_text, plural
+from storage.queries import ENDED_STRATEGY_STATUSES
 
 CAP_COLUMNS = {"total_tokens": "tokens", "output_tokens": "output tokens", "usd": "dollars", "seconds": "seconds"}
+# How an entry ended, by FinalAnswer.stop ("done" without an answer is NO_ANSWER), or by the stored
+# status of an entry that never sent its final answer (a run that stopped under it): the row's words.
+ANSWERED, NO_ANSWER, AT_CAP, CANCELLED, FAILED, INTERRUPTED = (
+    "answered", "ended without an answer", "stopped at its cap", "cancelled", "failed", "interrupted")
+_BY_STOP = {"budget": AT_CAP, "cancelled": CANCELLED, "error": FAILED}
+# The headline's counts, in this order ("2 answered, 1 stopped at a cap").
+_COUNTED = {ANSWERED: "answered", NO_ANSWER: "ended without an answer", AT_CAP: "stopped at a cap",
+            CANCELLED: "cancelled", FAILED: "failed", INTERRUPTED: "interrupted"}
 
 
 @dataclass(frozen=True)
@@ -29,23 +43,35 @@ class EntryRow:
     confidence: float | None
     spent: Spend
     budget: Mapping[str, Any]
-    stop: str  # why it stopped, the binding cap named when known
+    stop: str  # how it ended (the binding cap named when known), or what it is doing
     ended: bool
     provisional: bool = False  # the spend counts text not yet reported (app.panes.shown_spend): shown with ≈
+    ending: str | None = None  # ANSWERED, AT_CAP, ... once it ended or its run stopped; None while it runs
+
+
+def ending(pane: PaneView, status: str) -> str | None:
+    """How the pane's entry ended (one of _COUNTED), or None while it may still go on. `status` is
+    PaneView.status(): the stored status (interrupted, cancelled) when the run stopped first."""
+    if pane.ended:
+        if pane.stop in _BY_STOP:
+            return _BY_STOP[pane.stop]
+        return ANSWERED if pane.final_answer else NO_ANSWER
+    return {"interrupted": INTERRUPTED, "cancelled": CANCELLED, "error": FAILED}.get(status)
 
 
 def entry_row(pane: PaneView, title: str, status: str, budget: Mapping[str, Any], correct: bool | None,
               spent: Spend | None = None, provisional: bool = False) -> EntryRow:
     """The pane's row; `spent` is what the pane shows (app.panes.shown_spend), else its last report."""
-    if pane.ended:
-        stop = pane.stop_detail or stop_text(pane.stop)
-        if pane.error and pane.stop == "error":
-            stop = f"failed: {pane.error.splitlines()[0][:120]}"
+    how = ending(pane, status)
+    if how == AT_CAP and pane.stop_detail:  # the cap that bound: "stopped: 1,500-token cap"
+        stop = f"{AT_CAP} ({pane.stop_detail.removeprefix('stopped: ')})"
+    elif how == FAILED and pane.error:
+        stop = f"failed: {pane.error.splitlines()[0][:120]}"
     else:
-        stop = status if status not in ("done", "error", "cancelled") else stop_text(pane.stop)
+        stop = how or status
     answer = pane.final_answer if pane.ended else pane.best_answer
     return EntryRow(pane.index, title, status, answer, correct, pane.confidence, spent or pane.spent, budget, stop,
-                    pane.ended, provisional and not pane.ended)
+                    pane.ended, provisional and not pane.ended, how)
 
 
 def cheapest_right(rows: Sequence[EntryRow]) -> dict[int, list[str]]:
@@ -113,16 +139,49 @@ def summary_records(rows: Sequence[EntryRow], *, has_reference: bool) -> list[di
 
 
 def summary_headline(rows: Sequence[EntryRow], *, has_reference: bool) -> str:
+    """How many entries ended and how ("3 entries: 2 answered, 1 stopped at a cap · 2 right"); with a
+    reference, how many are right, and how the leaderboard scores an entry that gave no answer."""
+    settled = [r for r in rows if r.ending is not None]
+    counts = ", ".join(f"{sum(r.ending == key for r in settled)} {words}" for key, words in _COUNTED.items()
+                       if any(r.ending == key for r in settled))
+    if len(settled) == len(rows):
+        text = f"{plural(len(rows), 'entry')}: {counts}" if rows else "no entries"
+    else:
+        text = f"{len(settled)} of {plural(len(rows), 'entry')} ended" + (f" ({counts})" if counts else "") \
+            + f" · {len(rows) - len(settled)} still running"
     ended = [r for r in rows if r.ended]
-    text = f"{len(ended)} of {plural(len(rows), 'entry')} finished"
     if has_reference and ended:
         right = [r for r in ended if r.correct]
         text += f" · {len(right)} right"
+        scored, left_out = leaderboard_no_answers(ended)
+        if scored:
+            text += f" · {scored} with no answer (the leaderboard counts {_them(scored)} as wrong)"
+        if left_out:
+            text += f" · {left_out} with no output (the leaderboard leaves {_them(left_out)} out)"
         marks = cheapest_right(rows)
         if marks:
             names = [r.entry for r in rows if "tokens" in marks.get(r.index, [])]
             text += " · right at the least tokens: " + ", ".join(names)
     return text
+
+
+def leaderboard_no_answers(rows: Sequence[EntryRow]) -> tuple[int, int]:
+    """Of the ended rows judged with no answer: how many the leaderboard scores (as wrong: the
+    recorder judges a missing answer False) and how many it leaves out as failed (no output), by
+    the leaderboard's own rules (storage.queries.ENDED_STRATEGY_STATUSES, metrics.result_outcomes)."""
+    unanswered = [r for r in rows if r.ended and not r.answer and r.correct is False
+                  and r.status in ENDED_STRATEGY_STATUSES]
+    if not unanswered:
+        return 0, 0
+    outcomes = metrics.result_outcomes(pd.DataFrame({"status": [r.status for r in unanswered],
+                                             "calls": [r.spent.calls for r in unanswered],
+                                             "output_tokens": [r.spent.output_tokens for r in unanswered]}))
+    failed = int(outcomes.eq(metrics.FAILED).sum())
+    return len(unanswered) - failed, failed
+
+
+def _them(count: int) -> str:
+    return "it" if count == 1 else "them"
 
 
 def _cell(text: str) -> str:
