@@ -124,7 +124,7 @@ def _dataset_picker() -> None:
         name, items = uploaded["name"], uploaded["items"]
         left.caption(literal_markdown(f"{uploaded['file']}: {len(items):,} problems"))
         item_key = f"{K}item.file.{uploaded['digest']}"
-    index = right.selectbox("Problem", range(len(items)), key=item_key,
+    index = right.selectbox("Problem from the dataset", range(len(items)), key=item_key,
                             format_func=lambda i: f"{i + 1}. {items[i]['problem'][:90]}")
     right.button("Use this problem", on_click=_use_item, args=(name, items[index]), key=action_key(f"{K}use_item"),
                  help="Fills the problem and its reference answer.")
@@ -150,7 +150,7 @@ def render_compare_page() -> None:
         st.session_state.setdefault(f"{K}problem", "")
         st.session_state.setdefault(f"{K}reference", "")
         # No max_chars: the widget would cut a pasted problem silently; Run says what is too long.
-        problem = st.text_area("Problem", key=f"{K}problem", height=140, on_change=_problem_edited,
+        problem = st.text_area("Problem to solve", key=f"{K}problem", height=140, on_change=_problem_edited,
                                help=f"At most {limits.max_problem_chars:,} characters.",
                                placeholder="e.g. A train leaves at 3 pm at 60 km/h...")
         reference = st.text_input("Reference answer (optional)", key=f"{K}reference",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,8 +17,10 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
+from app.cli.serve import streamlit_command
 from reasoning.config import get_settings
 from reasoning.datasets import GRADED, load_builtin, load_dataset
+from storage.importer import MAX_FILE_BYTES
 from storage.queries import get_run
 from storage.runner import get_runner
 from storage.store import Store, forget_store, open_store
@@ -311,7 +314,7 @@ def test_an_uploaded_dataset_file_offers_its_problems_and_references(store: Stor
     data = (FIXTURES / "gsm8k_sample.jsonl").read_bytes()
     at.file_uploader(key="act.cmp.upload").upload("gsm8k_sample.jsonl", data).run()
     assert any("gsm8k_sample.jsonl: 5 problems" in plain(c.value) for c in at.caption)
-    next(box for box in at.selectbox if box.label == "Problem").set_value(1).run()
+    next(box for box in at.selectbox if box.label == "Problem from the dataset").set_value(1).run()
     at.button(key="act.cmp.use_item").click().run()
     assert not at.exception, [e.value for e in at.exception]
     item = load_dataset(str(FIXTURES / "gsm8k_sample.jsonl"))[1]
@@ -443,3 +446,20 @@ def test_a_gguf_path_is_checked_for_the_magic_bytes_and_other_folders_are_not_pr
     assert seen == {f"The model is not ready: this server runs GGUF files from {models} only; give the path of a "
                     ".gguf file there."}
     assert run_count(store) == 0
+
+
+def test_each_problem_control_says_which_problem_it_is(store: Store) -> None:
+    at = compare_page()
+    at.toggle(key="cmp.pick").set_value(True).run()
+    labels = [w.label for w in (*at.text_area, *at.selectbox) if w.label.startswith("Problem")]
+    assert sorted(labels) == ["Problem from the dataset", "Problem to solve"]
+
+
+def test_the_uploaders_state_the_importers_limit() -> None:
+    # Streamlit prints its server.maxUploadSize under every uploader ("50MB per file"): it must be
+    # the limit the importer enforces, both when started from the project's root and by `serve`.
+    root = Path(__file__).resolve().parents[1]
+    config = tomllib.loads((root / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] == MAX_FILE_BYTES // 1_000_000 == 50
+    command = streamlit_command(8501, "127.0.0.1")
+    assert command[command.index("--server.maxUploadSize") + 1] == "50"

@@ -90,7 +90,7 @@ def browser(app_url: str) -> Iterator:
 def _open_compare(page, app_url: str) -> None:
     page.goto(app_url + "/")
     page.get_by_role("heading", name="Budget Arena").wait_for(timeout=30_000)
-    page.get_by_role("textbox", name="Problem").wait_for()
+    page.get_by_role("textbox", name="Problem to solve").wait_for()
 
 
 def _fill(locator, value: str) -> None:
@@ -167,7 +167,7 @@ def test_three_strategies_on_the_local_model_stream_finish_and_share(browser, ap
     page = context.new_page()
     _open_compare(page, app_url)
     page.get_by_text("Local: SmolLM2").first.wait_for()  # the default provider: ready, no key
-    _fill(page.get_by_role("textbox", name="Problem"), PROBLEM)
+    _fill(page.get_by_role("textbox", name="Problem to solve"), PROBLEM)
     _fill(page.get_by_role("textbox", name="Reference answer (optional)"), "8")
     _pick_strategies(page, STRATEGIES)
     _fill(page.get_by_role("spinbutton", name="Total tokens"), TOKENS_PER_STRATEGY)
@@ -236,7 +236,7 @@ def test_html_in_a_model_reply_is_shown_as_text(browser, app_url: str) -> None:
     reply_box = page.get_by_role("textbox", name="Scripted reply (every call gets it)")
     reply_box.wait_for()
     _fill(reply_box, HOSTILE_REPLY)
-    _fill(page.get_by_role("textbox", name="Problem"), "What is <i>2+2</i>?")
+    _fill(page.get_by_role("textbox", name="Problem to solve"), "What is <i>2+2</i>?")
     _pick_strategies(page, ("Chain-of-thought",))
     page.get_by_role("button", name="Run").click()
     _wait_for_run_page(page)
@@ -265,7 +265,7 @@ def test_one_strategy_at_three_budgets_runs_three_panes_on_the_local_model(brows
     page = context.new_page()
     _open_compare(page, app_url)
     page.get_by_text("Local: SmolLM2").first.wait_for()
-    _fill(page.get_by_role("textbox", name="Problem"), "What is 7 * 4?")
+    _fill(page.get_by_role("textbox", name="Problem to solve"), "What is 7 * 4?")
     _fill(page.get_by_role("textbox", name="Reference answer (optional)"), "28")
     _pick_strategies(page, ("Direct answer",))
     _fill(page.get_by_role("spinbutton", name="CPU threads"), "1")
@@ -333,13 +333,13 @@ def test_a_dataset_problem_picked_on_compare_runs_on_the_local_model_and_is_judg
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     _open_compare(page, app_url)
-    _value_is(page, "Problem", items[0].problem)  # the page starts on a problem of the calibrated set
+    _value_is(page, "Problem to solve", items[0].problem)  # the page starts on a problem of the calibrated set
     _value_is(page, "Reference answer (optional)", items[0].reference)
     page.get_by_text("Pick a problem from a dataset").click()
     page.get_by_role("button", name="Use this problem").wait_for()
-    _select(page, "Problem", f"4. {items[3].problem}")
+    _select(page, "Problem from the dataset", f"4. {items[3].problem}")
     page.get_by_role("button", name="Use this problem").click()
-    _value_is(page, "Problem", items[3].problem)
+    _value_is(page, "Problem to solve", items[3].problem)
     _value_is(page, "Reference answer (optional)", items[3].reference)
     assert page.get_by_text("StreamlitValueAssignmentNotAllowedError").count() == 0
     _run_on_the_local_model(page, ("Direct answer",), "300")

@@ -13,6 +13,9 @@ from typing import Annotated, Any
 import typer
 
 from app.cli.common import STOP_SIGNALS, DbOption, exit_code_of, open_store_or_exit, out
+from storage.importer import MAX_FILE_BYTES
+
+UPLOAD_LIMIT_MB = MAX_FILE_BYTES // 1_000_000  # Streamlit's server.maxUploadSize is in whole MB
 
 
 def serve(
@@ -25,17 +28,25 @@ def serve(
     store = open_store_or_exit(db)
     if db:
         os.environ["BUDGET_ARENA_DB"] = db
-    main = Path(__file__).resolve().parents[1] / "main.py"  # app/main.py
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(main),
-        "--server.port", str(port), "--server.address", host,
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        "--client.toolbarMode", "minimal",  # no "Deploy" button (also in .streamlit/config.toml)
-    ]
+    command = streamlit_command(port, host)
     out.print(f"Budget Arena on http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}")
     if os.name != "posix":
         raise typer.Exit(subprocess.run(command, check=False).returncode)
     raise typer.Exit(_supervise(command, store))
+
+
+def streamlit_command(port: int, host: str) -> list[str]:
+    """The server's command line: the options of .streamlit/config.toml, given here too so they hold
+    wherever `serve` is started."""
+    main = Path(__file__).resolve().parents[1] / "main.py"  # app/main.py
+    return [
+        sys.executable, "-m", "streamlit", "run", str(main),
+        "--server.port", str(port), "--server.address", host,
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",  # no "Deploy" button
+        # The uploader states this limit ("50MB per file"); it is the importer's, not Streamlit's 200 MB.
+        "--server.maxUploadSize", str(UPLOAD_LIMIT_MB),
+    ]
 
 
 SERVE_STOP_WAIT = 20.0  # seconds the server gets to stop after a signal before it is killed
