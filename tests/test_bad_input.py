@@ -408,7 +408,7 @@ def test_a_price_file_with_a_non_finite_price_is_refused(value: str, tmp_path: P
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_a_table_row_with_a_non_finite_number_is_refused(value: float) -> None:
     """Rows that come as Python values (a Hugging Face table) rather than JSON text."""
-    from reasoning.datasets import _Fields, _records_to_items
+    from reasoning.datasets.files import _Fields, _records_to_items
 
     rows = [(1, {"question": "What is 1 + 1?", "answer": 2.0}), (2, {"question": "What is 0 / 0?", "answer": value})]
     with pytest.raises(DatasetError, match=f"hf:x, row 2, field 'answer': {value} is not a finite number"):
