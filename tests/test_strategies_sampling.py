@@ -367,6 +367,26 @@ async def test_self_budgeter_never_answers_its_own_budget(stated: str, answered:
     assert final(events).answer == expected
 
 
+async def test_self_budgeter_forces_an_answer_when_the_reply_states_none() -> None:
+    # Seen on the local model: the answer phase only repeated "<budget>512</budget>".
+    model = FakeModel(replies=["<budget>512</budget>", "<budget>512</budget>", " 42 trees."])
+    events = await play("self_budgeter", model)
+    assert len(model.calls) == 3
+    forced = model.calls[2]
+    assert forced["max_tokens"] == 24
+    assert not any("budget" in m["content"] for m in forced["messages"]), "the forced prompt has no budget talk"
+    assert final(events).answer == "42"
+    assert notes(events, "forced answer")[0].data["answer"] == "42"
+
+
+async def test_self_budgeter_forces_no_answer_the_budget_cannot_pay_for() -> None:
+    model = FakeModel(replies=["<budget>50</budget>", " ".join(["step"] * 200)])
+    events = await play("self_budgeter", model, Budget(output_tokens=90))
+    assert len(model.calls) == 2, "no forced call past the cap"
+    assert final(events).answer is None
+    assert "cannot pay" in notes(events, "forced answer")[0].text
+
+
 @pytest.mark.parametrize(
     ("reply", "budget"),
     [("<budget>300</budget>", 300), ("about 300 tokens", 300), ("<BUDGET> 1,024 </BUDGET>", 1024), ("<budget>~90", 90),

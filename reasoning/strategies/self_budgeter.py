@@ -1,5 +1,6 @@
 """self_budgeter: SelfBudgeter (Li et al., 2025): the model states its own token budget, then
-answers within it.
+answers within it. A reply that states no final answer gets one short forced answer (the cue of
+anytime and budget forcing), metered like every call, when the budget can pay for it.
 
 Phase one asks for `<budget>N</budget>`; phase two puts that statement in the model's own turn and
 asks for the solution in at most N tokens, with max_tokens = N + margin (clamped by the remaining
@@ -13,10 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reasoning.answers import extract_answer, parse_budget, strip_budget
+from reasoning.answers import extract_answer, forced_answer, parse_budget, strip_budget
 from reasoning.context import Context
 from reasoning.strategies.base import StrategyBase, knob, register
-from reasoning.strategies.support.prompts import BUDGET_TAG, solve_within_budget, state_budget
+from reasoning.strategies.support.prompts import (
+    BUDGET_TAG,
+    force_answer,
+    solve_within_budget,
+    state_budget,
+    step_by_step,
+)
 from reasoning.strategies.token_budget import clamp_budget
 
 __all__ = ["SelfBudgeter", "parse_budget"]  # parse_budget lives in reasoning.answers; kept importable here
@@ -39,6 +46,7 @@ class SelfBudgeter(StrategyBase):
     max_budget: int = knob(4096, "largest budget granted", min=16, max=65536)
     margin: int = knob(32, "extra tokens beyond the budget before the answer is cut", min=0, max=4096)
     temperature: float = knob(0.0, "sampling temperature of the answer", min=0.0, max=2.0)
+    answer_tokens: int = knob(24, "longest forced answer when the reply states none", min=8, max=512)
 
     async def solve(self, problem: str, ctx: Context) -> str | None:
         source = "prefilled" if self.prefilled_budget is not None else "model"
@@ -71,12 +79,31 @@ class SelfBudgeter(StrategyBase):
                                    temperature=self.temperature)
         # A model may repeat its budget before (or instead of) solving; `<budget>512</budget>` or
         # "about 300 tokens" is never the answer (seen on the local model: the answer was "512").
-        answer = extract_answer(strip_budget(reply, (predicted, budget)))
-        ctx.partial(answer)
+        reasoning = strip_budget(reply, (predicted, budget))
+        answer = extract_answer(reasoning)
         spent = reply.usage.output_tokens
         met = spent <= budget
         ctx.note("budget check", f"budget {budget}, used {spent} output tokens: "
                  + ("within budget" if met else f"over by {spent - budget}"),
                  predicted=predicted, budget=budget, spent=spent, met=met, truncated=reply.truncated,
                  source=source)
+        if answer is None:
+            answer = await self._forced_answer(problem, reasoning, (predicted, budget), ctx)
+        ctx.partial(answer)
+        return answer
+
+    async def _forced_answer(self, problem: str, reasoning: str, budgets: tuple[int, int], ctx: Context) -> str | None:
+        """A reply with no final answer in it (a small model may only repeat its `<budget>` tag, or
+        run out of room mid-solution) gets one short forced answer, metered like every call, when
+        the budget can still pay for `answer_tokens`; otherwise the entry honestly has no answer. The
+        budget talk is left out of this prompt: with it, the local model answered its budget, "512"."""
+        prompt = force_answer(problem, step_by_step(problem), reasoning, ctx.model.capabilities.continues_assistant)
+        affordable = ctx.affordable_output_tokens(ctx.model.count_tokens(prompt))
+        if affordable is not None and affordable < self.answer_tokens:
+            ctx.note("forced answer", f"no answer in the reply, and {affordable} tokens left cannot pay for a "
+                     f"{self.answer_tokens}-token forced answer", affordable=affordable)
+            return None
+        forced = await ctx.generate(prompt, label="forced answer", max_tokens=self.answer_tokens, temperature=0.0)
+        answer = forced_answer(strip_budget(forced, budgets))
+        ctx.note("forced answer", f"no answer in the reply; forced one: {answer!r}", answer=answer)
         return answer

@@ -67,6 +67,15 @@ def answer_from_reasoning(problem: str, reasoning: str) -> list[Message]:
     )
 
 
+def force_answer(problem: str, prompt: list[Message], reasoning: str, continues: bool) -> list[Message]:
+    """A short final answer forced from reasoning that stated none: the answer cue appended to the
+    model's own turn when it can continue it (as s1's budget forcing appends "Final Answer:"), else
+    the reasoning quoted in a new question."""
+    if continues:
+        return prompt + [{"role": "assistant", "content": reasoning.rstrip() + FORCE_ANSWER_CUE}]
+    return answer_from_reasoning(problem, reasoning)
+
+
 def rate_answer(problem: str, reasoning: str, answer: str) -> list[Message]:
     return messages(
         f"{problem}\n\nReasoning so far:\n{reasoning}\n\nProposed answer: {answer}\n\n"
