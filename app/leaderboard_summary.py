@@ -6,7 +6,7 @@ Filters pick groups (model, dataset, strategy, sweep) and, for dates, results by
 time; row choices (over-cap results, knob settings, strategy versions) act on groups, named by
 the same functions as rows (one row per group stands for its results: the names depend only on
 which knobs and fingerprints are present). The metrics then read counts per (series, budget,
-item) and cost sums per (series, budget), as reasoning.metrics.result_counts makes them from rows.
+item) and cost sums per (series, budget), as reasoning.leaderboard_metrics.result_counts makes them from rows.
 No Streamlit here.
 """
 
@@ -31,7 +31,7 @@ from app.leaderboard_view import (
     label_versions,
     version_counts,
 )
-from reasoning import metrics
+from reasoning import leaderboard_metrics, metrics
 from reasoning.budget import CAP_NAMES
 from storage.result_summary import (
     COST,
@@ -157,7 +157,7 @@ def compute_leaderboard(selection: Selection, cap: str, *, n_boot: int = 1000, s
 
 @dataclass(frozen=True)
 class SummaryCounts:
-    counts: metrics.ResultCounts
+    counts: leaderboard_metrics.ResultCounts
     pairs: PairInput
     over_cap: int  # results reported over their cap (with a verdict), counted or not
     versions: dict[str, int]
@@ -242,7 +242,7 @@ def summary_counts(selection: Selection, cap: str, choice: RowChoice | None = No
     errored["errored"] = errored["errored"].astype(np.int64)
     failed_rows = _failures(selection, counted, index, row_group, failed & (verdict_of(codes) != NO_VERDICT),
                             series, models)
-    counts = metrics.ResultCounts(tuple(KEYS), cells, sums, errored, failed_rows)
+    counts = leaderboard_metrics.ResultCounts(tuple(KEYS), cells, sums, errored, failed_rows)
     pair_input = PairInput(models[s_group], budgets[s_group], series[s_group], item_codes, correct)
     return SummaryCounts(counts, pair_input, over_count, versions)
 

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from app.leaderboard_charts import series_labels
-from reasoning import metrics, paired_stats
+from reasoning import leaderboard_metrics, metrics, paired_stats, rank_intervals
 from reasoning.budget import CAP_NAMES
 from storage.result_summary import OWN_PROBLEMS
 
@@ -73,7 +73,7 @@ class RowChoice:
 
 @dataclass(frozen=True)
 class Leaderboard:
-    board: pd.DataFrame  # metrics.leaderboard (+ rank_low, rank_high): one row per (strategy, model), ranked
+    board: pd.DataFrame  # leaderboard_metrics.leaderboard (+ rank_low, rank_high): one row per (strategy, model), ranked
     curve: pd.DataFrame  # metrics.accuracy_by_budget: one row per (strategy, model, budget)
     cap: str  # which budget cap is the budget axis
     pairs: pd.DataFrame | None = None  # paired_stats.paired_comparisons at each (model, budget)
@@ -243,7 +243,7 @@ def compute_leaderboard(results: pd.DataFrame, cap: str, *, n_boot: int = 1000, 
     versions = version_counts(capped if not split_knobs else label_knob_variants(capped))
     # Only the columns the metrics read: their groupbys copy every column of every group.
     metric_rows = rows[[c for c in METRIC_COLUMNS if c in rows.columns]]
-    counts = metrics.result_counts(metric_rows, by=["strategy", "model"])
+    counts = leaderboard_metrics.result_counts(metric_rows, by=["strategy", "model"])
     scored = metrics._scored(metric_rows.loc[metric_rows["outcome"] != metrics.FAILED])
     items = pd.factorize(scored["item_id"])[0]
     pair_input = PairInput(scored["model"].to_numpy(), scored["budget"].to_numpy(), scored["strategy"].to_numpy(),
@@ -264,17 +264,17 @@ class PairInput:
     correct: Any
 
 
-def finish_leaderboard(counts: metrics.ResultCounts, pair_input: PairInput, cap: str, choice: RowChoice, *,
+def finish_leaderboard(counts: leaderboard_metrics.ResultCounts, pair_input: PairInput, cap: str, choice: RowChoice, *,
                        n_boot: int = 1000, seed: int = 0, paired: bool = True, over_cap: int = 0,
                        versions: dict[str, int] | None = None) -> Leaderboard:
     """The Leaderboard from the results' counts (the same whether they were counted from rows or
     read from the store's summary: app.leaderboard_summary)."""
     keys = list(counts.keys)
     curve = metrics.accuracy_by_budget_counts(counts.cells, keys, n_boot=n_boot, seed=seed)
-    board = metrics.leaderboard_counts(counts, n_boot=n_boot, seed=seed, by_budget=curve)  # the curve once
+    board = leaderboard_metrics.leaderboard_counts(counts, n_boot=n_boot, seed=seed, by_budget=curve)  # the curve once
     pairs = None
     if paired:
-        ranks = paired_stats.rank_intervals_counts(counts.cells, keys, results=int(counts.cells["n"].sum()),
+        ranks = rank_intervals.rank_intervals_counts(counts.cells, keys, results=int(counts.cells["n"].sum()),
                                                    n_boot=n_boot, seed=seed)
         board = board.merge(ranks, on=["strategy", "model"], how="left")
         for column in ("rank_low", "rank_high"):

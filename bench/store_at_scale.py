@@ -338,7 +338,7 @@ def forget_everything() -> None:
     """A server start: Streamlit's caches and the memoised bootstrap intervals cleared."""
     import streamlit as st
 
-    from reasoning.paired_stats import forget_intervals
+    from reasoning.bootstrap import forget_intervals
 
     st.cache_data.clear()
     st.cache_resource.clear()
@@ -354,7 +354,8 @@ def measure_leaderboard(store: Store, repeats: int, *, rows_too: bool) -> list[t
         compute_leaderboard,
         display_table,
     )
-    from reasoning.paired_stats import forget_intervals, paired_comparisons_arrays
+    from reasoning.bootstrap import forget_intervals
+    from reasoning.paired_stats import paired_comparisons_arrays
     from storage.queries import strategy_results
     from storage.result_summary import load_summary
 

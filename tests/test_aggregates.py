@@ -20,7 +20,7 @@ from app import leaderboard_view as rows_view
 from app.leaderboard_summary import Selection, caps_present, date_span, filter_options, scored_count
 from app.leaderboard_summary import compute_leaderboard as from_summary
 from app.leaderboard_view import LEADERBOARD_COLUMNS, LeaderboardFilters, apply_filters, compute_leaderboard
-from reasoning.metrics import bootstrap_ci, bootstrap_ci_counts, item_kinds
+from reasoning.bootstrap import bootstrap_ci, bootstrap_ci_counts, item_kinds
 from storage import result_summary
 from storage.ids import new_run_id
 from storage.queries import results_version, strategy_results

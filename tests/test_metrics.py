@@ -8,15 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from reasoning.bootstrap import bootstrap_ci
+from reasoning.leaderboard_metrics import leaderboard
 from reasoning.metrics import (
     accuracy_by_budget,
     anytime_index,
     auc_accuracy_budget,
-    bootstrap_ci,
     clear_claims,
     cost_per_correct,
     failure_reason,
-    leaderboard,
     pareto_frontier,
     quality_at,
     result_outcomes,

@@ -19,8 +19,8 @@ from reasoning.paired_stats import (
     mcnemar_exact,
     min_detectable_difference,
     paired_comparisons,
-    rank_intervals,
 )
+from reasoning.rank_intervals import rank_intervals
 
 Z_ALPHA = NormalDist().inv_cdf(0.975)
 Z_POWER = NormalDist().inv_cdf(0.8)

@@ -1,0 +1,164 @@
+"""Percentile bootstrap over items, the resampling machinery the leaderboard's intervals share: pure
+functions, no I/O.
+
+An item (a problem) is resampled with all its results, so repeated runs of one problem are not
+counted as independent evidence. Items are reduced to their kinds (how many results, how many of
+them right): items of one kind are interchangeable, so a resample is a multinomial draw over the
+kinds, and an interval is a pure function of the kinds (memoised: a board recomputed after one new
+result redraws only what changed). Matrix products of resample weights run on one BLAS thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache, lru_cache
+
+import numpy as np
+import pandas as pd
+
+
+def bootstrap_ci(correct: np.ndarray, items: np.ndarray | None = None, *, n_boot: int = 1000,
+                 ci: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap interval for mean correctness, resampling items (rows when no ids).
+
+    With item ids, each resample draws items with replacement and takes every row of a drawn item,
+    so repeated runs of one problem are not counted as independent evidence.
+    """
+    correct = np.asarray(correct, dtype=float)
+    if len(correct) == 0:
+        return float("nan"), float("nan")
+    if items is None:
+        sums, counts = correct, np.ones_like(correct)
+    else:
+        codes, _ = pd.factorize(pd.Series(items))
+        sums = np.bincount(codes, weights=correct)
+        counts = np.bincount(codes).astype(float)
+    return bootstrap_ci_counts(sums, counts, n_boot=n_boot, ci=ci, seed=seed)
+
+
+def bootstrap_ci_counts(correct: np.ndarray, results: np.ndarray, *, n_boot: int = 1000, ci: float = 0.95,
+                        seed: int = 0) -> tuple[float, float]:
+    """bootstrap_ci from per-item counts: ``correct[i]`` of ``results[i]`` scored results of item i
+    were right. The same interval as bootstrap_ci over the rows (it reduces them to these counts)."""
+    sums = np.asarray(correct, dtype=float)
+    counts = np.asarray(results, dtype=float)
+    if len(sums) == 0:
+        return float("nan"), float("nan")
+    # Items with the same (correct, rows) are interchangeable, so a resample is fully described by
+    # how many of each kind it drew: a multinomial draw over the kinds, not one draw per item.
+    kinds, multiplicity = item_kinds(sums, counts)
+    return _kinds_ci(kinds.tobytes(), multiplicity.tobytes(), n_boot, ci, seed)
+
+
+@lru_cache(maxsize=50_000)
+def _kinds_ci(kinds: bytes, multiplicity: bytes, n_boot: int, ci: float, seed: int) -> tuple[float, float]:
+    """bootstrap_ci_counts of items described by their kinds (a pure function of its arguments, so
+    a board recomputed after one new result redraws only the groups that changed)."""
+    table = np.frombuffer(kinds, dtype=float).reshape(-1, 2)
+    many = np.frombuffer(multiplicity, dtype=np.int64)
+    n = int(many.sum())
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(n, many / n, size=n_boot)
+    means = (draws @ table[:, 0]) / (draws @ table[:, 1])
+    alpha = (1.0 - ci) / 2.0
+    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
+def item_kinds(sums: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (sum, count) pairs of the items, sorted by sum then count (as
+    np.unique(axis=0) sorts them), and how many items have each. Whole numbers (0/1 outcomes)
+    go through one integer key: much faster than a unique over rows."""
+    sums = np.asarray(sums, dtype=float)
+    counts = np.asarray(counts, dtype=float)
+    whole = (len(sums) > 0 and np.all(sums == np.round(sums)) and np.all(counts == np.round(counts))
+             and np.abs(sums).max() < 2**20 and np.abs(counts).max() < 2**20)
+    if not whole:
+        kinds, inverse = np.unique(np.stack([sums, counts], axis=1), axis=0, return_inverse=True)
+        return kinds, np.bincount(inverse.ravel(), minlength=len(kinds)).astype(np.int64)
+    low_sum, low_count = sums.min(), counts.min()
+    span = counts.max() - low_count + 1
+    keys, multiplicity = np.unique(((sums - low_sum) * span + (counts - low_count)).astype(np.int64),
+                                   return_counts=True)
+    first, second = np.divmod(keys, int(span))
+    kinds = np.stack([first + low_sum, second + low_count], axis=1).astype(float)
+    return kinds, multiplicity.astype(np.int64)
+
+
+
+def _multinomial(rng: np.random.Generator, n: int, shares: np.ndarray, size: int) -> np.ndarray:
+    """``size`` multinomial draws of n over a few categories, as successive binomials (each one
+    vectorised over the draws): the same distribution as rng.multinomial, much faster for few
+    categories and many draws."""
+    out = np.zeros((size, len(shares)), dtype=np.int64)
+    left = np.full(size, n, dtype=np.int64)
+    rest = 1.0
+    for k, share in enumerate(shares[:-1]):
+        p = min(1.0, share / rest) if rest > 0 else 0.0
+        out[:, k] = rng.binomial(left, p)
+        left -= out[:, k]
+        rest -= share
+    out[:, -1] = left
+    return out
+
+
+def forget_intervals() -> None:
+    """Drop the memoised bootstrap intervals (benchmarks measure a cold start with it)."""
+    _kinds_draws.cache_clear()
+    _kinds_ci.cache_clear()
+
+
+def _kinds_interval(sums: np.ndarray, counts: np.ndarray, *, n_boot: int, ci: float,
+                    seed: int) -> tuple[float, float]:
+    """Percentile interval of sum(drawn sums) / sum(drawn counts) over item resamples. Items with
+    the same (sum, count) are interchangeable, and 0/1 outcomes give few such kinds, so a resample
+    is one multinomial draw over the kinds."""
+    if len(sums) == 0:
+        return float("nan"), float("nan")
+    kinds, multiplicity = item_kinds(sums, counts)
+    return _kinds_draws(kinds.tobytes(), multiplicity.tobytes(), n_boot, ci, seed)
+
+
+@lru_cache(maxsize=50_000)
+def _kinds_draws(kinds: bytes, multiplicity: bytes, n_boot: int, ci: float, seed: int) -> tuple[float, float]:
+    """_kinds_interval of items described by their kinds (a pure function of its arguments, so a
+    head-to-head recomputed after one new result redraws only the pairs that changed)."""
+    table = np.frombuffer(kinds, dtype=float).reshape(-1, 2)
+    many = np.frombuffer(multiplicity, dtype=np.int64)
+    n = int(many.sum())
+    draws = _multinomial(np.random.default_rng(seed), n, many / n, n_boot)
+    means = (draws @ table[:, 0]) / (draws @ table[:, 1])
+    alpha = (1.0 - ci) / 2.0
+    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
+@cache
+def _one_thread_blas() -> Callable[[int], int] | None:
+    """OpenBLAS's per-thread thread count setter (openblas_set_num_threads_local, OpenBLAS 0.3.27+)
+    from the library numpy was built with; None when numpy uses another BLAS."""
+    import ctypes
+    from pathlib import Path
+
+    libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
+    for path in sorted(libs.glob("*openblas*")) if libs.is_dir() else []:
+        try:
+            setter = ctypes.CDLL(str(path)).openblas_set_num_threads_local
+        except (OSError, AttributeError):
+            continue
+        setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
+        return setter
+    return None
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b on one BLAS thread when the BLAS can be told so, else numpy's own loop (einsum)."""
+    setter = _one_thread_blas()
+    if setter is None:
+        return np.einsum("ci,ir->cr", a, b, optimize=False)
+    before = setter(1)
+    try:
+        return a @ b
+    finally:
+        setter(before)
+

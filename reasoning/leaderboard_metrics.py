@@ -1,0 +1,189 @@
+"""The leaderboard's board: one row per (strategy, model), ranked by AUC then accuracy, with its
+intervals, costs, Pareto frontier and failure counts; from rows (``leaderboard``) or from their
+aggregates (``ResultCounts``: counts per item, cost sums), which give the same board. Pure
+functions over pandas DataFrames; the input rows and how results are counted are described in
+reasoning.metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reasoning.bootstrap import bootstrap_ci_counts
+from reasoning.metrics import (
+    ERRORED,
+    FAILED,
+    _as_tuple,
+    _group_keys,
+    _per,
+    _scored,
+    accuracy_by_budget_counts,
+    anytime_index,
+    auc_accuracy_budget,
+    budget_label,
+    clear_claims,
+    failure_reason,
+    item_cells,
+    pareto_frontier,
+    result_outcomes,
+)
+
+
+@dataclass(frozen=True)
+class ResultCounts:
+    """What the leaderboard reads of the results, aggregated (``result_counts`` builds it from rows;
+    storage.result_summary from its summary of the store): the metrics come out the same, read from
+    thousands of rows instead of one per result.
+
+    - ``cells``: one row per (keys, budget, item): ``n`` scored results (a verdict, not failed) and
+      ``correct`` of them; ``item`` numbers items in order of first appearance among the results.
+    - ``sums``: one row per (keys, budget): ``n`` and the sums of total_tokens, usd and seconds over
+      the same results (seconds NaN when the rows had none).
+    - ``errored``: one row per keys with a scored result: how many of them ended in an error.
+    - ``failed``: one row per failed result that had a verdict: the keys and its ``reason``
+      (failure_reason), in the results' order.
+    """
+
+    keys: tuple[str, ...]
+    cells: pd.DataFrame
+    sums: pd.DataFrame
+    errored: pd.DataFrame
+    failed: pd.DataFrame
+
+
+def result_counts(df: pd.DataFrame, by: Sequence[str] | None = None, item_col: str = "item_id") -> ResultCounts:
+    """The rows' ResultCounts (outcomes from an ``outcome`` column, else result_outcomes)."""
+    keys = _group_keys(df, by)
+    outcome = df["outcome"] if "outcome" in df.columns else result_outcomes(df)
+    verdict = pd.to_numeric(df["correct"], errors="coerce").notna()
+    failures = df.loc[outcome.eq(FAILED) & verdict]
+    kept = df.loc[~outcome.eq(FAILED)]
+    scored = _scored(kept)
+    errored = outcome.loc[scored.index].eq(ERRORED)
+    cost_columns = [c for c in ("total_tokens", "usd", "seconds") if c in scored.columns]
+    costs = pd.DataFrame({**{k: scored[k].to_numpy() for k in [*keys, "budget"]},
+                          **{c: pd.to_numeric(scored[c]).to_numpy(dtype=float) for c in cost_columns}})
+    sums = costs.groupby([*keys, "budget"], sort=True, dropna=False).agg(
+        n=("budget", "size"), **{c: (c, "sum") for c in cost_columns}).reset_index()
+    if "seconds" not in sums.columns:
+        sums["seconds"] = float("nan")
+    errored_counts = pd.DataFrame({**{k: scored[k].to_numpy() for k in keys}, "errored": errored.to_numpy(int)})
+    errored_counts = errored_counts.groupby(keys, sort=True).sum().reset_index()
+    reasons = pd.DataFrame({**{k: failures[k].to_numpy() for k in keys},
+                            "reason": [failure_reason(row) for _, row in failures.iterrows()]},
+                           columns=[*keys, "reason"])
+    return ResultCounts(tuple(keys), item_cells(scored, keys, item_col), sums, errored_counts, reasons)
+
+
+def leaderboard(df: pd.DataFrame, n_boot: int = 1000, ci: float = 0.95, seed: int = 0,
+                cost_col: str = "total_tokens", by_budget: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per (strategy, model), best first.
+
+    Columns: rank, strategy, model, n, accuracy, ci_low, ci_high (over all budgets), ``acc@<budget>``
+    per budget level, mean_tokens, mean_usd, mean_seconds (per result), tokens_per_correct,
+    usd_per_correct, auc (accuracy against budget, log axis, normalised), anytime_index (on the
+    accuracy-vs-mean-tokens curve across budget levels: accuracy gained per token actually spent),
+    on_frontier (Pareto frontier of mean ``cost_col`` per result against overall accuracy), then
+    failed, errored (counts, see result_outcomes) and failure_reasons (the failed results' reasons
+    as "reason (×count)", most frequent first).
+    Ranked by AUC, then overall accuracy, both descending; NaN sorts last. Failed rows are left out
+    of every metric; a (strategy, model) whose scored rows all failed follows the ranked rows with
+    no rank and no metrics. A (strategy, model) with no row that has a verdict (no reference
+    answers) has no accuracy and is left out. When ``clear_claims`` says the board cannot name a
+    winner, no row is marked on the frontier. ``by_budget``: the caller's
+    ``accuracy_by_budget(rows, by=[strategy, model])`` over the rows that did not fail, if it has it.
+    """
+    return leaderboard_counts(result_counts(df), n_boot=n_boot, ci=ci, seed=seed, cost_col=cost_col,
+                              by_budget=by_budget)
+
+
+def leaderboard_counts(counts: ResultCounts, n_boot: int = 1000, ci: float = 0.95, seed: int = 0,
+                       cost_col: str = "total_tokens", by_budget: pd.DataFrame | None = None) -> pd.DataFrame:
+    """leaderboard from ResultCounts (the same board, see leaderboard)."""
+    keys = list(counts.keys)
+    cells = counts.cells
+    if by_budget is None:
+        by_budget = accuracy_by_budget_counts(cells, keys, n_boot=n_boot, ci=ci, seed=seed)
+    curves = {_as_tuple(k): g for k, g in by_budget.groupby(keys)}
+    budgets = sorted(b for b in cells["budget"].dropna().unique())
+    sums_by_key = {_as_tuple(k): g for k, g in counts.sums.groupby(keys, sort=True)}
+    errored = {_as_tuple(k): int(v) for k, v in zip(counts.errored[keys].itertuples(index=False, name=None),
+                                                     counts.errored["errored"], strict=True)}
+    rows: list[dict[str, Any]] = []
+    for key, group in cells.groupby(keys, sort=True):
+        key_tuple = _as_tuple(key)
+        ident = dict(zip(keys, key_tuple, strict=True))
+        # Each item's results over every budget: the overall interval resamples items.
+        per_item = group.groupby("item", sort=False)[["correct", "n"]].sum()
+        low, high = bootstrap_ci_counts(per_item["correct"].to_numpy(dtype=float), per_item["n"].to_numpy(dtype=float),
+                                        n_boot=n_boot, ci=ci, seed=seed)
+        n = int(group["n"].sum())
+        n_correct = float(group["correct"].sum())
+        row: dict[str, Any] = {**ident, "n": n, "accuracy": n_correct / n, "ci_low": low, "ci_high": high}
+        curve = curves.get(key_tuple, by_budget.iloc[0:0])
+        # Plain lists from here: a merge per series cost more than the metrics themselves.
+        curve_budgets = curve["budget"].tolist()
+        per_budget = dict(zip(curve_budgets, curve["accuracy"].tolist(), strict=True))
+        for b in budgets:
+            row[f"acc@{budget_label(b)}"] = per_budget.get(b, float("nan"))
+        spent = sums_by_key[key_tuple]
+        tokens, usd, seconds = (float(spent[c].sum()) for c in ("total_tokens", "usd", "seconds"))
+        row["mean_tokens"] = tokens / n
+        row["mean_usd"] = usd / n
+        row["mean_seconds"] = seconds / n
+        row["tokens_per_correct"] = _per(tokens, n_correct)
+        row["usd_per_correct"] = _per(usd, n_correct)
+        row["auc"] = auc_accuracy_budget([(b, per_budget[b]) for b in curve_budgets if b > 0])
+        # The accuracy against the mean tokens spent at each budget level the curve has.
+        level = [(total / count, per_budget[b]) for b, total, count in
+                 zip(spent["budget"].tolist(), spent["total_tokens"].tolist(), spent["n"].tolist(), strict=True)
+                 if b == b and b in per_budget]
+        row["anytime_index"] = anytime_index(level)
+        row["_cost"] = float(spent[cost_col].sum()) / n
+        row["errored"] = errored.get(key_tuple, 0)
+        rows.append(row)
+    acc_cols = [f"acc@{budget_label(b)}" for b in budgets]
+    columns = ["rank", *keys, "n", "accuracy", "ci_low", "ci_high", *acc_cols, "mean_tokens", "mean_usd",
+               "mean_seconds", "tokens_per_correct", "usd_per_correct", "auc", "anytime_index", "on_frontier",
+               "failed", "errored", "failure_reasons"]
+    reasons = _failure_reasons(counts.failed, keys)
+    if not rows and not reasons:
+        return pd.DataFrame(columns=columns)
+    board = pd.DataFrame(rows, columns=[*keys, "n", "accuracy", "ci_low", "ci_high", *acc_cols, "mean_tokens",
+                                        "mean_usd", "mean_seconds", "tokens_per_correct", "usd_per_correct", "auc",
+                                        "anytime_index", "_cost", "errored"])
+    board["on_frontier"] = pareto_frontier(board, "_cost", "accuracy")
+    if not clear_claims(board):
+        board["on_frontier"] = False
+    board = board.sort_values(["auc", "accuracy"], ascending=False, na_position="last", kind="stable")
+    board["rank"] = pd.array(np.arange(1, len(board) + 1), dtype="Int64")
+    ranked = {_as_tuple(k) for k in board[keys].itertuples(index=False, name=None)}
+    unranked = [{**dict(zip(keys, k, strict=True)), "n": 0, "errored": 0, "on_frontier": False}
+                for k in reasons if k not in ranked]
+    if unranked:  # every scored result of these failed: listed (with why), never ranked
+        board = pd.concat([board, pd.DataFrame(unranked)], ignore_index=True)
+        board["rank"] = board["rank"].astype("Int64")
+    board["failed"] = [sum(c for _, c in reasons.get(k, [])) for k in board[keys].itertuples(index=False, name=None)]
+    board["failure_reasons"] = [[f"{text} (×{count})" for text, count in reasons.get(k, [])]
+                                for k in board[keys].itertuples(index=False, name=None)]
+    board["errored"] = board["errored"].astype(int)
+    board["on_frontier"] = board["on_frontier"].astype(bool)
+    return board[columns].reset_index(drop=True)
+
+
+def _failure_reasons(failed: pd.DataFrame, keys: list[str]) -> dict[tuple, list[tuple[str, int]]]:
+    """Per (strategy, model): each distinct reason its failed results gave, with how often
+    (``failed``: one row per failed result, the keys and its ``reason``)."""
+    if failed.empty:
+        return {}
+    counted = failed[[*keys, "reason"]].value_counts(sort=True, dropna=False)
+    out: dict[tuple, list[tuple[str, int]]] = {}
+    for (*key, reason), count in counted.items():
+        out.setdefault(tuple(key), []).append((str(reason), int(count)))
+    return out
+

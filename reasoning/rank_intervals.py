@@ -1,0 +1,195 @@
+"""The leaderboard's ranking bootstrapped over items: each strategy's 95% range of ranks, as public
+arena leaderboards show beside the rank. Pure functions, no I/O.
+
+Input rows are the leaderboard's (reasoning.metrics): ``strategy, model, budget, correct`` and an
+optional ``item_id``; rows whose ``correct`` is NaN (no reference answer) are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from reasoning.bootstrap import _matmul, _one_thread_blas
+from reasoning.metrics import _scored, item_cells
+
+RANK_COLUMNS = ["strategy", "model", "rank_low", "rank_high"]
+DENSE_LIMIT = 4_000_000  # items x (strategy, budget) cells up to which the rank bootstrap multiplies matrices
+
+
+def rank_intervals(df: pd.DataFrame, *, keys: Sequence[str] = ("strategy", "model"), n_boot: int = 1000,
+                   ci: float = 0.95, seed: int = 0, item_col: str = "item_id") -> pd.DataFrame:
+    """Each series' 95% range of ranks when the leaderboard is recomputed on resampled items.
+
+    The ranking is reasoning.metrics.leaderboard's: AUC of accuracy against log budget (positive
+    budgets), then overall accuracy, both descending. Each resample draws the items with
+    replacement once for every series, so series that ran on the same items stay paired. Within a
+    resample a series ranks 1 + (series strictly ahead) at best and (series ahead or level) at
+    worst, so exact ties widen the range instead of being broken by name; the range is the
+    (1-ci)/2 quantile of the best ranks to the 1-(1-ci)/2 quantile of the worst. A series none of
+    whose items was drawn sits that resample out (its rank comes from the others).
+    Columns: the keys, rank_low, rank_high (series in order of first appearance).
+    """
+    keys = [k for k in keys if k in df.columns]
+    scored = _scored(df)
+    if scored.empty:
+        return pd.DataFrame(columns=[*keys, "rank_low", "rank_high"])
+    if item_col in scored.columns:
+        scored = scored.assign(**{item_col: scored[item_col].astype(str)})
+    out = rank_intervals_counts(item_cells(scored, keys, item_col), keys, results=len(scored), n_boot=n_boot, ci=ci,
+                                seed=seed)
+    appearance = scored.groupby(keys, sort=False, dropna=False).size().index.to_frame(index=False)
+    appearance.columns = keys
+    return appearance.merge(out, on=keys, how="left")
+
+
+def rank_intervals_counts(cells: pd.DataFrame, keys: Sequence[str], *, results: int, n_boot: int = 1000,
+                          ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """rank_intervals from metrics.item_cells (one row per series, budget and item: n scored
+    results, correct of them; items numbered in order of first appearance, which decides the item
+    each draw picks). ``results``: the number of scored results (sum of n). The same ranges as
+    rank_intervals over the rows they count. Columns: the keys, rank_low, rank_high (keys sorted)."""
+    keys = list(keys)
+    if cells.empty:
+        return pd.DataFrame(columns=[*keys, "rank_low", "rank_high"])
+    item_codes = cells["item"].to_numpy(dtype=np.int64)
+    n_items = int(item_codes.max()) + 1
+    grouped = cells.groupby(keys, sort=True, dropna=False)
+    series_codes = grouped.ngroup().to_numpy()
+    series_index = grouped.size().index
+    budgets = cells["budget"].to_numpy(dtype=float)
+    budget_values = np.unique(budgets[np.isfinite(budgets)])
+    budget_codes = np.searchsorted(budget_values, budgets)
+    positive = budget_values > 0  # AUC is over a log axis; overall accuracy counts every budget
+    # One cell per (series, budget); a series' overall accuracy is the sum over its cells. Each
+    # (cell, item) pair is summed once; a resample then weighs the pairs by their item's draws.
+    n_series, n_budgets = len(series_index), len(budget_values)
+    finite = np.isfinite(budgets)
+    cell_of = (series_codes * n_budgets + budget_codes)[finite].astype(np.int64)
+    pair_keys = cell_of * n_items + item_codes[finite]
+    unique_pairs, inverse = np.unique(pair_keys, return_inverse=True)
+    pair_sum = np.bincount(inverse, weights=cells["correct"].to_numpy(dtype=float)[finite])
+    pair_count = np.bincount(inverse, weights=cells["n"].to_numpy(dtype=float)[finite])
+    pair_cell, pair_item = np.divmod(unique_pairs, n_items)
+    n_cells = n_series * n_budgets
+    # unique_pairs is sorted, so each cell's pairs are one contiguous run starting here
+    starts = np.flatnonzero(np.r_[True, pair_cell[1:] != pair_cell[:-1]]) if len(pair_cell) else pair_cell
+    run_cells = pair_cell[starts]
+    # 0/1 outcomes make every sum a whole number below the row count, which float32 holds exactly
+    # (below 2^24) while moving half the memory of float64: the sums are the bulk of the work.
+    whole = bool(np.all(pair_sum == np.round(pair_sum))) and results < 2**24
+    dtype = np.float32 if whole else np.float64
+    pair_sum = pair_sum.astype(dtype)
+    pair_count = pair_count.astype(dtype)
+    # Where most (item, cell) pairs exist (a sweep: every strategy on every item at every budget),
+    # a cells x items matrix times the weights is one product; a sparse store sums pairs. The
+    # product runs on one BLAS thread (_matmul): OpenBLAS threads on a busy 2-core server made it
+    # 80x slower than one thread. With such a BLAS the product beats summing pairs even on a
+    # sparser matrix. Whole sums are exact in either, so the ranges do not depend on the path.
+    blas = _one_thread_blas() is not None
+    dense = n_items * n_cells <= (DENSE_LIMIT if blas else min(DENSE_LIMIT, 4 * max(len(unique_pairs), 1)))
+    if dense:
+        dense_sum = np.zeros((n_cells, n_items), dtype=dtype)
+        dense_count = np.zeros((n_cells, n_items), dtype=dtype)
+        dense_sum[pair_cell, pair_item] = pair_sum
+        dense_count[pair_cell, pair_item] = pair_count
+
+    rng = np.random.default_rng(seed)
+    # Resamples in chunks: memory stays bounded (a few 10 MB) whatever the store's size.
+    budget_per_chunk = 4_000_000
+    chunk = max(1, min(n_boot, budget_per_chunk // max(len(unique_pairs), n_items, n_series * n_series, 1)))
+    best = np.empty((n_boot, n_series))
+    worst = np.empty((n_boot, n_series))
+    present = np.empty((n_boot, n_series), dtype=bool)
+    done = 0
+    while done < n_boot:
+        size = min(chunk, n_boot - done)
+        # Item weights of `size` resamples (how often each item was drawn, n_items draws each),
+        # items along the first axis: gathering and summing whole rows is what numpy does fastest.
+        draws = rng.integers(0, n_items, size=(size, n_items)) * size + np.arange(size)[:, None]
+        weights = np.bincount(draws.ravel(), minlength=n_items * size).reshape(n_items, size).astype(dtype)
+        if dense:
+            counts = _matmul(dense_count, weights).reshape(n_series, n_budgets, size)
+            sums = _matmul(dense_sum, weights).reshape(n_series, n_budgets, size)
+        else:
+            w = weights[pair_item]  # pairs x resamples
+            counts = _per_cell(w * pair_count[:, None], starts, run_cells, n_cells).reshape(n_series, n_budgets, size)
+            w *= pair_sum[:, None]
+            sums = _per_cell(w, starts, run_cells, n_cells).reshape(n_series, n_budgets, size)
+        sums, counts = sums.astype(float), counts.astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            curves = (sums / counts).transpose(2, 0, 1)  # NaN where no drawn item has a result in the cell
+            overall = (sums.sum(axis=1) / counts.sum(axis=1)).T
+        part = slice(done, done + size)
+        best[part], worst[part], present[part] = _ranks(_log_auc(curves[:, :, positive], budget_values[positive]),
+                                                        overall)
+        done += size
+    tail = (1 - ci) / 2
+    low, high = np.full(n_series, np.nan), np.full(n_series, np.nan)
+    for s in range(n_series):
+        seen = present[:, s]
+        if seen.any():
+            low[s] = np.quantile(best[seen, s], tail, method="lower")
+            high[s] = np.quantile(worst[seen, s], 1 - tail, method="higher")
+    out = series_index.to_frame(index=False)
+    out.columns = keys
+    out["rank_low"], out["rank_high"] = low, high
+    return out
+
+
+def _per_cell(values: np.ndarray, starts: np.ndarray, cells: np.ndarray, n_cells: int) -> np.ndarray:
+    """Sum the rows of ``values`` (pairs x resamples, pairs sorted by cell) over each cell's run of
+    pairs: (cells x resamples), zero for a cell without pairs."""
+    out = np.zeros((n_cells, values.shape[1]), dtype=values.dtype)
+    if len(starts):
+        out[cells] = np.add.reduceat(values, starts, axis=0)
+    return out
+
+
+def _log_auc(curves: np.ndarray, budgets: np.ndarray) -> np.ndarray:
+    """metrics.auc_accuracy_budget for every (resample, series) curve at once: the trapezoid rule
+    over log budget divided by the log range, over the budgets with a value (NaN: none; one
+    budget: its value). Curves sharing a pattern of missing budgets share the weights."""
+    size, n_series, n_budgets = curves.shape
+    out = np.full((size, n_series), np.nan)
+    if n_budgets == 0:
+        return out
+    logs = np.log(budgets)
+    present = ~np.isnan(curves.reshape(-1, n_budgets))
+    patterns, codes = np.unique(present, axis=0, return_inverse=True)
+    codes = codes.ravel()
+    flat_curves = np.nan_to_num(curves.reshape(-1, n_budgets))
+    flat_out = out.reshape(-1)
+    for code, pattern in enumerate(patterns):
+        where = np.flatnonzero(pattern)
+        if len(where) == 0:
+            continue
+        weights = np.zeros(n_budgets)
+        if len(where) == 1:
+            weights[where[0]] = 1.0
+        else:
+            widths = np.diff(logs[where]) / (logs[where[-1]] - logs[where[0]])
+            weights[where[:-1]] += widths / 2
+            weights[where[1:]] += widths / 2
+        idx = np.flatnonzero(codes == code)
+        flat_out[idx] = flat_curves[idx] @ weights
+    return flat_out.reshape(size, n_series)
+
+
+def _ranks(auc: np.ndarray, overall: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per resample and series: the best rank (1 + series strictly ahead), the worst rank (series
+    ahead or level, itself included) and whether it has a score at all (a series without one is
+    left out of that resample's ranking). Ahead: higher AUC, or equal AUC and higher accuracy."""
+    present = ~np.isnan(auc) | ~np.isnan(overall)
+    a = np.where(np.isnan(auc), -np.inf, auc)
+    o = np.where(np.isnan(overall), -np.inf, overall)
+    # ahead[r, i, j]: in resample r, series j ranks ahead of series i
+    same_auc = a[:, None, :] == a[:, :, None]
+    ahead = (a[:, None, :] > a[:, :, None]) | (same_auc & (o[:, None, :] > o[:, :, None]))
+    level = same_auc & (o[:, None, :] == o[:, :, None])
+    ahead &= present[:, None, :]
+    level &= present[:, None, :]
+    return 1 + ahead.sum(axis=2), (ahead | level).sum(axis=2), present
+
