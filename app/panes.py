@@ -1,25 +1,45 @@
-"""The run view model: a run's stored events folded into one pane per strategy (no Streamlit here).
+"""The run view model: a run's events folded into one pane per strategy (no Streamlit here).
 
-`RunView.apply(events)` folds events in seq order and may be called again with only the newer
-ones, so a live page reads each event once. The same fold drives the live view, a shared link and
-a replay (a replay applies the events whose time has come).
+`RunView` is the one fold of a run's events. `apply(rows)` folds stored rows in seq order and may
+be called again with only the newer ones, so a live page reads each event once; `apply_event`
+folds the typed events as the engine emits them, to the same view. The run page (live, a shared
+link, a replay that applies the events whose time has come), the stored fold of an ended run
+(app.stored_view), the HTML export and the command line's live panes all use it. Rows are read
+back into typed events (reasoning.events.event_from_dict); one this version cannot read is kept
+in `RunView.skipped` and said on the page, never a crash.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reasoning.budget import CAP_NAMES, Spend
+from reasoning.entries import entry_labels
+from reasoning.events import (
+    CallState,
+    Event,
+    FinalAnswer,
+    Note,
+    PartialAnswer,
+    SpendUpdate,
+    TextDelta,
+    ThinkingDelta,
+    event_from_dict,
+)
 from reasoning.wording import plural
 
 # How a strategy ended, by FinalAnswer.stop (the recorder's mapping, so a pane and the stored row agree);
 # statuses that come from the run row are used as is.
 from storage.recorder import STRATEGY_STATUS as STOP_STATUS
+
+if TYPE_CHECKING:
+    from storage.queries import RunInfo
 
 STOP_TEXT = {"done": "finished", "budget": "budget reached", "error": "failed", "cancelled": "cancelled"}
 # Where a model call stands (reasoning.call_states), least advanced first: a pane shows the most
@@ -32,6 +52,7 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~&:=\"'^@%])")
 # and it copies as typed (an invisible word joiner before it, as before, was copied with it).
 _AUTOLINK = re.compile(r"(?i)(?<![^\W_])(?:(?:https?://|www\.)\S*|[-.\w+]+@[-\w]+(?:\.[-\w]+)+\S*)")
 _BACKTICKS = re.compile(r"`+")
+log = logging.getLogger(__name__)
 
 
 class EventRow(Protocol):
@@ -123,14 +144,36 @@ class PaneView:
         return "generating" if self.unreported else "running"
 
 
+@dataclass(frozen=True)
+class SkippedEvent:
+    """A stored event the fold could not read (a kind this version does not know, a damaged
+    payload): counted and shown, never a crash, so a run written by a newer version still opens."""
+
+    seq: int
+    strategy_index: int | None
+    kind: str
+    reason: str
+
+
 @dataclass
 class RunView:
-    """Every pane of one run, plus the spend samples behind the spend-over-time chart."""
+    """Every pane of one run, plus the spend samples behind the spend-over-time chart.
+
+    The one fold of a run's events: the run page, a shared link, a replay, the HTML export and the
+    command line's live panes all fold through `apply` (stored rows) or `apply_event` (typed events
+    as the engine emits them); both give the same view."""
 
     panes: list[PaneView]
     last_seq: int = 0
     last_elapsed: float = 0.0
     spend_samples: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[SkippedEvent] = field(default_factory=list)  # stored events the fold could not read
+
+    @classmethod
+    def for_run(cls, info: RunInfo) -> RunView:
+        """One pane per entry of a stored run (storage.queries.RunInfo), named by its entry label."""
+        return cls.for_strategies([(s.strategy, s.knobs or {}) for s in info.strategies],
+                                  entry_labels([(s.strategy, s.budget) for s in info.strategies], info.budget))
 
     @classmethod
     def for_strategies(cls, strategies: Sequence[tuple[str, Mapping[str, Any]]],
@@ -140,24 +183,57 @@ class RunView:
         return cls([PaneView(i, name, dict(knobs), names[i]) for i, (name, knobs) in enumerate(strategies)])
 
     def apply(self, events: Iterable[EventRow]) -> int:
-        """Fold events (any seq at or below the last one applied is skipped); returns how many were new."""
+        """Fold stored events (any seq at or below the last one applied is skipped); returns how many
+        were new and folded into a pane. A row this version cannot read is kept in `skipped`."""
         applied = 0
-        for event in events:
-            if event.seq <= self.last_seq:
+        for row in events:
+            if row.seq <= self.last_seq:
                 continue
-            self.last_seq = event.seq
-            self.last_elapsed = max(self.last_elapsed, float(event.elapsed))
-            index = event.strategy_index
+            self.last_seq = row.seq
+            self.last_elapsed = max(self.last_elapsed, float(row.elapsed))
+            index = row.strategy_index
             if index is None or not 0 <= index < len(self.panes):
                 continue  # run-level events have no pane
-            _fold(self.panes[index], event)
+            try:
+                event = stored_event(row)
+            except (ValueError, TypeError) as exc:
+                self._skip(row.seq, index, row.kind, exc)
+                continue
+            self._fold(index, event, row.seq, float(row.elapsed), row.total_tokens, row.usd)
             applied += 1
-            if event.total_tokens is not None and event.kind in ("spend", "final"):
-                pane = self.panes[index]
-                self.spend_samples.append({"strategy_index": index, "strategy": pane.label or pane.strategy,
-                                           "seconds": float(event.elapsed), "tokens": int(event.total_tokens),
-                                           "usd": float(event.usd or 0.0)})
         return applied
+
+    def apply_event(self, strategy_index: int, event: Event, elapsed: float) -> None:
+        """Fold one event as the engine emits it (reasoning.run), `elapsed` seconds into the run: the
+        next seq, and the spend columns the recorder would store with it."""
+        self.last_seq += 1
+        self.last_elapsed = max(self.last_elapsed, elapsed)
+        if not 0 <= strategy_index < len(self.panes):
+            return
+        spent = event.spent if isinstance(event, SpendUpdate | FinalAnswer) else None
+        self._fold(strategy_index, event, self.last_seq, elapsed,
+                   None if spent is None else spent.total_tokens, None if spent is None else spent.usd)
+
+    def _fold(self, index: int, event: Event, seq: int, elapsed: float, total_tokens: int | None,
+              usd: float | None) -> None:
+        pane = self.panes[index]
+        _fold(pane, event, seq, elapsed)
+        if total_tokens is not None and isinstance(event, SpendUpdate | FinalAnswer):
+            self.spend_samples.append({"strategy_index": index, "strategy": pane.label or pane.strategy,
+                                       "seconds": elapsed, "tokens": int(total_tokens), "usd": float(usd or 0.0)})
+
+    def _skip(self, seq: int, index: int | None, kind: str, exc: Exception) -> None:
+        if not any(s.kind == kind for s in self.skipped):  # one log line per kind, not one per row
+            log.warning("event %s (kind %r) not shown: %s", seq, kind, exc)
+        self.skipped.append(SkippedEvent(seq, index, str(kind), str(exc)))
+
+    def skipped_text(self) -> str | None:
+        """One line on the events the fold could not read; None when it read them all."""
+        if not self.skipped:
+            return None
+        kinds = sorted({s.kind for s in self.skipped})
+        return (f"{plural(len(self.skipped), 'event')} not shown: this version cannot read kind "
+                + ", ".join(repr(k) for k in kinds) + " (written by a newer version, or damaged)")
 
     def end_spends(self) -> list[dict[str, Any]]:
         """Where each ended strategy's spending stopped (extends its quality step to the end)."""
@@ -169,59 +245,58 @@ class RunView:
         return {p.index: p.label or p.strategy for p in self.panes}
 
 
-def _fold(pane: PaneView, event: EventRow) -> None:
+def stored_event(row: EventRow) -> Event:
+    """The typed event a stored row holds (reasoning.events.event_from_dict)."""
+    return event_from_dict(row.payload or {}, row.kind, row.label)
+
+
+def _fold(pane: PaneView, event: Event, seq: int, elapsed: float) -> None:
     pane.events += 1
-    payload = event.payload or {}
-    kind = event.kind
-    if kind in ("text", "thinking"):
-        label = event.label or payload.get("label") or ""
+    if isinstance(event, TextDelta | ThinkingDelta):
+        label = event.label or ""
         stream = pane.streams.get(label)
         if stream is None:
-            stream = pane.streams[label] = StreamView(label, first_seq=event.seq)
-        piece = payload.get("text", "")
-        if kind == "text":
-            stream.text += piece
+            stream = pane.streams[label] = StreamView(label, first_seq=seq)
+        if isinstance(event, TextDelta):
+            stream.text += event.text
         else:
-            stream.thinking += piece
-        stream.last_seq = event.seq
+            stream.thinking += event.text
+        stream.last_seq = seq
         if pane.stop is None:
-            pane.unreported.append(piece)
+            pane.unreported.append(event.text)
         return
-    spent = payload.get("spent")
-    if isinstance(spent, dict):
-        reported = Spend.from_dict(spent)
-        if kind in ("spend", "final"):
-            # A spend report (the engine sends one at least every second while a call streams, and
-            # one when it settles) covers the text streamed so far: nothing left to count with ≈.
-            pane.spent = reported
-            pane.unreported.clear()
-        elif reported.total_tokens >= pane.spent.total_tokens:
-            # Answers and call states carry the settled spend: newer seconds, never fewer tokens than a
-            # provisional report already showed.
-            pane.spent = reported
-    if kind == "state":
-        _fold_state(pane, payload, float(event.elapsed))
-    elif kind == "partial":
-        pane.best_answer = payload.get("answer")
-        pane.confidence = payload.get("confidence")
-        pane.best_seq = event.seq
-    elif kind == "note":
-        pane.notes.append(NoteView(payload.get("label", event.label or ""), payload.get("text", ""),
-                                   payload.get("data"), event.seq))
-    elif kind == "final":
-        pane.stop = payload.get("stop") or "done"
-        pane.stop_detail = payload.get("stop_detail")
-        pane.final_answer = payload.get("answer")
-        pane.error = payload.get("error")
+    if isinstance(event, Note):
+        pane.notes.append(NoteView(event.label, event.text, event.data, seq))
+        return
+    if isinstance(event, SpendUpdate | FinalAnswer):
+        # A spend report (the engine sends one at least every second while a call streams, and
+        # one when it settles) covers the text streamed so far: nothing left to count with ≈.
+        pane.spent = event.spent
+        pane.unreported.clear()
+    elif event.spent.total_tokens >= pane.spent.total_tokens:
+        # Answers and call states carry the settled spend: newer seconds, never fewer tokens than a
+        # provisional report already showed.
+        pane.spent = event.spent
+    if isinstance(event, CallState):
+        _fold_state(pane, event, elapsed)
+    elif isinstance(event, PartialAnswer):
+        pane.best_answer = event.answer
+        pane.confidence = event.confidence
+        pane.best_seq = seq
+    elif isinstance(event, FinalAnswer):
+        pane.stop = event.stop or "done"
+        pane.stop_detail = event.stop_detail
+        pane.final_answer = event.answer
+        pane.error = event.error
         pane.calls.clear()
         if pane.final_answer and pane.final_answer != pane.best_answer:
             pane.best_answer, pane.confidence, pane.best_seq = pane.final_answer, None, None
 
 
-def _fold_state(pane: PaneView, payload: Mapping[str, Any], elapsed: float) -> None:
+def _fold_state(pane: PaneView, event: CallState, elapsed: float) -> None:
     """A call's new state (reasoning.events.CallState): `ended` takes it out of the pane's calls."""
     before = pane.call_state
-    call, state = payload.get("call"), payload.get("state")
+    call, state = event.call, event.state
     if not isinstance(call, int) or not isinstance(state, str):
         return
     if pane.calls.get(call) == "loading model" and state != "loading model":
@@ -294,10 +369,26 @@ def _amount(cap: str, value: float) -> str:
     return plural(int(value), "token" if cap == "total_tokens" else "output token")
 
 
-def confidence_text(confidence: float | None) -> str:
+# What a built-in strategy's PartialAnswer.confidence measures, and how it reads: a vote share is a
+# fraction of votes; a rating is the model's own score in [0, 1] (a Q(b) or R of the strategy's paper),
+# shown as the strategy's notes show it. Not "confidence": a self-consistency pane read "confidence
+# 100%" beside its note's "P(leader wins)=0.750", which is the probability the leader stays ahead.
+CONFIDENCE_MEANS: dict[str, tuple[str, str]] = {
+    "self_consistency": ("vote share", "{:.0%}"),
+    "debate": ("vote share", "{:.0%}"),  # of the agents' answers in the last round
+    "anytime": ("Q(b)", "{:.2f}"),  # the checkpoint's quality estimate (reasoning.strategies.anytime)
+    "tree_of_thoughts": ("rated", "{:.2f}"),  # the state's self-evaluation
+    "value_tree": ("R", "{:.2f}"),  # the leaf's self-evaluated reward
+}
+
+
+def confidence_text(confidence: float | None, strategy: str | None = None) -> str:
+    """A partial answer's confidence named for what `strategy` measures ("vote share 67%"); a
+    strategy not in CONFIDENCE_MEANS (a plugin's) says "confidence 67%"."""
     if confidence is None or (isinstance(confidence, float) and math.isnan(confidence)):
         return "no confidence reported"
-    return f"confidence {confidence:.0%}"
+    name, spec = CONFIDENCE_MEANS.get(strategy or "", ("confidence", "{:.0%}"))
+    return f"{name} {spec.format(confidence)}"
 
 
 def verdict_text(correct: bool | None) -> str:

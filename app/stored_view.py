@@ -22,7 +22,6 @@ from functools import cache
 from typing import Any
 
 from app.panes import PaneView, RunView, StreamView
-from reasoning.entries import entry_labels
 from storage.queries import events_since, get_run
 from storage.run_fold_store import load_fold, save_fold, set_fold_builder, stream_text
 from storage.store import Store
@@ -217,16 +216,12 @@ def decode_view(data: dict[str, Any], panes: list[dict[str, Any]],
 # ---- reading and storing a run's fold ------------------------------------------------------------
 
 
-def _labels(info: Any) -> list[str]:
-    return entry_labels([(s.strategy, s.budget) for s in info.strategies], info.budget)
-
-
 def folded_view(store: Store, run_id: str) -> RunView | None:
     """Every event of the run folded (what the page did on every first visit before)."""
     info = get_run(run_id, store=store)
     if info is None:
         return None
-    view = RunView.for_strategies([(s.strategy, s.knobs or {}) for s in info.strategies], _labels(info))
+    view = RunView.for_run(info)
     view.apply(events_since(run_id, 0, store=store))
     return view
 

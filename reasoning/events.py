@@ -1,41 +1,50 @@
-"""Typed events a strategy run emits, and their plain-dict form for storage and export."""
+"""Typed events a strategy run emits, and their plain-dict form for storage and export.
+
+Each event class carries its `kind` as a `Literal` discriminator (as pydantic-ai's `event_kind`),
+so `Event` is a tagged union: a `match` on the class, or a comparison of `kind`, narrows it for a
+type checker. `event_to_dict` writes the stored form (the payload of an event row) and
+`event_from_dict` is the one way back, used by every reader of stored rows (storage.queries, the
+run page's fold in app.panes).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from reasoning.budget import Spend
 
 StopReason = Literal["done", "budget", "error", "cancelled"]
+EventKind = Literal["text", "thinking", "spend", "partial", "note", "state", "final"]
 
 
 @dataclass(frozen=True)
 class TextDelta:
     label: str
     text: str
-    kind: str = field(default="text", init=False)
+    kind: Literal["text"] = field(default="text", init=False)
 
 
 @dataclass(frozen=True)
 class ThinkingDelta:
     label: str
     text: str
-    kind: str = field(default="thinking", init=False)
+    kind: Literal["thinking"] = field(default="thinking", init=False)
 
 
 @dataclass(frozen=True)
 class SpendUpdate:
     spent: Spend
-    kind: str = field(default="spend", init=False)
+    kind: Literal["spend"] = field(default="spend", init=False)
 
 
 @dataclass(frozen=True)
 class PartialAnswer:
-    answer: str
+    answer: str | None
     confidence: float | None
     spent: Spend
-    kind: str = field(default="partial", init=False)
+    kind: Literal["partial"] = field(default="partial", init=False)
 
 
 @dataclass(frozen=True)
@@ -45,7 +54,7 @@ class Note:
     label: str
     text: str
     data: dict[str, Any] | None = None
-    kind: str = field(default="note", init=False)
+    kind: Literal["note"] = field(default="note", init=False)
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,7 @@ class CallState:
     call: int
     state: str
     spent: Spend
-    kind: str = field(default="state", init=False)
+    kind: Literal["state"] = field(default="state", init=False)
 
 
 @dataclass(frozen=True)
@@ -70,7 +79,7 @@ class FinalAnswer:
     stop: StopReason
     spent: Spend
     error: str | None = None
-    kind: str = field(default="final", init=False)
+    kind: Literal["final"] = field(default="final", init=False)
     app_version: str | None = None
     fingerprint: str | None = None
     # On a budget stop, the cap that bound and its limit: "stopped: 90 s seconds cap" (run.stop_detail).
@@ -78,11 +87,47 @@ class FinalAnswer:
 
 
 Event = TextDelta | ThinkingDelta | SpendUpdate | PartialAnswer | Note | CallState | FinalAnswer
+Delta = TextDelta | ThinkingDelta
 
-EVENT_TYPES = (TextDelta, ThinkingDelta, SpendUpdate, PartialAnswer, Note, CallState, FinalAnswer)
-_BY_KIND: dict[str, type] = {
-    f.default: cls for cls in EVENT_TYPES for f in fields(cls) if f.name == "kind"  # type: ignore[misc]
+EVENT_TYPES: tuple[type[Event], ...] = (TextDelta, ThinkingDelta, SpendUpdate, PartialAnswer, Note, CallState,
+                                        FinalAnswer)
+EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
+
+
+def _spent(data: Mapping[str, Any]) -> Spend:
+    spent = data.get("spent")
+    if spent is None:
+        return Spend()
+    if not isinstance(spent, Mapping):
+        raise ValueError(f"spent is {type(spent).__name__}, not a spend")
+    return Spend.from_dict(dict(spent))
+
+
+# One reader per kind, field by field: a fold reads tens of thousands of rows, and a generic loop over
+# dataclasses.fields() tripled its cost. A field missing from a payload (a row of an older version,
+# or one made by hand) reads as nothing: no text, no answer, nothing spent, a plain `done` stop.
+# tests/test_engine.py round-trips every class with every field set, so a field added to a class
+# and not here fails there.
+_READERS: dict[str, Callable[[Mapping[str, Any], str], Event]] = {
+    "text": lambda d, label: TextDelta(d.get("label") or label, d.get("text") or ""),
+    "thinking": lambda d, label: ThinkingDelta(d.get("label") or label, d.get("text") or ""),
+    "spend": lambda d, _: SpendUpdate(_spent(d)),
+    "partial": lambda d, _: PartialAnswer(d.get("answer"), d.get("confidence"), _spent(d)),
+    "note": lambda d, label: Note(d.get("label") or label, d.get("text") or "", d.get("data")),
+    "state": lambda d, _: CallState(d.get("call"), d.get("state"), _spent(d)),
+    "final": lambda d, _: FinalAnswer(d.get("answer"), d.get("stop") or "done", _spent(d), d.get("error"),
+                                      app_version=d.get("app_version"), fingerprint=d.get("fingerprint"),
+                                      stop_detail=d.get("stop_detail")),
 }
+assert set(_READERS) == set(EVENT_KINDS) == {cls.kind for cls in EVENT_TYPES}, "one class and one reader per kind"
+
+
+class UnknownEventKind(ValueError):
+    """A stored event of a kind this version does not know (a newer version's, or a damaged row)."""
+
+    def __init__(self, kind: object):
+        super().__init__(f"unknown event kind {kind!r}")
+        self.kind = kind
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
@@ -93,14 +138,15 @@ def event_to_dict(event: Event) -> dict[str, Any]:
     return data
 
 
-def event_from_dict(data: dict[str, Any]) -> Event:
-    cls = _BY_KIND.get(data.get("kind", ""))
-    if cls is None:
-        raise ValueError(f"unknown event kind {data.get('kind')!r}")
-    kwargs = {}
-    for f in fields(cls):
-        if not f.init or f.name not in data:
-            continue
-        value = data[f.name]
-        kwargs[f.name] = Spend.from_dict(value) if f.name == "spent" else value
-    return cls(**kwargs)
+def event_from_dict(data: Mapping[str, Any], kind: str | None = None, label: str | None = None) -> Event:
+    """The typed event a stored payload (event_to_dict's form) holds: the one way from a stored row
+    back to an event (storage.queries.StoredEvent.event, the fold in app.panes, a stream's text in
+    storage.run_fold_store). `kind` and `label` are the row's columns: the kind column wins over the
+    payload's own `kind`, and a delta or note whose payload has no label takes the row's (they agree
+    in every row the recorder writes). Raises UnknownEventKind for a kind this version does not
+    know, ValueError for a `spent` that is not a spend."""
+    kind = kind if kind is not None else data.get("kind")
+    reader = _READERS.get(kind) if isinstance(kind, str) else None
+    if reader is None:
+        raise UnknownEventKind(kind)
+    return reader(data, label or "")

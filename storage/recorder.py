@@ -30,7 +30,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from reasoning import answers
 from reasoning.budget import Spend
-from reasoning.events import Event, FinalAnswer, PartialAnswer, event_to_dict
+from reasoning.events import Event, FinalAnswer, Note, PartialAnswer, TextDelta, ThinkingDelta, event_to_dict
 from storage.store import Store, StoreError, store_error
 from storage.tables import ACTIVE_STATUSES, CurvePoint, Run, RunStrategy
 from storage.tables import Event as EventRow
@@ -156,20 +156,19 @@ class RunRecorder:
     def add(self, strategy_index: int, event: Event) -> None:
         if self._closed:
             raise RuntimeError(f"run {self.run_id}: recorder already closed")
-        if event.kind in DELTA_KINDS:
-            key = (strategy_index, event.kind, event.label)  # type: ignore[union-attr]
+        if isinstance(event, TextDelta | ThinkingDelta):
+            key = (strategy_index, event.kind, event.label)
             open_record = self._open.get(key)
-            if open_record is not None:
-                open_record.parts.append(event.text)  # type: ignore[union-attr]
+            if open_record is not None and open_record.parts is not None:
+                open_record.parts.append(event.text)
                 return
-            record = self._record(strategy_index, event, parts=[event.text])  # type: ignore[union-attr]
-            self._open[key] = record
+            self._open[key] = self._record(strategy_index, event, parts=[event.text])
             self._schedule()
             return
 
         for key in [k for k in self._open if k[0] == strategy_index]:
             del self._open[key]
-        spent: Spend | None = getattr(event, "spent", None)
+        spent = None if isinstance(event, Note) else event.spent
         if spent is not None:
             self._spend[strategy_index] = spent
         record = self._record(strategy_index, event)
@@ -232,7 +231,7 @@ class RunRecorder:
             seq=self._seq,
             strategy_index=strategy_index,
             kind=event.kind,
-            label=getattr(event, "label", None),
+            label=event.label if isinstance(event, TextDelta | ThinkingDelta | Note) else None,
             payload=event_to_dict(event),
             elapsed=elapsed,
             wall=self._wall0 + elapsed,
@@ -370,9 +369,9 @@ class RunRecorder:
         # Core tables, not the ORM entities: the ORM's bulk path costs more than the SQL here.
         run, strategy = Run.__table__, RunStrategy.__table__
         with self.store.write() as conn:
-            inline = self._pending_rows is not None
-            if inline:  # the run's first write: its rows go in already holding this batch's values
-                run_row, strategy_rows = self._pending_rows  # type: ignore[misc]
+            pending = self._pending_rows
+            if pending is not None:  # the run's first write: its rows go in already holding this batch's values
+                run_row, strategy_rows = pending
                 conn.execute(insert(run).values(**{**run_row, **batch.run_values, "updated": now}))
                 for row in strategy_rows:
                     conn.execute(insert(strategy).values(**{**row, **batch.strategies.get(row["strategy_index"], {})}))
@@ -380,7 +379,7 @@ class RunRecorder:
                 conn.execute(insert(EventRow.__table__), [record.row(self.run_id) for record in batch.records])
             if curve:
                 conn.execute(insert(CurvePoint.__table__), curve)
-            if not inline:
+            if pending is None:
                 self._update_rows(conn, batch, now)
         self._pending_rows = None  # committed
 

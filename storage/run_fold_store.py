@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Text, delete, insert, or_, select, type_coerce
 
+from reasoning.events import TextDelta, ThinkingDelta, event_from_dict
 from storage.ids import is_valid_run_id
 from storage.store import Store
 from storage.tables import ACTIVE_STATUSES, Run, RunFold, RunFoldEntry
@@ -103,11 +104,11 @@ def stream_text(store: Store, run_id: str, strategy_index: int, label: str | Non
     text: list[str] = []
     thinking: list[str] = []
     for kind, row_label, raw in rows:
-        payload = json.loads(raw) if isinstance(raw, str) else (raw or {})
-        # A delta without a row label is filed under its payload's label, as the fold files it.
-        if (row_label or payload.get("label") or "") != (label or ""):
+        delta = event_from_dict(json.loads(raw) if isinstance(raw, str) else (raw or {}), kind, row_label)
+        # Filed under its label as the fold files it (a delta without a row label: its payload's).
+        if not isinstance(delta, TextDelta | ThinkingDelta) or delta.label != (label or ""):
             continue
-        (text if kind == "text" else thinking).append(payload.get("text", ""))
+        (text if isinstance(delta, TextDelta) else thinking).append(delta.text)
     return "".join(text), "".join(thinking)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.live import Live
@@ -34,12 +34,19 @@ from app.cli.common import (
     read_stdin,
     store_exit,
 )
-from app.cli.show import print_summary, run_record, stored_entry_labels
+from app.cli.show import print_summary, run_record
+from app.panes import PaneView, RunView
 from reasoning.config import get_settings
 from reasoning.deployment_limits import LimitError, check_entries, check_supported
 from reasoning.models import ModelConfigError, get_model
 from reasoning.strategies import make_strategy
 from reasoning.strategies.base import StrategyConfigError
+
+if TYPE_CHECKING:
+    from storage.runner import Runner
+    from storage.store import Store
+
+PANE_CHARS = 1200  # the tail of each entry's streamed text a live pane shows
 
 
 def run(
@@ -108,57 +115,50 @@ def run(
     raise typer.Exit(EXIT_OK if record["status"] in ("done", "cancelled") else EXIT_FAILED)
 
 
-def _follow_live(store, run_id: str, runner=None) -> None:  # type: ignore[no-untyped-def]
+def _follow_live(store: Store, run_id: str, runner: Runner | None = None) -> None:
     """Tail the run's events from the store and show one pane per entry until it ends (or, when its
-    writes failed, until `runner` stops running it: the store may never record its end)."""
+    writes failed, until `runner` stops running it: the store may never record its end). The panes
+    are the run page's fold (app.panes.RunView), drawn as text."""
     from storage.queries import events_since, get_run
 
     stored = get_run(run_id, store=store)
-    names = stored_entry_labels(stored) if stored is not None else []
-    texts = {i: "" for i in range(len(names))}
-    answers: dict[int, str] = {}
-    stops: dict[int, str] = {}
-    spends: dict[int, dict] = {}
-    last_seq = 0
-
-    def render() -> Table:
-        grid = Table.grid(expand=True, padding=(0, 1))
-        for _ in names:
-            grid.add_column(ratio=1)
-        panes = []
-        for i, name in enumerate(names):
-            spend = spends.get(i, {})
-            head = f"{spend.get('total_tokens', 0):,} tok  ${spend.get('usd', 0.0):.4f}"
-            body = Text(texts[i][-1200:])
-            footer = f"\nanswer: {answers.get(i, '…')}" + (f"  [{stops[i]}]" if i in stops else "")
-            body.append(footer, style="bold")
-            panes.append(Panel(body, title=name, subtitle=head))
-        grid.add_row(*panes)
-        return grid
-
-    with Live(render(), console=out, refresh_per_second=8, transient=False) as live:
+    if stored is None:
+        return
+    view = RunView.for_run(stored)
+    with Live(live_panes(view), console=out, refresh_per_second=8, transient=False) as live:
         while True:
             gone = runner is not None and not runner.is_active(run_id)  # before reading: then all is in
-            for event in events_since(run_id, last_seq, store=store):
-                last_seq = event.seq
-                i = event.strategy_index
-                payload = event.payload
-                if event.kind in ("text", "thinking"):
-                    texts[i] += payload["text"]
-                elif event.kind == "spend":
-                    spends[i] = payload["spent"]
-                elif event.kind == "partial":
-                    answers[i] = payload["answer"]
-                elif event.kind == "final":
-                    stops[i] = payload["stop"]
-                    spends[i] = payload["spent"]
-                    if payload.get("answer"):
-                        answers[i] = payload["answer"]
-            live.update(render())
-            stored = get_run(run_id, store=store)
-            if stored is None or not stored.is_active or gone:
+            view.apply(events_since(run_id, view.last_seq, store=store))
+            live.update(live_panes(view))
+            now = get_run(run_id, store=store)
+            if now is None or not now.is_active or gone:
                 break
             time.sleep(0.15)
+    if view.skipped:
+        err.print(view.skipped_text(), highlight=False)
+
+
+def live_panes(view: RunView) -> Table:
+    """One panel per entry: the tail of what it streamed, its spend, its best answer and, once it
+    ended, why it stopped."""
+    grid = Table.grid(expand=True, padding=(0, 1))
+    for _ in view.panes:
+        grid.add_column(ratio=1)
+    panels = []
+    for pane in view.panes:
+        head = f"{pane.spent.total_tokens:,} tok  ${pane.spent.usd:.4f}"
+        body = Text(_streamed(pane)[-PANE_CHARS:])
+        answer = pane.best_answer if pane.best_answer is not None else "…"
+        footer = f"\nanswer: {answer}" + (f"  [{pane.stop}]" if pane.ended else "")
+        body.append(footer, style="bold")
+        panels.append(Panel(body, title=pane.label or pane.strategy, subtitle=head))
+    grid.add_row(*panels)
+    return grid
+
+
+def _streamed(pane: PaneView) -> str:
+    """Everything the entry streamed, stream by stream in the order they began (thinking first)."""
+    return "".join(s.thinking + s.text for s in sorted(pane.streams.values(), key=lambda s: s.first_seq))
 
 
 class stop_signals_end_run:  # noqa: N801  (a context manager used like a function)
