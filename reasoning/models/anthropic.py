@@ -12,38 +12,26 @@ with a 400, even at their defaults, and the SDK no longer has those parameters.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
-import os
 import re
-import threading
-import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
 import anthropic
-import httpx2
 
 from reasoning import tokens
-from reasoning.metering import CountCache
 from reasoning.model_protocol import Capabilities, Chunk, Message, ModelConfigError, ModelError, Usage
-from reasoning.models.openai import (
-    CONNECT_TIMEOUT,
+from reasoning.models.sdk import (
     TOKENIZE_TIMEOUT,
-    UNREADABLE,
-    client_limits,
+    TRANSPORT_ERRORS,
+    SDKModel,
+    cause_text,
     is_retryable_status,
-    is_runaway,
-    preload_transport,
     probe_lock,
-    runaway_message,
-    stall_message,
-    status_words,
-    unreadable_message,
 )
-from reasoning.redaction import base_and_query, redact, redact_url
+from reasoning.redaction import redact_url
 
 MIN_THINKING_BUDGET = 1024
 ANTHROPIC_HOST = "api.anthropic.com"
@@ -83,79 +71,35 @@ def supports_effort(model: str) -> bool:
     return (major, minor) >= (4, 6) or (family == "opus" and (major, minor) >= (4, 5))
 
 
-class AnthropicModel:
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        **extra: Any,
-    ):
-        """extra: request fields sent with every call through extra_body (e.g. beta parameters)."""
-        if not model or not model.strip():
-            raise ModelConfigError("anthropic: no model name given; write anthropic:MODEL_NAME")
-        self.model = model.strip()
-        self.name = f"anthropic:{self.model}"
-        key = api_key or os.environ.get("ANTHROPIC_API_KEY") or None
-        if key is None:
-            raise ModelConfigError(f"{self.name} needs an Anthropic API key: set ANTHROPIC_API_KEY or enter a key")
-        self._api_key = key
-        self.base_url = (base_url or os.environ.get("ANTHROPIC_BASE_URL") or "").strip() or None
-        self.timeout, self.max_retries = client_limits(timeout, max_retries)
-        self.extra = extra
+class AnthropicModel(SDKModel[anthropic.AsyncAnthropic]):
+    """One Claude model. Options beyond SDKModel's: request fields sent with every call through
+    extra_body (e.g. beta parameters)."""
+
+    provider = "anthropic"
+    base_url_env = "ANTHROPIC_BASE_URL"
+    client_class = anthropic.AsyncAnthropic
+
+    def _configure(self) -> None:
         self.capabilities = Capabilities(
             thinking_budget=supports_thinking(self.model),
             reasoning_effort=supports_effort(self.model),
             continues_assistant=True,
             shows_thinking=True,
         )
-        # httpx connection pools belong to one event loop; keep one client per loop.
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anthropic.AsyncAnthropic] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._clients_lock = threading.Lock()  # warm_up builds a loop's client on a worker thread
-        self._counts = CountCache()  # prompt -> the API's count
 
-    def __repr__(self) -> str:  # never show the key, nor credentials in the URL
-        where = f", base_url={redact_url(self.base_url)!r}" if self.base_url else ""
-        return f"AnthropicModel({self.model!r}{where})"
+    def _key(self, key: str | None) -> str:
+        if key is None:
+            raise ModelConfigError(f"{self.name} needs an Anthropic API key: set {self.key_env} or enter a key")
+        return key
 
-    def _client(self, loop: asyncio.AbstractEventLoop | None = None) -> anthropic.AsyncAnthropic:
-        loop = loop or asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            base_url, query = base_and_query(self.base_url)  # ?api_key=... goes with every request
-            client = anthropic.AsyncAnthropic(
-                api_key=self._api_key,
-                base_url=base_url,
-                default_query=query,
-                timeout=httpx2.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout)),
-                max_retries=self.max_retries,
-            )
-            self._clients[loop] = client
-        return client
-
-    async def aclose(self) -> None:
-        """Close this event loop's HTTP client (optional: clients are also dropped with their loop)."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.close()
+    def _touch_resources(self, client: anthropic.AsyncAnthropic) -> None:
+        client.messages  # noqa: B018  (the property imports the resource)
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """An estimate (Claude's tokenizer is not public offline), leaning upward."""
         return math.ceil(tokens.count_messages(messages, self.name) * TOKEN_MARGIN)
 
     exact_token_counts = False  # count_tokens is an estimate; count_prompt_tokens asks the API
-
-    def warm_up(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The slow parts of a first call, done by run() on a worker thread: building the loop's HTTP
-        client (its TLS context) and the SDK's lazily imported messages resource."""
-        with self._clients_lock:
-            self._client(loop).messages  # noqa: B018  (the property imports the resource)
-        preload_transport()
 
     async def count_prompt_tokens(self, messages: Sequence[Message]) -> int | None:
         """Anthropic's own count of this prompt (POST /v1/messages/count_tokens: free, and rate limited
@@ -184,7 +128,7 @@ class AnthropicModel:
             if exc.status_code in (404, 405, 501):  # no such endpoint (a 400 is about this prompt)
                 _count_endpoints[where] = False
             return None
-        except (anthropic.APIError, httpx2.HTTPError, *UNREADABLE):
+        except (anthropic.APIError, *TRANSPORT_ERRORS):
             return None
         if not isinstance(counted, int):
             return None
@@ -278,8 +222,7 @@ class AnthropicModel:
                             pieces += 1
                             thinking.append(delta.thinking)
                             yield Chunk(thinking=delta.thinking)
-                        if is_runaway(pieces, max_tokens):
-                            raise self._model_error(runaway_message(max_tokens), started=True)
+                        self._check_runaway(pieces, max_tokens)
                     elif event.type == "message_delta":
                         output_tokens = event.usage.output_tokens  # cumulative
                         details = event.usage.output_tokens_details
@@ -290,15 +233,8 @@ class AnthropicModel:
                         finished = True
         except anthropic.APIError as exc:
             raise self._error(exc, began=began) from None
-        except httpx2.TimeoutException:  # the SDK leaves transport errors inside a stream unwrapped
-            raise self._model_error(stall_message(self.timeout), retryable=True, started=began) from None
-        except httpx2.HTTPError as exc:
-            where = "the stream was cut mid-way" if started else "connection failed"
-            raise self._model_error(f"{where} ({type(exc).__name__}: {exc})", retryable=True,
-                                    started=began) from None
-        except UNREADABLE as exc:  # not JSON, or JSON of another shape (the SDK does not validate)
-            raise self._model_error(unreadable_message(self._where(), exc), retryable=True,
-                                    started=began, named=False) from None
+        except TRANSPORT_ERRORS as exc:  # the SDK leaves transport errors inside a stream unwrapped
+            raise self._transport_error(exc, started=started, began=began) from None
         if not finished:
             raise self._model_error("the stream ended before the reply was finished", retryable=True,
                                     started=began)
@@ -309,11 +245,6 @@ class AnthropicModel:
         usage = Usage(input_tokens, output_tokens, reasoning_tokens=min(reported_thinking, output_tokens),
                       cached_input_tokens=cached)
         yield Chunk(usage=usage, finish_reason="length" if stop_reason == "max_tokens" else "stop")
-
-    def _model_error(self, detail: str, *, status: int | None = None, retryable: bool = False,
-                     started: bool = False, named: bool = True) -> ModelError:
-        message = f"{self.name}: {detail}" if named else detail
-        return ModelError(redact(message, self._api_key), status=status, retryable=retryable, started=started)
 
     def _where(self) -> str:
         """Who answered, for an error: "Anthropic API at https://api.anthropic.com" or
@@ -328,9 +259,8 @@ class AnthropicModel:
             return self._model_error(f"no reply from {where} within {self.timeout:g} s (timed out)",
                                      retryable=True, started=began)
         if isinstance(exc, anthropic.APIConnectionError):
-            cause = exc.__cause__
-            reason = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
-            return self._model_error(f"could not connect to {where}{reason}", retryable=True, started=began)
+            return self._model_error(f"could not connect to {where}{cause_text(exc)}", retryable=True,
+                                     started=began)
         if isinstance(exc, anthropic.APIStatusError):
             message = exc.api_message or exc.message
             if exc.status_code == 200:  # an `event: error` inside an open stream
@@ -338,12 +268,10 @@ class AnthropicModel:
                 return self._model_error(f"the server reported an error mid-stream ({exc.type}): {message}",
                                          status=status, retryable=status is None or is_retryable_status(status),
                                          started=began)
-            status = exc.status_code
-            detail = f"{status_words(status)} (HTTP {status}): {message}"
-            if status == 401:
-                detail += "; check ANTHROPIC_API_KEY"
-            retry_after = exc.response.headers.get("retry-after")
-            if retry_after:
-                detail += f"; retry after {retry_after} s"
-            return self._model_error(detail, status=status, retryable=is_retryable_status(status))
+            return self._refused(exc.status_code, message, exc.response.headers)
         return self._model_error(f"request failed: {exc.message}", retryable=False)
+
+
+def build(name: str, **options: Any) -> AnthropicModel:
+    """get_model's constructor for "anthropic:MODEL"."""
+    return AnthropicModel(name, **options)

@@ -8,70 +8,36 @@ never added. A server that reports no usage (llama.cpp's does not) gets a flagge
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import importlib
 import json
-import os
 import re
-import threading
-import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-import httpx2
 import openai
 
 from reasoning import tokens
-from reasoning.config import get_settings
-from reasoning.metering import CountCache
 from reasoning.model_protocol import Capabilities, Chunk, Message, ModelConfigError, ModelError, Usage
 from reasoning.models.providers import NO_KEY
-from reasoning.redaction import base_and_query, redact, redact_url
+from reasoning.models.sdk import (
+    TOKENIZE_TIMEOUT,
+    TRANSPORT_ERRORS,
+    SDKModel,
+    cause_text,
+    probe_lock,
+    stall_message,
+)
+from reasoning.redaction import base_and_query, redact_url
 
-CONNECT_TIMEOUT = 10.0
-RUNAWAY_SLACK = 16  # streamed pieces tolerated beyond max_tokens before a reply counts as runaway
 OPENAI_HOST = "api.openai.com"
 
 # o1, o3-mini, o4-mini, gpt-5, gpt-5-mini, ... ("gpt-5-chat" is a chat model and takes max_tokens).
 _REASONING_NAME = re.compile(r"^(o\d+|gpt-5(?!.*-chat))(\b|[-_.])")
-_STATUS_WORDS = {400: "bad request", 401: "authentication failed", 403: "permission denied",
-                 404: "not found (check the model name and base_url)", 408: "request timed out",
-                 409: "conflict", 413: "request too large", 422: "unprocessable request",
-                 429: "rate limited", 500: "server error", 502: "bad gateway", 503: "service unavailable",
-                 504: "gateway timeout", 529: "overloaded"}
 
 
 def is_reasoning_model(model: str) -> bool:
     """o-series and gpt-5 models, also behind a router prefix such as "openai/o3-mini"."""
     return bool(_REASONING_NAME.match(model.rsplit("/", 1)[-1].lower()))
-
-
-def client_limits(timeout: float | None, max_retries: int | None) -> tuple[float, int]:
-    """The SDK client's timeout (seconds of silence) and retries: as given, else from Settings
-    (BUDGET_ARENA_PROVIDER_TIMEOUT, BUDGET_ARENA_PROVIDER_MAX_RETRIES)."""
-    settings = get_settings()
-    timeout = settings.provider_timeout if timeout is None else float(timeout)
-    max_retries = settings.provider_max_retries if max_retries is None else int(max_retries)
-    if timeout <= 0 or max_retries < 0:
-        raise ModelConfigError(f"timeout must be above 0 and max_retries at least 0; got {timeout:g} and {max_retries}")
-    return timeout, max_retries
-
-
-def is_runaway(pieces: int, max_tokens: int) -> bool:
-    """More streamed pieces than max_tokens allows (each non-empty delta holds at least one token):
-    a server that ignores max_tokens would otherwise stream, and bill, without end."""
-    return pieces > max_tokens + RUNAWAY_SLACK
-
-
-def runaway_message(max_tokens: int) -> str:
-    return (f"the server kept streaming past the {max_tokens:,} tokens asked for (it ignores max_tokens); "
-            "the reply was stopped")
-
-
-def stall_message(timeout: float) -> str:
-    return f"the stream stalled: no data within {timeout:g} s (timed out)"
 
 
 def reasoning_delta(delta: Any) -> Any:
@@ -85,104 +51,33 @@ def reasoning_delta(delta: Any) -> Any:
             or extra.get("reasoning") or fields.get("reasoning"))
 
 
-# Errors that mean a reply could not be read: data that is not JSON (json.JSONDecodeError is a
-# ValueError), or JSON of another shape, which the SDK hands on unvalidated until a field is missing.
-UNREADABLE = (ValueError, AttributeError, TypeError, KeyError, IndexError)
-
-
-def unreadable_message(where: str, exc: BaseException) -> str:
-    """"openai-compatible server at http://host:8000/v1 sent an unreadable reply: JSONDecodeError: ..."."""
-    detail = " ".join(str(exc).split())[:200]
-    return f"{where} sent an unreadable reply: {type(exc).__name__}: {detail}"
-
-
-# What httpx's transport imports on its first connection (anyio's asyncio backend and streams):
-# ~0.1 s that would otherwise run on the event loop inside a run's first call.
-_TRANSPORT_MODULES = ("anyio._backends._asyncio", "anyio._core._sockets", "anyio._core._streams",
-                      "anyio.streams.memory", "anyio.streams.stapled", "anyio.to_thread")
-
-
-def preload_transport() -> None:
-    for module in _TRANSPORT_MODULES:
-        with contextlib.suppress(ImportError):  # another anyio layout: the first call imports what it needs
-            importlib.import_module(module)
-
-
-def status_words(status: int) -> str:
-    return _STATUS_WORDS.get(status, "server error" if status >= 500 else "request refused")
-
-
-def is_retryable_status(status: int | None) -> bool:
-    return status is not None and (status in (408, 409, 429) or status >= 500)
-
-
-class OpenAIModel:
+class OpenAIModel(SDKModel[openai.AsyncOpenAI]):
     """One OpenAI (or OpenAI-compatible) chat model. `self_hosted` is True for any base_url that is
     not api.openai.com: such a model has no list price, so price lookup should treat it as $0
-    unless the user priced it."""
+    unless the user priced it. Options beyond SDKModel's: reasoning_effort (sent with every call),
+    and server-specific request fields sent with every call (e.g. top_k for vLLM)."""
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        reasoning_effort: str | None = None,
-        **extra: Any,
-    ):
-        """extra: server-specific request fields sent with every call (e.g. top_k for vLLM)."""
-        if not model or not model.strip():
-            raise ModelConfigError("openai: no model name given; write openai:MODEL_NAME")
-        self.model = model.strip()
-        self.name = f"openai:{self.model}"
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "").strip() or None
+    provider = "openai"
+    base_url_env = "OPENAI_BASE_URL"
+    client_class = openai.AsyncOpenAI
+
+    def _configure(self) -> None:
         host = (urlparse(self.base_url).hostname or "") if self.base_url else OPENAI_HOST
         self.self_hosted = host != OPENAI_HOST
-        key = api_key or os.environ.get("OPENAI_API_KEY") or None
-        if key is None and self.base_url is None:
-            raise ModelConfigError(
-                f"{self.name} needs an OpenAI API key: set OPENAI_API_KEY, enter a key, or give a "
-                "base_url for an OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio)"
-            )
-        self._api_key = key or NO_KEY
-        self.timeout, self.max_retries = client_limits(timeout, max_retries)
-        self.reasoning_effort = reasoning_effort
-        self.extra = extra
+        self.reasoning_effort: str | None = self.extra.pop("reasoning_effort", None)  # every call's, unless given
         self.reasoning = is_reasoning_model(self.model)
         self.capabilities = Capabilities(reasoning_effort=self.reasoning)
-        # httpx connection pools belong to one event loop; keep one client per loop.
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._clients_lock = threading.Lock()  # warm_up builds a loop's client on a worker thread
-        self._counts = CountCache()  # prompt -> the server's count
 
-    def __repr__(self) -> str:  # never show the key, nor credentials in the URL
-        where = f", base_url={redact_url(self.base_url)!r}" if self.base_url else ""
-        return f"OpenAIModel({self.model!r}{where})"
-
-    def _client(self, loop: asyncio.AbstractEventLoop | None = None) -> openai.AsyncOpenAI:
-        loop = loop or asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            base_url, query = base_and_query(self.base_url)  # ?api_key=... goes with every request
-            client = openai.AsyncOpenAI(
-                api_key=self._api_key,
-                base_url=base_url,
-                default_query=query,
-                timeout=httpx2.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout)),
-                max_retries=self.max_retries,
+    def _key(self, key: str | None) -> str:
+        if key is None and self.base_url is None:
+            raise ModelConfigError(
+                f"{self.name} needs an OpenAI API key: set {self.key_env}, enter a key, or give a "
+                "base_url for an OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio)"
             )
-            self._clients[loop] = client
-        return client
+        return key or NO_KEY  # a keyless compatible server: the SDK insists on a key
 
-    async def aclose(self) -> None:
-        """Close this event loop's HTTP client (optional: clients are also dropped with their loop)."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.close()
+    def _touch_resources(self, client: openai.AsyncOpenAI) -> None:
+        client.chat.completions  # noqa: B018  (the property imports the resource)
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         return tokens.count_messages(messages, self.name)
@@ -191,14 +86,6 @@ class OpenAIModel:
     def exact_token_counts(self) -> bool:
         """tiktoken counts OpenAI's own models exactly; a compatible server's model is estimated."""
         return not self.self_hosted and tokens.is_exact(self.name)
-
-    def warm_up(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The slow parts of a first call, done by run() on a worker thread: building the loop's HTTP
-        client (its TLS context: 0.2-0.4 s measured on a loaded 2-core machine, for every new model)
-        and the SDK's lazily imported chat resources. On the event loop they held up the seconds cap."""
-        with self._clients_lock:
-            self._client(loop).chat.completions  # noqa: B018  (the property imports the resource)
-        preload_transport()
 
     async def count_prompt_tokens(self, messages: Sequence[Message]) -> int | None:
         """The server's own count of this prompt, chat template included: vLLM's `/tokenize` (given
@@ -269,19 +156,11 @@ class OpenAIModel:
                             yield Chunk(text=delta.content)
                         if choice.finish_reason:
                             finish = choice.finish_reason
-                    if is_runaway(len(text) + len(thinking), max_tokens):
-                        raise self._model_error(runaway_message(max_tokens), started=True)
+                    self._check_runaway(len(text) + len(thinking), max_tokens)
         except openai.APIError as exc:
             raise self._error(exc, started=started, began=began) from None
-        except httpx2.TimeoutException:  # a read timeout inside an open stream is not wrapped by the SDK
-            raise self._model_error(stall_message(self.timeout), retryable=True, started=began) from None
-        except httpx2.HTTPError as exc:  # transport trouble the SDK did not wrap
-            where = "the stream was cut mid-way" if started else "connection failed"
-            raise self._model_error(f"{where} ({type(exc).__name__}: {exc})", retryable=True,
-                                    started=began) from None
-        except UNREADABLE as exc:  # not JSON, or JSON of another shape (the SDK does not validate)
-            raise self._model_error(unreadable_message(self._where(), exc), retryable=True,
-                                    started=began, named=False) from None
+        except TRANSPORT_ERRORS as exc:  # what the SDK does not wrap inside an open stream
+            raise self._transport_error(exc, started=started, began=began) from None
         if finish is None:
             raise self._model_error("the stream ended before the reply was finished", retryable=True,
                                     started=True)
@@ -309,17 +188,15 @@ class OpenAIModel:
         reasoning = min(output, tokens.count_text("".join(thinking), self.name)) if thinking else 0
         return Usage(self.count_tokens(messages), output, reasoning_tokens=reasoning, estimated=True)
 
-    def _model_error(self, detail: str, *, status: int | None = None, retryable: bool = False,
-                     started: bool = False, named: bool = True) -> ModelError:
-        message = f"{self.name}: {detail}" if named else detail
-        return ModelError(redact(message, self._api_key), status=status, retryable=retryable, started=started)
-
     def _where(self) -> str:
         """Who answered, for an error: "OpenAI at https://api.openai.com/v1" or
         "openai-compatible server at http://127.0.0.1:8000/v1" (credentials cut from the URL)."""
         if not self.self_hosted:
             return f"OpenAI at {redact_url(self.base_url or f'https://{OPENAI_HOST}/v1')}"
         return f"openai-compatible server at {redact_url(self.base_url or '')}"
+
+    def _key_hint(self) -> str:
+        return "; check the server's key" if self.self_hosted else super()._key_hint()
 
     def _error(self, exc: openai.APIError, *, started: bool, began: bool = False) -> ModelError:
         where = self.base_url or f"https://{OPENAI_HOST}"
@@ -329,20 +206,12 @@ class OpenAIModel:
             return self._model_error(f"no reply from {where} within {self.timeout:g} s (timed out)",
                                      retryable=True)
         if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__
-            reason = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+            reason = cause_text(exc)
             if started:
                 return self._model_error(f"the stream was cut mid-way{reason}", retryable=True, started=began)
             return self._model_error(f"could not connect to {where}{reason}", retryable=True)
         if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            detail = f"{status_words(status)} (HTTP {status}): {_api_message(exc.body) or exc.message}"
-            if status == 401:
-                detail += "; check OPENAI_API_KEY" if not self.self_hosted else "; check the server's key"
-            retry_after = exc.response.headers.get("retry-after")
-            if retry_after:
-                detail += f"; retry after {retry_after} s"
-            return self._model_error(detail, status=status, retryable=is_retryable_status(status))
+            return self._refused(exc.status_code, _api_message(exc.body) or exc.message, exc.response.headers)
         # An error event inside an open stream.
         return self._model_error(f"the server reported an error mid-stream: {_api_message(exc.body) or exc.message}",
                                  retryable=True, started=began)
@@ -352,7 +221,6 @@ class OpenAIModel:
 # "vllm" (/tokenize takes the messages), "llama.cpp" (/apply-template, then /tokenize of the text),
 # or None (no endpoint that counts a templated chat).
 _server_tokenizers: dict[str, str | None] = {}
-TOKENIZE_TIMEOUT = 5.0  # seconds: a counting request that takes longer falls back to the estimate
 NO_ENDPOINT_STATUSES = frozenset({400, 404, 405, 422, 501})
 
 
@@ -360,16 +228,6 @@ def server_root(base_url: str | None) -> str:
     """The server's root: vLLM's and llama.cpp's tokenizer endpoints are not under /v1."""
     base = (base_and_query(base_url)[0] or "").rstrip("/")
     return base.removesuffix("/v1")
-
-
-_probe_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
-
-
-def probe_lock(server: str) -> asyncio.Lock:
-    """One lock per server (and event loop): parallel calls to a server not yet probed for a
-    token-counting endpoint wait for the first probe instead of each sending one."""
-    locks = _probe_locks.setdefault(asyncio.get_running_loop(), {})
-    return locks.setdefault(server, asyncio.Lock())
 
 
 async def _server_count(model: OpenAIModel, messages: list[dict[str, str]]) -> int | None:
@@ -417,7 +275,7 @@ async def _ask_server(model: OpenAIModel, root: str, kind: str, messages: list[d
         if exc.status_code not in NO_ENDPOINT_STATUSES:
             return None  # a passing fault: this prompt is estimated, the next one asks again
         found = None
-    except (openai.APIError, httpx2.HTTPError, *UNREADABLE):
+    except (openai.APIError, *TRANSPORT_ERRORS):
         return None
     _server_tokenizers[root] = found
     if count is not None:
@@ -436,3 +294,8 @@ def _api_message(body: object) -> str | None:
     if isinstance(body, str) and body.strip():
         return body.strip()[:500]
     return None
+
+
+def build(name: str, **options: Any) -> OpenAIModel:
+    """get_model's constructor for "openai:MODEL" (base_url=... for a compatible server)."""
+    return OpenAIModel(name, **options)
