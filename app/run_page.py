@@ -215,6 +215,8 @@ def _live_body(run_id: str, was_active: bool) -> None:
         finished = False
     now = clock if state is not None else _run_seconds(info)
     tokens = _token_counter(info.model)
+    if view.skipped:  # rows this version cannot read (a newer version's kinds): said, not a crash
+        st.warning(view.skipped_text())
     render_summary(view, info, curve, run_active=run_active, count_tokens=tokens)
     render_panes(view, info.strategies, info.budget, curve, run_active=run_active, now=now, count_tokens=tokens)
     if state is not None and finished:

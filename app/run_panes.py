@@ -139,7 +139,7 @@ def _answer(pane: PaneView, info: StrategyInfo | None, curve: pd.DataFrame) -> N
                 "wrong": " :red-badge[:material/close: wrong]"}.get(verdict, "")
         label = "Final answer" if pane.ended else "Best answer so far"
         st.markdown(f"**{label}:** {literal_markdown(pane.best_answer)}{mark}")
-        st.caption(confidence_text(pane.confidence))
+        st.caption(confidence_text(pane.confidence, pane.strategy))
     elif pane.ended:
         st.markdown("**Final answer:** none")
     else:

@@ -47,6 +47,7 @@ class EntryRow:
     ended: bool
     provisional: bool = False  # the spend counts text not yet reported (app.panes.shown_spend): shown with ≈
     ending: str | None = None  # ANSWERED, AT_CAP, ... once it ended or its run stopped; None while it runs
+    strategy: str = ""  # what its confidence measures depends on it (app.panes.confidence_text)
 
 
 def ending(pane: PaneView, status: str) -> str | None:
@@ -71,7 +72,7 @@ def entry_row(pane: PaneView, title: str, status: str, budget: Mapping[str, Any]
         stop = how or status
     answer = pane.final_answer if pane.ended else pane.best_answer
     return EntryRow(pane.index, title, status, answer, correct, pane.confidence, spent or pane.spent, budget, stop,
-                    pane.ended, provisional and not pane.ended, how)
+                    pane.ended, provisional and not pane.ended, how, pane.strategy)
 
 
 def cheapest_right(rows: Sequence[EntryRow]) -> dict[int, list[str]]:
@@ -115,7 +116,7 @@ def _verdict(row: EntryRow, has_reference: bool) -> str:
         return "–"
     if has_reference:
         return {True: "right", False: "wrong"}.get(row.correct, "not judged") if row.answer else "no answer"
-    return confidence_text(row.confidence) if row.answer else "no answer"
+    return confidence_text(row.confidence, row.strategy) if row.answer else "no answer"
 
 
 def summary_records(rows: Sequence[EntryRow], *, has_reference: bool) -> list[dict[str, str]]:
