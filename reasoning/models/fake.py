@@ -9,6 +9,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from reasoning.model_protocol import Capabilities, Chunk, Message, ModelError, Usage
 
@@ -78,3 +79,8 @@ class FakeModel:
         usage = Usage(self.count_tokens(messages), sent, reasoning_tokens=reasoning,
                       estimated=not self.report_usage)
         yield Chunk(usage=usage, finish_reason=finish)
+
+
+def build(name: str, **options: Any) -> FakeModel:
+    """get_model's constructor: "fake" is FakeModel's default name, "fake:NAME" names it."""
+    return FakeModel(**options) if not name else FakeModel(name=f"fake:{name}", **options)

@@ -636,3 +636,8 @@ class LocalModel:
                 loaded.engine.wake()
             if monitor is not None:
                 monitor.end(call)
+
+
+def build(name: str, **options: Any) -> LocalModel:
+    """get_model's constructor: "local" (the bundled model) or "local:/path/model.gguf"."""
+    return LocalModel.open(name or None, **options)

@@ -1,22 +1,32 @@
-"""What the engine knows about each provider, in one place: where a host's key would be, whether it
-needs one, whether its calls cost money, and the models the app suggests.
+"""The provider registry: one ProviderInfo per provider, built-ins and installed plugins alike, says
+how to build its models, where a host's key would be, whether it needs one, whether its calls cost
+money, the models the app suggests, and how hard it may be driven.
 
-reasoning.models (get_model), reasoning.redaction (the key variables), reasoning.provider_pacing
-(which provider a model is) and app.controls (the model picker) read this table. A module of its
-own, below them all: reasoning.redaction may import it without importing a provider's SDK.
+Readers: reasoning.models.get_model (build), reasoning.prices (free), reasoning.tokens (model names
+tiktoken knows), reasoning.provider_pacing (pacing), reasoning.redaction (key variables) and the
+app's model picker. A module below them all that imports no provider's SDK: a built-in names its
+constructor as "module:function", imported when the first model is built.
+
+Plugins (entry-point group `budget_arena.providers`, each a ProviderInfo named like its entry point)
+join the table on the first lookup through `provider_info`, `providers` or `key_env_vars`, never at
+import: a plugin's module may import the engine, which imports this module.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from reasoning.plugin_loading import BrokenPlugin, installed, load, skip
+
 if TYPE_CHECKING:
     from reasoning.model_protocol import Model
 
-PLUGIN_GROUP = "budget_arena.providers"  # the entry-point group of plugins' providers (reasoning.plugins)
+PLUGIN_GROUP = "budget_arena.providers"  # the entry-point group of plugins' providers
 NO_KEY = "not-needed"  # what a keyless OpenAI-compatible server is sent: the SDK insists on a key
 
 
@@ -25,30 +35,52 @@ class ProviderInfo:
     name: str  # the prefix of a model spec: "openai" in "openai:gpt-4o-mini"
     key_env: str | None = None  # the environment variable a host's key is read from
     needs_key: bool = False
-    free: bool = False  # runs on this machine: its calls cost $0
+    free: bool = False  # its calls cost $0 whatever the model (it runs on this machine)
     suggested_models: tuple[str, ...] = ()  # offered in the app's model picker
-    # A plugin's constructor (reasoning.plugins): build(model_name, **options) -> Model, the name
-    # after the colon ("" when the spec has none). None for the built-ins, which get_model builds.
-    build: Callable[..., Model] | None = None
+    # How get_model builds a model: build(model_name, **options) -> Model, the name after the colon
+    # ("" when the spec has none). A function, or "package.module:function", imported on first use.
+    build: Callable[..., Model] | str | None = None
     title: str = ""  # the model picker's label; the name when empty
+    tiktoken_names: bool = False  # its model names are OpenAI's, whose encodings tiktoken's table knows
+    requests_per_minute: float | None = None  # calls paced to this rate by default; None: not paced
+
+    def builder(self) -> Callable[..., Model]:
+        """The function that builds this provider's models (its module imported now if named)."""
+        if callable(self.build):
+            return self.build
+        module, _, function = (self.build or "").partition(":")
+        return getattr(importlib.import_module(module), function)
 
 
 PROVIDER_INFO: dict[str, ProviderInfo] = {p.name: p for p in (
-    ProviderInfo("local", free=True),
-    ProviderInfo("openai", "OPENAI_API_KEY", needs_key=True, suggested_models=(
-        "gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "o4-mini")),
-    ProviderInfo("anthropic", "ANTHROPIC_API_KEY", needs_key=True, suggested_models=(
-        "claude-3-5-haiku-latest", "claude-sonnet-4-0", "claude-3-7-sonnet-latest")),
-    ProviderInfo("fake", free=True),
+    ProviderInfo("local", free=True, build="reasoning.models.local:build"),
+    ProviderInfo("openai", "OPENAI_API_KEY", needs_key=True, build="reasoning.models.openai:build",
+                 tiktoken_names=True, requests_per_minute=500, suggested_models=(
+                     "gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "o4-mini")),
+    ProviderInfo("anthropic", "ANTHROPIC_API_KEY", needs_key=True, build="reasoning.models.anthropic:build",
+                 requests_per_minute=50, suggested_models=(
+                     "claude-3-5-haiku-latest", "claude-sonnet-4-0", "claude-3-7-sonnet-latest")),
+    ProviderInfo("fake", free=True, build="reasoning.models.fake:build"),
 )}
 
-BUILT_IN = tuple(PROVIDER_INFO)  # reasoning.plugins adds to PROVIDER_INFO; a plugin never replaces these
+BUILT_IN = tuple(PROVIDER_INFO)  # plugins are added after these and never replace one
+
+
+def provider_info(name: str) -> ProviderInfo | None:
+    """The provider a spec's prefix names (plugins enrolled first), or None."""
+    enrol_plugins()
+    return PROVIDER_INFO.get(name)
+
+
+def providers() -> list[ProviderInfo]:
+    """Every provider: the built-ins, then installed plugins'."""
+    enrol_plugins()
+    return list(PROVIDER_INFO.values())
 
 
 def key_env_vars() -> tuple[str, ...]:
-    """Every provider's key variable, plugins' included once loaded (get_model, app.controls and
-    budget-arena strategies load them)."""
-    return tuple(p.key_env for p in PROVIDER_INFO.values() if p.key_env)
+    """Every provider's key variable, plugins' included."""
+    return tuple(p.key_env for p in providers() if p.key_env)
 
 
 def provider_of(model_name: str) -> str:
@@ -56,8 +88,63 @@ def provider_of(model_name: str) -> str:
     return model_name.partition(":")[0] if ":" in model_name else model_name
 
 
+# ---- plugins -------------------------------------------------------------------------------------
+
+_enrolled: list[str] | None = None  # the plugin providers added to PROVIDER_INFO; None: not loaded yet
+_broken: list[BrokenPlugin] = []
+_enrolling = threading.RLock()  # runner threads may look providers up at once
+
+
 def plugin_provider_names() -> list[str]:
     """The provider names installed plugins declare (their entry points' names), without importing
-    them: reasoning.config offers them by default, as it does the built-ins. reasoning.plugins
-    enrols each one whose ProviderInfo carries the same name."""
+    them: reasoning.config offers them by default, as it does the built-ins."""
     return sorted({ep.name for ep in importlib.metadata.entry_points(group=PLUGIN_GROUP)} - set(BUILT_IN))
+
+
+def enrol_plugins() -> list[str]:
+    """Add installed plugins' providers to the table (once; forget_plugins() undoes it) and return
+    their names. A plugin whose object is not a ProviderInfo with a build, whose name is not its entry
+    point's, or whose name is taken is skipped and kept in broken_plugins() with the reason."""
+    global _enrolled
+    with _enrolling:
+        if _enrolled is not None:
+            return list(_enrolled)
+        # Set before any plugin is imported: one that looks a provider up meanwhile sees the table
+        # as it stands, it does not start a second load.
+        _enrolled = added = []
+        for ep in installed(PLUGIN_GROUP):
+            _enrol(ep, added)
+        return list(added)
+
+
+def _enrol(ep: importlib.metadata.EntryPoint, added: list[str]) -> None:
+    info = load(ep, _broken)
+    if info is None:
+        return
+    if not isinstance(info, ProviderInfo) or not (callable(info.build) or isinstance(info.build, str)):
+        skip(ep, f"{ep.value} is not a ProviderInfo with a build function", _broken)
+    elif not info.name or ":" in info.name:
+        skip(ep, f"{ep.value} has no usable name (a model spec's prefix, no ':')", _broken)
+    elif info.name != ep.name:
+        skip(ep, f"its ProviderInfo is named {info.name!r}, its entry point {ep.name!r}: they must be the same",
+             _broken)
+    elif info.name in PROVIDER_INFO:
+        skip(ep, f"the provider name {info.name!r} is taken", _broken)
+    else:
+        PROVIDER_INFO[info.name] = info
+        added.append(info.name)
+
+
+def broken_plugins() -> list[BrokenPlugin]:
+    enrol_plugins()
+    return list(_broken)
+
+
+def forget_plugins() -> None:
+    """Drop the enrolled plugins and their skips, so the next lookup reads the installed packages again."""
+    global _enrolled
+    with _enrolling:
+        for name in _enrolled or []:
+            PROVIDER_INFO.pop(name, None)
+        _enrolled = None
+        _broken.clear()
