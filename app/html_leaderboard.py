@@ -18,12 +18,12 @@ from typing import Any
 
 import pandas as pd
 
+from app.head_to_head import SIGNIFICANCE, pair_budgets, pair_matrix, pair_sentences
 from app.html_export import app_version, page
 from app.leaderboard_charts import series_labels
 from app.leaderboard_view import (
     COST_AXES,
     LEADERBOARD_COLUMNS,
-    SIGNIFICANCE,
     Leaderboard,
     LeaderboardFilters,
     RowChoice,
@@ -31,9 +31,6 @@ from app.leaderboard_view import (
     budget_text,
     cap_title,
     display_table,
-    pair_budgets,
-    pair_matrix,
-    pair_sentences,
     summary,
     with_budget,
     with_frontier,

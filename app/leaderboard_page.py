@@ -16,6 +16,7 @@ from functools import partial
 
 import streamlit as st
 
+from app.head_to_head import SIGNIFICANCE, pair_budgets, pair_matrix, pair_sentences, pairs_csv
 from app.html_leaderboard import page_report
 from app.leaderboard_charts import accuracy_budget_chart, pareto_chart, series_labels
 from app.leaderboard_summary import (
@@ -29,7 +30,6 @@ from app.leaderboard_summary import (
 from app.leaderboard_summary import compute_leaderboard as summary_leaderboard
 from app.leaderboard_view import (
     COST_AXES,
-    SIGNIFICANCE,
     Leaderboard,
     LeaderboardFilters,
     RowChoice,
@@ -38,10 +38,6 @@ from app.leaderboard_view import (
     cap_title,
     default_cap,
     display_table,
-    pair_budgets,
-    pair_matrix,
-    pair_sentences,
-    pairs_csv,
     results_csv,
     results_for_download,
     summary,

@@ -1,6 +1,7 @@
 """The leaderboard's data path, kept free of Streamlit so it is tested (and reusable) on its own:
 stored strategy results -> filters -> one budget axis -> which rows count (over-cap results,
-strategy versions) -> reasoning.metrics and reasoning.paired_stats -> display tables / CSV.
+strategy versions) -> reasoning.metrics and reasoning.paired_stats -> display tables / CSV (the
+head-to-head's tables and sentences: app/head_to_head.py).
 
 Input rows are storage.queries.strategy_results: one per strategy run (an entry), joined with its
 run (strategy, knobs, model, dataset, item_id, sweep_id, created, status, correct, calls,
@@ -17,7 +18,6 @@ are kept apart unless pooled.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -46,7 +46,6 @@ LEADERBOARD_COLUMNS = ("run_id", "strategy_index", "strategy", "knobs", "model",
 METRIC_COLUMNS = ("strategy", "model", "budget", "item_id", "correct", "total_tokens", "usd", "seconds", "status",
                   "stop_reason", "error", "outcome")
 ANYTIME_SCALE = 1000  # the Anytime Index is shown per 1,000 tokens: per token it reads 0.0000...
-SIGNIFICANCE = 0.05  # a pair is a clear difference when its Holm-adjusted p is below this
 UNRECORDED_VERSION = "unrecorded"  # results stored before strategy fingerprints were
 
 
@@ -428,125 +427,3 @@ def with_frontier(board: pd.DataFrame, cost_col: str) -> pd.DataFrame:
     out["on_frontier"] = (metrics.pareto_frontier(out, cost_col, "accuracy") & ranked
                           & metrics.clear_claims(out.loc[ranked]))
     return out
-
-
-# ---- head to head ------------------------------------------------------------------------------
-
-
-def significant(pairs: pd.DataFrame) -> pd.Series:
-    return pd.to_numeric(pairs["p_holm"], errors="coerce") < SIGNIFICANCE
-
-
-def pair_budgets(pairs: pd.DataFrame | None) -> list[tuple[str, float]]:
-    """The (model, budget) cells that have at least one pair, in order."""
-    if pairs is None or pairs.empty:
-        return []
-    return [(str(m), float(b)) for m, b in pairs[["model", "budget"]].drop_duplicates().itertuples(index=False)]
-
-
-def _whole_pts(value: float) -> int:
-    # Rounded to whole points before formatting, so -0.0 and -0.3 pts read "0", not "-0".
-    return int(round(value * 100))
-
-
-def _pts(value: float) -> str:
-    return f"{_whole_pts(value):+d}"
-
-
-def detectable_difference(n: int, discordance: float) -> float:
-    """The smallest accuracy difference (0-1) that n paired problems show with 80% power, given the
-    share of problems on which the two strategies disagreed so far; NaN when none would show.
-
-    Connor's formula (paired_stats.min_detectable_difference) takes the discordance psi as known.
-    A true difference delta makes at least a share delta of the problems discordant, so the test
-    would meet psi >= max(observed, delta): two strategies that agreed on every problem so far
-    (observed 0) do not make every difference visible, and a small observed share does not hide
-    every difference larger than it. When the observed share is too small for the difference it
-    would show, the answer is the smallest psi = delta that the formula accepts (found by bisection:
-    the formula's delta grows as sqrt(psi), so delta <= psi holds above one threshold)."""
-    if n < 1:
-        return float("nan")
-    observed = discordance if math.isfinite(discordance) else paired_stats.UNKNOWN_DISCORDANCE
-    mdd = paired_stats.min_detectable_difference(n, observed)
-    if mdd == mdd and mdd > 0:
-        return mdd
-    if paired_stats.min_detectable_difference(n, 1.0) != paired_stats.min_detectable_difference(n, 1.0):
-        return float("nan")  # even a difference of 100 pts would not show
-    low, high = max(observed, 0.0), 1.0
-    for _ in range(50):
-        middle = (low + high) / 2
-        delta = paired_stats.min_detectable_difference(n, middle)
-        if delta == delta and delta > 0:
-            high = middle
-        else:
-            low = middle
-    return high
-
-
-def _p_text(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"
-
-
-def pair_sentences(pairs: pd.DataFrame, cap: str, model: str, budget: float, *,
-                   with_model: bool = False) -> list[str]:
-    """What the head-to-head at one (model, budget) says, one sentence per clear difference:
-    "At 1,024 tokens self_consistency beats tree_of_thoughts by +12 pts [5, 19], p = 0.002
-    (Holm-adjusted) over 200 problems"; or one sentence saying there is no clear difference, with
-    the smallest difference these problems could show."""
-    cell = pairs.loc[(pairs["model"].astype(str) == model) & (pairs["budget"].astype(float) == budget)]
-    where = f"At {budget_text(budget, cap)}" + (f" on {model}" if with_model else "")
-    clear = cell.loc[significant(cell)].sort_values("p_holm", kind="stable")
-    sentences = [
-        f"{where} {r.a} beats {r.b} by {_pts(r.diff)} pts [{_whole_pts(r.ci_low)}, {_whole_pts(r.ci_high)}], "
-        f"{_p_text(r.p_holm)} (Holm-adjusted) over {r.n:,} {'problem' if r.n == 1 else 'problems'}"
-        for r in clear.itertuples(index=False)
-    ]
-    if sentences or cell.empty:
-        return sentences
-    n = int(cell["n"].max())
-    discordance = float(((cell["a_only"] + cell["b_only"]) / cell["n"]).mean())
-    mdd = detectable_difference(n, discordance)
-    reach = (f"with {n:,} problems, a difference under about {mdd * 100:.0f} pts is likely to go unseen "
-             "(80% power, α = 0.05)" if mdd == mdd else f"{n:,} problems are too few to show any difference")
-    return [f"{where}: no clear difference (smallest Holm-adjusted p = {cell['p_holm'].min():.2f}); {reach}."]
-
-
-def pair_matrix(pairs: pd.DataFrame, model: str, budget: float, order: list[str]) -> tuple[pd.DataFrame,
-                                                                                          pd.DataFrame]:
-    """The head-to-head at one (model, budget) as a matrix: the cell in row X, column Y is X's
-    accuracy minus Y's in points with its 95% CI, "+12 [5, 19]"; and a same-shaped frame of
-    -1/0/+1: +1 where X is clearly ahead, -1 clearly behind, 0 no clear difference (or no pair)."""
-    cell = pairs.loc[(pairs["model"].astype(str) == model) & (pairs["budget"].astype(float) == budget)]
-    present = set(cell["a"]) | set(cell["b"])
-    names = [n for n in dict.fromkeys(order) if n in present]  # a strategy on several models: once
-    names += [n for n in dict.fromkeys([*cell["a"], *cell["b"]]) if n not in set(names)]
-    where = {name: i for i, name in enumerate(names)}
-    # Plain lists, then one frame of objects: cell by cell .loc on a string frame took ~0.2 s per
-    # matrix, and Streamlit's Styler writes every cell again (fast on object columns).
-    text = [["—" if i == j else "" for j in range(len(names))] for i in range(len(names))]
-    sign = [[0] * len(names) for _ in names]
-    for r in cell.itertuples(index=False):
-        a, b = where[r.a], where[r.b]
-        text[a][b] = f"{_pts(r.diff)} [{_whole_pts(r.ci_low)}, {_whole_pts(r.ci_high)}]"
-        text[b][a] = f"{_pts(-r.diff)} [{_whole_pts(-r.ci_high)}, {_whole_pts(-r.ci_low)}]"
-        if r.p_holm < SIGNIFICANCE:
-            sign[a][b], sign[b][a] = (1, -1) if r.diff > 0 else (-1, 1)
-    return (pd.DataFrame(text, index=names, columns=names, dtype=object),
-            pd.DataFrame(sign, index=names, columns=names))
-
-
-def detectable_sentence(problems: int) -> str:
-    """Before a sweep: the smallest accuracy difference between two strategies at one budget that
-    `problems` paired problems detect with 80% power (paired_stats.min_detectable_difference,
-    discordance unknown: taken as half the problems)."""
-    mdd = paired_stats.min_detectable_difference(problems)
-    if mdd != mdd:  # NaN: not even the largest difference
-        return f"{problems:,} problems are too few for a paired test to show any difference between two strategies."
-    return (f"With {problems:,} problems, two strategies at one budget can be told apart reliably only if their "
-            f"accuracies differ by about {mdd * 100:.0f} pts or more (paired test, 80% power, α = 0.05).")
-
-
-def pairs_csv(pairs: pd.DataFrame, cap: str) -> str:
-    out = pairs.copy()
-    out.insert(2, "budget_axis", cap)
-    return out.to_csv(index=False)

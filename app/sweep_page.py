@@ -317,7 +317,7 @@ def _estimate(form: SweepForm, limits: Limits, where: Any) -> None:
         text += f" {existing.done:,} done before: starting resumes it."
     where.caption(literal_markdown(text))
     if problems and len(plan.strategies) > 1:  # how big a difference these problems can show
-        from app.leaderboard_view import detectable_sentence
+        from app.head_to_head import detectable_sentence
 
         where.caption(literal_markdown(detectable_sentence(problems)))
 

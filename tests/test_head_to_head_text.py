@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from app.leaderboard_view import detectable_difference, pair_matrix, pair_sentences
+from app.head_to_head import detectable_difference, pair_matrix, pair_sentences
 from reasoning.paired_stats import PAIR_COLUMNS, min_detectable_difference
 
 Z_ALPHA, Z_POWER = 1.959963984540054, 0.8416212335729143

@@ -78,7 +78,8 @@ def leaderboard(
         rich_table,
         save_chart,
     )
-    from app.leaderboard_view import board_csv, board_records, pairs_csv
+    from app.head_to_head import pairs_csv
+    from app.leaderboard_view import board_csv, board_records
 
     if fmt not in FORMATS:
         raise bad_input(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")

@@ -233,7 +233,7 @@ def print_plan(prepared: Any, done_before: int, remaining: Any, max_usd: float |
     err.print(f"cost of the rest: {remaining.describe()}"
                   + (f"; stops at ${max_usd:g} for the whole sweep" if max_usd is not None else ""), highlight=False)
     if len(plan.strategies) > 1:
-        from app.leaderboard_view import detectable_sentence
+        from app.head_to_head import detectable_sentence
 
         err.print(detectable_sentence(len(prepared.dataset)), highlight=False)
 

@@ -20,14 +20,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from app.head_to_head import SIGNIFICANCE, pair_budgets, pair_sentences
 from app.leaderboard_view import (
-    SIGNIFICANCE,
     Leaderboard,
     budget_text,
     cap_title,
     display_table,
-    pair_budgets,
-    pair_sentences,
     summary,
 )
 from reasoning.sweep import SweepProgress
