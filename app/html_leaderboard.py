@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from app.head_to_head import SIGNIFICANCE, pair_budgets, pair_matrix, pair_sentences
-from app.html_export import app_version, page
+from app.html_page import app_version, page
 from app.leaderboard_charts import series_labels
 from app.leaderboard_view import (
     COST_AXES,
