@@ -1,6 +1,10 @@
 """Export: one run as JSON (everything needed to replay it elsewhere), many runs as CSV.
 
 `import_run_json` loads an exported run into a store, so a run can move between installations.
+
+Each entry carries `verdict` beside `correct`: `correct` is what the leaderboard scores, and the
+recorder judges a missing answer False (reasoning.answers.judge), so "no answer" and a wrong
+answer both read false there; `verdict` tells them apart. It is derived, never imported.
 """
 
 from __future__ import annotations
@@ -19,6 +23,13 @@ from storage.importer import FORMAT, VERSION, check_export, import_checked
 from storage.queries import StoredEvent, curve_points, get_run, replay, strategy_results
 from storage.store import Store
 
+# What each verdict means, in the export itself (a reader of the file has no README at hand).
+VERDICTS = {
+    "right": "an answer that matches the reference (correct: true)",
+    "wrong": "an answer that does not match the reference (correct: false)",
+    "no answer": "the entry ended without an answer; with a reference, correct is false and the leaderboard "
+                 "counts it as wrong (a result with no model output at all is a failed result and left out)",
+}
 _RUN_COLUMNS = ("id", "created", "finished", "problem", "reference", "model", "model_options", "budget", "dataset",
                 "item_id", "sweep_id", "status", "error", "price_date")
 
@@ -38,7 +49,9 @@ def export_run_json(run_id: str, *, store: Store | None = None) -> dict[str, Any
         "version": VERSION,
         "run": {name: _jsonable(getattr(run, name)) for name in _RUN_COLUMNS},
         "strategies": [{**{k: _jsonable(v) for k, v in vars(s).items()}, "budget": entry_budget(s.budget, run.budget),
-                        "label": label} for s, label in zip(run.strategies, labels, strict=True)],
+                        "label": label, "verdict": verdict(s.answer, s.correct)}
+                       for s, label in zip(run.strategies, labels, strict=True)],
+        "verdicts": VERDICTS,
         "events": [_event_json(e) for e in events],
         "curve_points": [{k: _jsonable(v) for k, v in row.items()} for row in curve.to_dict(orient="records")],
     }
@@ -46,6 +59,15 @@ def export_run_json(run_id: str, *, store: Store | None = None) -> dict[str, Any
     if link is not None:  # where the original lives, when this server has a public address
         data["share_url"] = link
     return data
+
+
+def verdict(answer: str | None, correct: bool | None) -> str | None:
+    """"right", "wrong" or "no answer" (VERDICTS); None for an answer nobody judged (no reference)."""
+    if answer is None or (isinstance(answer, float) and math.isnan(answer)) or not str(answer).strip():
+        return "no answer"
+    if correct is None or (isinstance(correct, float) and math.isnan(correct)):
+        return None
+    return "right" if correct else "wrong"
 
 
 def import_run_json(data: dict[str, Any], *, store: Store | None = None, on_clash: str = "refuse") -> str:
@@ -70,10 +92,12 @@ def export_runs_csv(
     store: Store | None = None,
 ) -> str:
     """Many runs as CSV text: one row per entry (strategy run) with its label, its run's model and
-    dataset, its budget caps, answer, correctness and spend (knobs as JSON)."""
+    dataset, its budget caps, answer, correctness (and its verdict) and spend (knobs as JSON)."""
     frame = strategy_results(model=model, strategy=strategy, dataset=dataset, sweep_id=sweep_id, run_ids=run_ids,
                              since=since, strategy_status=strategy_status, store=store)
     frame.insert(int(frame.columns.get_loc("strategy")) + 1, "entry", _entry_column(frame))
+    frame.insert(int(frame.columns.get_loc("correct")) + 1, "verdict",
+                 [verdict(a, c) for a, c in zip(frame["answer"], frame["correct"], strict=True)])
     frame["knobs"] = frame["knobs"].map(lambda knobs: json.dumps(knobs, sort_keys=True))
     frame["created"] = frame["created"].map(lambda t: t.isoformat())
     return frame.to_csv(index=False)

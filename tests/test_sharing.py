@@ -23,7 +23,8 @@ from typer.testing import CliRunner
 
 import storage.importer as importer
 from app.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, app
-from app.html_export import embed_json, run_html
+from app.html_export import run_html
+from app.html_page import embed_json
 from app.svg_charts import SvgChart, log_ticks, nice_ticks
 from reasoning.budget import Budget
 from reasoning.config import Settings
