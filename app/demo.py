@@ -12,7 +12,7 @@ import os
 
 from reasoning.budget import Budget
 from reasoning.datasets import GRADED
-from reasoning.sweep import StrategyChoice, SweepPlan
+from reasoning.sweep_plan import StrategyChoice, SweepPlan
 
 SIZE_ENV = "BUDGET_ARENA_DEMO_SIZE"
 DEMO_SIZE = 20

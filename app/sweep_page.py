@@ -41,15 +41,8 @@ from reasoning.datasets import BUILTINS, DEFAULT_BUILTIN_SIZE, GRADED, Dataset, 
 from reasoning.deployment_limits import LimitError, check_budget, check_model
 from reasoning.models import ModelConfigError
 from reasoning.strategies.base import StrategyConfigError
-from reasoning.sweep import (
-    StrategyChoice,
-    SweepPlan,
-    SweepPlanError,
-    SweepProgress,
-    default_concurrency,
-    parse_budget_grid,
-    within_limits,
-)
+from reasoning.sweep import SweepProgress, default_concurrency
+from reasoning.sweep_plan import StrategyChoice, SweepPlan, SweepPlanError, parse_budget_grid, within_limits
 from reasoning.wording import plural, sentence
 from storage.sweeps import (
     PreparedSweep,

@@ -54,7 +54,8 @@ from sqlalchemy import select  # noqa: E402
 from reasoning.budget import Budget  # noqa: E402
 from reasoning.model_protocol import ModelError  # noqa: E402
 from reasoning.models.fake import FakeModel  # noqa: E402
-from reasoning.sweep import Cell, CellOutcome, ResumeState, StrategyChoice, SweepPlan, SweepProgress  # noqa: E402
+from reasoning.sweep import CellOutcome, ResumeState, SweepProgress  # noqa: E402
+from reasoning.sweep_plan import Cell, StrategyChoice, SweepPlan  # noqa: E402
 
 STRATEGIES = (StrategyChoice("direct"), StrategyChoice("chain_of_thought"))
 BUDGETS = (Budget(total_tokens=300), Budget(total_tokens=600))

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from reasoning.budget import Budget  # noqa: E402
 from reasoning.datasets import Dataset, load_dataset  # noqa: E402
 from reasoning.models.fake import FakeModel  # noqa: E402
-from reasoning.sweep import StrategyChoice, SweepPlan  # noqa: E402
+from reasoning.sweep_plan import StrategyChoice, SweepPlan  # noqa: E402
 from storage import forget_store, get_runner, open_store  # noqa: E402
 from storage.sweeps import prepare_sweep  # noqa: E402
 

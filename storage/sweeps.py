@@ -42,18 +42,15 @@ from reasoning.models import get_model
 from reasoning.prices import ModelPrice, price_for
 from reasoning.provider_pacing import RateLimit, rate_limited
 from reasoning.sweep import (
-    Cell,
     CellOutcome,
     CostEstimate,
     ResumeState,
     Sweep,
-    SweepPlan,
-    SweepPlanError,
     SweepProgress,
     default_concurrency,
     estimate_cost,
-    plan_cells,
 )
+from reasoning.sweep_plan import Cell, SweepPlan, SweepPlanError, plan_cells
 from storage.liveness import is_alive, own_identity
 from storage.runner import Runner, RunSpec, get_runner
 from storage.store import RunNotStored, Store, StoreError, open_store, store_error

@@ -360,7 +360,7 @@ def test_a_sweep_redacts_its_key_from_replies_that_echo_it(runner, store, tmp_pa
     """The Sweep page passes the key typed there as prepare_sweep(secrets=...): each cell knows it."""
     from reasoning.budget import Budget
     from reasoning.datasets import load_dataset
-    from reasoning.sweep import StrategyChoice, SweepPlan
+    from reasoning.sweep_plan import StrategyChoice, SweepPlan
     from storage.sweeps import prepare_sweep
 
     problems = tmp_path / "two.jsonl"

@@ -32,7 +32,7 @@ from bench.chaos import FullDisk
 from reasoning.budget import Budget
 from reasoning.datasets import Dataset, load_dataset
 from reasoning.models.fake import FakeModel
-from reasoning.sweep import StrategyChoice, SweepPlan
+from reasoning.sweep_plan import StrategyChoice, SweepPlan
 from storage import RunSpec, forget_store, get_runner, open_store
 from storage.runner import run_store_error
 from storage.store import RunNotStored, Store, StoreError, store_error

@@ -23,15 +23,8 @@ from reasoning.model_protocol import ModelError
 from reasoning.models.fake import FakeModel
 from reasoning.prices import FREE, ModelPrice
 from reasoning.provider_pacing import ProviderLimiter, RateLimit, RateLimitedModel, retry_after
-from reasoning.sweep import (
-    StrategyChoice,
-    SweepPlan,
-    SweepPlanError,
-    estimate_cost,
-    parse_budget_grid,
-    plan_cells,
-    worst_case_usd,
-)
+from reasoning.sweep import estimate_cost, worst_case_usd
+from reasoning.sweep_plan import StrategyChoice, SweepPlan, SweepPlanError, parse_budget_grid, plan_cells
 from storage import RunSpec, forget_store, get_runner, open_store, strategy_results
 from storage.sweeps import SweepBusy, get_sweep, list_sweeps, prepare_sweep, start_sweep
 from storage.tables import Run
@@ -199,7 +192,7 @@ def test_the_store_refuses_a_second_run_of_one_cell(store):
 KILL_CHILD = textwrap.dedent("""
     import asyncio, sys
     from reasoning.budget import Budget
-    from reasoning.sweep import StrategyChoice, SweepPlan
+    from reasoning.sweep_plan import StrategyChoice, SweepPlan
     from storage.store import open_store
     from storage.sweeps import prepare_sweep
 

@@ -24,7 +24,7 @@ def demo(
     from app.demo import DemoSizeError, demo_plan
     from reasoning.datasets import DatasetError
     from reasoning.models import ModelConfigError
-    from reasoning.sweep import SweepPlan, SweepPlanError
+    from reasoning.sweep_plan import SweepPlan, SweepPlanError
     from storage.sweeps import SweepBusy, prepare_sweep
 
     limits = get_settings().limits

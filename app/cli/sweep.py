@@ -79,7 +79,13 @@ def sweep(
     from reasoning.models import ModelConfigError
     from reasoning.prices import PriceFileError
     from reasoning.strategies.base import StrategyConfigError
-    from reasoning.sweep import StrategyChoice, SweepPlan, SweepPlanError, parse_budget_grid, within_limits
+    from reasoning.sweep_plan import (
+        StrategyChoice,
+        SweepPlan,
+        SweepPlanError,
+        parse_budget_grid,
+        within_limits,
+    )
     from storage.sweeps import SweepBusy, prepare_sweep
 
     if cap not in CAP_NAMES:
