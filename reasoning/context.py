@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from reasoning.budget import Budget, BudgetExhausted, Spend
+from reasoning.budget import Budget, BudgetExhausted, Cost, Spend
 from reasoning.events import Event, Note, PartialAnswer, SpendUpdate, TextDelta, ThinkingDelta
 from reasoning.metering import PromptCount, calibration_for, count_prompt
 from reasoning.model_protocol import Message, Model, ModelError, Usage
@@ -47,13 +47,6 @@ class Reply(str):
         return obj
 
 
-@dataclass(frozen=True)
-class _Reservation:
-    tokens: int
-    output_tokens: int
-    usd: float
-
-
 @dataclass(eq=False)
 class _Call:
     """One model call while it streams, and what it was charged once it ended."""
@@ -61,7 +54,7 @@ class _Call:
     label: str
     prompt: PromptCount
     granted: int
-    reservation: _Reservation
+    reservation: Cost  # the call's worst case, held until it is charged
     text: list[str] = field(default_factory=list)
     thinking: list[str] = field(default_factory=list)
     usage: Usage | None = None  # as the provider reported it (or estimated it, flagged)
@@ -87,7 +80,7 @@ class Context:
         self._clock = clock
         self._started = clock()
         self._spent = Spend()
-        self._reserved: list[_Reservation] = []
+        self._reserved: list[Cost] = []
         self._in_flight: list[_Call] = []
         self._calibration = calibration_for(model)
         self._last_spend_update = self._started
@@ -104,44 +97,19 @@ class Context:
     def spent(self) -> Spend:
         return self._spent.with_seconds(self.elapsed)
 
-    def _committed(self) -> tuple[int, int, float]:
-        """Spent plus reserved: tokens, output tokens, dollars."""
-        tokens = self._spent.total_tokens + sum(r.tokens for r in self._reserved)
-        output = self._spent.output_tokens + sum(r.output_tokens for r in self._reserved)
-        usd = self._spent.usd + sum(r.usd for r in self._reserved)
-        return tokens, output, usd
-
-    def remaining(self) -> Budget:
-        """What is left of every cap that is set (None where uncapped), net of reservations.
-
-        A cap that is used up reads as 0 here (Budget itself only holds positive caps, so this
-        returns a plain Budget built without validation)."""
-        tokens, output, usd = self._committed()
-        b = self.budget
-        left = _RemainingBudget(
-            total_tokens=None if b.total_tokens is None else max(0, b.total_tokens - tokens),
-            output_tokens=None if b.output_tokens is None else max(0, b.output_tokens - output),
-            usd=None if b.usd is None else max(0.0, b.usd - usd),
-            seconds=None if b.seconds is None else max(0.0, b.seconds - self.elapsed),
-        )
-        return left
+    def remaining(self) -> Cost:
+        """What is left of every cap that is set (None where uncapped), net of reservations; a cap
+        that is used up reads as 0."""
+        committed = self.spent.cost + sum(self._reserved, Cost())
+        return (self.budget - committed).clamped()
 
     def _output_limits(self, prompt_tokens: int) -> dict[str, int]:
-        """For each set cap, the most output tokens one call with this prompt could still buy."""
-        left = self.remaining()
-        limits: dict[str, int] = {}
-        if left.total_tokens is not None:
-            limits["total_tokens"] = left.total_tokens - prompt_tokens
-        if left.output_tokens is not None:
-            limits["output_tokens"] = left.output_tokens
-        if left.usd is not None:
-            prompt_cost = self.price.input_cost(prompt_tokens)
-            per_output = self.price.output_per_token
-            if per_output > 0:
-                limits["usd"] = math.floor((left.usd - prompt_cost) / per_output)
-            elif prompt_cost > left.usd:
-                limits["usd"] = 0
-        return {cap: max(0, int(n)) for cap, n in limits.items()}
+        """For each set cap, the most output tokens one call with this prompt could still buy. The
+        seconds cap is held by the deadline, not by a call's length, so it is left out."""
+        left = replace(self.remaining(), seconds=None)
+        per_token = Cost.of_call(self.price, 0, 1)
+        counts = left.counts(per_token, reserve=Cost.of_call(self.price, prompt_tokens, 0))
+        return {cap: max(0, math.floor(n)) for cap, n in counts.items()}
 
     def affordable_output_tokens(self, prompt_tokens: int = 0) -> int | None:
         """The most output tokens one call with this prompt could still buy (None: unbounded)."""
@@ -149,11 +117,9 @@ class Context:
         return min(limits.values()) if limits else None
 
     def _check_caps(self) -> None:
-        left = self.remaining()
-        for cap in ("total_tokens", "output_tokens", "usd", "seconds"):
-            value = getattr(left, cap)
-            if value is not None and value <= 0:
-                raise BudgetExhausted(cap)
+        cap = self.remaining().exhausted()
+        if cap is not None:
+            raise BudgetExhausted(cap)
 
     # ---- calling the model --------------------------------------------------------------------
 
@@ -179,11 +145,7 @@ class Context:
             raise BudgetExhausted(
                 binding, f"only {granted} output tokens affordable after a {prompt.reserve}-token prompt"
             )
-        call = _Call(label, prompt, granted, _Reservation(
-            tokens=prompt.reserve + granted,
-            output_tokens=granted,
-            usd=self.price.input_cost(prompt.reserve) + self.price.output_per_token * granted,
-        ))
+        call = _Call(label, prompt, granted, Cost.of_call(self.price, prompt.reserve, granted))
         self._reserved.append(call.reservation)
         self._in_flight.append(call)
         try:
@@ -222,10 +184,8 @@ class Context:
         spent = self._spent
         for call in self._in_flight:
             so_far = Usage(self._calibration.best_guess(call.prompt),
-                           min(call.granted, _estimate(self.model, call.text, call.thinking)))
-            spent = replace(spent, input_tokens=spent.input_tokens + so_far.input_tokens,
-                            output_tokens=spent.output_tokens + so_far.output_tokens,
-                            usd=spent.usd + self.price.cost(so_far), estimated=True)
+                           min(call.granted, _estimate(self.model, call.text, call.thinking)), estimated=True)
+            spent = spent.plus(so_far, self.price.cost(so_far), counted=False)
         self._last_spend_update = self._clock()
         self._emit(SpendUpdate(spent.with_seconds(self.elapsed)))
 
@@ -284,20 +244,9 @@ class Context:
         return False
 
     def _settle(self, usage: Usage, *, counted: bool = True, over_cap: bool = False) -> None:
-        s = self._spent
-        self._spent = replace(
-            s,
-            input_tokens=s.input_tokens + usage.input_tokens,
-            output_tokens=s.output_tokens + usage.output_tokens,
-            reasoning_tokens=s.reasoning_tokens + usage.reasoning_tokens,
-            cached_input_tokens=s.cached_input_tokens + usage.cached_input_tokens,
-            usd=s.usd + self.price.cost(usage),
-            calls=s.calls + (1 if counted else 0),
-            estimated=s.estimated or usage.estimated,
-            over_cap=s.over_cap or over_cap,
-        )
-        spent = self._spent
-        if not spent.over_cap and self._exceeds_a_cap(spent):
+        self._spent = spent = self._spent.plus(usage, self.price.cost(usage), counted=counted, over_cap=over_cap)
+        # (a hair of tolerance on dollars: a sum of per-call prices may round just above a cap it met)
+        if not spent.over_cap and spent.cost.exceeds(self.budget, usd_rel_tol=1e-9):
             # A plausible report still went past a cap (a prompt counted above its reserve): the
             # result did not keep its budget, so it is flagged rather than compared as if it had.
             self._spent = replace(spent, over_cap=True)
@@ -307,12 +256,6 @@ class Context:
                       usd=spent.usd)
         self._last_spend_update = self._clock()
         self._emit(SpendUpdate(self.spent))
-
-    def _exceeds_a_cap(self, spent: Spend) -> bool:
-        b = self.budget
-        return ((b.total_tokens is not None and spent.total_tokens > b.total_tokens)
-                or (b.output_tokens is not None and spent.output_tokens > b.output_tokens)
-                or (b.usd is not None and spent.usd > b.usd * (1 + 1e-9)))
 
     async def gather(self, *calls: Awaitable[Any]) -> list[Any]:
         """Run calls in parallel; each reserves its worst case before it streams.
@@ -346,14 +289,6 @@ class Context:
 
     def note(self, label: str, text: str, **data: Any) -> None:
         self._emit(Note(label, text, data or None))
-
-
-@dataclass(frozen=True)
-class _RemainingBudget(Budget):
-    """A Budget that may hold zeros: what is left, not what was asked."""
-
-    def __post_init__(self) -> None:  # remaining amounts are computed, never user input
-        pass
 
 
 def _estimate(model: Model, text_parts: list[str], thinking_parts: list[str]) -> int:

@@ -7,25 +7,22 @@ from collections import Counter
 
 import pytest
 
-from reasoning.budget import Budget
+from reasoning.budget import Budget, Cost
 from reasoning.events import FinalAnswer, Note, PartialAnswer
 from reasoning.models.fake import FakeModel
 from reasoning.run import run
 from reasoning.strategies import make_strategy
 from reasoning.strategies.support.search import (
-    Cost,
     Node,
     allocate,
     allocate_funded,
     backup,
     beam_plan,
     best_path,
-    how_many,
-    largest_fitting,
     parse_score,
     stated_answer,
-    token_equivalent,
 )
+from reasoning.strategies.support.sizing import how_many, largest_fitting, token_equivalent
 
 PROBLEM = "Pick the best branch."
 

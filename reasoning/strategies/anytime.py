@@ -27,16 +27,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from reasoning.answers import forced_answer, is_equivalent, parse_score, stated_answer
+from reasoning.budget import Cost
 from reasoning.context import Context
 from reasoning.model_protocol import Message
 from reasoning.strategies.base import StrategyBase, knob, register
 from reasoning.strategies.support.prompts import (
-    FORCE_ANSWER_CUE,
-    answer_from_reasoning,
+    force_answer,
     rate_answer,
     step_by_step,
 )
-from reasoning.strategies.support.search import Cost, fits, largest_fitting
+from reasoning.strategies.support.sizing import call_cost, largest_affordable
 
 QUALITY_FLOOR = 1e-8  # Q(b) in the stop rule's denominator is floored: max(Q(b), 1e-8)
 SCORE_TOKENS = 8
@@ -174,36 +174,29 @@ class Anytime(StrategyBase):
     def _continued(prompt: list[Message], reasoning: str) -> list[Message]:
         return prompt + [{"role": "assistant", "content": reasoning}] if reasoning else prompt
 
-    def _answer_messages(self, problem: str, prompt: list[Message], reasoning: str, continues: bool) -> list[Message]:
-        if continues:
-            return prompt + [{"role": "assistant", "content": reasoning.rstrip() + FORCE_ANSWER_CUE}]
-        return answer_from_reasoning(problem, reasoning)
-
     async def _force_answer(self, ctx: Context, problem: str, prompt: list[Message], reasoning: str,
                             continues: bool, checkpoint: int) -> str | None:
-        reply = await ctx.generate(self._answer_messages(problem, prompt, reasoning, continues),
+        reply = await ctx.generate(force_answer(problem, prompt, reasoning, continues),
                                    label=f"answer at {checkpoint}", max_tokens=self.answer_tokens, temperature=0.0)
         return forced_answer(reply)
 
     def _affordable(self, ctx: Context, problem: str, prompt: list[Message], reasoning: str, reasoned: int,
                     continues: bool, checkpoint: int, target: int) -> int:
         """The target shrunk to what the budget can pay for, with its forced answer and rating."""
-        count, price = ctx.model.count_tokens, ctx.price
+        count = ctx.model.count_tokens
         base = count(self._continued(prompt, reasoning) if continues else prompt)
-        answer_prompt = count(self._answer_messages(problem, prompt, reasoning, continues))
+        answer_prompt = count(force_answer(problem, prompt, reasoning, continues))
         rate_prompt = count(rate_answer(problem, reasoning, "")) + self.answer_tokens
 
-        def cost(new_target: int) -> Cost:
-            # Continuing adds only the new tokens; regenerating writes all of them again. Either way
-            # the reasoning grows by new_target - reasoned, which the answer and rating calls re-read.
+        def calls(extra: int) -> Cost:
+            # The calls of a checkpoint `extra` tokens past this one. Continuing adds only the new
+            # tokens; regenerating writes all of them again. Either way the reasoning grows by
+            # new_target - reasoned, which the answer and rating calls re-read.
+            new_target = checkpoint + extra
             grown = new_target - reasoned if continues else new_target
             reread = new_target - reasoned
-            return (Cost.of_call(price, base, grown)
-                    + Cost.of_call(price, answer_prompt + reread, self.answer_tokens)
-                    + Cost.of_call(price, rate_prompt + reread, SCORE_TOKENS))
+            return (call_cost(ctx, base, grown) + call_cost(ctx, answer_prompt + reread, self.answer_tokens)
+                    + call_cost(ctx, rate_prompt + reread, SCORE_TOKENS))
 
-        remaining = ctx.remaining()
-        if fits(remaining, cost(target)):
-            return target
-        return checkpoint + largest_fitting(target - checkpoint, lambda extra: fits(remaining, cost(checkpoint + extra)))
+        return checkpoint + largest_affordable(ctx.remaining(), target - checkpoint, calls)
 

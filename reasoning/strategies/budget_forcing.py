@@ -19,7 +19,7 @@ from reasoning.context import MIN_USEFUL_TOKENS, Context, Reply
 from reasoning.model_protocol import Message, Model
 from reasoning.strategies.base import StrategyBase, knob, register
 from reasoning.strategies.support.prompts import FINAL_ANSWER_CUE, THINK_END, THINK_START, think_then_answer
-from reasoning.strategies.support.search import Cost, fits, largest_fitting
+from reasoning.strategies.support.sizing import call_cost, largest_affordable
 
 WAIT = "Wait"
 
@@ -109,10 +109,5 @@ class BudgetForcing(StrategyBase):
             return 0
         think_prompt = ctx.model.count_tokens(thinking_messages(prompt, thinking))
         answer_prompt = ctx.model.count_tokens(answer_messages(prompt, thinking))
-        remaining = ctx.remaining()
-
-        def affordable(n: int) -> bool:
-            return fits(remaining, Cost.of_call(ctx.price, think_prompt, n)
-                        + Cost.of_call(ctx.price, answer_prompt + n, self.answer_tokens))
-
-        return cap if affordable(cap) else largest_fitting(cap, affordable)
+        return largest_affordable(ctx.remaining(), cap, lambda n: call_cost(ctx, think_prompt, n)
+                                  + call_cost(ctx, answer_prompt + n, self.answer_tokens))

@@ -9,17 +9,16 @@ going to the answer with more votes over all rounds.
 
 from __future__ import annotations
 
-import math
 import string
 from dataclasses import dataclass
 
 from reasoning.answers import answer_key, extract_answer
-from reasoning.budget import Spend
-from reasoning.context import MIN_USEFUL_TOKENS, Context, Reply
+from reasoning.budget import Cost
+from reasoning.context import Context, Reply
 from reasoning.model_protocol import Message
 from reasoning.strategies.base import StrategyBase, knob, register
 from reasoning.strategies.support.prompts import debate_round, step_by_step
-from reasoning.strategies.support.sampling_budget import is_capped
+from reasoning.strategies.support.sizing import even_share, is_capped, next_round
 from reasoning.strategies.support.voting import Tally
 
 
@@ -48,12 +47,12 @@ class Debate(StrategyBase):
     async def solve(self, problem: str, ctx: Context) -> str | None:
         agents = [_Agent(string.ascii_uppercase[i]) for i in range(self.agents)]
         overall = Tally()  # every answer of every round, for breaking final ties
-        last_round: Spend | None = None
+        last_round: tuple[Cost, int] | None = None  # what the last round cost, and its calls
         longest: int | None = None  # the longest untruncated answer of the last round
         for round_no in range(1, self.rounds + 1):
             prompts = self._prompts(problem, agents, round_no)
             if round_no > 1 and last_round is not None:
-                verdict = self._fits(ctx, prompts, last_round)
+                verdict = self._fits(ctx, prompts, *last_round)
                 if verdict:
                     ctx.note("stop", f"budget: round {round_no} needs {verdict}; stopping after round "
                              f"{round_no - 1}", reason="budget", rounds=round_no - 1)
@@ -65,7 +64,7 @@ class Debate(StrategyBase):
                              max_tokens=per_call, temperature=self.temperature)
                 for agent, messages in prompts
             ))
-            last_round = _delta(before, ctx.spent, replies)
+            last_round = ctx.spent.cost - before.cost, sum(r is not None for r in replies)
             longest = max((r.usage.output_tokens for r in replies if r is not None and not r.truncated),
                           default=None)
             self._revise(agents, prompts, replies, overall)
@@ -135,38 +134,21 @@ class Debate(StrategyBase):
             return per_call
         if longest is not None:
             per_call = min(per_call, max(64, 2 * longest))
-        affordable = ctx.affordable_output_tokens(sum(ctx.model.count_tokens(m) for _, m in prompts))
-        if affordable is not None and prompts:
-            # Below a useful share the later agents are refused and the round goes on without them.
-            per_call = min(per_call, max(MIN_USEFUL_TOKENS, affordable // len(prompts)))
-        return per_call
+        share = even_share(ctx, [ctx.model.count_tokens(m) for _, m in prompts])
+        return per_call if share is None else min(per_call, share)
 
-    def _fits(self, ctx: Context, prompts: list[tuple[_Agent, list[Message]]], last: Spend) -> str | None:
+    def _fits(self, ctx: Context, prompts: list[tuple[_Agent, list[Message]]], last: Cost,
+              last_calls: int) -> str | None:
         """None if the next round should fit the remaining budget, else what it would need."""
-        calls = len(prompts)
-        if calls == 0:
+        if not prompts:
             return "agents with an answer"
-        output = math.ceil(last.output_tokens / max(1, last.calls) * calls)
-        tokens = sum(ctx.model.count_tokens(m) for _, m in prompts) + output
+        # The new prompts carry the others' solutions: counted, not assumed as long as the last.
+        need = next_round(last, last_calls, [ctx.model.count_tokens(m) for _, m in prompts])
         left = ctx.remaining()
-        scale = tokens / max(1, last.total_tokens)  # the new prompts carry the others' solutions
-        needs = [
-            (left.total_tokens, tokens, f"~{tokens:,} tokens"),
-            (left.output_tokens, output, f"~{output:,} output tokens"),
-            (left.usd, last.usd * scale, f"~${last.usd * scale:.4f}"),
-            (left.seconds, last.seconds, f"~{last.seconds:.1f} s"),
-        ]
-        for have, need, text in needs:
-            if have is not None and need > have:
-                return f"{text}, {have:,.4g} left" if isinstance(have, float) else f"{text}, {have:,} left"
-        return None
-
-
-def _delta(before: Spend, after: Spend, replies: list[Reply | None]) -> Spend:
-    return Spend(
-        input_tokens=after.input_tokens - before.input_tokens,
-        output_tokens=after.output_tokens - before.output_tokens,
-        usd=after.usd - before.usd,
-        seconds=after.seconds - before.seconds,
-        calls=sum(r is not None for r in replies),
-    )
+        cap = need.exceeds(left)
+        if cap is None:
+            return None
+        have = getattr(left, cap)
+        text = {"total_tokens": f"~{need.total_tokens:,} tokens", "output_tokens": f"~{need.output_tokens:,} output tokens",
+                "usd": f"~${need.usd:.4f}", "seconds": f"~{need.seconds:.1f} s"}[cap]
+        return f"{text}, {have:,.4g} left" if isinstance(have, float) else f"{text}, {have:,} left"

@@ -17,7 +17,7 @@ from reasoning.answers import extract_answer
 from reasoning.context import Context
 from reasoning.strategies.base import StrategyBase, knob, register
 from reasoning.strategies.support.prompts import step_by_step
-from reasoning.strategies.support.sampling_budget import CallCost, can_afford_call, is_capped, parallel_batch
+from reasoning.strategies.support.sizing import CallCost, can_afford_call, is_capped, parallel_batch
 from reasoning.strategies.support.voting import (
     Tally,
     beta_leader_probability,

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reasoning.budget import Cost
 from reasoning.context import MIN_USEFUL_TOKENS, Context
 from reasoning.strategies.base import StrategyBase, knob, register
 from reasoning.strategies.support.prompts import finish_from_steps, propose_step, rate_state
 from reasoning.strategies.support.search import (
-    Cost,
     Node,
     SearchCalls,
     SearchPrompts,
@@ -25,11 +25,9 @@ from reasoning.strategies.support.search import (
     expand,
     finish,
     finish_reserve,
-    fits,
-    how_many,
-    largest_fitting,
     tree_data,
 )
+from reasoning.strategies.support.sizing import call_cost, how_many, largest_affordable
 
 PROMPTS = SearchPrompts(propose=propose_step, evaluate=rate_state, finish=finish_from_steps)
 SCORE_TOKENS = 8
@@ -84,7 +82,7 @@ class TreeOfThoughts(StrategyBase):
             children = [c for s in chosen for c in s.children]
             if children:
                 spent = sum((c for c in costs if c is not None), Cost())
-                unit = spent.scaled(1 / len(children))
+                unit = spent * (1 / len(children))
             scored += children
             frontier = sorted(children, key=lambda n: n.reward, reverse=True)[: self.beam]
             reported = self._report(ctx, scored, reported)
@@ -118,14 +116,13 @@ class TreeOfThoughts(StrategyBase):
         remaining = ctx.remaining()
 
         def nodes(n: int, step: int) -> Cost:
-            return (Cost.of_call(ctx.price, propose, step)
-                    + Cost.of_call(ctx.price, rate + step, SCORE_TOKENS)).scaled(n)
+            return (call_cost(ctx, propose, step) + call_cost(ctx, rate + step, SCORE_TOKENS)) * n
 
         full = how_many(remaining, nodes(1, self.step_tokens), reserve)
         if full is None or full >= min(2, self.breadth):
             return (self.breadth if full is None else min(self.breadth, int(full))), self.step_tokens
         for n in range(min(2, self.breadth), 0, -1):
-            step = largest_fitting(self.step_tokens, lambda s, n=n: fits(remaining, nodes(n, s) + reserve))
+            step = largest_affordable(remaining, self.step_tokens, lambda s, n=n: nodes(n, s), reserve)
             if step >= MIN_USEFUL_TOKENS:
                 return n, step
         return 0, 0

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from reasoning.budget import Cost
 from reasoning.context import Context
 from reasoning.strategies.base import StrategyBase, knob, register
 from reasoning.strategies.support.prompts import finish_from_steps, propose_step, rate_state
 from reasoning.strategies.support.search import (
-    Cost,
     Node,
     SearchCalls,
     SearchPrompts,
@@ -37,10 +37,10 @@ from reasoning.strategies.support.search import (
     expand,
     finish,
     finish_reserve,
-    token_equivalent,
     tree_data,
     walk,
 )
+from reasoning.strategies.support.sizing import token_equivalent
 
 PROMPTS = SearchPrompts(propose=propose_step, evaluate=rate_state, finish=finish_from_steps)
 SCORE_TOKENS = 8
@@ -96,7 +96,7 @@ class _Search:
         k, ctx = self.knobs, self.ctx
         cost = await expand(ctx, self.problem, node, k.branching, PROMPTS,
                             SearchCalls(k.step_tokens, SCORE_TOKENS, k.temperature))
-        self.unit = Cost(*(max(a, b) for a, b in zip(_fields(self.unit), _fields(cost), strict=True)))
+        self.unit = self.unit.max(cost)
         backup(self.root, k.gamma)
         self._report()
         if node is self.root:
@@ -148,6 +148,3 @@ class _Search:
             self.reported = leaf.answer
             self.ctx.partial(leaf.answer, leaf.reward)
 
-
-def _fields(cost: Cost) -> tuple[float, float, float, float]:
-    return cost.total_tokens, cost.output_tokens, cost.usd, cost.seconds

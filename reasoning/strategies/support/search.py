@@ -1,14 +1,14 @@
-"""The search helper tree strategies share: search is a function, prompts are arguments.
+"""The search algorithms tree strategies share: search is a function, prompts are arguments.
 
 Pure parts (tested with plain numbers):
 - `Node`, a reasoning state: the steps from the root, its reward R(n) and value V(n);
-- `backup`: V(n) = R(n) + gamma * max_{c in children(n)} V(c)   (a leaf's V is its R);
-- `allocate`: B(n_i) = B_remaining * V(n_i) / sum_j V(n_j), values floored at 1e-8 and the
-  shares truncated to whole tokens (a token cannot be split);
-- `best_path`: argmax V from the root down;
-- `Cost`, `how_many`, `largest_fitting`: sizing a strategy from `ctx.remaining()` (how many
-  more expansions, how long a call) across every kind of cap at once;
-- `beam_plan`: how many states to expand and how many proposals each, from what is affordable.
+- value tree search: `backup`, V(n) = R(n) + gamma * max_{c in children(n)} V(c) (a leaf's V is
+  its R); `allocate`, B(n_i) = B_remaining * V(n_i) / sum_j V(n_j), values floored at 1e-8 and the
+  shares truncated to whole tokens (a token cannot be split); `best_path`, argmax V from the root down;
+- beam search: `beam_plan`, how many states to expand and how many proposals each, from how many
+  nodes are affordable.
+
+How much is affordable is sizing's answer (reasoning.strategies.support.sizing), not this module's.
 
 Replies are read by reasoning.answers (`parse_score`, `stated_answer`).
 
@@ -26,10 +26,10 @@ from typing import Any
 
 # Ratings and stated answers are read in reasoning.answers with every other reply form.
 from reasoning.answers import extract_answer, parse_score, stated_answer
-from reasoning.budget import Budget
+from reasoning.budget import Cost
 from reasoning.context import Context, Reply
 from reasoning.model_protocol import Message
-from reasoning.prices import ModelPrice
+from reasoning.strategies.support.sizing import call_cost, replies_cost
 
 VALUE_FLOOR = 1e-8  # V(n_i) floored in B(n_i)'s formula: a zero value still gets a (tiny) share
 
@@ -124,86 +124,7 @@ def tree_data(root: Node) -> list[dict[str, Any]]:
     return [n.as_data() for n in walk(root)]
 
 
-# ---- sizing from the remaining budget ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Cost:
-    """What some calls cost, in the units of every cap."""
-
-    total_tokens: float = 0.0
-    output_tokens: float = 0.0
-    usd: float = 0.0
-    seconds: float = 0.0
-
-    def __add__(self, other: Cost) -> Cost:
-        return Cost(self.total_tokens + other.total_tokens, self.output_tokens + other.output_tokens,
-                    self.usd + other.usd, self.seconds + other.seconds)
-
-    def scaled(self, factor: float) -> Cost:
-        return Cost(self.total_tokens * factor, self.output_tokens * factor, self.usd * factor,
-                    self.seconds * factor)
-
-    @classmethod
-    def of_call(cls, price: ModelPrice, prompt_tokens: int, output_tokens: int) -> Cost:
-        """The worst case of one call: its prompt plus every output token it may produce."""
-        return cls(prompt_tokens + output_tokens, output_tokens,
-                   price.input_cost(prompt_tokens) + price.output_per_token * output_tokens)
-
-    @classmethod
-    def of_replies(cls, price: ModelPrice, replies: Sequence[Reply | None], seconds: float = 0.0) -> Cost:
-        """What finished calls were charged (calls refused for budget, None, cost nothing)."""
-        total = cls(seconds=seconds)
-        for reply in replies:
-            if reply is not None:
-                u = reply.usage
-                total += cls(u.input_tokens + u.output_tokens, u.output_tokens, price.cost(u))
-        return total
-
-
-def how_many(remaining: Budget, unit: Cost, reserve: Cost = Cost()) -> float | None:
-    """How many `unit`s the remaining budget buys after setting `reserve` aside: the minimum over
-    the caps that are set and that the unit uses. None when nothing limits it (uncapped)."""
-    counts: list[float] = []
-    for cap in ("total_tokens", "output_tokens", "usd", "seconds"):
-        left = getattr(remaining, cap)
-        per_unit = getattr(unit, cap)
-        if left is None:
-            continue
-        left -= getattr(reserve, cap)
-        if left <= 0:
-            return 0.0
-        if per_unit > 0:
-            counts.append(left / per_unit)
-    return min(counts) if counts else None
-
-
-def token_equivalent(remaining: Budget, unit: Cost, reserve: Cost = Cost()) -> int | None:
-    """The remaining budget in tokens at the mix of `unit` (B_remaining of the allocation rule).
-
-    Under a total-token cap alone this is exactly the tokens left after the reserve; dollar, output
-    and seconds caps are converted through how many units they buy. None when uncapped."""
-    n = how_many(remaining, unit, reserve)
-    return None if n is None else int(n * unit.total_tokens)
-
-
-def largest_fitting(hi: int, fits: Callable[[int], bool]) -> int:
-    """The largest n in [0, hi] with fits(n), for a fits that is monotone (true up to some n)."""
-    if hi <= 0 or not fits(0):
-        return 0
-    lo = 0
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if fits(mid):
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-def fits(remaining: Budget, cost: Cost) -> bool:
-    n = how_many(remaining, cost)
-    return n is None or n >= 1
+# ---- beam search -------------------------------------------------------------------------------
 
 
 def beam_plan(affordable_nodes: float | None, levels_left: int, frontier: int, max_breadth: int,
@@ -278,7 +199,7 @@ async def expand(ctx: Context, problem: str, node: Node, branching: int, prompts
             child.value = child.reward
     node.children = children
     node.expanded = True
-    return Cost.of_replies(ctx.price, [*proposals, *scores], seconds=time.monotonic() - started)
+    return replies_cost(ctx, [*proposals, *scores], seconds=time.monotonic() - started)
 
 
 async def finish(ctx: Context, problem: str, node: Node, prompts: SearchPrompts, max_tokens: int) -> str | None:
@@ -297,4 +218,4 @@ def finish_reserve(ctx: Context, problem: str, node: Node, prompts: SearchPrompt
     if node.answer is not None and steps_to_come == 0:
         return Cost()
     prompt = ctx.model.count_tokens(prompts.finish(problem, node.steps)) + steps_to_come * step_tokens
-    return Cost.of_call(ctx.price, prompt, max_tokens)
+    return call_cost(ctx, prompt, max_tokens)
