@@ -55,19 +55,8 @@ from app.panes import (
 )
 from app.run_page import share_link
 from app.run_summary import cheapest_right, entry_row, markdown_table, summary_headline, summary_records
-from app.tree_view import (
-    DROPPED,
-    EXPANDED,
-    PRUNED,
-    WAITING,
-    anytime_frame,
-    debate_grid,
-    dot_string,
-    search_tree,
-    tally_chart,
-    tree_dot,
-    vote_tally,
-)
+from app.search_tree import DROPPED, EXPANDED, PRUNED, WAITING, dot_string, search_tree, tree_dot
+from app.tree_view import anytime_frame, debate_grid, tally_chart, vote_tally
 from reasoning.budget import Budget, Spend
 from reasoning.config import Limits
 from reasoning.deployment_limits import LimitError
