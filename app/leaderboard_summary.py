@@ -33,16 +33,8 @@ from app.leaderboard_view import (
 )
 from reasoning import leaderboard_metrics, metrics
 from reasoning.budget import CAP_NAMES
-from storage.result_summary import (
-    COST,
-    EPOCH,
-    NO_VERDICT,
-    OUTCOME_CODES,
-    ResultSummary,
-    outcome_of,
-    scored_mask,
-    verdict_of,
-)
+from storage.result_groups import COST, EPOCH, NO_VERDICT, OUTCOME_CODES, outcome_of, scored_mask, verdict_of
+from storage.result_summary import ResultSummary
 
 KEYS = ["strategy", "model"]
 

@@ -27,7 +27,7 @@ import pandas as pd
 from app.leaderboard_charts import series_labels
 from reasoning import leaderboard_metrics, metrics, paired_stats, rank_intervals
 from reasoning.budget import CAP_NAMES
-from storage.result_summary import OWN_PROBLEMS
+from storage.result_groups import OWN_PROBLEMS
 
 NO_DATASET = OWN_PROBLEMS  # how runs typed on the Compare page (no dataset) appear in filters: "(own problems)"
 CAP_TITLES = {

@@ -21,7 +21,7 @@ from app.leaderboard_summary import Selection, caps_present, date_span, filter_o
 from app.leaderboard_summary import compute_leaderboard as from_summary
 from app.leaderboard_view import LEADERBOARD_COLUMNS, LeaderboardFilters, apply_filters, compute_leaderboard
 from reasoning.bootstrap import bootstrap_ci, bootstrap_ci_counts, item_kinds
-from storage import result_summary
+from storage import result_groups, result_summary
 from storage.ids import new_run_id
 from storage.queries import results_version, strategy_results
 from storage.result_summary import current_summary, load_summary, refresh
@@ -185,7 +185,7 @@ def test_a_deletion_or_a_back_dated_result_rebuilds(seeded: Store) -> None:
 def test_a_refresh_another_process_made_first_is_not_merged_twice(seeded: Store) -> None:
     before = current_summary(seeded)
     seed(seeded, runs=4, seed_value=12, start=datetime.now(UTC))
-    newer = result_summary.read_results(seeded, ended_after=before.version.newest)
+    newer = result_groups.read_results(seeded, ended_after=before.version.newest)
     version = results_version(store=seeded)
     assert result_summary._merge(seeded, before.version, version, newer) is not None
     # a second process that read the same state: its merge is refused, nothing counted twice
