@@ -26,6 +26,7 @@ from pathlib import Path
 
 from reasoning.config import current_settings
 from reasoning.model_protocol import Usage
+from reasoning.models.providers import is_free
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,6 @@ FREE = ModelPrice(0.0, 0.0, source="free (runs on this machine)")
 UNKNOWN = ModelPrice(0.0, 0.0, source="unknown", known=False)
 
 PRICES_ENV = "BUDGET_ARENA_PRICES"
-_FREE_PROVIDERS = ("local", "fake")
 _ENTRY_KEYS = {"input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "price_date"}
 
 
@@ -87,11 +87,11 @@ def price_for(model_name: str, *, base_url: str | None = None) -> ModelPrice:
     override = load_overrides(price_file_path()).get(model_name.strip())
     if override is not None:
         return override
+    if is_free(model_name):  # the registry's: local, fake and plugins that run here
+        return FREE
     provider, sep, name = model_name.strip().partition(":")
     if not sep:
         provider, name = "", provider
-    if provider in _FREE_PROVIDERS:
-        return FREE
     return _genai_price(provider or None, name, base_url) or UNKNOWN
 
 

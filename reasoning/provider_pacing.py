@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reasoning.model_protocol import Model, ModelError
-from reasoning.models.providers import provider_of
+from reasoning.models.providers import provider_info, provider_of
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,6 @@ class RateLimit:
     max_delay: float = 60.0
 
 
-DEFAULT_RATE_LIMITS: dict[str, RateLimit] = {
-    "openai": RateLimit(requests_per_minute=500),
-    "anthropic": RateLimit(requests_per_minute=50),
-}
 RATE_LIMITED_STATUSES = frozenset({429, 529})  # 529: Anthropic's "overloaded"
 _RETRY_AFTER = re.compile(r"retry after ([0-9]+(?:\.[0-9]+)?) ?s", re.I)
 
@@ -83,6 +79,13 @@ class ProviderLimiter:
         return delay
 
 
+def default_rate_limit(provider: str) -> RateLimit:
+    """The registry's pacing for the provider (OpenAI 500, Anthropic 50 requests a minute); none for
+    the others, whose 429s are still retried."""
+    info = provider_info(provider)
+    return RateLimit(requests_per_minute=info.requests_per_minute if info is not None else None)
+
+
 _limiters: dict[str, ProviderLimiter] = {}
 _limiters_lock = threading.Lock()
 
@@ -93,7 +96,7 @@ def limiter_for(key: str, limit: RateLimit | None = None) -> ProviderLimiter:
         limiter = _limiters.get(key)
         if limiter is None:
             family = key.partition("@")[0]
-            limiter = _limiters[key] = ProviderLimiter(limit or DEFAULT_RATE_LIMITS.get(family, RateLimit()))
+            limiter = _limiters[key] = ProviderLimiter(limit or default_rate_limit(family))
         return limiter
 
 

@@ -18,10 +18,9 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from reasoning.events import Event, Note, TextDelta, ThinkingDelta
-from reasoning.models.providers import NO_KEY, key_env_vars
+from reasoning.models.providers import NO_KEY, base_url_env_vars, key_env_vars
 
 MIN_SECRET_CHARS = 6  # shorter "secrets" (placeholders, test values) would blank ordinary words
-URL_ENV_VARS = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL")  # may carry user:password@ or ?api_key=
 PLACEHOLDERS = frozenset({NO_KEY})  # what keyless compatible servers are sent
 
 _KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{3})[A-Za-z0-9_\-*]{6,}")
@@ -169,7 +168,8 @@ def environment_keys(env: os._Environ[str] | dict[str, str] | None = None) -> li
     provider base URLs (OPENAI_BASE_URL=http://user:password@host/v1)."""
     env = os.environ if env is None else env
     keys = [value for name in key_env_vars() if _is_secret(value := env.get(name, ""))]
-    return keys + [s for name in URL_ENV_VARS for s in url_secrets(env.get(name, ""))]
+    # A base URL may carry user:password@ or ?api_key=.
+    return keys + [s for name in base_url_env_vars() for s in url_secrets(env.get(name, ""))]
 
 
 def string_values(values: Iterable[object]) -> list[str]:

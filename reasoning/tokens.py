@@ -23,6 +23,7 @@ import tiktoken
 from tiktoken.model import encoding_name_for_model
 
 from reasoning.model_protocol import Message
+from reasoning.models.providers import provider_info
 
 ENDOFTEXT = "<|endoftext|>"
 FIM_PREFIX = "<|fim_prefix|>"
@@ -68,8 +69,6 @@ TOKENS_PER_MESSAGE = 4
 TOKENS_PER_NAME = 1
 REPLY_PRIMING_TOKENS = 3
 
-# Providers whose model names follow OpenAI's, so tiktoken's name table applies to them.
-_OPENAI_STYLE_PROVIDERS = ("openai", "")
 
 
 class RankFileError(RuntimeError):
@@ -145,7 +144,10 @@ def _split(model_name: str) -> tuple[str, str]:
 
 def _openai_encoding_name(model_name: str) -> str | None:
     provider, name = _split(model_name)
-    if provider not in _OPENAI_STYLE_PROVIDERS:
+    # A bare name, or a provider whose model names are OpenAI's (the registry's tiktoken_names):
+    # tiktoken's name table applies.
+    info = provider_info(provider) if provider else None
+    if provider and (info is None or not info.tiktoken_names):
         return None
     # Routers spell OpenAI models "openai/gpt-4o"; the last path segment is the model.
     name = name.rsplit("/", 1)[-1]

@@ -20,13 +20,15 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
-from reasoning import plugins
+from reasoning import plugins, tokens
 from reasoning.budget import Budget
 from reasoning.events import FinalAnswer
 from reasoning.models import get_model
 from reasoning.models.fake import FakeModel
 from reasoning.models.providers import PROVIDER_INFO
-from reasoning.prices import ModelPrice
+from reasoning.prices import FREE, ModelPrice, price_for
+from reasoning.provider_pacing import default_rate_limit
+from reasoning.redaction import environment_keys
 from reasoning.run import run
 from reasoning.strategies import make_strategy, strategy_names
 
@@ -67,7 +69,8 @@ def build(name, **options):
     return FakeModel(name=f"echo:{name}", replies="Answer: 7", **options)
 
 
-ECHO = ProviderInfo("echo", "ECHO_API_KEY", free=True, build=build, title="Echo (a plugin)")
+ECHO = ProviderInfo("echo", "ECHO_API_KEY", free=True, build=build, title="Echo (a plugin)",
+                    base_url_env="ECHO_BASE_URL", tiktoken_names=True, requests_per_minute=30)
 '''
 
 ENTRY_POINTS = """
@@ -150,6 +153,34 @@ def test_a_plugin_provider_builds_models_through_get_model(installed) -> None:
     plugins.reset()
     sys.modules.pop("example_plugin", None)
     assert "echo" not in PROVIDER_INFO and "twice" not in strategy_names()  # reset forgets them
+
+
+def test_every_reader_of_the_registry_sees_a_plugins_facts_before_any_model_is_built(installed) -> None:
+    assert "echo" not in PROVIDER_INFO  # not enrolled yet: each reader's first lookup enrols it
+    assert price_for("echo:small") is FREE  # free=True
+    assert price_for("openai:gpt-4o-mini") is not FREE
+    assert default_rate_limit("echo").requests_per_minute == 30
+    assert default_rate_limit("anthropic").requests_per_minute == 50 and default_rate_limit("local").requests_per_minute is None
+    assert tokens.is_exact("echo:gpt-4o") and not tokens.is_exact("anthropic:gpt-4o")  # tiktoken_names
+    env = {"ECHO_API_KEY": "echo-secret-0123456789", "ECHO_BASE_URL": "http://user:url-secret-987@host/v1"}
+    assert set(environment_keys(env)) >= {"echo-secret-0123456789", "url-secret-987"}
+
+
+def test_the_registry_imports_a_providers_module_only_to_build_its_model() -> None:
+    probe = """
+import sys
+from reasoning.models import get_model
+from reasoning.prices import price_for
+price_for("openai:gpt-4o-mini")
+before = sorted(m for m in ("reasoning.models.openai", "reasoning.models.anthropic", "reasoning.models.local",
+                            "openai", "anthropic") if m in sys.modules)
+get_model("openai:gpt-4o-mini", api_key="sk-test-0123456789")
+print(before, "reasoning.models.openai" in sys.modules, "reasoning.models.anthropic" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == "[] True False"
 
 
 def test_a_plugin_provider_is_offered_in_the_app_and_its_key_is_redacted(tmp_path: Path, installed) -> None:

@@ -76,7 +76,6 @@ class AnthropicModel(SDKModel[anthropic.AsyncAnthropic]):
     extra_body (e.g. beta parameters)."""
 
     provider = "anthropic"
-    base_url_env = "ANTHROPIC_BASE_URL"
     client_class = anthropic.AsyncAnthropic
 
     def _configure(self) -> None:

@@ -58,7 +58,6 @@ class OpenAIModel(SDKModel[openai.AsyncOpenAI]):
     and server-specific request fields sent with every call (e.g. top_k for vLLM)."""
 
     provider = "openai"
-    base_url_env = "OPENAI_BASE_URL"
     client_class = openai.AsyncOpenAI
 
     def _configure(self) -> None:

@@ -2,14 +2,15 @@
 how to build its models, where a host's key would be, whether it needs one, whether its calls cost
 money, the models the app suggests, and how hard it may be driven.
 
-Readers: reasoning.models.get_model (build), reasoning.prices (free), reasoning.tokens (model names
-tiktoken knows), reasoning.provider_pacing (pacing), reasoning.redaction (key variables) and the
-app's model picker. A module below them all that imports no provider's SDK: a built-in names its
-constructor as "module:function", imported when the first model is built.
+Readers: reasoning.models.get_model (build), the SDK providers (key and base-URL variables),
+reasoning.prices (free), reasoning.tokens (model names tiktoken knows), reasoning.provider_pacing
+(pacing), reasoning.redaction (the variables that hold secrets) and the app's model picker. A
+module below them all that imports no provider's SDK: a built-in names its constructor as
+"module:function", imported when its first model is built.
 
 Plugins (entry-point group `budget_arena.providers`, each a ProviderInfo named like its entry point)
-join the table on the first lookup through `provider_info`, `providers` or `key_env_vars`, never at
-import: a plugin's module may import the engine, which imports this module.
+join the table on the first lookup through `provider_info`, `providers` or the functions built on
+them, never at import: a plugin's module may import the engine, which imports this module.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class ProviderInfo:
     title: str = ""  # the model picker's label; the name when empty
     tiktoken_names: bool = False  # its model names are OpenAI's, whose encodings tiktoken's table knows
     requests_per_minute: float | None = None  # calls paced to this rate by default; None: not paced
+    base_url_env: str | None = None  # where a server's URL is read from (it may carry credentials)
 
     def builder(self) -> Callable[..., Model]:
         """The function that builds this provider's models (its module imported now if named)."""
@@ -55,11 +57,11 @@ class ProviderInfo:
 PROVIDER_INFO: dict[str, ProviderInfo] = {p.name: p for p in (
     ProviderInfo("local", free=True, build="reasoning.models.local:build"),
     ProviderInfo("openai", "OPENAI_API_KEY", needs_key=True, build="reasoning.models.openai:build",
-                 tiktoken_names=True, requests_per_minute=500, suggested_models=(
-                     "gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "o4-mini")),
+                 base_url_env="OPENAI_BASE_URL", tiktoken_names=True, requests_per_minute=500,
+                 suggested_models=("gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "o4-mini")),
     ProviderInfo("anthropic", "ANTHROPIC_API_KEY", needs_key=True, build="reasoning.models.anthropic:build",
-                 requests_per_minute=50, suggested_models=(
-                     "claude-3-5-haiku-latest", "claude-sonnet-4-0", "claude-3-7-sonnet-latest")),
+                 base_url_env="ANTHROPIC_BASE_URL", requests_per_minute=50,
+                 suggested_models=("claude-3-5-haiku-latest", "claude-sonnet-4-0", "claude-3-7-sonnet-latest")),
     ProviderInfo("fake", free=True, build="reasoning.models.fake:build"),
 )}
 
@@ -68,19 +70,32 @@ BUILT_IN = tuple(PROVIDER_INFO)  # plugins are added after these and never repla
 
 def provider_info(name: str) -> ProviderInfo | None:
     """The provider a spec's prefix names (plugins enrolled first), or None."""
-    enrol_plugins()
+    if _enrolled is None:
+        enrol_plugins()
     return PROVIDER_INFO.get(name)
 
 
 def providers() -> list[ProviderInfo]:
     """Every provider: the built-ins, then installed plugins'."""
-    enrol_plugins()
+    if _enrolled is None:
+        enrol_plugins()
     return list(PROVIDER_INFO.values())
 
 
 def key_env_vars() -> tuple[str, ...]:
     """Every provider's key variable, plugins' included."""
     return tuple(p.key_env for p in providers() if p.key_env)
+
+
+def base_url_env_vars() -> tuple[str, ...]:
+    """Every provider's base-URL variable, plugins' included."""
+    return tuple(p.base_url_env for p in providers() if p.base_url_env)
+
+
+def is_free(model_name: str) -> bool:
+    """Whether the model's provider runs it at no cost ("local:...", "fake"), plugins' included."""
+    info = provider_info(provider_of(model_name.strip()))
+    return info is not None and info.free
 
 
 def provider_of(model_name: str) -> str:

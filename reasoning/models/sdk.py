@@ -114,25 +114,25 @@ Client = TypeVar("Client")  # the SDK's async client: openai.AsyncOpenAI, anthro
 
 class SDKModel(Generic[Client]):
     """A model served through a provider's SDK. The subclass sets `provider` (its registry name),
-    `base_url_env` and `client_class`, and says what it reads from its name and options
+    and `client_class`, and says what it reads from its name and options
     (`_configure`), which key it sends (`_key`), what warm_up touches and who answered (`_where`)."""
 
-    provider: ClassVar[str]
-    base_url_env: ClassVar[str]  # where a base URL is read from when none is given
+    provider: ClassVar[str]  # its ProviderInfo's name: the key and base-URL variables are read from there
     client_class: ClassVar[Any]  # built as client_class(api_key=, base_url=, default_query=, timeout=, max_retries=)
 
     capabilities: Capabilities
 
     def __init__(self, model: str, *, api_key: str | None = None, base_url: str | None = None,
                  timeout: float | None = None, max_retries: int | None = None, **extra: Any) -> None:
-        """api_key: else the provider's key variable; base_url: else `base_url_env`; timeout and
+        """api_key: else the provider's key variable; base_url: else its base-URL variable; timeout and
         max_retries: else Settings' (client_limits); extra: request fields sent with every call."""
         if not model or not model.strip():
             raise ModelConfigError(f"{self.provider}: no model name given; write {self.provider}:MODEL_NAME")
         self.model = model.strip()
         self.name = f"{self.provider}:{self.model}"
-        self.key_env = PROVIDER_INFO[self.provider].key_env or ""
-        self.base_url = (base_url or os.environ.get(self.base_url_env) or "").strip() or None
+        info = PROVIDER_INFO[self.provider]
+        self.key_env = info.key_env or ""
+        self.base_url = (base_url or os.environ.get(info.base_url_env or "") or "").strip() or None
         self._api_key = self._key(api_key or os.environ.get(self.key_env) or None)
         self.timeout, self.max_retries = client_limits(timeout, max_retries)
         self.extra = extra
