@@ -102,9 +102,9 @@ def test_the_cancel_command_reaches_a_run_of_another_process(store, store_url): 
         assert result.exit_code == 0, result.output
         assert f"run {run_id}: cancel requested; now cancelled" in result.output
         assert child.communicate(timeout=30)[0].strip() == "cancelled"
-        # A run that has ended cannot be cancelled: said, exit 1; an unknown run is not found.
+        # A run that has ended cannot be cancelled: a no-op that says so, exit 0; an unknown run is not found.
         again = CliRunner().invoke(cli_app, ["cancel", run_id, "--db", store_url])
-        assert again.exit_code == 1 and "is not running: it ended cancelled" in again.output
+        assert again.exit_code == 0 and "is not running: it ended cancelled; nothing to cancel" in again.output
         assert not request_cancel(store, run_id)
         unknown = CliRunner().invoke(cli_app, ["cancel", "A" * 16, "--db", store_url])
         assert unknown.exit_code == 1 and "no such run" in unknown.output

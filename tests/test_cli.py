@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +20,16 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from app.cli import EXIT_BAD_INPUT, EXIT_CAPPED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, app
+from app.cli import (
+    EXIT_BAD_INPUT,
+    EXIT_CANCELLED,
+    EXIT_CAPPED,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    app,
+)
 from reasoning.config import get_settings
 from storage import forget_store, get_runner, list_runs, open_store
 from storage.sweeps import get_sweep
@@ -75,7 +85,8 @@ def test_exit_codes_are_documented_in_the_module():
     import app.cli
 
     doc = app.cli.__doc__
-    for code in (EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CAPPED, EXIT_INTERRUPTED, EXIT_TERMINATED):
+    for code in (EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CAPPED, EXIT_CANCELLED, EXIT_INTERRUPTED,
+                 EXIT_TERMINATED):
         assert f"\n  {code} " in doc
     assert (EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT) == (0, 1, 2)
 
@@ -201,6 +212,91 @@ def test_run_refuses_a_strategy_the_model_cannot_run_before_storing_it(cli, db):
     assert "native_thinking cannot run on local:smollm2: the model has no provider-side reasoning control" \
         in result.stderr
     assert not list_runs(store=open_store(db)).shape[0]
+
+
+# ---- run: live panes, a run cancelled from elsewhere, cancel --------------------------------------
+
+
+def test_run_draws_its_live_panes_from_the_run_pages_fold(cli, db):
+    result = cli("run", "What is 2 + 2?", "--model", "fake", "-s", "self_consistency", "--knob",
+                 "self_consistency.stop_rule=fixed", "--knob", "self_consistency.samples=2",
+                 "--max-total-tokens", "1000", "--db", db, terminal_width=100)
+    assert result.exit_code == EXIT_OK, result.output
+    panel = result.stdout.split("run ", 1)[0]
+    assert "─ self_consistency ─" in panel  # titled by its entry label
+    shown = " ".join(panel.replace("│", " ").split())
+    assert "answer: 4 [done]" in shown
+    # The two samples' streams follow each other whole (the hand-written fold interleaved their tokens).
+    assert shown.count("Let me think step by step. 2 + 2 = 4. Answer: 4") == 2
+
+
+def slow_model(monkeypatch):
+    """`run --model fake` on a model that streams 2,000 words at 20 ms each: only a cancel ends it early."""
+    import app.cli.run as run_command
+    from reasoning.models.fake import FakeModel
+
+    monkeypatch.setattr(run_command, "get_model", lambda *a, **k: FakeModel("word " * 2000 + "Answer: 1",
+                                                                            token_delay=0.02))
+
+
+def cancel_once_streaming(db: str) -> threading.Thread:
+    """In the background: once the only run has streamed text, cancel it as `budget-arena cancel` does."""
+    from storage.liveness import request_cancel
+    from storage.queries import events_since
+
+    store = open_store(db)
+
+    def cancel() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with store.read() as conn:
+                run_id = conn.scalar(select(Run.id).limit(1))
+            if run_id and any(e.kind == "text" for e in events_since(run_id, 0, store=store)):
+                assert request_cancel(store, run_id)
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=cancel, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_run_cancelled_from_elsewhere_exits_4_not_0(cli, db, monkeypatch, as_json):
+    slow_model(monkeypatch)
+    canceller = cancel_once_streaming(db)
+    started = time.monotonic()
+    result = cli("run", "Count.", "--model", "fake", "-s", "chain_of_thought", "--max-total-tokens", "5000",
+                 *(["--json"] if as_json else []), "--db", db)
+    canceller.join(5)
+    assert result.exit_code == EXIT_CANCELLED == 4, result.output
+    assert time.monotonic() - started < 30  # the cancel ended it, not the model's 40 s
+    assert "was cancelled before it ended" in result.stderr and "what it streamed is kept" in result.stderr
+    run = list_runs(store=open_store(db)).iloc[0]
+    assert run["status"] == "cancelled"
+    if as_json:
+        record = json.loads(result.stdout)
+        assert record["status"] == "cancelled" and record["strategies"][0]["stop"] == "cancelled"
+        assert record["strategies"][0]["spend"]["output_tokens"] > 0  # what streamed is kept
+    else:
+        assert "[cancelled]" in result.stdout and "word word" in result.stdout
+
+
+def test_cancelling_a_run_that_has_ended_is_a_no_op_that_says_so_with_exit_0(cli, db):
+    done = cli("run", "What is 2 + 2?", "--model", "fake", "-s", "direct", "--max-total-tokens", "500", "--json",
+               "--db", db)
+    assert done.exit_code == EXIT_OK, done.output
+    run_id = json.loads(done.stdout)["run_id"]
+    again = cli("cancel", run_id, "--db", db)
+    assert again.exit_code == EXIT_OK, again.output
+    assert f"run {run_id} is not running: it ended done; nothing to cancel" in again.stderr
+    assert cli("show", run_id, "--json", "--db", db).exit_code == EXIT_OK  # the run is as it was
+    assert json.loads(cli("show", run_id, "--json", "--db", db).stdout)["status"] == "done"
+    unknown = cli("cancel", "A" * 16, "--db", db)
+    assert unknown.exit_code == EXIT_FAILED and "no such run" in unknown.stderr
+    # Both exit codes are in the commands' help.
+    for command, words in (("run", "4 when it was cancelled"), ("cancel", "0 too for a run that has already ended")):
+        assert words in " ".join(cli(command, "--help").stdout.replace("│", " ").split())
 
 
 # ---- sweep -------------------------------------------------------------------------------------

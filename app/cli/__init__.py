@@ -15,6 +15,9 @@ Exit codes scripts can rely on (every command):
        an unreachable store, no store at the --db path given to show, export or leaderboard
   3    a sweep stopped by its dollar cap (--max-usd) before finishing; what ran is kept, and running
        it again with a higher cap continues it
+  4    `run`: its run was cancelled before it ended (`budget-arena cancel` or the app's Cancel button,
+       from any process); what it streamed is kept. (`cancel` of a run that has already ended does
+       nothing, says so and exits 0.)
   130  interrupted (Ctrl-C, SIGINT); a run in progress ends `interrupted` with what it streamed, a sweep
        keeps every finished cell and resumes when run again
   143  terminated (SIGTERM, as `docker stop` sends): the same as 130
@@ -22,6 +25,7 @@ Exit codes scripts can rely on (every command):
 
 from app.cli.common import (
     EXIT_BAD_INPUT,
+    EXIT_CANCELLED,
     EXIT_CAPPED,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -31,5 +35,5 @@ from app.cli.common import (
 )
 from app.cli.main import app, main
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_CAPPED", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_TERMINATED", "app",
-           "exit_code_of", "main"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_CANCELLED", "EXIT_CAPPED", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK",
+           "EXIT_TERMINATED", "app", "exit_code_of", "main"]

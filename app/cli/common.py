@@ -18,6 +18,7 @@ from reasoning.budget import Budget
 from reasoning.config import get_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CAPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_CANCELLED = 4  # `run`: its run was cancelled from elsewhere (budget-arena cancel, the Cancel button)
 EXIT_TERMINATED = 143  # SIGTERM: 128 + 15, as a shell reports a process the signal ended
 
 out = Console()

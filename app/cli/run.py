@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from app.cli.common import (
+    EXIT_CANCELLED,
     EXIT_FAILED,
     EXIT_OK,
     RUN_END_WAIT,
@@ -65,7 +66,9 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of live panes.")] = False,
     db: DbOption = None,
 ) -> None:
-    """Run strategies side by side on one problem; the run is stored and gets a share id."""
+    """Run strategies side by side on one problem; the run is stored and gets a share id.
+
+    Exit code: 0 when the run is done; 4 when it was cancelled before it ended (budget-arena cancel, or the Cancel button in the app, from any process; what it streamed is kept); 1 when it failed or could not be stored; 2 for bad input; 130 on Ctrl-C and 143 on SIGTERM (the run ends interrupted)."""
     from storage.runner import RunSpec, StrategySpec, get_runner
 
     if problem == "-":
@@ -112,7 +115,16 @@ def run(
         out.print_json(json.dumps(record))
     else:
         print_summary(record)
-    raise typer.Exit(EXIT_OK if record["status"] in ("done", "cancelled") else EXIT_FAILED)
+    if record["status"] == "cancelled":
+        err.print(f"run {run_id} was cancelled before it ended (budget-arena cancel or the Cancel button); "
+                  "what it streamed is kept", highlight=False)
+    raise typer.Exit(run_exit_code(record["status"]))
+
+
+def run_exit_code(status: str) -> int:
+    """A script's view of how the run ended: only `done` is a success; a run cancelled from elsewhere
+    is not (EXIT_CANCELLED), nor one that failed or was interrupted by another process (EXIT_FAILED)."""
+    return {"done": EXIT_OK, "cancelled": EXIT_CANCELLED}.get(status, EXIT_FAILED)
 
 
 def _follow_live(store: Store, run_id: str, runner: Runner | None = None) -> None:
