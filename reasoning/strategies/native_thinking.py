@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from reasoning.answers import extract_answer
-from reasoning.context import MIN_USEFUL_TOKENS, Context
+from reasoning.context import Context
 from reasoning.model_protocol import Capabilities, Model
 from reasoning.strategies.base import StrategyBase, knob, register
 from reasoning.strategies.support.prompts import answer_in_format
+from reasoning.strategies.support.sizing import within_affordable
 
 MIN_THINKING_BUDGET = 1024  # Anthropic's floor for budget_tokens
 MIN_ANSWER_TOKENS = 64  # room left after thinking for the visible answer
@@ -71,8 +72,7 @@ class NativeThinking(StrategyBase):
     async def solve(self, problem: str, ctx: Context) -> str | None:
         prompt = answer_in_format(problem)
         affordable = ctx.affordable_output_tokens(ctx.model.count_tokens(prompt))
-        # Never below the Context's useful minimum, so a budget that cannot pay for that is refused.
-        output = self.max_tokens if affordable is None else max(min(self.max_tokens, affordable), MIN_USEFUL_TOKENS)
+        output = within_affordable(self.max_tokens, affordable)
         mode = self.mode(ctx.model.capabilities)
         options: dict[str, Any] = {}
         if mode == "thinking_budget":

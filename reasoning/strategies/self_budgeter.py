@@ -24,7 +24,7 @@ from reasoning.strategies.support.prompts import (
     state_budget,
     step_by_step,
 )
-from reasoning.strategies.token_budget import clamp_budget
+from reasoning.strategies.support.sizing import clamp_budget
 
 __all__ = ["SelfBudgeter", "parse_budget"]  # parse_budget lives in reasoning.answers; kept importable here
 

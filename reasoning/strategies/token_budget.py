@@ -12,20 +12,12 @@ import math
 from dataclasses import dataclass
 
 from reasoning.answers import extract_answer, parse_token_count, strip_budget
-from reasoning.context import MIN_USEFUL_TOKENS, Context
+from reasoning.context import Context
 from reasoning.strategies.base import StrategyBase, knob, register
 from reasoning.strategies.support.prompts import estimate_tokens, within_tokens
+from reasoning.strategies.support.sizing import clamp_budget
 
-__all__ = ["TokenBudget", "clamp_budget", "parse_token_count"]  # parse_token_count: from reasoning.answers
-
-
-def clamp_budget(predicted: int, low: int, high: int, affordable: int | None) -> int:
-    """The budget to grant: predicted within [low, high] and within what can still be bought.
-
-    Never below the smallest call Context will start, so a budget too small for a useful answer
-    ends as a budget stop rather than a sliver of a reply."""
-    budget = min(max(predicted, low), high)
-    return budget if affordable is None else max(MIN_USEFUL_TOKENS, min(budget, affordable))
+__all__ = ["TokenBudget", "parse_token_count"]  # parse_token_count: from reasoning.answers
 
 
 @register

@@ -9,7 +9,8 @@ strategy never compares amounts with caps itself.
 - `largest_fitting`, `largest_affordable`: the longest call (or deepest checkpoint) that still fits;
 - `CallCost`: the running mean cost of repeated calls, learned from the spend around them;
 - `parallel_batch`, `even_share`, `can_afford_call`, `next_round`: parallel calls under the
-  Context's reservations (each call reserves its worst case before it streams).
+  Context's reservations (each call reserves its worst case before it streams);
+- `within_affordable`, `clamp_budget`: a call's max_tokens lowered to what can still be bought.
 """
 
 from __future__ import annotations
@@ -143,6 +144,19 @@ def even_share(ctx: Context, prompt_tokens: Sequence[int]) -> int | None:
     if affordable is None or not prompt_tokens:
         return None
     return max(MIN_USEFUL_TOKENS, affordable // len(prompt_tokens))
+
+
+def within_affordable(wanted: int, affordable: int | None) -> int:
+    """`wanted` output tokens lowered to what the budget can buy (Context.affordable_output_tokens;
+    None: uncapped), never below the smallest call Context will start: a budget that cannot pay for
+    a useful answer ends as a budget stop rather than a sliver of a reply."""
+    return wanted if affordable is None else max(MIN_USEFUL_TOKENS, min(wanted, affordable))
+
+
+def clamp_budget(predicted: int, low: int, high: int, affordable: int | None) -> int:
+    """The token budget to grant a model that named one (TALE, SelfBudgeter): predicted within
+    [low, high], then within what can still be bought."""
+    return within_affordable(min(max(predicted, low), high), affordable)
 
 
 def can_afford_call(ctx: Context, prompt_tokens: int, max_tokens: int) -> bool:
