@@ -10,18 +10,19 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import pandas as pd
-from sqlalchemy import Connection, Select, String, Text, exists, func, literal, or_, select, text, type_coerce
+from sqlalchemy import Connection, Select, String, exists, func, literal, or_, select, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from reasoning.budget import CAP_NAMES, Budget
 from reasoning.events import Event, event_from_dict
 from storage.ids import is_valid_run_id
-from storage.store import Store, open_store
+from storage.query_support import _as_text, _listify, _run_filters, _store, _utc, _with_utc_times
+from storage.store import Store
 from storage.tables import ACTIVE_STATUSES, CurvePoint, Run, RunStrategy
 from storage.tables import Event as EventRow
 
@@ -110,23 +111,6 @@ class RunInfo:
     @property
     def budget_caps(self) -> Budget:
         return Budget.from_dict(self.budget)
-
-
-def _store(store: Store | None) -> Store:
-    return store if store is not None else open_store()
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every datetime we write is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
-def _listify(value: str | Sequence[str] | None) -> list[str] | None:
-    if value is None:
-        return None
-    return [value] if isinstance(value, str) else list(value)
 
 
 # ---- one run ---------------------------------------------------------------------------------
@@ -527,38 +511,6 @@ def results_front(*, store: Store | None = None) -> tuple[datetime | None, int]:
         newest = max(values, key=lambda v: _utc(v))
         count = conn.scalar(select(func.count()).where(ended, RunStrategy.finished == newest))
     return _utc(newest), int(count or 0)
-
-
-# ---- helpers ---------------------------------------------------------------------------------
-
-
-def _run_filters(query: Select, *, model: str | None = None, status: str | Sequence[str] | None = None,
-                 since: datetime | None = None, dataset: str | None = None, sweep_id: str | None = None) -> Select:
-    if model:
-        query = query.where(Run.model == model)
-    statuses = _listify(status)
-    if statuses:
-        query = query.where(Run.status.in_(statuses))
-    if since is not None:
-        query = query.where(Run.created >= (since if since.tzinfo else since.replace(tzinfo=UTC)).astimezone(UTC))
-    if dataset:
-        query = query.where(Run.dataset == dataset)
-    if sweep_id:
-        query = query.where(Run.sweep_id == sweep_id)
-    return query
-
-
-def _with_utc_times(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """Datetimes (or SQLite's ISO text for them) as UTC timestamps; naive values are UTC."""
-    for column in columns:
-        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
-    return frame
-
-
-def _as_text(column: Any) -> Any:
-    """Read a JSON or datetime column without SQLAlchemy's per-row processing (SQLite hands back
-    its text; drivers that decode such types themselves, like psycopg, still hand back objects)."""
-    return type_coerce(column, Text).label(column.key)
 
 
 def _json(value: Any) -> Any:
