@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import typing
 from dataclasses import dataclass
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reasoning.budget import Budget, BudgetExhausted
+from reasoning.budget import Budget, BudgetExhausted, Spend
 from reasoning.context import Context
-from reasoning.events import FinalAnswer, PartialAnswer, SpendUpdate, TextDelta
+from reasoning.events import (
+    EVENT_KINDS,
+    EVENT_TYPES,
+    CallState,
+    Event,
+    EventKind,
+    FinalAnswer,
+    Note,
+    PartialAnswer,
+    SpendUpdate,
+    TextDelta,
+    ThinkingDelta,
+    UnknownEventKind,
+    event_from_dict,
+    event_to_dict,
+)
 from reasoning.model_protocol import ModelError
 from reasoning.models.fake import FakeModel, fake_tokens
 from reasoning.prices import FREE, ModelPrice
@@ -228,3 +245,49 @@ async def test_model_errors_never_leak_as_uncaught_exceptions():
 
     final = final_of(await collect(Boom()))
     assert final.stop == "error" and final.error == "provider said no"
+
+
+# ---- typed events and their stored form --------------------------------------------------------
+
+SPENT = Spend(input_tokens=7, output_tokens=5, reasoning_tokens=2, cached_input_tokens=1, usd=0.25, seconds=1.5,
+              calls=2, estimated=True, over_cap=True)
+# One event of every class, every field away from its default: a field a reader forgot fails the round trip.
+EVERY_EVENT: list[Event] = [
+    TextDelta("sample 2", "Two plus"), ThinkingDelta("reasoning", "hmm"), SpendUpdate(SPENT),
+    PartialAnswer("4", 0.75, SPENT), Note("votes", "4 ×2", {"4": 2, "nested": {"a": [1]}}),
+    CallState(12, "generating", SPENT),
+    FinalAnswer("4", "budget", SPENT, "late", app_version="1.2.3", fingerprint="abc", stop_detail="stopped: cap"),
+]
+
+
+def test_every_event_class_has_one_literal_kind_and_every_kind_one_class():
+    assert [type(e) for e in EVERY_EVENT] == list(EVENT_TYPES)
+    assert tuple(e.kind for e in EVERY_EVENT) == EVENT_KINDS == typing.get_args(EventKind)
+    for cls in EVENT_TYPES:
+        hint = typing.get_type_hints(cls)["kind"]
+        assert typing.get_origin(hint) is typing.Literal and typing.get_args(hint) == (cls.kind,)
+        assert typing.get_args(Event).count(cls) == 1
+    with pytest.raises(TypeError):
+        TextDelta("x", "y", kind="note")  # the discriminator is not a constructor argument
+
+
+@pytest.mark.parametrize("event", EVERY_EVENT, ids=lambda e: e.kind)
+def test_an_event_survives_its_stored_form(event):
+    stored = json.loads(json.dumps(event_to_dict(event)))  # as the event table's JSON column returns it
+    assert stored["kind"] == event.kind
+    assert event_from_dict(stored) == event
+    assert event_from_dict(stored, event.kind) == event  # the row's kind column
+
+
+def test_a_stored_row_reads_back_leniently_but_never_as_another_kind():
+    # The row's kind column decides; a field an older or hand-made row lacks reads as nothing.
+    assert event_from_dict({"text": "hi"}, "text", "sample 1") == TextDelta("sample 1", "hi")
+    assert event_from_dict({"label": "own", "text": "hi"}, "thinking", "row") == ThinkingDelta("own", "hi")
+    assert event_from_dict({"answer": "3"}, "partial") == PartialAnswer("3", None, Spend())
+    assert event_from_dict({"answer": None}, "final") == FinalAnswer(None, "done", Spend())
+    for kind in ("hologram", "", None, 3):
+        with pytest.raises(UnknownEventKind) as caught:
+            event_from_dict({"kind": kind})
+        assert caught.value.kind == kind and isinstance(caught.value, ValueError)
+    with pytest.raises(ValueError, match="not a spend"):
+        event_from_dict({"spent": "lots"}, "spend")
