@@ -14,7 +14,7 @@ import streamlit as st
 
 from app.import_panel import render_import_panel
 from app.state import page_path, store
-from storage.queries import MAX_SEARCH_CHARS, count_runs, history_options, list_runs
+from storage.run_history import MAX_SEARCH_CHARS, count_runs, history_options, list_runs
 
 PAGE_SIZE = 50
 PROBLEM_CHARS = 120  # the table shows the problem's start; the run page shows all of it

@@ -439,7 +439,7 @@ def measure_share_link(store: Store, big: str, repeats: int) -> list[tuple[str, 
 
 
 def measure_history(store: Store, repeats: int) -> list[tuple[str, Timing]]:
-    from storage.queries import count_runs, list_runs
+    from storage.run_history import count_runs, list_runs
 
     def history_first_page() -> None:
         count_runs(store=store)

@@ -14,10 +14,10 @@ from storage.queries import (
     events_since,
     get_run,
     last_seq,
-    list_runs,
     replay,
     strategy_results,
 )
+from storage.run_history import list_runs
 from storage.runner import Runner, RunSpec, RunSpecError, StrategySpec, get_runner
 from storage.store import Store, default_url, forget_store, open_store
 

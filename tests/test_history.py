@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from app.history_page import PAGE_SIZE, run_link
 from app.state import ROOT
 from storage import forget_store, new_run_id, open_store
-from storage.queries import MAX_SEARCH_CHARS, SearchTooLong, count_runs, history_options, list_runs
+from storage.run_history import MAX_SEARCH_CHARS, SearchTooLong, count_runs, history_options, list_runs
 from storage.store import Store
 from storage.tables import Run, RunStrategy
 from tests.test_storage import postgres_cluster, store_url  # noqa: F401  (fixtures: SQLite and PostgreSQL)
