@@ -12,20 +12,17 @@ import streamlit as st
 from app.controls import (
     CostEstimate,
     Entry,
-    K,
-    ModelChoice,
     budget_inputs,
-    capability_model,
     ceilings_text,
     entry_inputs,
     estimate_cost,
-    model_inputs,
     parse_budget,
     strategy_inputs,
     unsupported_entry,
     unsupported_strategies,
-    whole_number,
 )
+from app.form_fields import K, whole_number
+from app.model_picker import ModelChoice, capability_model, model_inputs
 from app.panes import literal_markdown
 from app.state import action_key, page_path, runner, take_run_slot
 from app.uploads import UPLOAD_TYPES, read_upload

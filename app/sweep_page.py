@@ -20,8 +20,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app.controls import ModelChoice, model_inputs, strategy_inputs
+from app.controls import strategy_inputs
 from app.demo import DemoSizeError, demo_plan
+from app.model_picker import ModelChoice, model_inputs
 from app.panes import literal_markdown
 from app.state import action_key, page_path, store
 from app.uploads import (

@@ -25,22 +25,23 @@ from app.charts import (
     spend_frame,
 )
 from app.controls import (
-    FAKE_REPLY,
-    NO_KEY,
-    KeyChoice,
-    allowed_models,
     ceilings_text,
     check_knobs,
-    default_model_fields,
     default_strategies,
     estimate_cost,
+    parse_budget,
+    strategy_title,
+)
+from app.model_picker import (
+    FAKE_REPLY,
+    KeyChoice,
+    allowed_models,
+    default_model_fields,
     fake_enabled,
     model_choice,
     offered_providers,
-    parse_budget,
     readiness,
     resolve_key,
-    strategy_title,
 )
 from app.panes import (
     NoteView,
@@ -60,6 +61,7 @@ from app.tree_view import anytime_frame, debate_grid, tally_chart, vote_tally
 from reasoning.budget import Budget, Spend
 from reasoning.config import Limits
 from reasoning.deployment_limits import LimitError
+from reasoning.models.providers import NO_KEY
 from reasoning.wording import number_text, plural, sentence
 
 # ---- the fold: stored events into panes ---------------------------------------------------------
@@ -318,7 +320,7 @@ def test_a_typed_key_wins_then_secrets_then_environment_and_compatible_servers_g
 
 
 def test_readiness_says_what_is_missing(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("app.controls.local_runtime_missing", lambda: None)
+    monkeypatch.setattr("app.model_picker.local_runtime_missing", lambda: None)
     none = KeyChoice(None, "")
     assert readiness("openai", none).detail == "needs an API key: set OPENAI_API_KEY or enter one below"
     assert readiness("anthropic", KeyChoice("k", "typed")).detail == "ready (key from typed)"
@@ -329,7 +331,7 @@ def test_readiness_says_what_is_missing(tmp_path, monkeypatch: pytest.MonkeyPatc
     model = tmp_path / "m.gguf"
     model.write_bytes(b"GGUF")
     assert readiness("gguf", none, gguf_path=str(model)).ready
-    monkeypatch.setattr("app.controls.local_runtime_missing", lambda: "llama-cpp-python is not installed")
+    monkeypatch.setattr("app.model_picker.local_runtime_missing", lambda: "llama-cpp-python is not installed")
     assert readiness("local", none) == readiness("gguf", none, gguf_path=str(model))
     assert not readiness("local", none).ready
 

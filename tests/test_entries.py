@@ -13,15 +13,9 @@ import pandas as pd
 import pytest
 
 from app.charts import quality_steps, spend_chart, spend_frame
-from app.controls import (
-    KeyChoice,
-    estimate_cost,
-    gguf_file_problem,
-    model_choice,
-    parse_entry_budgets,
-    unsupported_strategies,
-    whole_number,
-)
+from app.controls import estimate_cost, parse_entry_budgets, unsupported_strategies
+from app.form_fields import whole_number
+from app.model_picker import KeyChoice, gguf_file_problem, model_choice
 from app.panes import RunView
 from reasoning.budget import Budget
 from reasoning.config import Limits

@@ -184,11 +184,11 @@ print(before, "reasoning.models.openai" in sys.modules, "reasoning.models.anthro
 
 
 def test_a_plugin_provider_is_offered_in_the_app_and_its_key_is_redacted(tmp_path: Path, installed) -> None:
-    # app.controls builds its provider choices at import: a fresh interpreter sees the plugin as the
+    # app.model_picker builds its provider choices at import: a fresh interpreter sees the plugin as the
     # app's server would.
     probe = """
 import json
-from app.controls import PROVIDERS, model_choice, offered_providers, readiness, KeyChoice
+from app.model_picker import PROVIDERS, model_choice, offered_providers, readiness, KeyChoice
 from reasoning.config import Limits
 from reasoning.redaction import environment_keys
 print(json.dumps({
