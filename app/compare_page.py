@@ -41,7 +41,6 @@ DATASET_SIZE = 20
 START_DATASET, START_ITEM = GRADED, 0  # the problem a first visit starts with: one the bundled model can do
 PICK_SOURCES = {"builtin": "Built-in dataset", "file": "Upload a file"}
 UPLOADED = f"{K}uploaded"  # the parsed upload (or its error): kept, as the uploader empties on a page switch
-LOCAL_PROVIDERS = ("local", "gguf")
 
 
 @st.cache_data(show_spinner="Generating problems…", max_entries=16)
@@ -188,7 +187,7 @@ def render_compare_page() -> None:
 
 def _shares_one_local_model(choice: ModelChoice | None, budget: Budget | None, strategies: int) -> bool:
     """Several strategies with a seconds cap on the local model, which they share."""
-    return (choice is not None and choice.provider in LOCAL_PROVIDERS and budget is not None
+    return (choice is not None and choice.family == "local" and budget is not None
             and budget.seconds is not None and strategies > 1)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import streamlit as st
 
 from app.form_fields import WHOLE_FORMAT, K, set_default, whole_number
-from app.model_picker import PROVIDERS, ModelChoice
+from app.model_picker import ModelChoice
 from app.panes import literal_markdown
 from reasoning.budget import Budget
 from reasoning.config import Limits
@@ -24,7 +24,7 @@ from reasoning.cost_estimate import CostEstimate, cap_bound_usd
 from reasoning.deployment_limits import LimitError, check_supported
 from reasoning.entries import entry_labels
 from reasoning.model_protocol import Model
-from reasoning.models.providers import PROVIDER_INFO
+from reasoning.models.providers import is_free
 from reasoning.prices import PriceFileError, price_for
 from reasoning.strategies import knobs_of, make_strategy, strategy_names
 from reasoning.strategies.base import Knob, StrategyConfigError, strategy_class
@@ -88,8 +88,7 @@ def estimate_cost(choice: ModelChoice, budget: Budget | None, prompt_tokens: int
         price = price_for(choice.spec, base_url=choice.base_url)
     except PriceFileError as exc:
         return CostEstimate(None, None, f"Price file problem: {exc}")
-    picked = PROVIDERS.get(choice.provider)
-    runs_here = picked is not None and PROVIDER_INFO[picked.family].free  # local, a GGUF file, fake
+    runs_here = is_free(choice.spec)  # the registry's: local (bundled or a GGUF file), fake, free plugins
     if runs_here and price.input_per_mtok == 0 and price.output_per_mtok == 0:
         return CostEstimate(0.0, 0.0, "Worst-case cost: $0 (local)")
     if choice.spec.endswith(":"):  # no model named yet: say so, not "No price is known for openai::"

@@ -33,17 +33,22 @@ FAKE_REPLY = "Let me think step by step. 2 + 2 = 4. Answer: 4"
 
 @dataclass(frozen=True)
 class Provider:
+    """One choice of the picker: a provider of the registry, or a way to use one (a GGUF file is the
+    local provider's, a compatible server the openai provider's with a base URL)."""
+
     id: str
     title: str
-    family: str  # the entry of Limits.providers that allows it
+    family: str  # the registry's provider, and the entry of Limits.providers that allows it
     key_env: str | None = None  # where a host key would be
     key_required: bool = False
+    named: bool = False  # the model is picked by name, among the registry's suggestions or typed
 
 
 def _hosted(id: str, title: str) -> Provider:
-    """A hosted provider's choice: its key variable and whether it needs a key, from the engine's table."""
+    """A hosted provider's choice (or a plugin's): picked by model name, with its key variable and
+    whether it needs a key from the registry."""
     info = PROVIDER_INFO[id]
-    return Provider(id, title, id, info.key_env, key_required=info.needs_key)
+    return Provider(id, title, id, info.key_env, key_required=info.needs_key, named=True)
 
 
 # The picker's choices: the engine's providers (reasoning.models.providers), local split into the
@@ -59,8 +64,7 @@ PROVIDERS: dict[str, Provider] = {p.id: p for p in (
 # Installed plugins' providers (reasoning.plugins), after the built-ins: picked like a hosted one
 # (a model name, and a key when the provider reads one).
 PLUGIN_PROVIDERS = tuple(provider_names())
-PROVIDERS.update({name: Provider(name, PROVIDER_INFO[name].title or name, name, PROVIDER_INFO[name].key_env,
-                                 key_required=PROVIDER_INFO[name].needs_key) for name in PLUGIN_PROVIDERS})
+PROVIDERS.update({name: _hosted(name, PROVIDER_INFO[name].title or name) for name in PLUGIN_PROVIDERS})
 SUGGESTED_MODELS = {name: list(info.suggested_models) for name, info in PROVIDER_INFO.items() if info.suggested_models}
 
 
@@ -157,7 +161,7 @@ def readiness(provider: str, key: KeyChoice, *, base_url: str = "", gguf_path: s
     (the host's gguf_dirs) decide which GGUF paths may be looked at."""
     if provider == "fake":
         return Readiness(True, "ready")
-    if provider in ("local", "gguf"):
+    if PROVIDERS[provider].family == "local":
         missing = local_runtime_missing()
         if missing:
             return Readiness(False, missing)
@@ -193,6 +197,11 @@ class ModelChoice:
     secrets: dict[str, Any] = field(default_factory=dict, repr=False)  # never stored
     base_url: str | None = None
     ready: Readiness = Readiness(True, "ready")
+
+    @property
+    def family(self) -> str:
+        """The registry's provider: "local" for the bundled model and a GGUF file alike."""
+        return PROVIDERS[self.provider].family
 
 
 def model_choice(provider: str, *, model: str = "", base_url: str = "", gguf_path: str = "",
@@ -248,7 +257,7 @@ def default_model_fields(spec: str, offered: list[str]) -> tuple[str, dict[str, 
     family, _, name = spec.partition(":")
     if family == "local" and name and name != "smollm2":
         provider, fields = "gguf", {"gguf": name}
-    elif family in ("openai", "anthropic") and name:
+    elif family in PROVIDERS and PROVIDERS[family].named and name:
         provider, fields = family, {f"model.{family}": name}
     else:
         provider, fields = family, {}
@@ -282,7 +291,8 @@ def model_inputs(limits: Limits) -> ModelChoice | None:
     provider = st.radio("Provider", offered, format_func=labels.__getitem__, key=f"{K}provider")
     model = base_url = gguf = ""
     fake_reply, fake_delay, threads = FAKE_REPLY, 0.0, 0
-    if provider in ("openai", "anthropic", *PLUGIN_PROVIDERS):
+    picked = PROVIDERS[provider]
+    if picked.named:
         allowed = allowed_models(limits, provider)
         options = allowed if allowed is not None else SUGGESTED_MODELS.get(provider, [])
         set_default(f"{K}model.{provider}", options[0] if options else None)
@@ -296,7 +306,7 @@ def model_inputs(limits: Limits) -> ModelChoice | None:
     elif provider == "gguf":
         set_default(f"{K}gguf", "")
         gguf = st.text_input("Path of a .gguf file on this machine", key=f"{K}gguf")
-    if provider in ("local", "gguf"):
+    if picked.family == "local":  # LocalModel's n_threads
         set_default(f"{K}threads", 0.0)
         threads = st.number_input("CPU threads", min_value=0.0, max_value=float(max(1, os.cpu_count() or 1)),
                                   step=1.0, format=WHOLE_FORMAT, key=f"{K}threads",
@@ -309,7 +319,7 @@ def model_inputs(limits: Limits) -> ModelChoice | None:
         fake_reply = st.text_area("Scripted reply (every call gets it)", key=f"{K}fake_reply", height=80)
         fake_delay = st.number_input("Seconds per token", min_value=0.0, max_value=2.0, step=0.01,
                                      key=f"{K}fake_delay")
-    if provider in ("openai", "anthropic", "compatible") or (provider in PLUGIN_PROVIDERS and PROVIDERS[provider].key_env):
+    if provider == "compatible" or (picked.named and picked.key_env):
         st.text_input(f"{'API key (optional)' if provider == 'compatible' else 'API key'}", type="password",
                       key=f"{K}key.{provider}",
                       help="Kept in this browser session only: never stored, logged or put in a link.")

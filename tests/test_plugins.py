@@ -188,7 +188,7 @@ def test_a_plugin_provider_is_offered_in_the_app_and_its_key_is_redacted(tmp_pat
     # app's server would.
     probe = """
 import json
-from app.model_picker import PROVIDERS, model_choice, offered_providers, readiness, KeyChoice
+from app.model_picker import PROVIDERS, default_model_fields, model_choice, offered_providers, readiness, KeyChoice
 from reasoning.config import Limits
 from reasoning.redaction import environment_keys
 print(json.dumps({
@@ -196,6 +196,8 @@ print(json.dumps({
     "title": PROVIDERS["echo"].title,
     "ready": readiness("echo", KeyChoice(None, "")).ready,
     "spec": model_choice("echo", model="small").spec,
+    "default": default_model_fields("echo:small", offered_providers(Limits())),
+    "named": PROVIDERS["echo"].named,
     "keys": environment_keys({"ECHO_API_KEY": "echo-secret-0123456789"}),
 }))
 """
@@ -205,6 +207,7 @@ print(json.dumps({
     seen = json.loads(done.stdout.splitlines()[-1])
     assert seen["offered"][-1] == "echo" and seen["title"] == "Echo (a plugin)"
     assert seen["ready"] and seen["spec"] == "echo:small"
+    assert seen["named"] and seen["default"] == ["echo", {"model.echo": "small"}]  # picked by name, like OpenAI's
     assert seen["keys"] == ["echo-secret-0123456789"]
 
 
