@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from app import demo
-from app.sweep_page import progress_text, recent_table, sweep_eta, sweep_table
+from app.sweep_progress import progress_text, recent_table, shown_dataset, sweep_eta, sweep_table
 from reasoning.config import get_settings
 from reasoning.datasets import DatasetError, load_dataset
 from reasoning.sweep import SweepProgress
@@ -127,6 +127,34 @@ def test_a_bad_budget_grid_is_refused_and_nothing_runs(store: Store, budgets: st
     assert any(message in plain(e.value) for e in at.error), [e.value for e in at.error]
     assert "sw.active" not in at.session_state
     assert sweep_runs(store) == 0
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("sw.size", 1e12, "Size (the number of problems) must be a whole number from 1 to 10,000, "
+                      "got 1,000,000,000,000."),
+    ("sw.size", 0.0, "Size (the number of problems) must be a whole number from 1 to 10,000, got 0."),
+    ("sw.seed", 1.5, "The seed must be a whole number, got 1.5."),
+    ("sw.seed", -1.0, "The seed must be a whole number from 0 to 9,007,199,254,740,991, got -1."),
+    ("sw.repeats", 1e12, "Repeats must be a whole number from 1 to 100, got 1,000,000,000,000."),
+    ("sw.concurrency.16", 1e12, "Runs at once must be a whole number from 1 to 16, got 1,000,000,000,000."),
+])
+def test_a_count_typed_as_1e12_or_a_fraction_is_refused_not_read_as_another_number(
+        store: Store, field: str, value: float, message: str) -> None:
+    """Typing "1e12" in an int field made it 1 without a word (parseInt); the fields keep what was
+    typed and the plan check, the command line's, refuses it with the reason."""
+    at = fill(sweep_page())
+    at.number_input(key=field).set_value(value).run()
+    assert any(message in plain(c.value) for c in at.caption), [c.value for c in at.caption]
+    at.button(key="sweep_start").click().run()
+    assert any(message in plain(e.value) for e in at.error), [e.value for e in at.error]
+    assert "sw.active" not in at.session_state and sweep_runs(store) == 0
+
+
+def test_a_whole_count_typed_in_a_float_field_runs_as_that_number(store: Store) -> None:
+    at = fill(sweep_page(), strategies=("direct",), budgets="100")
+    at.number_input(key="sw.size").set_value(2.0)
+    at.number_input(key="sw.repeats").set_value(2.0).run()
+    assert "2 problems x 1 strategy x 1 budget x 2 repeats = 4 strategy runs" in plain(" ".join(c.value for c in at.caption))
 
 
 def test_no_strategy_is_refused(store: Store) -> None:
@@ -302,7 +330,5 @@ def test_the_demo_button_sweeps_the_demo_plan_and_opens_its_leaderboard(store: S
 
 
 def test_recent_sweeps_show_a_file_name_not_its_server_path() -> None:
-    from app.sweep_page import shown_dataset
-
     assert shown_dataset("file:/root/.local/share/budget-arena/uploads/ab12/pasted-3.txt") == "file: pasted-3.txt"
     assert shown_dataset("graded_arithmetic") == "graded_arithmetic"

@@ -30,6 +30,7 @@ from app.cli.common import (
     parse_knobs,
 )
 from app.cli.leaderboard import board_or_none
+from app.sweep_request import checked_plan
 from reasoning.budget import CAP_NAMES
 from reasoning.config import get_settings
 from reasoning.deployment_limits import LimitError
@@ -79,13 +80,7 @@ def sweep(
     from reasoning.models import ModelConfigError
     from reasoning.prices import PriceFileError
     from reasoning.strategies.base import StrategyConfigError
-    from reasoning.sweep_plan import (
-        StrategyChoice,
-        SweepPlan,
-        SweepPlanError,
-        parse_budget_grid,
-        within_limits,
-    )
+    from reasoning.sweep_plan import SweepPlanError
     from storage.sweeps import SweepBusy, prepare_sweep
 
     if cap not in CAP_NAMES:
@@ -93,14 +88,12 @@ def sweep(
     names = strategy or DEFAULT_SWEEP_STRATEGIES
     knobs = parse_knobs(knob or [], list(names))
     model = chosen_model(model)
-    limits = get_settings().limits
     options = {**model_options(base_url), **_model_options(model_option or [])}
-    try:
-        plan = within_limits(SweepPlan(
-            dataset=dataset, strategies=tuple(StrategyChoice(n, knobs.get(n, {})) for n in names),
-            budgets=parse_budget_grid(budget, cap=cap), model=model, size=size, seed=seed, repeats=repeats,
-            model_options=options, nonce="" if resume else secrets.token_hex(4), name=name or "",
-        ), limits)
+    try:  # the Sweep page's check too (app.sweep_request)
+        plan = checked_plan(dataset=dataset, strategies=[(n, knobs.get(n, {})) for n in names], budgets=budget,
+                            cap=cap, model=model, limits=get_settings().limits, size=size, seed=seed,
+                            repeats=repeats, model_options=options, nonce="" if resume else secrets.token_hex(4),
+                            name=name or "")
     except (SweepPlanError, LimitError) as exc:
         raise bad_input(str(exc)) from None
 
@@ -236,7 +229,7 @@ def print_plan(prepared: Any, done_before: int, remaining: Any, max_usd: float |
     err.print(f"sweep [bold]{prepared.sweep_id}[/] on {prepared.model.name}: {grid}", highlight=False)
     if done_before:
         err.print(f"resuming: {done_before:,} cells done before are skipped", highlight=False)
-    err.print(f"cost of the rest: {remaining.describe()}"
+    err.print(f"cost of the rest: {remaining.text}"
                   + (f"; stops at ${max_usd:g} for the whole sweep" if max_usd is not None else ""), highlight=False)
     if len(plan.strategies) > 1:
         from app.head_to_head import detectable_sentence
