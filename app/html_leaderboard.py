@@ -36,7 +36,7 @@ from app.leaderboard_view import (
     with_frontier,
 )
 from app.svg_charts import SvgChart, color
-from storage.queries import strategy_results
+from storage.leaderboard_reads import strategy_results
 from storage.store import Store
 
 PERCENT_COLUMNS = ("accuracy", "CI low", "CI high")

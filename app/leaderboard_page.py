@@ -45,7 +45,7 @@ from app.leaderboard_view import (
 )
 from app.results_cache import SummaryCache
 from app.state import page_path, store
-from storage.queries import ResultsVersion, strategy_results
+from storage.leaderboard_reads import ResultsVersion, strategy_results
 from storage.result_summary import ResultSummary
 from storage.store import open_store
 

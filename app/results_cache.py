@@ -20,7 +20,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from storage.queries import ResultsVersion, results_front, results_version, strategy_results
+from storage.leaderboard_reads import ResultsVersion, results_front, results_version, strategy_results
 from storage.result_summary import ResultSummary, current_summary
 from storage.store import Store
 

@@ -20,7 +20,7 @@ from app.panes import PaneView, confidence_text
 from reasoning import metrics
 from reasoning.budget import CAP_NAMES, Spend
 from reasoning.wording import number_text, plural
-from storage.queries import ENDED_STRATEGY_STATUSES
+from storage.leaderboard_reads import ENDED_STRATEGY_STATUSES
 
 CAP_COLUMNS = {"total_tokens": "tokens", "output_tokens": "output tokens", "usd": "dollars", "seconds": "seconds"}
 # How an entry ended, by FinalAnswer.stop ("done" without an answer is NO_ANSWER), or by the stored

@@ -484,7 +484,7 @@ def leaderboard(store: Any, plan: SweepPlan) -> str:
     """The sweep's leaderboard as text (the CLI's JSON records): rows in a fixed order first, since
     the bootstrap's resamples follow row order and the runs were recorded in another order."""
     from app.leaderboard_view import compute_leaderboard
-    from storage.queries import strategy_results
+    from storage.leaderboard_reads import strategy_results
 
     results = strategy_results(sweep_id=plan.sweep_id, store=store)
     results = results.sort_values(["item_id", "strategy", "budget_total_tokens"]).reset_index(drop=True)

@@ -5,6 +5,7 @@ Imports reasoning, never the reverse. The public names are re-exported here.
 
 from storage.export import export_run_json, export_runs_csv, import_run_json
 from storage.ids import is_valid_run_id, new_run_id
+from storage.leaderboard_reads import strategy_results
 from storage.liveness import mark_interrupted_stale
 from storage.queries import (
     RunInfo,
@@ -15,7 +16,6 @@ from storage.queries import (
     get_run,
     last_seq,
     replay,
-    strategy_results,
 )
 from storage.run_history import list_runs
 from storage.runner import Runner, RunSpec, RunSpecError, StrategySpec, get_runner

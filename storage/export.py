@@ -20,7 +20,8 @@ import pandas as pd
 from reasoning.config import current_settings
 from reasoning.entries import entry_budget, entry_labels
 from storage.importer import FORMAT, VERSION, check_export, import_checked
-from storage.queries import StoredEvent, curve_points, get_run, replay, strategy_results
+from storage.leaderboard_reads import strategy_results
+from storage.queries import StoredEvent, curve_points, get_run, replay
 from storage.store import Store
 
 # What each verdict means, in the export itself (a reader of the file has no README at hand).

@@ -21,7 +21,8 @@ from sqlalchemy import select
 
 from reasoning.budget import CAP_NAMES
 from reasoning.metrics import ERRORED, FAILED, failure_reason, result_outcomes
-from storage.queries import ENDED_STRATEGY_STATUSES, _as_text
+from storage.leaderboard_reads import ENDED_STRATEGY_STATUSES
+from storage.query_support import _as_text
 from storage.store import Store
 from storage.tables import Run, RunStrategy
 

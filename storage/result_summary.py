@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, delete, insert, select, text, update
 
-from storage.queries import ResultsVersion, _utc, results_version
+from storage.leaderboard_reads import ResultsVersion, results_version
+from storage.query_support import _utc
 from storage.result_groups import (
     BUDGET_COLUMNS,
     COST,

@@ -23,7 +23,7 @@ from app.leaderboard_view import LEADERBOARD_COLUMNS, LeaderboardFilters, apply_
 from reasoning.bootstrap import bootstrap_ci, bootstrap_ci_counts, item_kinds
 from storage import result_groups, result_summary
 from storage.ids import new_run_id
-from storage.queries import results_version, strategy_results
+from storage.leaderboard_reads import results_version, strategy_results
 from storage.result_summary import current_summary, load_summary, refresh
 from storage.store import Store, forget_store, open_store
 from storage.tables import ResultGroup, ResultSummaryState, Run, RunStrategy

@@ -34,7 +34,7 @@ from app.leaderboard_view import (
 from app.results_cache import ResultsCache
 from app.state import ROOT
 from storage import forget_store, new_run_id, open_store, strategy_results
-from storage.queries import results_version
+from storage.leaderboard_reads import results_version
 from storage.store import Store
 from storage.tables import Run, RunStrategy, Sweep
 

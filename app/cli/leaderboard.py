@@ -18,7 +18,7 @@ FORMATS = ("table", "markdown", "csv", "json")
 def board_or_none(store: Any, *, cap: str | None = None, split_knobs: bool = False, n_boot: int = 1000,
                    include_over_cap: bool = False, pool_versions: bool = False, **filters: Any) -> Any:
     from app.leaderboard_view import caps_present, compute_leaderboard, default_cap
-    from storage.queries import strategy_results
+    from storage.leaderboard_reads import strategy_results
 
     results = strategy_results(store=store, **{k: v for k, v in filters.items() if v})
     if results.empty or not results["correct"].notna().any():
@@ -148,7 +148,7 @@ def leaderboard(
 def _leaderboard_report(board: Any, filters: dict[str, str], output: Path | None, store: Any,
                         **query: Any) -> None:
     from app.html_leaderboard import leaderboard_html
-    from storage.queries import strategy_results
+    from storage.leaderboard_reads import strategy_results
 
     prices = strategy_results(store=store, columns=["price_date"], **{k: v for k, v in query.items() if v})
     dates = sorted({str(d) for d in prices["price_date"].dropna()})
