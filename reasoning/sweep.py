@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from reasoning.budget import Budget
+from reasoning.cost_estimate import CostEstimate, is_free, worst_case_usd
 from reasoning.model_protocol import Model
 from reasoning.models.providers import provider_of
 from reasoning.prices import ModelPrice
@@ -37,57 +38,27 @@ FINAL_STATUSES = ("done", "capped", "cancelled", "error")
 # ---- cost --------------------------------------------------------------------------------------
 
 
-def is_free(price: ModelPrice) -> bool:
-    return price.known and price.input_per_mtok == 0 and price.output_per_mtok == 0
-
-
-def cap_bound_usd(budget: Budget, price: ModelPrice) -> float:
-    """What `budget`'s caps bound one strategy run's cost by: its dollar cap, or every token of its
-    total token cap at the dearer of the input and output rates, whichever is less; inf when
-    neither cap is set. The one worst-case formula: sweeps (below) and the Compare form's estimate
-    (app.controls.estimate_cost) both use it."""
-    bounds = []
-    if budget.usd is not None:
-        bounds.append(float(budget.usd))
-    if budget.total_tokens is not None:
-        bounds.append(budget.total_tokens * max(price.input_per_token, price.output_per_token))
-    return min(bounds) if bounds else math.inf
-
-
-def worst_case_usd(budget: Budget, price: ModelPrice) -> float:
-    """The most one strategy run at `budget` can cost: $0 on a free model, else cap_bound_usd."""
-    return 0.0 if is_free(price) else cap_bound_usd(budget, price)
-
-
-@dataclass(frozen=True)
-class CostEstimate:
-    cells: int
-    low_usd: float  # every cell reads its problem once (a floor: no strategy spends less)
-    high_usd: float  # every cell spends its whole cap (inf: a budget caps neither tokens nor dollars)
-    price: ModelPrice
-
-    def describe(self) -> str:
-        if is_free(self.price):
-            return f"{self.cells:,} strategy runs; cost $0 ({self.price.source})"
-        if not self.price.known:
-            return f"{self.cells:,} strategy runs; no price is known for this model, so the cost cannot be estimated"
-        high = "no upper bound (a budget caps neither total tokens nor dollars)" if math.isinf(self.high_usd) \
-            else f"at most ${self.high_usd:,.4f}"
-        return f"{self.cells:,} strategy runs; at least ${self.low_usd:,.4f}, {high}"
-
-
 def estimate_cost(cells: Sequence[Cell], price: ModelPrice, model_name: str) -> CostEstimate:
-    """The range a sweep's cells can cost (cells already done included: the caller filters)."""
+    """The range a sweep's cells can cost (cells already done included: the caller filters): at
+    most every cell's worst case (reasoning.cost_estimate), at least every cell reading its problem once."""
+    runs = f"{len(cells):,} strategy runs"
+    if is_free(price):
+        return CostEstimate(0.0, 0.0, f"{runs}; cost $0 ({price.source})", low_usd=0.0)
+    if not price.known:
+        return CostEstimate(None, None, f"{runs}; no price is known for this model, so the cost cannot be estimated")
     worst = {json.dumps(b.as_dict()): worst_case_usd(b, price) for b in {c.budget for c in cells}}
     high = sum(worst[json.dumps(c.budget.as_dict())] for c in cells)
     prompt_tokens: dict[str, int] = {}
     low = 0.0
-    if not is_free(price) and price.known:
-        for c in cells:
-            if c.item.id not in prompt_tokens:
-                prompt_tokens[c.item.id] = count_text(c.item.problem, model_name)
-            low += price.input_cost(prompt_tokens[c.item.id])
-    return CostEstimate(len(cells), low, high, price)
+    for c in cells:
+        if c.item.id not in prompt_tokens:
+            prompt_tokens[c.item.id] = count_text(c.item.problem, model_name)
+        low += price.input_cost(prompt_tokens[c.item.id])
+    if math.isinf(high):
+        return CostEstimate(None, None, f"{runs}; at least ${low:,.4f}, no upper bound (a budget caps neither "
+                            "total tokens nor dollars)", low_usd=low)
+    return CostEstimate(max(worst.values(), default=0.0), high, f"{runs}; at least ${low:,.4f}, at most ${high:,.4f}",
+                        low_usd=low)
 
 
 # ---- execution ---------------------------------------------------------------------------------

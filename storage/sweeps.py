@@ -35,6 +35,7 @@ import pandas as pd
 from sqlalchemy import delete, func, insert, select, update
 
 from reasoning.config import Limits, get_settings
+from reasoning.cost_estimate import CostEstimate
 from reasoning.datasets import Dataset, load_dataset
 from reasoning.deployment_limits import LimitError, check_texts
 from reasoning.model_protocol import Model
@@ -43,7 +44,6 @@ from reasoning.prices import ModelPrice, price_for
 from reasoning.provider_pacing import RateLimit, rate_limited
 from reasoning.sweep import (
     CellOutcome,
-    CostEstimate,
     ResumeState,
     Sweep,
     SweepProgress,
@@ -206,7 +206,7 @@ class StoreSweepSink:
             "plan": self.plan.as_dict(), "dataset": self.plan.dataset, "model": self.plan.model,
             "total_cells": self.total_cells, "max_usd": self.max_usd,
             "estimate_low_usd": None if estimate is None else estimate.low_usd,
-            "estimate_high_usd": None if estimate is None or estimate.high_usd == float("inf") else estimate.high_usd,
+            "estimate_high_usd": None if estimate is None else estimate.total,
             "owner_host": host, "owner_pid": pid, "owner_token": token,
         }
         try:

@@ -18,12 +18,13 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 
 from reasoning.budget import Budget
+from reasoning.cost_estimate import worst_case_usd
 from reasoning.datasets import Dataset, Item, load_dataset
 from reasoning.model_protocol import ModelError
 from reasoning.models.fake import FakeModel
 from reasoning.prices import FREE, ModelPrice
 from reasoning.provider_pacing import ProviderLimiter, RateLimit, RateLimitedModel, retry_after
-from reasoning.sweep import estimate_cost, worst_case_usd
+from reasoning.sweep import estimate_cost
 from reasoning.sweep_plan import StrategyChoice, SweepPlan, SweepPlanError, parse_budget_grid, plan_cells
 from storage import RunSpec, forget_store, get_runner, open_store, strategy_results
 from storage.sweeps import SweepBusy, get_sweep, list_sweeps, prepare_sweep, start_sweep
@@ -133,9 +134,9 @@ def test_cost_estimate_brackets_the_sweep(arithmetic):
     assert worst_case_usd(Budget(seconds=5), FREE) == 0.0
     cells = plan_cells(arithmetic_plan(), arithmetic)
     estimate = estimate_cost(cells, price, "openai:gpt-4o-mini")
-    assert estimate.high_usd == pytest.approx(30 * 3 * (200 + 400 + 800) * 10.0 / 1e6)
-    assert 0 < estimate.low_usd < estimate.high_usd
-    assert "at most $" in estimate.describe()
+    assert estimate.total == pytest.approx(30 * 3 * (200 + 400 + 800) * 10.0 / 1e6)
+    assert 0 < estimate.low_usd < estimate.total
+    assert "at most $" in estimate.text
 
 
 # ---- running -----------------------------------------------------------------------------------
@@ -300,7 +301,7 @@ def test_the_dollar_cap_stops_the_sweep_before_it_could_be_exceeded(store, arith
     plan = arithmetic_plan(model="fake:priced")
     cap = 0.02
     prepared = prepare_sweep(plan, store=store, dataset=arithmetic, model=priced_fake(), concurrency=4, max_usd=cap)
-    assert prepared.estimate.high_usd == pytest.approx(30 * 3 * 1400 * 10 / 1e6)
+    assert prepared.estimate.total == pytest.approx(30 * 3 * 1400 * 10 / 1e6)
     progress = prepared.execute().result()
 
     results = strategy_results(sweep_id=plan.sweep_id, store=store)
