@@ -25,8 +25,9 @@ from typing import Any
 import pandas as pd
 
 from app.leaderboard_charts import series_labels
-from reasoning import leaderboard_metrics, metrics, paired_stats, rank_intervals
+from reasoning import leaderboard_metrics, metrics, rank_intervals
 from reasoning.budget import CAP_NAMES
+from reasoning.pair_table import PairTable, pair_table
 from storage.result_groups import OWN_PROBLEMS
 
 NO_DATASET = OWN_PROBLEMS  # how runs typed on the Compare page (no dataset) appear in filters: "(own problems)"
@@ -75,11 +76,16 @@ class Leaderboard:
     board: pd.DataFrame  # leaderboard_metrics.leaderboard (+ rank_low, rank_high): one row per (strategy, model), ranked
     curve: pd.DataFrame  # metrics.accuracy_by_budget: one row per (strategy, model, budget)
     cap: str  # which budget cap is the budget axis
-    pairs: pd.DataFrame | None = None  # paired_stats.paired_comparisons at each (model, budget)
+    head_to_head: PairTable | None = None  # every pair at each (model, budget), intervals drawn per cell
     over_cap_left_out: int = 0  # results reported over their cap and not counted
     over_cap_included: int = 0  # ... counted (include_over_cap)
     versions: dict[str, int] | None = None  # strategy -> number of fingerprints, where more than one
     pooled: bool = False  # several versions of a strategy were pooled into one row
+
+    @property
+    def pairs(self) -> pd.DataFrame | None:
+        """reasoning.pair_table.paired_comparisons at each (model, budget), every interval drawn."""
+        return None if self.head_to_head is None else self.head_to_head.complete()
 
 
 def dataset_labels(results: pd.DataFrame) -> pd.Series:
@@ -254,7 +260,7 @@ def compute_leaderboard(results: pd.DataFrame, cap: str, *, n_boot: int = 1000, 
 @dataclass(frozen=True)
 class PairInput:
     """The scored results a head-to-head pairs, one entry each in the results' order (see
-    paired_stats.paired_comparisons_arrays)."""
+    reasoning.pair_table.paired_comparisons_arrays)."""
 
     model: Any
     budget: Any
@@ -282,11 +288,11 @@ def finish_leaderboard(counts: leaderboard_metrics.ResultCounts, pair_input: Pai
         # The frontier again, now that rank ranges can tell strategies apart (metrics ranks on
         # mean total tokens, the same cost as mean_tokens).
         board = with_frontier(board, "mean_tokens")
-        pairs = paired_stats.paired_comparisons_arrays(
+        pairs = pair_table(
             pair_input.model, pair_input.budget, pair_input.series, pair_input.item, pair_input.correct,
             order=list(board["strategy"].astype(str)), n_boot=n_boot, seed=seed)
     versions = versions or {}
-    return Leaderboard(board=board, curve=curve, cap=cap, pairs=pairs,
+    return Leaderboard(board=board, curve=curve, cap=cap, head_to_head=pairs,
                        over_cap_left_out=0 if choice.include_over_cap else over_cap,
                        over_cap_included=over_cap if choice.include_over_cap else 0,
                        versions=versions, pooled=bool(choice.pool_versions and versions))

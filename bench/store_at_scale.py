@@ -355,7 +355,7 @@ def measure_leaderboard(store: Store, repeats: int, *, rows_too: bool) -> list[t
         display_table,
     )
     from reasoning.bootstrap import forget_intervals
-    from reasoning.paired_stats import paired_comparisons_arrays
+    from reasoning.pair_table import paired_comparisons_arrays
     from storage.queries import strategy_results
     from storage.result_summary import load_summary
 

@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from reasoning.pair_table import PairTable, pair_table, paired_comparisons
 from reasoning.paired_stats import (
     PAIR_COLUMNS,
     holm,
     mcnemar_exact,
     min_detectable_difference,
-    paired_comparisons,
 )
 from reasoning.rank_intervals import rank_intervals
 
@@ -270,3 +270,96 @@ def test_paired_bootstrap_with_repeats_matches_scipys_cluster_bootstrap() -> Non
     assert pair["diff"] == pytest.approx(sums.sum() / counts.sum())
     assert pair["ci_low"] == pytest.approx(reference.low, abs=0.015)
     assert pair["ci_high"] == pytest.approx(reference.high, abs=0.015)
+
+
+# ---- the lazy pair table ------------------------------------------------------------------------
+
+
+def seeded_results(seed: int = 3, n: int = 900) -> dict[str, np.ndarray]:
+    """Results at two budgets on two models, four strategies, 40 problems with repeated runs
+    (some problems once: pairs of one result per problem mix with repeated-run pairs)."""
+    rng = np.random.default_rng(seed)
+    series = rng.choice(["A", "B", "C", "D"], n)
+    item = np.where(rng.random(n) < 0.3, rng.integers(100, 400, n), rng.integers(0, 40, n))
+    skill = {"A": 0.7, "B": 0.5, "C": 0.45, "D": 0.2}
+    return {"model": rng.choice(["m1", "m2"], n), "budget": rng.choice([100.0, 1000.0], n), "series": series,
+            "item": item, "correct": (rng.random(n) < np.vectorize(skill.get)(series)).astype(float)}
+
+
+def by_hand(data: dict[str, np.ndarray]) -> dict[tuple, tuple[int, float, float, int, int]]:
+    """Each pair's n, accuracies and discordant counts, pairing the k-th run of A on a problem with
+    the k-th run of B, by plain loops (the table counts them as column sums)."""
+    runs: dict[tuple, list[float]] = {}
+    for m, b, s, i, c in zip(*(data[k] for k in ("model", "budget", "series", "item", "correct")), strict=True):
+        runs.setdefault((m, b, s, i), []).append(c)
+    out = {}
+    for m, b in {(m, b) for m, b, _, _ in runs}:
+        names = sorted({s for mm, bb, s, _ in runs if (mm, bb) == (m, b)})
+        for x in names:
+            for y in names:
+                pairs = [(ca, cb) for (mm, bb, s, i), outcomes in runs.items() if (mm, bb, s) == (m, b, x)
+                         for ca, cb in zip(outcomes, runs.get((m, b, y, i), []), strict=False)]
+                if x != y and pairs:
+                    a = np.array(pairs)
+                    out[(m, b, x, y)] = (len(a), a[:, 0].mean(), a[:, 1].mean(), int(np.sum(a[:, 0] > a[:, 1])),
+                                         int(np.sum(a[:, 0] < a[:, 1])))
+    return out
+
+
+def test_the_tables_counts_equal_pairs_counted_by_hand() -> None:
+    data = seeded_results()
+    table = pair_table(**data, n_boot=50).tests
+    expected = by_hand(data)
+    assert len(table) == len(expected) / 2
+    for r in table.itertuples():
+        assert (r.n, r.acc_a, r.acc_b, r.a_only, r.b_only) == pytest.approx(expected[(r.model, r.budget, r.a, r.b)])
+        assert r.acc_a >= r.acc_b and r.p == mcnemar_exact(r.a_only, r.b_only)
+
+
+def test_cells_drawn_one_at_a_time_in_any_order_give_the_complete_table() -> None:
+    data = seeded_results()
+    whole = pair_table(**data, n_boot=200).complete()
+    table = pair_table(**data, n_boot=200)
+    assert table.missing() and table.tests["ci_low"].isna().any()  # repeated-run pairs wait for their cell
+    before = table.tests
+    for model, budget in reversed(table.cells()):
+        pd.testing.assert_frame_equal(table.cell(model, budget).reset_index(drop=True),
+                                      whole.loc[(whole["model"] == model) & (whole["budget"] == budget)]
+                                      .reset_index(drop=True))
+    assert not table.missing() and table.complete().equals(whole)
+    assert before["ci_low"].isna().any()  # a frame handed out earlier does not change
+    assert not whole[["ci_low", "ci_high"]].isna().any().any()
+
+
+def test_a_restored_table_draws_only_its_missing_cells_from_its_source() -> None:
+    data = seeded_results()
+    whole = pair_table(**data, n_boot=200).complete()
+    partial = pair_table(**data, n_boot=200)
+    first = partial.cells()[0]
+    partial.cell(*first)
+    sources: list[int] = []
+
+    def source() -> PairTable:
+        sources.append(1)
+        return pair_table(**data, n_boot=200)
+
+    restored = PairTable.restored(partial.tests, partial.missing(), source, n_boot=200)
+    assert restored.cell(*first).equals(partial.cell(*first)) and not sources  # known: no source needed
+    assert restored.complete().equals(whole) and len(sources) == 1
+
+
+def test_a_cell_is_drawn_again_only_when_its_pairs_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reasoning import pair_table as module
+
+    module.forget_cells()
+    drawn: list[int] = []
+    real = module._cell_intervals
+    monkeypatch.setattr(module, "_cell_intervals", lambda sums, *a: drawn.append(len(sums)) or real(sums, *a))
+    data = seeded_results()
+    pair_table(**data, n_boot=100).complete()
+    cells = len(drawn)
+    assert cells == len(pair_table(**data, n_boot=100).missing()) > 1
+    more = {k: np.append(v, w) for (k, v), w in zip(data.items(), ("m1", 100.0, "A", 5, 1.0), strict=True)}
+    again = pair_table(**more, n_boot=100)
+    assert again.complete()["n"].sum() > pair_table(**data, n_boot=100).tests["n"].sum()  # the new run pairs
+    assert len(drawn) == cells + 1  # only the cell of the new result was drawn again
