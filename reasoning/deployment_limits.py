@@ -15,6 +15,7 @@ from typing import Any
 from reasoning.budget import Budget
 from reasoning.config import Limits
 from reasoning.context import MIN_USEFUL_TOKENS
+from reasoning.metering import INITIAL_MARGIN, Calibration
 from reasoning.tokens import count_messages
 from reasoning.wording import number_text
 
@@ -156,16 +157,24 @@ def prompt_floor(problem: str, model_spec: str) -> tuple[int, int]:
 
 def check_budget_fits(problem: str, budget: Budget, model_spec: str, label: str = "") -> None:
     """Refuse a total-token cap that cannot pay for one useful call with this problem as the prompt
-    (the run would store nothing but an immediate `budget reached`)."""
+    (the run would store nothing but an immediate `budget reached`).
+
+    The check is the floor, which holds whatever the model: metering reserves a prompt at its
+    count where the provider's tokenizer (or an exact local one) gives it, but at INITIAL_MARGIN
+    times our estimate on a server whose count we can only estimate, until its first reported usage
+    (reasoning.metering). Which a model is, only the built model knows, so a refusal names both."""
     if budget.total_tokens is None:
         return
     prompt, floor = prompt_floor(problem, model_spec)
     if budget.total_tokens < floor:
         who = f"{label}: " if label else ""
+        estimated = Calibration().reserve(prompt, exact=False) + MIN_USEFUL_TOKENS
         raise LimitError(
             f"{who}a total-token budget of {budget.total_tokens:,} cannot pay for one call: the problem is "
             f"{len(problem):,} characters, about {prompt:,} tokens as a prompt, and a call needs "
-            f"{MIN_USEFUL_TOKENS} tokens of answer on top; give at least {floor:,} tokens"
+            f"{MIN_USEFUL_TOKENS} tokens of answer on top; give at least {floor:,} tokens, or {estimated:,} "
+            f"on a server whose token counts we can only estimate, where a model's first call reserves "
+            f"{INITIAL_MARGIN:g}x its prompt tokens"
         )
 
 

@@ -1,5 +1,6 @@
 """The cost vector (reasoning.budget.Cost): its algebra over the four caps, None as an uncapped cap,
-and sizing on top of it; and that no module spells out the four caps by hand."""
+and sizing on top of it; that no module spells out the four caps by hand; and the one dollar
+estimate (reasoning.cost_estimate) sweeps and the Compare form share."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from app.controls import estimate_cost as form_estimate
+from app.model_picker import KeyChoice, model_choice
 from reasoning.budget import CAP_NAMES, Budget, Cost, Spend
 from reasoning.context import Reply
+from reasoning.cost_estimate import CostEstimate, cap_bound_usd
+from reasoning.datasets import Item
 from reasoning.model_protocol import Usage
-from reasoning.prices import ModelPrice
+from reasoning.prices import UNKNOWN, ModelPrice, price_for
 from reasoning.strategies.support.sizing import (
     CallCost,
     fits,
@@ -21,6 +26,8 @@ from reasoning.strategies.support.sizing import (
     next_round,
     token_equivalent,
 )
+from reasoning.sweep import estimate_cost as sweep_estimate
+from reasoning.sweep_plan import Cell, StrategyChoice
 
 ROOT = Path(__file__).resolve().parents[1]
 PRICE = ModelPrice(input_per_mtok=1.0, output_per_mtok=4.0, known=True)
@@ -161,3 +168,24 @@ def test_no_module_spells_out_the_four_caps_by_hand() -> None:
 
 def _reply(output_tokens: int) -> Reply:
     return Reply("Answer: 1", usage=Usage(50, output_tokens), truncated=False)
+
+
+def test_sweeps_and_the_compare_form_answer_one_cost_estimate() -> None:
+    """One class, one worst-case formula (cap_bound_usd): a sweep's two cells at 1,000 tokens and
+    $0.001 cost what two Compare-form strategies at the same caps cost."""
+    price = price_for("openai:gpt-4o-mini")
+    budgets = [Budget(total_tokens=1000), Budget(total_tokens=1000, usd=0.0001)]
+    item = Item("1", "What is 2 + 2?", "4", "tiny")
+    cells = [Cell(f"k{i}", i, item, StrategyChoice("direct"), b, 0) for i, b in enumerate(budgets)]
+    sweep = sweep_estimate(cells, price, "openai:gpt-4o-mini")
+    assert isinstance(sweep, CostEstimate)
+    assert sweep.total == pytest.approx(sum(cap_bound_usd(b, price) for b in budgets))
+    assert sweep.per_strategy == pytest.approx(cap_bound_usd(budgets[0], price))
+    assert 0 < (sweep.low_usd or 0) < sweep.total
+    openai = model_choice("openai", model="gpt-4o-mini", key=KeyChoice("k", "typed"))
+    form = form_estimate(openai, budgets[0], 10, 2, budgets)
+    assert isinstance(form, CostEstimate) and form.total == pytest.approx(sweep.total)
+    unpriced = sweep_estimate(cells, UNKNOWN, "openai:unknown")  # no price: no figure, not $0
+    assert unpriced.total is None and unpriced.low_usd is None and "no price is known" in unpriced.text
+    unbounded = sweep_estimate([Cell("k", 0, item, StrategyChoice("direct"), Budget(seconds=5), 0)], price, "openai:x")
+    assert unbounded.total is None and "no upper bound" in unbounded.text

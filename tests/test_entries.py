@@ -161,7 +161,9 @@ def test_a_budget_too_small_for_the_prompt_is_refused_with_its_size_and_the_smal
         check_request("What is 2+2?", ["direct"], Budget(total_tokens=1), "local", Limits())
     assert str(refused.value) == (f"a total-token budget of 1 cannot pay for one call: the problem is 12 characters, "
                                   f"about {prompt} tokens as a prompt, and a call needs {MIN_USEFUL_TOKENS} tokens "
-                                  f"of answer on top; give at least {floor} tokens")
+                                  f"of answer on top; give at least {floor} tokens, or {2 * prompt + MIN_USEFUL_TOKENS} "
+                                  "on a server whose token counts we can only estimate, where a model's first call "
+                                  "reserves 2x its prompt tokens")
     assert check_request("What is 2+2?", ["direct"], Budget(total_tokens=floor), "local", Limits())
     long = "Add up these numbers and explain each step. " * 432
     prompt, floor = prompt_floor(long, "local")
