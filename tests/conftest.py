@@ -1,12 +1,17 @@
-"""Test-wide set-up: no network beyond loopback, and a private data directory per session."""
+"""Test-wide set-up: no network beyond loopback, a private data directory per session, and the
+browser tests' chromium (one per test module)."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
 import socket
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+
+from tests.support import launched_browser
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -68,3 +73,11 @@ def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Nothing a test does lands in the user's real data directory."""
     os.environ["BUDGET_ARENA_DATA_DIR"] = str(tmp_path_factory.mktemp("budget-arena-data"))
 
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium through Playwright, for one test module: skipped with the reason when it is
+    missing, failed under CI (CI=true), where it must work (tests.support.require_browser)."""
+    with launched_browser() as launched:
+        yield launched

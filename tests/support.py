@@ -1,4 +1,5 @@
-"""Helpers shared by tests."""
+"""Helpers shared by tests: CI-aware skips, free ports, waiting on a server, stopping a process, and
+the browser tests' app server and chromium (tests/conftest.py's `browser` fixture launches it)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,20 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+# Debian's chromium, driven by Playwright (never `playwright install`: no browser download).
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
 def require_in_ci(reason: str) -> None:
@@ -53,3 +63,53 @@ def stop_process(process: subprocess.Popen, *, group: bool = False) -> None:
     except subprocess.TimeoutExpired:
         (os.killpg if group else os.kill)(process.pid, signal.SIGKILL)
         process.wait(10)
+
+
+def require_browser() -> None:
+    """Skip a browser test with the reason on a user's machine, fail it under CI, unless chromium
+    and Playwright are installed."""
+    if not CHROMIUM.exists():
+        require_in_ci(f"{CHROMIUM} is missing (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        require_in_ci("playwright is missing: install the project (pip install -e '.[test]')")
+
+
+@contextmanager
+def launched_browser() -> Iterator[Any]:
+    """A headless chromium through Playwright, closed on exit."""
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def served_app(data: Path, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """`budget-arena serve` (what `make run` starts) on a free port, with `data` as its data directory
+    (so its own SQLite store, whatever BUDGET_ARENA_DB says here) and `env` added to this process's
+    environment; yields its URL once /_stcore/health answers, stops its process group on exit. Checks
+    the browser first: no server starts for a test that will be skipped."""
+    require_browser()
+    command = Path(sys.executable).with_name("budget-arena")
+    if not command.exists():
+        require_in_ci(f"{command} is missing: install the project (pip install -e '.[test]')")
+    port = free_port()
+    environment = {**os.environ, "BUDGET_ARENA_DATA_DIR": str(data), **(env or {})}
+    environment.pop("BUDGET_ARENA_DB", None)
+    log_path = data / "server.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen([str(command), "serve", "--port", str(port)], env=environment, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for_http(f"{url}/_stcore/health", server, log_path)
+            yield url
+        finally:
+            stop_process(server, group=True)

@@ -1,5 +1,6 @@
 """The app in a real browser: `budget-arena serve` (what `make run` starts) on a free port with a
-private data directory, driven by Playwright on Debian's chromium (never `playwright install`).
+private data directory, driven by Playwright on Debian's chromium (never `playwright install`); the
+server and the `browser` fixture come from tests/support.py and tests/conftest.py.
 
 1. Three strategies on the bundled local model, started from the compare page: the text of each
    pane grows while it runs, every pane ends with a final answer, the charts draw, and the share
@@ -16,15 +17,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import free_port, require_in_ci, stop_process, wait_for_http
+from tests.support import served_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.local_model]
 
@@ -32,9 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # The README's screenshots are refreshed on request only, so a test run never edits tracked files:
 #   BUDGET_ARENA_SCREENSHOTS=docs/screenshots .venv/bin/pytest tests/test_browser.py
 SCREENSHOTS = Path(os.environ.get("BUDGET_ARENA_SCREENSHOTS") or ROOT / ".pytest-screenshots").resolve()
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 VIEWPORT = {"width": 1500, "height": 1100}
 PROBLEM = "Tom buys 4 pens at 3 dollars each and pays with a 20 dollar bill. How much change does he get?"
 # The local model serves one call at a time, so the panes stream in turn: a small budget keeps the
@@ -47,41 +43,11 @@ HOSTILE_REPLY = ("<script>alert(1)</script> <b>bold</b> <img src=x onerror=alert
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not CHROMIUM.exists():
-        require_in_ci(f"{CHROMIUM} is missing (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api")
-    command = Path(sys.executable).with_name("budget-arena")
-    if not command.exists():
-        require_in_ci(f"{command} is missing: install the project (pip install -e '.[test]')")
-    data = tmp_path_factory.mktemp("browser-data")
-    port = free_port()
-    env = {**os.environ, "BUDGET_ARENA_DATA_DIR": str(data), "BUDGET_ARENA_ENABLE_FAKE": "1"}
-    env.pop("BUDGET_ARENA_DB", None)
     # The demo sweep's size: 2 problems (12 strategy runs) keeps its test short; the README's
     # leaderboard screenshot is of the full demo (BUDGET_ARENA_DEMO_SIZE=20, see the demo test).
-    env.setdefault("BUDGET_ARENA_DEMO_SIZE", "2")
-    log = (data / "server.log").open("w")
-    server = subprocess.Popen([str(command), "serve", "--port", str(port)], env=env, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/_stcore/health", server, data / "server.log")
+    env = {"BUDGET_ARENA_ENABLE_FAKE": "1", "BUDGET_ARENA_DEMO_SIZE": os.environ.get("BUDGET_ARENA_DEMO_SIZE", "2")}
+    with served_app(tmp_path_factory.mktemp("browser-data"), env) as url:
         yield url
-    finally:
-        stop_process(server, group=True)
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def browser(app_url: str) -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 # ---- helpers ---------------------------------------------------------------------------------

@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -28,16 +26,13 @@ import pytest
 from reasoning.budget import Budget
 from reasoning.model_protocol import Chunk, Message
 from reasoning.models.fake import FakeModel
-from tests.support import free_port, require_in_ci, stop_process, wait_for_http
+from tests.support import served_app
 from tests.test_strategies_search import SCORES, Scripted
 
 pytestmark = [pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = Path(os.environ.get("BUDGET_ARENA_SCREENSHOTS") or ROOT / ".pytest-screenshots").resolve()
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 VIEWPORT = {"width": 1500, "height": 1100}
 REASONING = "Let me think step by step. Two and two make four. Answer: 4"
 
@@ -50,47 +45,18 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    if not CHROMIUM.exists():
-        require_in_ci(f"{CHROMIUM} is missing (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api")
-    command = Path(sys.executable).with_name("budget-arena")
-    if not command.exists():
-        require_in_ci(f"{command} is missing: install the project (pip install -e '.[test]')")
     from storage import get_runner, open_store
     from storage.store import forget_store
 
     data = tmp_path_factory.mktemp("browser-run-data")
-    port = free_port()
-    env = {**os.environ, "BUDGET_ARENA_DATA_DIR": str(data)}
-    env.pop("BUDGET_ARENA_DB", None)
-    log = (data / "server.log").open("w")
-    server = subprocess.Popen([str(command), "serve", "--port", str(port)], env=env, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    store = None
-    try:
-        wait_for_http(f"{url}/_stcore/health", server, data / "server.log")
+    with served_app(data) as url:
         store = open_store(f"sqlite:///{data / 'budget-arena.db'}")
-        runner = get_runner(store)
-        yield Served(url, runner)
-        runner.close()
-    finally:
-        if store is not None:
-            forget_store(store)
-        stop_process(server, group=True)
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def browser(served: Served) -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            yield browser
+            runner = get_runner(store)
+            yield Served(url, runner)
+            runner.close()
         finally:
-            browser.close()
+            forget_store(store)
 
 
 def submit(served: Served, model: Any, strategies: Sequence, budget: Budget, *, reference: str | None = "4",

@@ -12,7 +12,6 @@ import io
 import json
 import re
 import time
-from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -52,13 +51,9 @@ from storage.importer import (
 )
 from storage.tables import CurvePoint, Run, RunStrategy
 from storage.tables import Event as EventRow
-from tests.support import require_in_ci
 from tests.test_storage import postgres_cluster  # noqa: F401  (the shared PostgreSQL fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 # Closes a <script> block, opens tags and handlers, a comment, JSON's line separators and markdown.
 HOSTILE = ("</script><script>alert(1)</script><img src=x onerror=alert(2)><!-- <b>bold</b> "
            "\u2028\u2029 **md** [l](http://x.test/) &amp; ${x}")
@@ -605,22 +600,7 @@ def test_the_leaderboard_report_shows_hostile_names_as_text(empty_store, cli, tm
     assert "&lt;b&gt;bold&lt;/b&gt;" in html
 
 
-# ---- in a browser -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        require_in_ci(f"{CHROMIUM} is missing (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+# ---- in a browser (the `browser` fixture: tests/conftest.py) ------------------------------------
 
 
 def _open_offline(browser: Any, path: Path) -> tuple[Any, list[str], list[str]]:
