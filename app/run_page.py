@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -299,18 +300,41 @@ def render_charts(view: RunView, curve: pd.DataFrame, *, has_reference: bool) ->
     elif (pd.to_numeric(steps["usd"]) > 0).any():
         tokens_col, usd_col = st.columns(2)
         with tokens_col:
-            st.altair_chart(quality_chart(steps, "tokens", quality_title=quality_title), width="stretch",
-                            key="chart.quality.tokens")
+            _draw_chart(quality_chart(steps, "tokens", quality_title=quality_title), steps, "chart.quality.tokens")
         with usd_col:
-            st.altair_chart(quality_chart(steps, "usd", quality_title=quality_title), width="stretch",
-                            key="chart.quality.usd")
+            _draw_chart(quality_chart(steps, "usd", quality_title=quality_title), steps, "chart.quality.usd")
     else:  # one chart across the page: a dollar axis would be flat
-        st.altair_chart(quality_chart(steps, "tokens", quality_title=quality_title), width="stretch",
-                        key="chart.quality.tokens")
+        _draw_chart(quality_chart(steps, "tokens", quality_title=quality_title), steps, "chart.quality.tokens")
         st.caption("Every call was free (a local model), so there is no chart against dollars.")
     st.subheader("Spend over time")
     spend = spend_frame(view.spend_samples)
     if spend.empty:
         st.caption("Nothing spent yet.")
     else:
-        st.altair_chart(spend_chart(spend, "tokens"), width="stretch", key="chart.spend")
+        _draw_chart(spend_chart(spend, "tokens"), spend, "chart.spend")
+
+
+def _draw_chart(chart: alt.TopLevelMixin, data: pd.DataFrame, key: str) -> None:
+    """The chart with its data sent beside its spec, not in it. st.altair_chart names the data by
+    its hash inside the spec, so a repaint with one more point was a new spec, which the browser
+    compiled and drew from scratch (the costliest part of a live repaint in the page); with the
+    spec unchanged, it replaces only the data of the chart it has."""
+    st.vega_lite_chart(data, _without_data(_bare(chart).to_dict()), width="stretch", key=key)
+
+
+def _bare(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """A shallow copy without its data (so building the spec does not serialize the frame)."""
+    out = chart.copy(deep=False)
+    out.data = alt.Undefined
+    if getattr(out, "layer", alt.Undefined) is not alt.Undefined:
+        out.layer = [_bare(layer) for layer in out.layer]
+    return out
+
+
+def _without_data(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec with no data of its own anywhere (Altair names a layer's missing data "empty")."""
+    spec.pop("datasets", None)
+    spec.pop("data", None)
+    for layer in spec.get("layer", []):
+        _without_data(layer)
+    return spec

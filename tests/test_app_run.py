@@ -123,9 +123,14 @@ def chart_frames(at: AppTest, node: Block | None = None) -> list[tuple[dict, lis
     """Each Vega-Lite chart of the run (under `node`: of a pane): its spec and the data frames sent
     with it. Without a node, the run's charts: the panes' own (a vote tally...) left out."""
     in_panes = {id(e) for e in block(at, "panes").get("vega_lite_chart")} if node is None else set()
-    return [(json.loads(element.proto.spec),
-             [pa.ipc.open_stream(d.data.data).read_pandas() for d in element.proto.datasets])
+    return [(json.loads(element.proto.spec), _chart_data(element.proto))
             for element in (node or at).get("vega_lite_chart") if id(element) not in in_panes]
+
+
+def _chart_data(proto) -> list[pd.DataFrame]:  # noqa: ANN001 - an ArrowVegaLiteChart proto
+    """The frames a chart was sent: its unnamed data (the run's charts), then its named datasets."""
+    arrows = ([proto.data.data] if proto.data.data else []) + [d.data.data for d in proto.datasets]
+    return [pa.ipc.open_stream(arrow).read_pandas() for arrow in arrows]
 
 
 # ---- a finished run ---------------------------------------------------------------------------
