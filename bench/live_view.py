@@ -177,6 +177,12 @@ class RunResult:
     shown: list[float] = field(default_factory=list)  # stored -> on page, per committed text row
     arrived: list[float] = field(default_factory=list)  # stored -> in a websocket message
     rendered: list[float] = field(default_factory=list)  # in a websocket message -> on page
+    waited: list[float] = field(default_factory=list)  # stored -> the next repaint starts reading
+    delivered: list[float] = field(default_factory=list)  # that repaint starts -> in the browser
+    repaint_wall: list[float] = field(default_factory=list)  # each repaint's script, wall seconds
+    repaint_cpu: list[float] = field(default_factory=list)  # ... and its thread's CPU seconds
+    repaints_per_second: float = 0.0  # repaints the app ran while streaming
+    browser_busy: dict[str, float] = field(default_factory=dict)  # renderer main thread, seconds per second
     missing: int = 0
     expander_clicked: bool = False
     expander_ms: float | None = None  # None: it never showed collapsed (within 5 s)
@@ -186,6 +192,7 @@ class RunResult:
     words_per_second: float = 0.0
     paints_per_second: float = 0.0
     kb_per_second: float = 0.0
+    messages_per_repaint: float = 0.0  # websocket messages the page received per repaint of the app
     cpu: dict[str, float] = field(default_factory=dict)  # cores busy while streaming, by process
 
 
@@ -218,29 +225,46 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# --repaint: the app's own main script, with app.run_page.REPAINT_SECONDS set first (a what-if for the
-# live page's repaint interval, without editing app/).
-REPAINT_WRAPPER = """import os, runpy
-import app.run_page
-app.run_page.REPAINT_SECONDS = float(os.environ["BENCH_REPAINT_SECONDS"])
+# The app's own main script behind a wrapper that (1) times every repaint of the live body (start,
+# wall and thread-CPU seconds, one line each in BENCH_TIMINGS) and (2) for --repaint, sets
+# app.run_page.REPAINT_SECONDS first (a what-if for the repaint interval, without editing app/).
+# The server is started with `budget-arena serve`'s own Streamlit options (app.cli.serve).
+BENCH_MAIN = """import functools, os, runpy, time
+import app.run_page as page
+if os.environ.get("BENCH_REPAINT_SECONDS"):
+    page.REPAINT_SECONDS = float(os.environ["BENCH_REPAINT_SECONDS"])
+if not getattr(page, "_bench_timed", False):  # the main script runs again at every full rerun
+    body = page.{body}
+
+    @functools.wraps(body)
+    def timed(*args, **kwargs):
+        start, wall, cpu = time.time(), time.perf_counter(), time.thread_time()
+        try:
+            return body(*args, **kwargs)
+        finally:
+            with open(os.environ["BENCH_TIMINGS"], "a") as log:
+                log.write(f"{{start}} {{time.perf_counter() - wall}} {{time.thread_time() - cpu}}\\n")
+
+    page.{body} = timed
+    page._bench_timed = True
 runpy.run_path({main!r}, run_name="__main__")
 """
+LIVE_BODY = "_live_body"  # the function each repaint of the panes runs (app.run_page)
 
 
 def start_app(data: Path, repaint: float | None, app_env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    from app.cli.serve import streamlit_command
+
     port = free_port()
-    env = {**os.environ, **app_env, "BUDGET_ARENA_DATA_DIR": str(data)}
+    env = {**os.environ, **app_env, "BUDGET_ARENA_DATA_DIR": str(data), "BENCH_TIMINGS": str(data / "repaints.txt")}
     env.pop("BUDGET_ARENA_DB", None)
-    log = (data / "server.log").open("w")
-    if repaint is None:
-        command = [str(Path(sys.executable).with_name("budget-arena")), "serve", "--port", str(port)]
-    else:
-        wrapper = data / "bench_main.py"
-        wrapper.write_text(REPAINT_WRAPPER.format(main=str(ROOT / "app" / "main.py")))
+    if repaint is not None:
         env["BENCH_REPAINT_SECONDS"] = str(repaint)
-        command = [sys.executable, "-m", "streamlit", "run", str(wrapper), "--server.port", str(port),
-                   "--server.address", "127.0.0.1", "--server.headless", "true",
-                   "--browser.gatherUsageStats", "false"]
+    log = (data / "server.log").open("w")
+    wrapper = data / "bench_main.py"
+    wrapper.write_text(BENCH_MAIN.format(main=str(ROOT / "app" / "main.py"), body=LIVE_BODY))
+    command = streamlit_command(port, "127.0.0.1")
+    command[command.index(str(ROOT / "app" / "main.py"))] = str(wrapper)
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -324,7 +348,22 @@ def by_pane(rows: list[list[float]]) -> dict[int, list[tuple[int, float]]]:
     return panes
 
 
-def one_run(page, url: str, args: argparse.Namespace, server_pid: int) -> RunResult:
+def repaints(timings: Path, start: float, end: float) -> list[tuple[float, float, float]]:
+    """(start epoch, wall s, CPU s) of each repaint of the live body that started in [start, end]."""
+    if not timings.exists():
+        return []
+    rows = [tuple(float(x) for x in line.split()) for line in timings.read_text().splitlines() if line.strip()]
+    return sorted(r for r in rows if start <= r[0] <= end)  # type: ignore[misc]
+
+
+def browser_metrics(cdp) -> dict[str, float]:  # noqa: ANN001 - a Playwright CDPSession
+    """The renderer's cumulative busy seconds (Chrome DevTools Performance domain)."""
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return {"task": metrics.get("TaskDuration", 0.0), "script": metrics.get("ScriptDuration", 0.0),
+            "layout": metrics.get("LayoutDuration", 0.0) + metrics.get("RecalcStyleDuration", 0.0)}
+
+
+def one_run(page, cdp, url: str, args: argparse.Namespace, server_pid: int, timings: Path) -> RunResult:  # noqa: ANN001
     model = PaneWords(name="fake:bench", token_delay=args.token_delay, words=args.tokens)
     strategies = [("chain_of_thought", {"max_tokens": args.tokens + 50, "temperature": i / 100})
                   for i in range(args.strategies)]
@@ -334,6 +373,7 @@ def one_run(page, url: str, args: argparse.Namespace, server_pid: int) -> RunRes
     page.goto(f"{url}/run?run={run_id}")
     page.locator(".st-key-streams-0 details[open]").wait_for(timeout=30_000)
     before = cpu_snapshot(server_pid)
+    busy_before = browser_metrics(cdp)
     result = RunResult()
     # Click while the strategies are still streaming (a third of the way through).
     time.sleep(max(0.0, args.tokens * args.token_delay / 3 - (time.time() - started)))
@@ -349,9 +389,16 @@ def one_run(page, url: str, args: argparse.Namespace, server_pid: int) -> RunRes
         result.cancel_ms = page.evaluate(CANCEL_JS, CANCEL_ANSWER)
     runner.wait(run_id, 600)
     after = cpu_snapshot(server_pid)
+    busy_after = browser_metrics(cdp)
     ended = time.time()
     streaming = after["wall"] - before["wall"]
     result.cpu = {k: (after[k] - before[k]) / streaming for k in ("app", "browser", "bench")}
+    result.browser_busy = {k: (busy_after[k] - busy_before[k]) / streaming for k in busy_after}
+    runs = repaints(timings, before["epoch"], ended)
+    result.repaint_wall = [wall for _, wall, _ in runs]
+    result.repaint_cpu = [cpu for _, _, cpu in runs]
+    result.repaints_per_second = len(runs) / streaming
+    starts = [start for start, _, _ in repaints(timings, started, ended + 10)]
     result.words_per_second = args.tokens / (ended - started)
 
     commits = [c for c in COMMITS if c.run_id == run_id]
@@ -379,10 +426,17 @@ def one_run(page, url: str, args: argparse.Namespace, server_pid: int) -> RunRes
         if arrived_at is not None:
             result.arrived.append(arrived_at - commit.at)
             result.rendered.append(shown_at - arrived_at)
+            # The first repaint that started after the commit read it (a repaint that started
+            # before may have read it too; then the wait is overstated by less than one repaint).
+            next_start = next((start for start in starts if start >= commit.at), None)
+            if next_start is not None and next_start <= arrived_at:
+                result.waited.append(next_start - commit.at)
+                result.delivered.append(arrived_at - next_start)
     rates = [len(v) / (v[-1][1] - v[0][1]) for v in painted.values() if len(v) > 1 and v[-1][1] > v[0][1]]
     result.paints_per_second = statistics.median(rates) if rates else 0.0
     messages = [m for m in page.evaluate("window.__messages") if before["epoch"] <= m[0] / 1000 <= ended]
     result.kb_per_second = sum(size for _, size in messages) / 1024 / streaming
+    result.messages_per_repaint = len(messages) / len(runs) if runs else math.nan
     result.rss_mb = rss_mb(server_pid)
     return result
 
@@ -433,11 +487,27 @@ def report(results: list[RunResult], args: argparse.Namespace, rss_start: float,
           f"{ms(percentile(arrived, 50))} / {ms(percentile(arrived, 95))} | |")
     print(f"|   reaches the browser -> on page (rendering), p50 / p95 | "
           f"{ms(percentile(rendered, 50))} / {ms(percentile(rendered, 95))} | |")
+    waited, delivered = pooled("waited"), pooled("delivered")
+    wall, cpu = pooled("repaint_wall"), pooled("repaint_cpu")
+    print(f"|   stored -> the next repaint starts (the poll's wait), p50 / p95 | "
+          f"{ms(percentile(waited, 50))} / {ms(percentile(waited, 95))} | |")
+    print(f"|   that repaint starts -> in the browser (script, websocket), p50 / p95 | "
+          f"{ms(percentile(delivered, 50))} / {ms(percentile(delivered, 95))} | |")
+    print(f"| a repaint's script: wall, p50 / p95 | {ms(percentile(wall, 50))} / {ms(percentile(wall, 95))} | |")
+    print(f"| a repaint's script: CPU, p50 / p95 | {ms(percentile(cpu, 50))} / {ms(percentile(cpu, 95))} | |")
+    print(f"| repaints per second (app) | {median([r.repaints_per_second for r in results], '{:.1f}')} | "
+          f"{spread([r.repaints_per_second for r in results], '{:.1f}')} |")
+    for name, label in (("task", "all tasks"), ("script", "JavaScript"), ("layout", "style and layout")):
+        values = [r.browser_busy.get(name, math.nan) for r in results]
+        print(f"| browser main thread busy while streaming: {label} | {median(values, '{:.2f}', ' s/s')} | "
+              f"{spread(values, '{:.2f}')} |")
     print(f"| text rows timed (not on the page within 10 s) | {len(shown):,} ({sum(r.missing for r in results)}) | |")
     print(f"| repaints per second seen in each pane | {median([r.paints_per_second for r in results], '{:.1f}')} | "
           f"{spread([r.paints_per_second for r in results], '{:.1f}')} |")
     print(f"| websocket traffic to the page | {median([r.kb_per_second for r in results], unit=' KB/s')} | "
           f"{spread([r.kb_per_second for r in results], unit=' KB/s')} |")
+    print(f"| websocket messages per repaint | {median([r.messages_per_repaint for r in results])} | "
+          f"{spread([r.messages_per_repaint for r in results])} |")
     print(f"| words streamed per second per strategy (asked: {1 / args.token_delay:.0f}) | "
           f"{median([r.words_per_second for r in results])} | {spread([r.words_per_second for r in results])} |")
     for name, label in (("app", "app process (Streamlit)"), ("browser", "chromium"),
@@ -487,11 +557,13 @@ def main() -> None:
             context = browser.new_context(viewport=VIEWPORT)
             context.add_init_script(OBSERVER_JS)
             page = context.new_page()
+            cdp = context.new_cdp_session(page)
+            cdp.send("Performance.enable")
             page.goto(url + "/")
             page.locator("h1").first.wait_for(timeout=60_000)
             rss_start = rss_mb(server.pid)
             for i in range(args.runs):
-                r = one_run(page, url, args, server.pid)
+                r = one_run(page, cdp, url, args, server.pid, data / "repaints.txt")
                 results.append(r)
                 print(f"run {i + 1}: {len(r.shown)} rows, p50 {ms(percentile(r.shown, 50))}, p95 "
                       f"{ms(percentile(r.shown, 95))} (to browser p95 {ms(percentile(r.arrived, 95))}), missing "
