@@ -33,7 +33,7 @@ class StoredEvent:
     run_id: str
     seq: int
     strategy_index: int | None
-    kind: str  # text, thinking, spend, partial, note, final
+    kind: str  # reasoning.events.EVENT_KINDS: text, thinking, spend, partial, note, state, final
     label: str | None
     payload: dict[str, Any]  # reasoning.events.event_to_dict form
     elapsed: float  # seconds since the run started
@@ -43,8 +43,9 @@ class StoredEvent:
 
     @property
     def event(self) -> Event:
-        """The reasoning.events object (a coalesced delta holds several deltas' text)."""
-        return event_from_dict(self.payload)
+        """The reasoning.events object (a coalesced delta holds several deltas' text); the row's kind and
+        label columns read as the fold reads them."""
+        return event_from_dict(self.payload, self.kind, self.label)
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
