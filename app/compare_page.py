@@ -34,7 +34,7 @@ from reasoning.model_protocol import Model
 from reasoning.strategies import strategy_names
 from reasoning.tokens import count_text
 from reasoning.wording import sentence
-from storage.runner import RunSpec, RunSpecError, StrategySpec
+from storage.run_spec import RunSpec, RunSpecError, StrategySpec
 from storage.store import StoreError
 
 DATASET_SIZE = 20

@@ -18,7 +18,8 @@ from storage.queries import (
     replay,
 )
 from storage.run_history import list_runs
-from storage.runner import Runner, RunSpec, RunSpecError, StrategySpec, get_runner
+from storage.run_spec import RunSpec, RunSpecError, StrategySpec
+from storage.runner import Runner, get_runner
 from storage.store import Store, default_url, forget_store, open_store
 
 __all__ = [

@@ -50,7 +50,7 @@ EVENT_KINDS = tuple(next(f.default for f in fields(cls) if f.name == "kind") for
 # own unfinished cells and delete it when resumed.
 RUN_FIELDS = ("id", "created", "finished", "problem", "reference", "model", "model_options", "budget", "dataset",
               "item_id", "status", "error", "price_date")
-# Option names that hold credentials: dropped, as storage.runner.RunSpec drops them before storing.
+# Option names that hold credentials: dropped, as storage.run_spec.RunSpec drops them before storing.
 
 
 class ImportRefused(ValueError):

@@ -4,7 +4,8 @@ One runner per process and store (`get_runner`): a daemon thread with its own as
 writer thread for the database. `submit` records the run and returns its id at once; the run's
 strategies then execute concurrently, independent of whoever submitted it (a Streamlit page may
 rerun or close). A run can be cancelled; a process that dies mid-run leaves it `running`, and
-the next process to open the store on this host marks it `interrupted`.
+the next process to open the store on this host marks it `interrupted`. What a run is asked to do
+(RunSpec) and what of it may be stored or shown are storage.run_spec's.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import contextlib
 import logging
 import threading
 import traceback
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -27,24 +27,25 @@ from sqlalchemy.exc import IntegrityError
 from reasoning.budget import Budget, Spend
 from reasoning.config import get_settings
 from reasoning.events import FinalAnswer
-from reasoning.model_protocol import Model, ModelConfigError
+from reasoning.model_protocol import Model
 from reasoning.models import get_model
-from reasoning.prices import ModelPrice, price_for
-from reasoning.redaction import (
-    SECRET_OPTION,
-    EventRedactor,
-    environment_keys,
-    redact,
-    redact_options,
-    string_values,
-    url_secrets,
-)
+from reasoning.prices import price_for
+from reasoning.redaction import EventRedactor, redact
 from reasoning.run import run as run_strategy
 from reasoning.strategies import make_strategy
 from storage import run_fold_store
 from storage.ids import new_run_id
 from storage.liveness import cancel_requests, mark_interrupted, mark_interrupted_dead_owners, own_identity
 from storage.recorder import MIN_GAP, QUIET_GAP, TEXT_DELAY, RunRecorder
+from storage.run_spec import (
+    RunSpec,
+    RunSpecError,
+    _describe,
+    _knobs,
+    _model_error,
+    _run_outcome,
+    _secrets,
+)
 from storage.store import RunNotStored, Store, open_store, store_error
 from storage.tables import ACTIVE_STATUSES, Run, RunStrategy
 from storage.writer import BackgroundWriter
@@ -54,78 +55,6 @@ log = logging.getLogger(__name__)
 MAX_FAILURES_KEPT = 1000  # runs whose store failure this process remembers (store_error)
 HEARTBEAT_SECONDS = 30.0  # a live runner touches its runs' `updated` at least this often
 CANCEL_POLL_SECONDS = 0.5  # how often a runner with runs looks for a Cancel made by another process
-# Option names that hold credentials: never stored, whatever field they arrive in.
-
-
-@dataclass(frozen=True)
-class StrategySpec:
-    """One entry of a run: a strategy, its knobs, and its own budget (None: the run's). A run may
-    hold the same strategy several times, e.g. at three budgets, and meters each entry apart."""
-
-    name: str
-    knobs: Mapping[str, Any] = field(default_factory=dict)
-    budget: Budget | None = None
-
-    def budget_in(self, run_budget: Budget) -> Budget:
-        """The caps this entry runs under."""
-        return run_budget if self.budget is None else self.budget
-
-
-@dataclass(frozen=True, repr=False)
-class RunSpec:
-    """What to run. `model` is a spec string for reasoning.models.get_model ("openai:gpt-4o-mini")
-    or a prebuilt Model (tests, a model the caller caches). `secrets` (e.g. {"api_key": ...}) go to
-    get_model with `model_options` but are never stored, logged or shown. `checker` judges answers
-    instead of the reference comparison (a dataset's own scorer); `sweep_key` names the sweep cell;
-    `price` saves a lookup per run when the caller has it (a sweep runs one model many times)."""
-
-    problem: str
-    model: str | Model
-    strategies: Sequence[StrategySpec | tuple[str, Mapping[str, Any]] | tuple[str, Mapping[str, Any], Budget | None]
-                         | str]
-    budget: Budget = field(default_factory=Budget)
-    reference: str | None = None
-    model_options: Mapping[str, Any] = field(default_factory=dict)
-    secrets: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    dataset: str | None = None
-    item_id: str | None = None
-    sweep_id: str | None = None
-    sweep_key: str | None = None
-    checker: Callable[[str | None], bool | None] | None = field(default=None, repr=False, compare=False)
-    price: ModelPrice | None = field(default=None, repr=False, compare=False)  # known already (sweeps): not looked up
-    # False: nobody watches it stream (a sweep cell). Its rows and events are written in fewer, larger
-    # batches, the first with the run itself: a short run is one transaction, and a run cut short by a
-    # crash before its first second may leave no trace (a sweep runs it again).
-    live: bool = True
-
-    def strategy_specs(self) -> list[StrategySpec]:
-        specs = []
-        for item in self.strategies:
-            if isinstance(item, StrategySpec):
-                specs.append(item)
-            elif isinstance(item, str):
-                specs.append(StrategySpec(item))
-            else:  # (name, knobs) or (name, knobs, budget)
-                name, knobs, *budget = item
-                specs.append(StrategySpec(name, dict(knobs or {}), budget[0] if budget else None))
-        return specs
-
-    def model_name(self) -> str:
-        return self.model if isinstance(self.model, str) else self.model.name
-
-    def stored_model_options(self) -> dict[str, Any]:
-        """The options that may be stored and shown: no key-named option, no URL credentials."""
-        return redact_options({k: v for k, v in self.model_options.items() if not SECRET_OPTION.search(k)})
-
-    def __repr__(self) -> str:  # key-like options stay out of logs and tracebacks
-        return (f"RunSpec(problem={self.problem!r}, model={self.model_name()!r}, strategies={self.strategy_specs()!r}, "
-                f"budget={self.budget!r}, reference={self.reference!r}, model_options={self.stored_model_options()!r}, "
-                f"dataset={self.dataset!r}, item_id={self.item_id!r}, sweep_id={self.sweep_id!r}, "
-                f"sweep_key={self.sweep_key!r})")
-
-
-class RunSpecError(ValueError):
-    """The spec cannot become a run (no strategies, an unknown strategy, a bad knob)."""
 
 
 @dataclass
@@ -458,55 +387,10 @@ def _prerecorded(spec: RunSpec) -> bool:
     return spec.price is not None and not isinstance(spec.model, str)
 
 
-def _knobs(strategy: Any) -> dict[str, Any]:
-    knobs = strategy.knobs() if hasattr(strategy, "knobs") else dict(vars(strategy))
-    return {k: v if isinstance(v, str | int | float | bool | type(None)) else repr(v) for k, v in knobs.items()}
-
-
-def _secrets(spec: RunSpec) -> list[str]:
-    """Everything that must not appear in a stored or logged message: the run's keys (also one put in
-    model_options by mistake), the credentials in its URLs, and the host's keys."""
-    options = [*spec.secrets.values(), *spec.model_options.values()]
-    misplaced = [v for k, v in spec.model_options.items() if SECRET_OPTION.search(k)]
-    return [*string_values(spec.secrets.values()), *string_values(misplaced),
-            *(s for value in options for s in url_secrets(value)), *environment_keys()]
-
-
-def _describe(spec: RunSpec, exc: BaseException) -> str:
-    return redact(f"{type(exc).__name__}: {exc}", *_secrets(spec))
-
-
 def _log_failure(spec: RunSpec, exc: BaseException, message: str, *args: object) -> None:
     """log.exception, with keys redacted from the message and the traceback."""
     trace = redact("".join(traceback.format_exception(exc)), *_secrets(spec))
     log.error(message + "\n%s", *args, trace)
-
-
-def _model_error(spec: RunSpec, exc: Exception) -> str:
-    if isinstance(exc, ModelConfigError):
-        message = str(exc)  # written for users: says what to fix
-    else:
-        message = f"could not build model {spec.model_name()!r}: {type(exc).__name__}: {exc}"
-    return redact(message, *_secrets(spec))
-
-
-def _run_outcome(finals: Mapping[int, FinalAnswer], names: Sequence[str],
-                 cancel_requested: bool) -> tuple[str, str | None]:
-    """done (a run where some strategies failed says which and why), error if all failed,
-    cancelled if a cancel stopped any strategy."""
-    count = len(names)
-    stops = [finals[i].stop if i in finals else "error" for i in range(count)]
-    if cancel_requested and "cancelled" in stops:
-        return "cancelled", None
-    if all(stop == "error" for stop in stops):
-        errors = sorted({finals[i].error or "no error message" for i in range(count) if i in finals})
-        return "error", "; ".join(errors) or "every strategy failed"
-    failed = [i for i, stop in enumerate(stops) if stop == "error"]
-    if not failed:
-        return "done", None
-    reasons = "; ".join(f"{names[i]} (#{i + 1}): {finals[i].error if i in finals else 'no final answer'}"
-                        for i in failed)
-    return "done", f"{len(failed)} of {count} strategies failed, the others finished. {reasons}"
 
 
 _runners: dict[str, Runner] = {}

@@ -52,7 +52,8 @@ from reasoning.sweep import (
 )
 from reasoning.sweep_plan import Cell, SweepPlan, SweepPlanError, plan_cells
 from storage.liveness import is_alive, own_identity
-from storage.runner import Runner, RunSpec, get_runner
+from storage.run_spec import RunSpec
+from storage.runner import Runner, get_runner
 from storage.store import RunNotStored, Store, StoreError, open_store, store_error
 from storage.tables import ACTIVE_STATUSES, CurvePoint, Run, RunStrategy
 from storage.tables import Event as EventRow

@@ -25,7 +25,8 @@ from reasoning.events import Event
 from reasoning.models.fake import FakeModel
 from storage.queries import events_since, get_run
 from storage.recorder import RunRecorder
-from storage.runner import Runner, RunSpec, get_runner
+from storage.run_spec import RunSpec
+from storage.runner import Runner, get_runner
 from storage.store import Store, forget_store, open_store
 from storage.tables import Event as EventRow
 

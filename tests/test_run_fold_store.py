@@ -28,7 +28,8 @@ from reasoning.models.fake import FakeModel
 from storage import run_fold_store
 from storage.queries import get_run
 from storage.run_fold_store import load_fold, save_fold, set_fold_builder, stream_text
-from storage.runner import Runner, RunSpec, get_runner
+from storage.run_spec import RunSpec
+from storage.runner import Runner, get_runner
 from storage.store import Store, forget_store, open_store
 from storage.tables import Run, RunFold, RunFoldEntry
 from tests.test_storage import BACKENDS, postgres_cluster  # noqa: F401  (the fixture, shared)

@@ -69,7 +69,8 @@ def run(
     """Run strategies side by side on one problem; the run is stored and gets a share id.
 
     Exit code: 0 when the run is done; 4 when it was cancelled before it ended (budget-arena cancel, or the Cancel button in the app, from any process; what it streamed is kept); 1 when it failed or could not be stored; 2 for bad input; 130 on Ctrl-C and 143 on SIGTERM (the run ends interrupted)."""
-    from storage.runner import RunSpec, StrategySpec, get_runner
+    from storage.run_spec import RunSpec, StrategySpec
+    from storage.runner import get_runner
 
     if problem == "-":
         problem = read_stdin("the problem")
