@@ -7,6 +7,10 @@ prompt at twice our estimate (with and without a token-counting endpoint), one t
 no call could have used, one that sends data that is not JSON.
 """
 
+# The provider, store and runner fixtures come from tests/stub_providers.py; test parameters named
+# like them shadow the imports.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import asyncio
@@ -25,7 +29,6 @@ from typer.testing import CliRunner
 from app.cli import app as cli_app
 from reasoning import metering
 from reasoning.budget import Budget
-from reasoning.config import get_settings
 from reasoning.events import Event, FinalAnswer, Note, SpendUpdate, TextDelta
 from reasoning.metering import INITIAL_MARGIN, Calibration, PromptCount, calibration_for
 from reasoning.model_protocol import Capabilities, Chunk, Message, Usage
@@ -39,11 +42,18 @@ from reasoning.run import run
 from reasoning.strategies import make_strategy
 from reasoning.strategies.base import StrategyBase
 from reasoning.strategies.support import prompts
-from storage import RunSpec, Store, forget_store, get_run, get_runner, open_store
+from storage import RunSpec, forget_store, get_run, get_runner, open_store
 from storage.export import export_run_json, export_runs_csv
-from storage.runner import Runner
 from storage.tables import RunStrategy
-from tests.stubs import StubReply, StubServer, closed_port_url
+from tests.stub_providers import (  # noqa: F401  (fixtures)
+    StubProvider,
+    provider,
+    restore_settings,
+    runner,
+    store,
+    use_provider_settings,
+)
+from tests.stubs import StubReply, StubServer
 from tests.stubs.anthropic_stub import AnthropicStub
 from tests.stubs.openai_stub import OpenAIStub
 
@@ -53,53 +63,26 @@ LONG_REPLY = "step " * 400 + "Answer: 4"  # longer than any grant: every call us
 PRICE = ModelPrice(input_per_mtok=3.0, output_per_mtok=15.0)
 
 
-@dataclass(frozen=True)
-class Provider:
-    name: str
-    stub_class: type[StubServer]
-    model: str
-    tokenizer: str  # the stub's token-counting endpoint for this provider
-    compatible: str  # how an error names a server of this kind
-
-    def base_url(self, stub: StubServer) -> str:
-        return stub.base_url
-
-
-PROVIDERS = [
-    Provider("openai", OpenAIStub, "openai:gpt-4o-mini", "vllm", "openai-compatible server"),
-    Provider("anthropic", AnthropicStub, "anthropic:claude-stub", "anthropic", "anthropic-compatible server"),
-]
-
-
-@pytest.fixture(params=PROVIDERS, ids=lambda p: p.name)
-def provider(request: pytest.FixtureRequest) -> Provider:
-    return request.param
-
-
 @pytest.fixture(autouse=True)
 def quick_providers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("BUDGET_ARENA_PROVIDER_MAX_RETRIES", "0")
-    get_settings(fresh=True)
+    use_provider_settings(monkeypatch, provider_max_retries=0)
     # What this process learned about servers (ratios, token-counting endpoints) stays with each
     # test: a later stub may be given a port an earlier one had.
     metering.forget_calibrations()
     openai_provider._server_tokenizers.clear()
     anthropic_provider._count_endpoints.clear()
     yield
-    monkeypatch.undo()
-    get_settings(fresh=True)
+    restore_settings(monkeypatch)
 
 
 @pytest.fixture
-def stub(provider: Provider) -> Iterator[StubServer]:
+def stub(provider: StubProvider) -> Iterator[StubServer]:
     with provider.stub_class(StubReply(text=LONG_REPLY)) as server:
         server.honour_max_tokens = True
         yield server
 
 
-def model_for(provider: Provider, stub: StubServer, base_url: str | None = None) -> Any:
+def model_for(provider: StubProvider, stub: StubServer, base_url: str | None = None) -> Any:
     return get_model(provider.model, base_url=base_url or stub.base_url, api_key=KEY, max_retries=0)
 
 
@@ -280,8 +263,7 @@ async def test_the_seconds_cap_ends_a_strategy_within_50_ms_of_its_deadline():
 
 @pytest.mark.parametrize("where", ["refused", "dns"])
 async def test_a_call_that_never_connected_charges_nothing(provider, where):
-    base = closed_port_url("/v1" if provider.name == "openai" else "") if where == "refused" \
-        else "http://no-such-host.invalid/v1"
+    base = provider.base_url(None) if where == "refused" else "http://no-such-host.invalid/v1"
     model = get_model(provider.model, base_url=base, api_key=KEY, max_retries=0)
     final = (await events_of(make_strategy("chain_of_thought"), model, Budget(total_tokens=500)))[-1]
     assert final.stop == "error" and "could not connect" in final.error
@@ -453,20 +435,6 @@ async def test_a_final_answer_carries_the_app_version_and_the_fingerprint():
     final = (await events_of(strategy, FakeModel(), Budget(total_tokens=500)))[-1]
     assert final.app_version == importlib.metadata.version("budget-arena") == app_version()
     assert final.fingerprint == fingerprint(strategy)
-
-
-@pytest.fixture
-def store(tmp_path) -> Iterator[Store]:
-    opened = open_store(f"sqlite:///{tmp_path / 'provenance.db'}")
-    yield opened
-    forget_store(opened)
-
-
-@pytest.fixture
-def runner(store: Store) -> Iterator[Runner]:
-    started = get_runner(store)
-    yield started
-    started.close()
 
 
 def test_results_store_and_export_their_app_version_and_fingerprint(store, runner):

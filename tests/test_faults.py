@@ -8,26 +8,31 @@ apart by the max_tokens the healthy one sends (a single call, never resized). Ti
 as a deployment would set them, kept small so the suite is quick.
 """
 
-# The store fixtures come from test_storage.py; test parameters named like them shadow the imports.
+# The provider, store and runner fixtures come from tests/stub_providers.py; test parameters named
+# like them shadow the imports.
 # ruff: noqa: F811
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import func, select
 
 from reasoning.budget import Budget
-from reasoning.config import get_settings
-from storage import RunInfo, RunSpec, Store, forget_store, get_run, get_runner, open_store, replay
+from storage import RunInfo, RunSpec, Store, get_run, replay
 from storage.runner import Runner
 from storage.tables import ACTIVE_STATUSES, Run
-from tests.stubs import RecordedRequest, StubReply, StubServer, closed_port_url
-from tests.stubs.anthropic_stub import AnthropicStub
-from tests.stubs.openai_stub import OpenAIStub
+from tests.stub_providers import (  # noqa: F401  (fixtures)
+    StubProvider,
+    provider,
+    restore_settings,
+    runner,
+    store,
+    use_provider_settings,
+)
+from tests.stubs import RecordedRequest, StubReply, StubServer
 
 KEY = "sk-test-FAULTKEY-0123456789abcdef"
 PROBLEM = "What is 2 + 2?"
@@ -40,62 +45,19 @@ RETRIES = 2  # provider_max_retries
 QUICK_RETRY = 0.01  # retry-after the stub sends, so retries do not wait the SDK's default backoff
 
 
-@dataclass(frozen=True)
-class Provider:
-    name: str
-    stub_class: type[StubServer]
-    model: str
-    overloaded_status: int  # what an overloaded server answers with
-
-    def base_url(self, stub: StubServer | None) -> str:
-        if stub is None:
-            return closed_port_url(OpenAIStub.base_path if self.name == "openai" else "")
-        return stub.base_url
-
-
-PROVIDERS = [
-    Provider("openai", OpenAIStub, "openai:gpt-4o-mini", 503),
-    Provider("anthropic", AnthropicStub, "anthropic:claude-sonnet-4-5", 529),
-]
-
-
-@pytest.fixture(params=PROVIDERS, ids=lambda p: p.name)
-def provider(request: pytest.FixtureRequest) -> Provider:
-    return request.param
-
-
 def use_settings(monkeypatch: pytest.MonkeyPatch, *, retries: int = RETRIES, timeout: float = TIMEOUT) -> None:
-    monkeypatch.setenv("BUDGET_ARENA_PROVIDER_TIMEOUT", str(timeout))
-    monkeypatch.setenv("BUDGET_ARENA_PROVIDER_MAX_RETRIES", str(retries))
-    get_settings(fresh=True)
+    use_provider_settings(monkeypatch, provider_timeout=timeout, provider_max_retries=retries)
 
 
 @pytest.fixture(autouse=True)
 def fault_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
     use_settings(monkeypatch)
     yield
-    monkeypatch.undo()
-    get_settings(fresh=True)
+    restore_settings(monkeypatch)
 
 
 @pytest.fixture
-def store(tmp_path) -> Iterator[Store]:
-    store = open_store(f"sqlite:///{tmp_path / 'faults.db'}")
-    yield store
-    forget_store(store)
-
-
-@pytest.fixture
-def runner(store: Store) -> Iterator[Runner]:
-    runner = get_runner(store)
-    yield runner
-    runner.close()
-
-
-@pytest.fixture
-def stub(provider: Provider) -> Iterator[StubServer]:
+def stub(provider: StubProvider) -> Iterator[StubServer]:
     with provider.stub_class() as stub:
         yield stub
 
@@ -127,7 +89,7 @@ def max_tokens_of(request: RecordedRequest) -> int | None:
     return body.get("max_tokens") or body.get("max_completion_tokens")
 
 
-def start_run(runner: Runner, provider: Provider, stub: StubServer | None, budget: Budget | None = None) -> str:
+def start_run(runner: Runner, provider: StubProvider, stub: StubServer | None, budget: Budget | None = None) -> str:
     return runner.submit(RunSpec(
         PROBLEM, provider.model, [FAILING, HEALTHY], budget=budget or Budget(), reference="4",
         model_options={"base_url": provider.base_url(stub)}, secrets={"api_key": KEY},
@@ -175,7 +137,7 @@ def assert_recovered(info: RunInfo) -> None:
 
 # ---- refused before streaming: the SDK retries with backoff -----------------------------------
 
-FaultFactory = Callable[[Provider], StubReply]
+FaultFactory = Callable[[StubProvider], StubReply]
 REFUSALS: dict[str, tuple[FaultFactory, str]] = {
     "429": (lambda p: StubReply.http_error(429, retry_after=QUICK_RETRY), "rate limited (HTTP 429)"),
     "500": (lambda p: StubReply.http_error(500, retry_after=QUICK_RETRY), "server error (HTTP 500)"),
