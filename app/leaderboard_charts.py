@@ -7,6 +7,9 @@ strategy and model with mean costs, accuracy and ``on_frontier``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import altair as alt
 import pandas as pd
 
@@ -32,18 +35,26 @@ def _log_scale_if_positive(values: pd.Series) -> alt.Scale:
     return alt.Scale(type="linear", zero=True)
 
 
-def accuracy_budget_chart(curve: pd.DataFrame, budget_title: str = "budget (tokens)") -> alt.LayerChart:
+def curve_data(curve: pd.DataFrame) -> pd.DataFrame:
+    """The accuracy-budget chart's data: positive budgets (a log axis), the columns it draws."""
+    data = curve.loc[pd.to_numeric(curve["budget"], errors="coerce") > 0,
+                     [c for c in ("strategy", "model", "budget", "n", "accuracy", "ci_low", "ci_high")
+                      if c in curve.columns]].copy()
+    data[SERIES] = series_labels(data)
+    return data.sort_values([SERIES, "budget"])
+
+
+def accuracy_budget_chart(curve: pd.DataFrame, budget_title: str = "budget (tokens)", *,
+                          with_data: bool = True) -> alt.LayerChart:
     """Accuracy against budget per series: a line with points over its confidence band, log x axis.
 
     ``curve`` has strategy, [model], budget, n, accuracy, ci_low, ci_high. Budgets that are not
-    positive cannot sit on a log axis and are left out.
+    positive cannot sit on a log axis and are left out. ``with_data=False``: the chart without its
+    data (curve_data gives it), for a page that sends the data apart (vega_spec).
     """
-    data = curve.loc[pd.to_numeric(curve["budget"], errors="coerce") > 0].copy()
-    data[SERIES] = series_labels(data)
-    data = data.sort_values([SERIES, "budget"])
     x = alt.X("budget:Q", title=budget_title, scale=alt.Scale(type="log", nice=False, padding=LOG_PADDING))
     color = alt.Color(f"{SERIES}:N", title="strategy")
-    base = alt.Chart(data)
+    base = alt.Chart(curve_data(curve)) if with_data else alt.Chart()
     band = base.mark_area(opacity=0.18).encode(
         x=x,
         y=alt.Y("ci_low:Q"),
@@ -66,17 +77,26 @@ def accuracy_budget_chart(curve: pd.DataFrame, budget_title: str = "budget (toke
     return alt.layer(band, line).properties(title="Accuracy against budget (band: bootstrap CI)")
 
 
-def pareto_chart(board: pd.DataFrame, cost_col: str = "mean_tokens",
-                 cost_title: str = "mean tokens per result") -> alt.LayerChart:
+def pareto_data(board: pd.DataFrame, cost_col: str = "mean_tokens") -> pd.DataFrame:
+    """The cost-accuracy chart's data: the series with a cost, the columns it draws."""
+    data = board.loc[pd.to_numeric(board[cost_col], errors="coerce").notna(),
+                     [c for c in ("strategy", "model", cost_col, "accuracy", "ci_low", "ci_high", "on_frontier")
+                      if c in board.columns]].copy()
+    data[SERIES] = series_labels(data)
+    data[FRONTIER] = data["on_frontier"].map({True: ON_FRONTIER, False: DOMINATED})
+    return data
+
+
+def pareto_chart(board: pd.DataFrame, cost_col: str = "mean_tokens", cost_title: str = "mean tokens per result", *,
+                 with_data: bool = True) -> alt.LayerChart:
     """Cost against accuracy, one point per series, the Pareto frontier drawn and its points marked.
 
     The frontier line is a step: at any cost, the best accuracy reachable without spending more.
     Frontier points are large filled diamonds labelled with their strategy; dominated points are
-    small hollow circles. Each point carries its accuracy interval as a vertical rule.
+    small hollow circles. Each point carries its accuracy interval as a vertical rule. The layers
+    share one data set (pareto_data; ``with_data=False``: left out, as accuracy_budget_chart).
     """
-    data = board.loc[pd.to_numeric(board[cost_col], errors="coerce").notna()].copy()
-    data[SERIES] = series_labels(data)
-    data[FRONTIER] = data["on_frontier"].map({True: ON_FRONTIER, False: DOMINATED})
+    data = pareto_data(board, cost_col)
     x = alt.X(f"{cost_col}:Q", title=cost_title, scale=_log_scale_if_positive(data[cost_col]))
     y = alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(domain=[0, 1]))
     color = alt.Color(f"{SERIES}:N", title="strategy")
@@ -86,7 +106,7 @@ def pareto_chart(board: pd.DataFrame, cost_col: str = "mean_tokens",
         alt.Tooltip("accuracy:Q", format=".1%"),
         alt.Tooltip(f"{FRONTIER}:N", title="Pareto"),
     ]
-    base = alt.Chart(data)
+    base = alt.Chart()
     error_bars = base.mark_rule(opacity=0.5).encode(x=x, y=alt.Y("ci_low:Q"), y2=alt.Y2("ci_high:Q"),
                                                      color=color)
     points = base.mark_point(filled=True, opacity=1).encode(
@@ -101,10 +121,34 @@ def pareto_chart(board: pd.DataFrame, cost_col: str = "mean_tokens",
                       scale=alt.Scale(domain=[ON_FRONTIER, DOMINATED], range=[220, 60])),
         tooltip=tooltip,
     )
-    frontier_rows = data.loc[data["on_frontier"].astype(bool)].sort_values([cost_col, "accuracy"])
-    frontier = alt.Chart(frontier_rows)
+    frontier = base.transform_filter(alt.datum[FRONTIER] == ON_FRONTIER)
     line = frontier.mark_line(interpolate="step-after", color="gray", strokeDash=[4, 3]).encode(
         x=x, y=y, order=alt.Order(f"{cost_col}:Q"))
     labels = frontier.mark_text(align="left", dx=9, dy=-9).encode(x=x, y=y, text=f"{SERIES}:N")
-    return alt.layer(error_bars, line, points, labels).properties(
-        title="Cost against accuracy (dashed: Pareto frontier)")
+    layers = alt.layer(error_bars, line, points, labels, data=data) if with_data else \
+        alt.layer(error_bars, line, points, labels)
+    return layers.properties(title="Cost against accuracy (dashed: Pareto frontier)")
+
+
+def vega_spec(build: Callable[[], alt.TopLevelMixin]) -> dict[str, Any]:
+    """The Vega-Lite spec of the chart `build` makes (one of the above, ``with_data=False``),
+    without Altair's schema validation (the tests validate these charts) and without the default
+    theme's view size: for st.vega_lite_chart, which takes the data apart (as Arrow, as
+    st.altair_chart sends it). Validating the page's two charts, as they were built and again
+    as their specs were written, cost ~0.2 s of CPU per page."""
+    with alt.utils.schemapi.debug_mode(False):  # a process-wide switch: at worst another chart is not checked
+        spec = build().to_dict(validate=False)
+    # A chart built without data reads Altair's placeholder data set; the page's data replaces it.
+    if spec.get("datasets", {}).keys() == {"empty"}:
+        del spec["datasets"]
+        for part in [spec, *spec.get("layer", [])]:
+            if part.get("data") == {"name": "empty"}:
+                del part["data"]
+    view = spec.get("config", {}).get("view", {})
+    for name in ("continuousWidth", "continuousHeight"):
+        view.pop(name, None)
+    if "config" in spec and not view:
+        spec["config"].pop("view", None)
+        if not spec["config"]:
+            del spec["config"]
+    return spec

@@ -16,9 +16,16 @@ from functools import partial
 
 import streamlit as st
 
-from app.head_to_head import SIGNIFICANCE, pair_budgets, pair_matrix, pair_sentences, pairs_csv
+from app.head_to_head import SIGNIFICANCE, pair_matrix, pair_sentences, pairs_csv
 from app.html_leaderboard import page_report
-from app.leaderboard_charts import accuracy_budget_chart, pareto_chart, series_labels
+from app.leaderboard_charts import (
+    accuracy_budget_chart,
+    curve_data,
+    pareto_chart,
+    pareto_data,
+    series_labels,
+    vega_spec,
+)
 from app.leaderboard_summary import (
     Selection,
     caps_present,
@@ -295,29 +302,37 @@ def full_results_csv(filters: LeaderboardFilters, cap: str, choice: RowChoice | 
 
 
 def render_head_to_head(board: Leaderboard) -> None:
-    """Every pair of strategies at each budget, paired on the problems both ran (McNemar, Holm)."""
-    cells = pair_budgets(board.pairs)
+    """Every pair of strategies at each budget, paired on the problems both ran (McNemar, Holm):
+    one (model, budget) cell at a time, whose intervals are drawn when it is picked."""
+    table = board.head_to_head
+    cells = table.cells() if table is not None else []
     st.subheader("Head to head at equal budget")
-    if not cells or board.pairs is None:
+    if table is None or not cells:
         st.caption("No two strategies have results on the same problems at the same budget and model yet.")
         return
     st.caption(f"Each cell: the row's accuracy minus the column's, in points, with a 95% paired bootstrap interval "
                f"over the problems both ran. Coloured cells are clear differences: exact McNemar test on the "
-               f"problems where they disagree, Holm-adjusted across all {len(board.pairs):,} pairs shown, "
-               f"p < {SIGNIFICANCE:g}; grey cells are not (the intervals are per pair, not adjusted, so one may "
-               f"exclude 0 in a grey cell).")
-    order = list(board.board["strategy"].astype(str))
+               f"problems where they disagree, Holm-adjusted across all {len(table.tests):,} pairs at every "
+               f"budget, p < {SIGNIFICANCE:g}; grey cells are not (the intervals are per pair, not adjusted, so one "
+               f"may exclude 0 in a grey cell).")
     several_models = len({m for m, _ in cells}) > 1
-    tabs = st.tabs([budget_text(b, board.cap) + (f" · {m}" if several_models else "") for m, b in cells])
-    for tab, (model, budget) in zip(tabs, cells, strict=True):
-        with tab:
-            for sentence in pair_sentences(board.pairs, board.cap, model, budget, with_model=several_models):
-                st.markdown(sentence)
-            text, sign = pair_matrix(board.pairs, model, budget, order)
-            st.dataframe(text.style.apply(lambda _, signs=sign: signs.map(_cell_style), axis=None),
-                         key=f"lb.h2h.{model}.{budget:g}", placeholder="–")
-    st.download_button("Download head-to-head CSV", pairs_csv(board.pairs, board.cap), file_name="head_to_head.csv",
-                       mime="text/csv", icon=":material/download:", key="lb.pairs_csv", on_click="ignore")
+    labels = [budget_text(b, board.cap) + (f" · {m}" if several_models else "") for m, b in cells]
+    picked = st.radio("Budget", labels, horizontal=True, key="lb.h2h.cell", label_visibility="collapsed",
+                      help="The pairs at one budget (and model): their intervals are drawn when it is picked.")
+    model, budget = cells[labels.index(picked)] if picked in labels else cells[0]
+    pairs = table.cell(model, budget)
+    for sentence in pair_sentences(pairs, board.cap, model, budget, with_model=several_models):
+        st.markdown(sentence)
+    text, sign = pair_matrix(pairs, model, budget, list(board.board["strategy"].astype(str)))
+    st.dataframe(text.style.apply(lambda _, signs=sign: signs.map(_cell_style), axis=None), key="lb.h2h",
+                 placeholder="–")
+    st.download_button("Download head-to-head CSV", partial(_all_pairs_csv, board), file_name="head_to_head.csv",
+                       mime="text/csv", icon=":material/download:", key="lb.pairs_csv", on_click="ignore",
+                       help="Every pair at every budget, with its interval (drawn when clicked where not yet).")
+
+
+def _all_pairs_csv(board: Leaderboard) -> str:
+    return pairs_csv(board.pairs, board.cap) if board.pairs is not None else ""
 
 
 def _cell_style(sign: int) -> str:
@@ -329,11 +344,13 @@ def _cell_style(sign: int) -> str:
 
 
 def render_charts(board: Leaderboard) -> None:
-    st.altair_chart(accuracy_budget_chart(board.curve, f"budget ({cap_title(board.cap)})").properties(
-        height=CHART_HEIGHT), width="stretch", key="lb.chart.curve")
+    title = f"budget ({cap_title(board.cap)})"
+    spec = vega_spec(lambda: accuracy_budget_chart(board.curve, title, with_data=False).properties(height=CHART_HEIGHT))
+    st.vega_lite_chart(curve_data(board.curve), spec, width="stretch", key="lb.chart.curve")
     cost_col = st.radio("Cost axis", list(COST_AXES), format_func=COST_AXES.get, horizontal=True, key="lb.cost")
     marked = with_frontier(board.board, cost_col)
-    st.altair_chart(pareto_chart(marked, cost_col, COST_AXES[cost_col]).properties(height=CHART_HEIGHT),
-                    width="stretch", key="lb.chart.pareto")
+    spec = vega_spec(lambda: pareto_chart(marked, cost_col, COST_AXES[cost_col], with_data=False).properties(
+        height=CHART_HEIGHT))
+    st.vega_lite_chart(pareto_data(marked, cost_col), spec, width="stretch", key="lb.chart.pareto")
     frontier = summary(marked)["frontier"]
     st.caption(f"On the frontier ({COST_AXES[cost_col]}): {', '.join(frontier) or 'none'}")

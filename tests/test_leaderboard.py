@@ -19,7 +19,14 @@ import pytest
 from sqlalchemy import delete, insert
 from streamlit.testing.v1 import AppTest
 
-from app.leaderboard_charts import ON_FRONTIER, accuracy_budget_chart, pareto_chart
+from app.leaderboard_charts import (
+    ON_FRONTIER,
+    accuracy_budget_chart,
+    curve_data,
+    pareto_chart,
+    pareto_data,
+    vega_spec,
+)
 from app.leaderboard_page import full_results_csv
 from app.leaderboard_view import (
     LEADERBOARD_COLUMNS,
@@ -201,6 +208,8 @@ def chart_data(at: AppTest) -> dict[str, list[pd.DataFrame]]:
     for element in at.get("vega_lite_chart"):
         spec = json.loads(element.proto.spec)
         frames = [pa.ipc.open_stream(d.data.data).read_pandas() for d in element.proto.datasets]
+        if element.proto.data.data:  # the chart's own data (st.vega_lite_chart(data, spec))
+            frames.append(pa.ipc.open_stream(element.proto.data.data).read_pandas())
         charts[spec["title"] if isinstance(spec["title"], str) else spec["title"]["text"]] = frames
     return charts
 
@@ -277,6 +286,25 @@ def test_pareto_chart_marks_the_frontier_and_the_curve_has_bands(seeded):
     curve_rows = next(iter(curve_spec["datasets"].values()))
     assert sorted((r["strategy"], r["budget"], r["accuracy"]) for r in curve_rows) == [
         ("A", 100, 0.5), ("A", 1000, 1.0), ("B", 100, 0.0), ("B", 1000, 0.5), ("C", 100, 0.0), ("C", 1000, 0.0)]
+
+
+def test_the_pages_chart_specs_are_the_charts_without_their_data(seeded):
+    """The page sends its charts as specs written without Altair's validation, their data apart:
+    the specs are the full charts' with the data left out, and valid Vega-Lite."""
+    import altair as alt
+
+    board = compute_leaderboard(strategy_results(store=seeded), "total_tokens", n_boot=100)
+
+    def without_data(spec: dict) -> dict:
+        spec = {k: v for k, v in spec.items() if k not in ("data", "datasets", "config")}
+        return {**spec, "layer": [{k: v for k, v in layer.items() if k != "data"} for layer in spec["layer"]]}
+
+    for build, data in ((lambda **kw: accuracy_budget_chart(board.curve, **kw), curve_data(board.curve)),
+                        (lambda **kw: pareto_chart(board.board, **kw), pareto_data(board.board))):
+        page_spec = vega_spec(lambda build=build: build(with_data=False))
+        assert "datasets" not in page_spec and all("data" not in layer for layer in page_spec["layer"])
+        assert page_spec == without_data(build().to_dict())
+        alt.LayerChart.from_dict({**page_spec, "data": {"values": data.to_dict("records")}}, validate=True)
 
 
 def test_the_page_reads_a_subset_of_columns_equal_to_the_full_rows(seeded):
@@ -519,18 +547,22 @@ def head_to_head(store):
 def test_head_to_head_on_the_page(head_to_head):
     at = page()
     assert not at.exception
-    tabs = {t.label: t for t in at.tabs}
-    assert list(tabs) == ["256 tokens", "1,024 tokens"]
-    sentences = [m.value for m in tabs["1,024 tokens"].markdown]
-    # McNemar on 15 vs 0 discordant problems: p = 2 / 2^15; Holm over the 4 pairs shown multiplies by 4
+    picker = at.radio(key="lb.h2h.cell")
+    assert picker.options == ["256 tokens", "1,024 tokens"] and picker.value == "256 tokens"
+    assert len(at.dataframe) == 2  # the ranked table and one budget's head-to-head matrix
+    quiet = [m.value for m in at.markdown if m.value.startswith("At 256 tokens")]
+    assert quiet[0].startswith("At 256 tokens: no clear difference (smallest Holm-adjusted p = 1.00); with 30 problems")
+    picker.set_value("1,024 tokens")
+    at.run()
+    assert not at.exception
+    sentences = [m.value for m in at.markdown if m.value.startswith("At ")]
+    # McNemar on 15 vs 0 discordant problems: p = 2 / 2^15; Holm over the 4 pairs at both budgets multiplies by 4
     p_holm = 4 * 2 / 2**15
     assert sentences[0].startswith("At 1,024 tokens S beats T by +50 pts [")
     assert sentences[0].endswith(f"p = {p_holm:.3f} (Holm-adjusted) over 30 problems") or "p < 0.001" in sentences[0]
     assert any(s.startswith("At 1,024 tokens S beats U by +50 pts") for s in sentences)
-    assert not any("T beats U" in s or "U beats T" in s for s in sentences)
-    quiet = tabs["256 tokens"].markdown[0].value
-    assert quiet.startswith("At 256 tokens: no clear difference (smallest Holm-adjusted p = 1.00); with 30 problems")
-    matrix = tabs["1,024 tokens"].dataframe[0].value
+    assert not any("T beats U" in s or "U beats T" in s or s.startswith("At 256") for s in sentences)
+    matrix = at.dataframe[1].value
     assert matrix.loc["S", "T"].startswith("+50 [") and matrix.loc["T", "S"].startswith("-50 [")
     assert matrix.loc["T", "U"] == "+0 [0, 0]" and matrix.loc["S", "S"] == "—"
     table = the_table(at).set_index("strategy")
