@@ -7,7 +7,10 @@ optional ``item_id``; rows whose ``correct`` is NaN (no reference answer) are le
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -90,7 +93,14 @@ def rank_intervals_counts(cells: pd.DataFrame, keys: Sequence[str], *, results: 
     # sparser matrix. Whole sums are exact in either, so the ranges do not depend on the path.
     blas = _one_thread_blas() is not None
     dense = n_items * n_cells <= (DENSE_LIMIT if blas else min(DENSE_LIMIT, 4 * max(len(unique_pairs), 1)))
-    if dense:
+    memoised = dense and whole
+    if memoised:
+        # The resamples' item weights depend only on (seed, items, resamples), and the products are
+        # sums of whole numbers (exact in float32 in any order): both are kept, and a board
+        # recomputed after a few new results updates the products by the (cell, item) pairs that
+        # changed instead of multiplying everything again.
+        all_sums, all_counts = _dense_products(seed, n_items, n_boot, n_cells, unique_pairs, pair_sum, pair_count)
+    elif dense:
         dense_sum = np.zeros((n_cells, n_items), dtype=dtype)
         dense_count = np.zeros((n_cells, n_items), dtype=dtype)
         dense_sum[pair_cell, pair_item] = pair_sum
@@ -106,18 +116,22 @@ def rank_intervals_counts(cells: pd.DataFrame, keys: Sequence[str], *, results: 
     done = 0
     while done < n_boot:
         size = min(chunk, n_boot - done)
-        # Item weights of `size` resamples (how often each item was drawn, n_items draws each),
-        # items along the first axis: gathering and summing whole rows is what numpy does fastest.
-        draws = rng.integers(0, n_items, size=(size, n_items)) * size + np.arange(size)[:, None]
-        weights = np.bincount(draws.ravel(), minlength=n_items * size).reshape(n_items, size).astype(dtype)
-        if dense:
-            counts = _matmul(dense_count, weights).reshape(n_series, n_budgets, size)
-            sums = _matmul(dense_sum, weights).reshape(n_series, n_budgets, size)
+        if memoised:
+            counts = all_counts[:, done:done + size].reshape(n_series, n_budgets, size)
+            sums = all_sums[:, done:done + size].reshape(n_series, n_budgets, size)
         else:
-            w = weights[pair_item]  # pairs x resamples
-            counts = _per_cell(w * pair_count[:, None], starts, run_cells, n_cells).reshape(n_series, n_budgets, size)
-            w *= pair_sum[:, None]
-            sums = _per_cell(w, starts, run_cells, n_cells).reshape(n_series, n_budgets, size)
+            # Item weights of `size` resamples (how often each item was drawn, n_items draws each),
+            # items along the first axis: gathering and summing whole rows is what numpy does fastest.
+            weights = _weights_chunk(rng, n_items, size).astype(dtype)
+            if dense:
+                counts = _matmul(dense_count, weights).reshape(n_series, n_budgets, size)
+                sums = _matmul(dense_sum, weights).reshape(n_series, n_budgets, size)
+            else:
+                w = weights[pair_item]  # pairs x resamples
+                counts = _per_cell(w * pair_count[:, None], starts, run_cells, n_cells).reshape(n_series, n_budgets,
+                                                                                              size)
+                w *= pair_sum[:, None]
+                sums = _per_cell(w, starts, run_cells, n_cells).reshape(n_series, n_budgets, size)
         sums, counts = sums.astype(float), counts.astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
             curves = (sums / counts).transpose(2, 0, 1)  # NaN where no drawn item has a result in the cell
@@ -137,6 +151,117 @@ def rank_intervals_counts(cells: pd.DataFrame, keys: Sequence[str], *, results: 
     out.columns = keys
     out["rank_low"], out["rank_high"] = low, high
     return out
+
+
+def _weights_chunk(rng: np.random.Generator, n_items: int, size: int) -> np.ndarray:
+    """How often each item was drawn in each of `size` resamples of n_items draws (items x
+    resamples). Successive chunks from one generator give the same weights whatever their sizes."""
+    draws = rng.integers(0, n_items, size=(size, n_items)) * size + np.arange(size)[:, None]
+    return np.bincount(draws.ravel(), minlength=n_items * size).reshape(n_items, size)
+
+
+@dataclass
+class _Products:
+    """A dense rank bootstrap's weights and products, kept for the next board."""
+
+    weights: np.ndarray  # items x resamples, the smallest unsigned type that holds them
+    n_cells: int
+    pairs: np.ndarray  # (cell, item) keys, sorted
+    pair_sum: np.ndarray
+    pair_count: np.ndarray
+    sums: np.ndarray  # cells x resamples (float32)
+    counts: np.ndarray
+
+
+_products: OrderedDict[tuple[int, int, int], _Products] = OrderedDict()
+_products_lock = threading.Lock()
+MEMO_BOARDS = 3  # weights of this many (seed, items, resamples): ~10 MB each at 10,000 items
+DELTA_SHARE = 0.05  # changed (cell, item) pairs up to which the products are updated, not recomputed
+
+
+def forget_products() -> None:
+    """Drop the kept weights and products (benchmarks measure a cold start with it)."""
+    with _products_lock:
+        _products.clear()
+
+
+def _dense_products(seed: int, n_items: int, n_boot: int, n_cells: int, pairs: np.ndarray, pair_sum: np.ndarray,
+                    pair_count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cells' sums and counts in every resample (cells x resamples, float32), as the rank
+    bootstrap's dense product gives them: from the kept products plus the pairs that changed since,
+    or multiplied again. Whole numbers only (their sums are exact in float32 in any order)."""
+    key = (seed, n_items, n_boot)
+    with _products_lock:
+        kept = _products.get(key)
+        if kept is not None:
+            _products.move_to_end(key)
+    weights = kept.weights if kept is not None else _all_weights(seed, n_items, n_boot)
+    delta = _changed(kept, n_cells, pairs, pair_sum, pair_count) if kept is not None else None
+    if delta is not None:
+        cells, items, d_sum, d_count = delta
+        changed_items, columns = np.unique(items, return_inverse=True)
+        step = weights[changed_items].astype(np.float32)
+        d_sums = np.zeros((n_cells, len(changed_items)), dtype=np.float32)
+        d_counts = np.zeros((n_cells, len(changed_items)), dtype=np.float32)
+        d_sums[cells, columns] = d_sum
+        d_counts[cells, columns] = d_count
+        sums, counts = kept.sums + _matmul(d_sums, step), kept.counts + _matmul(d_counts, step)
+        if max(float(sums.max(initial=0)), float(counts.max(initial=0))) >= 2**24:  # no longer exact
+            delta = None
+    if delta is None:
+        cell, item = np.divmod(pairs, n_items)
+        dense_sum = np.zeros((n_cells, n_items), dtype=np.float32)
+        dense_count = np.zeros((n_cells, n_items), dtype=np.float32)
+        dense_sum[cell, item] = pair_sum
+        dense_count[cell, item] = pair_count
+        sums = np.empty((n_cells, n_boot), dtype=np.float32)
+        counts = np.empty((n_cells, n_boot), dtype=np.float32)
+        step = max(1, 4_000_000 // max(n_items, 1))
+        for begin in range(0, n_boot, step):
+            part = weights[:, begin:begin + step].astype(np.float32)
+            sums[:, begin:begin + step] = _matmul(dense_sum, part)
+            counts[:, begin:begin + step] = _matmul(dense_count, part)
+    if max(float(sums.max(initial=0)), float(counts.max(initial=0))) < 2**24:  # every partial sum exact
+        with _products_lock:
+            _products[key] = _Products(weights, n_cells, pairs, pair_sum, pair_count, sums, counts)
+            while len(_products) > MEMO_BOARDS:
+                _products.popitem(last=False)
+    return sums, counts
+
+
+def _all_weights(seed: int, n_items: int, n_boot: int) -> np.ndarray:
+    """Every resample's item weights (items x resamples), drawn as rank_intervals_counts draws them."""
+    rng = np.random.default_rng(seed)
+    out: np.ndarray | None = None
+    step = max(1, 4_000_000 // max(n_items, 1))
+    for begin in range(0, n_boot, step):
+        part = _weights_chunk(rng, n_items, min(step, n_boot - begin))
+        if out is None:
+            out = np.empty((n_items, n_boot), dtype=np.min_scalar_type(max(int(n_items), 1)))
+        out[:, begin:begin + part.shape[1]] = part
+    if out is None:
+        return np.zeros((n_items, 0), dtype=np.uint8)
+    return out.astype(np.uint8) if out.max(initial=0) < 256 else out  # an item is rarely drawn 10 times
+
+
+def _changed(kept: _Products, n_cells: int, pairs: np.ndarray, pair_sum: np.ndarray,
+             pair_count: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The (cell, item) pairs whose sums or counts differ from the kept ones (cells, items and the
+    differences), or None when the layout changed or too much did."""
+    if kept.n_cells != n_cells:
+        return None
+    keys = np.union1d(kept.pairs, pairs)
+    old_sum, old_count = np.zeros(len(keys)), np.zeros(len(keys))
+    new_sum, new_count = np.zeros(len(keys)), np.zeros(len(keys))
+    at_old, at_new = np.searchsorted(keys, kept.pairs), np.searchsorted(keys, pairs)
+    old_sum[at_old], old_count[at_old] = kept.pair_sum, kept.pair_count
+    new_sum[at_new], new_count[at_new] = pair_sum, pair_count
+    moved = np.flatnonzero((old_sum != new_sum) | (old_count != new_count))
+    if len(moved) > DELTA_SHARE * max(len(keys), 1):
+        return None
+    n_items = kept.weights.shape[0]
+    cells, items = np.divmod(keys[moved], n_items)
+    return cells, items, (new_sum - old_sum)[moved], (new_count - old_count)[moved]
 
 
 def _per_cell(values: np.ndarray, starts: np.ndarray, cells: np.ndarray, n_cells: int) -> np.ndarray:

@@ -363,3 +363,29 @@ def test_a_cell_is_drawn_again_only_when_its_pairs_changed(monkeypatch: pytest.M
     again = pair_table(**more, n_boot=100)
     assert again.complete()["n"].sum() > pair_table(**data, n_boot=100).tests["n"].sum()  # the new run pairs
     assert len(drawn) == cells + 1  # only the cell of the new result was drawn again
+
+
+def test_rank_ranges_after_one_more_result_update_the_kept_products_and_equal_a_fresh_bootstrap(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from reasoning import rank_intervals as module
+
+    rng = np.random.default_rng(4)
+    skill = {"A": 0.7, "B": 0.6, "C": 0.4}
+    data = pd.DataFrame([{"strategy": s, "model": "m", "budget": b, "item_id": f"q{i}",
+                          "correct": float(rng.random() < skill[s])}
+                         for i in range(300) for s in skill for b in (100, 1000) if rng.random() < 0.8])
+    module.forget_products()
+    first = rank_intervals(data, n_boot=300)
+    multiplied: list[int] = []
+    updates: list[bool] = []
+    real, changed = module._all_weights, module._changed
+    monkeypatch.setattr(module, "_all_weights", lambda *a: multiplied.append(1) or real(*a))
+    monkeypatch.setattr(module, "_changed", lambda *a: (lambda d: updates.append(d is not None) or d)(changed(*a)))
+    more = pd.concat([data, pd.DataFrame([{"strategy": "C", "model": "m", "budget": 1000, "item_id": "q7",
+                                           "correct": 1.0}])], ignore_index=True)
+    updated = rank_intervals(more, n_boot=300)
+    assert not multiplied and updates == [True]  # the kept weights served, the products were updated
+    module.forget_products()
+    fresh = rank_intervals(more, n_boot=300)
+    assert multiplied and updated.equals(fresh)
+    assert rank_intervals(data, n_boot=300).equals(first)  # and back: the products follow the data
