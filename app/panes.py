@@ -56,16 +56,24 @@ log = logging.getLogger(__name__)
 
 
 class EventRow(Protocol):
-    """What the fold reads of a stored event (storage.queries.StoredEvent has these)."""
+    """What the fold reads of a stored event (storage.queries.StoredEvent has these), read-only."""
 
-    seq: int
-    strategy_index: int | None
-    kind: str
-    label: str | None
-    payload: dict[str, Any]
-    elapsed: float
-    total_tokens: int | None
-    usd: float | None
+    @property
+    def seq(self) -> int: ...
+    @property
+    def strategy_index(self) -> int | None: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def label(self) -> str | None: ...
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
+    @property
+    def elapsed(self) -> float: ...
+    @property
+    def total_tokens(self) -> int | None: ...
+    @property
+    def usd(self) -> float | None: ...
 
 
 @dataclass

@@ -192,7 +192,7 @@ def decode_view(data: dict[str, Any], panes: list[dict[str, Any]],
                 ) -> RunView:
     """The RunView of encode_view's output; streams are StoredStream, loaded by
     stream_loader(pane index, stored stream) when first read (empty without a loader)."""
-    decoded_panes = []
+    decoded_panes: list[PaneView] = []
     for document in panes:
         index = document.get("index", len(decoded_panes))
 

@@ -114,7 +114,7 @@ _READERS: dict[str, Callable[[Mapping[str, Any], str], Event]] = {
     "spend": lambda d, _: SpendUpdate(_spent(d)),
     "partial": lambda d, _: PartialAnswer(d.get("answer"), d.get("confidence"), _spent(d)),
     "note": lambda d, label: Note(d.get("label") or label, d.get("text") or "", d.get("data")),
-    "state": lambda d, _: CallState(d.get("call"), d.get("state"), _spent(d)),
+    "state": lambda d, _: CallState(d.get("call", -1), d.get("state", ""), _spent(d)),  # no call: changes nothing
     "final": lambda d, _: FinalAnswer(d.get("answer"), d.get("stop") or "done", _spent(d), d.get("error"),
                                       app_version=d.get("app_version"), fingerprint=d.get("fingerprint"),
                                       stop_detail=d.get("stop_detail")),

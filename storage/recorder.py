@@ -166,8 +166,8 @@ class RunRecorder:
             self._schedule()
             return
 
-        for key in [k for k in self._open if k[0] == strategy_index]:
-            del self._open[key]
+        for open_key in [k for k in self._open if k[0] == strategy_index]:
+            del self._open[open_key]
         spent = None if isinstance(event, Note) else event.spent
         if spent is not None:
             self._spend[strategy_index] = spent

@@ -118,7 +118,8 @@ def test_the_fold_gives_the_same_view_from_live_events_and_from_stored_rows(stor
     for start in range(0, len(rows), 7):
         stepped.apply(rows[start:start + 7])
     assert shown(stepped) == shown(stored)
-    assert shown(ended_view(store, run_id, info.last_seq, len(info.strategies))) == shown(stored)
+    from_fold = ended_view(store, run_id, info.last_seq, len(info.strategies))
+    assert from_fold is not None and shown(from_fold) == shown(stored)
 
 
 def test_a_row_of_a_kind_this_version_does_not_know_is_reported_not_crashed_on(caplog):
@@ -159,7 +160,9 @@ def test_the_run_page_says_what_it_skipped_and_names_a_vote_share(store, runner)
     note's P(leader wins)."""
     run_id = record(runner, [("self_consistency", {"stop_rule": "beta", "max_samples": 4, "batch_size": 2})],
                     reference=None, replies=["Answer: 4", "Answer: 4", "Answer: 5", "Answer: 4"])
-    last = get_run(run_id, store=store).last_seq
+    info = get_run(run_id, store=store)
+    assert info is not None
+    last = info.last_seq
     with store.write() as conn:  # written by a newer version into the shared store
         conn.execute(insert(EventRow).values(run_id=run_id, seq=last + 1, strategy_index=0, kind="hologram",
                                              label=None, payload={"kind": "hologram"}, elapsed=1.0, wall=0.0))
