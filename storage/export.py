@@ -19,7 +19,8 @@ import pandas as pd
 
 from reasoning.config import current_settings
 from reasoning.entries import entry_budget, entry_labels
-from storage.importer import FORMAT, VERSION, check_export, import_checked
+from storage.import_checks import FORMAT, VERSION, check_export
+from storage.importer import import_checked
 from storage.leaderboard_reads import strategy_results
 from storage.queries import StoredEvent, curve_points, get_run, replay
 from storage.store import Store
@@ -73,7 +74,7 @@ def verdict(answer: str | None, correct: bool | None) -> str | None:
 
 def import_run_json(data: dict[str, Any], *, store: Store | None = None, on_clash: str = "refuse") -> str:
     """Load one exported run; returns its id in this store. Every field is checked first
-    (storage.importer.check_export) and the rows are written in one transaction. A run that was
+    (storage.import_checks.check_export) and the rows are written in one transaction. A run that was
     still active when exported is imported as interrupted (nothing here will finish it). Raises
     ImportRefused (a ValueError) for a malformed export, or, with on_clash="refuse", an id that
     already exists; on_clash="rename" gives such a run a new id (see storage.importer)."""

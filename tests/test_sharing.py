@@ -42,6 +42,7 @@ from storage import (
     replay,
     strategy_results,
 )
+from storage.import_checks import MAX_TEXT_CHARS
 from storage.importer import (
     MAX_FILE_BYTES,
     ImportRefused,
@@ -315,7 +316,7 @@ BAD_FILES = {
     "created is not a time": (_set("run.created", "yesterday"), "not an ISO 8601 time"),
     "id is a path": (_set("run.id", "../../etc/passwd"), "not a run id"),
     "model name too long": (_set("run.model", "m" * 201), "at most 200"),
-    "text too long": (_set("run.problem", "x" * (importer.MAX_TEXT_CHARS + 1)), "characters; at most"),
+    "text too long": (_set("run.problem", "x" * (MAX_TEXT_CHARS + 1)), "characters; at most"),
     "NUL in text": (_set("run.problem", "a\x00b"), "NUL"),
     "lone surrogate": (_set("run.reference", "\ud800"), "surrogate"),
     "knobs nested too deep": (_set("strategies.0.knobs", json.loads('{"a":' * 40 + "1" + "}" * 40)), "nested"),
