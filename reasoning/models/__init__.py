@@ -5,8 +5,6 @@ from __future__ import annotations
 from reasoning.model_protocol import Model, ModelConfigError, ModelError
 from reasoning.models.providers import PROVIDER_INFO, ProviderInfo, provider_info, provider_of, providers
 
-PROVIDERS = tuple(PROVIDER_INFO)  # the built-ins: local, openai, anthropic, fake
-
 
 def get_model(spec: str, **options) -> Model:
     """Build a model: "local" (bundled SmolLM2), "local:/path/model.gguf", "openai:gpt-4o-mini"
@@ -23,4 +21,4 @@ def get_model(spec: str, **options) -> Model:
     return info.builder()(name, **options)
 
 
-__all__ = ["PROVIDERS", "PROVIDER_INFO", "ModelConfigError", "ModelError", "ProviderInfo", "get_model", "provider_of"]
+__all__ = ["PROVIDER_INFO", "ModelConfigError", "ModelError", "ProviderInfo", "get_model", "provider_of"]
