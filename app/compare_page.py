@@ -22,8 +22,8 @@ from app.controls import (
     unsupported_strategies,
 )
 from app.form_fields import K, whole_number
+from app.markdown_text import literal_markdown
 from app.model_picker import ModelChoice, capability_model, model_inputs
-from app.panes import literal_markdown
 from app.state import action_key, page_path, runner, take_run_slot
 from app.uploads import UPLOAD_TYPES, read_upload
 from reasoning.budget import Budget

@@ -16,8 +16,8 @@ from typing import Any
 import streamlit as st
 
 from app.form_fields import WHOLE_FORMAT, K, set_default, whole_number
+from app.markdown_text import literal_markdown
 from app.model_picker import ModelChoice
-from app.panes import literal_markdown
 from reasoning.budget import Budget
 from reasoning.config import Limits
 from reasoning.cost_estimate import CostEstimate, cap_bound_usd

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.panes import literal_markdown
+from app.markdown_text import literal_markdown
 from storage.importer import MAX_FILE_BYTES, ImportRefused, import_export_data, read_export_stream
 from storage.store import Store
 

@@ -21,7 +21,8 @@ import streamlit as st
 
 from app.charts import quality_chart, quality_steps, spend_chart, spend_frame
 from app.html_export import run_html
-from app.panes import RunView, literal_markdown, shown_spend
+from app.markdown_text import literal_markdown
+from app.panes import RunView, shown_spend
 from app.run_panes import PANE_MIN_WIDTH, STATUS_COLORS, pane_title, render_panes, stored_verdict
 from app.run_replay import REPLAY_SPEEDS, replay_key, replay_state, replay_step, start_replay
 from app.run_summary import entry_row, markdown_table, summary_headline, summary_records

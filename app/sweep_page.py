@@ -22,8 +22,8 @@ import streamlit as st
 from app.controls import strategy_inputs
 from app.demo import DemoSizeError, demo_plan
 from app.form_fields import WHOLE_FORMAT, whole_number
+from app.markdown_text import literal_markdown
 from app.model_picker import ModelChoice, model_inputs
-from app.panes import literal_markdown
 from app.state import action_key, store
 from app.sweep_progress import ACTIVE, OPEN_WHEN_DONE, S, follow_sweeps
 from app.sweep_request import MAX_BUILTIN_PROBLEMS, MAX_REPEATS, checked_plan, whole_count

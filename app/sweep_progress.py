@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app.panes import literal_markdown
+from app.markdown_text import literal_markdown
 from app.state import page_path, store
 from reasoning.sweep import SweepProgress
 from storage.sweeps import SweepInfo, get_sweep, list_sweeps, sweep_handle

@@ -168,7 +168,7 @@ def _rule_text(tally: pd.DataFrame) -> str:
 def _render_tree(pane: PaneView) -> None:
     import streamlit as st
 
-    from app.panes import literal_markdown
+    from app.markdown_text import literal_markdown
 
     tree = search_tree(pane)
     if tree is None:

@@ -32,6 +32,7 @@ from app.controls import (
     parse_budget,
     strategy_title,
 )
+from app.markdown_text import literal_markdown
 from app.model_picker import (
     FAKE_REPLY,
     KeyChoice,
@@ -47,7 +48,6 @@ from app.panes import (
     NoteView,
     RunView,
     confidence_text,
-    literal_markdown,
     note_data_text,
     shown_spend,
     spend_bar,
