@@ -163,7 +163,7 @@ def test_every_pane_shows_its_answer_verdict_stop_and_output(store: Store, finis
     sc = block(at, "pane-1")
     assert any(m.startswith("Latest decision · **stop**:") for m in texts(sc, "markdown"))
     assert "**votes**: sample 3: 4 · votes: 4 ×3" in texts(sc, "markdown")
-    assert "confidence 100%" in texts(block(at, "answer-1"), "caption")
+    assert "vote share 100%" in texts(block(at, "answer-1"), "caption")  # its confidence is the vote share
     assert [e.label for e in block(at, "streams-1").expander] == [f"sample {i} · {len(REASONING)} chars"
                                                                  for i in (1, 2, 3)]
 
