@@ -6,7 +6,10 @@ few hundred packed rows, brought up to date with what ended since; app.leaderboa
 computes the boards from it, the same as from the rows), kept in memory per store
 (app/results_cache.py), and boards are cached per filter set and `results_version` (a cheap
 fingerprint of the ended results), so a widget click does not reread the store and a new result is
-never hidden behind a stale cache. Script thread only.
+never hidden behind a stale cache. A computed board is also kept in the store (app.stored_boards)
+while the results it counts are the same, so a new session reads it instead of computing it; the
+head to head shows one (model, budget) cell at a time and draws its intervals when it is shown.
+Script thread only.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from functools import partial
 
 import streamlit as st
 
+from app import stored_boards
 from app.head_to_head import SIGNIFICANCE, pair_matrix, pair_sentences, pairs_csv
 from app.html_leaderboard import page_report
 from app.leaderboard_charts import (
@@ -31,6 +35,7 @@ from app.leaderboard_summary import (
     caps_present,
     date_span,
     filter_options,
+    head_to_head,
     result_count,
     scored_count,
 )
@@ -52,6 +57,7 @@ from app.leaderboard_view import (
 )
 from app.results_cache import SummaryCache
 from app.state import page_path, store
+from app.stored_boards import StoredLeaderboard
 from storage.leaderboard_reads import ResultsVersion, strategy_results
 from storage.result_summary import ResultSummary
 from storage.store import open_store
@@ -86,10 +92,17 @@ def load_summary(store_url: str, version: ResultsVersion | None = None) -> Resul
 
 @st.cache_resource(max_entries=CACHED_BOARDS, show_spinner="Computing metrics…")
 def cached_leaderboard(store_url: str, version: ResultsVersion, filters: LeaderboardFilters, cap: str,
-                       choice: RowChoice) -> Leaderboard:
+                       choice: RowChoice) -> StoredLeaderboard:
+    """The board of these filters: kept in this process per summary version, and in the store
+    (app.stored_boards) for new sessions and other processes while the results are the same."""
     selection = Selection(load_summary(store_url, version), filters)
-    return summary_leaderboard(selection, cap, split_knobs=choice.split_knobs,
-                               include_over_cap=choice.include_over_cap, pool_versions=choice.pool_versions)
+
+    def compute() -> Leaderboard:
+        return summary_leaderboard(selection, cap, split_knobs=choice.split_knobs,
+                                   include_over_cap=choice.include_over_cap, pool_versions=choice.pool_versions)
+
+    return stored_boards.leaderboard(open_store(store_url), selection, filters, cap, choice, compute,
+                                     lambda order: head_to_head(selection, cap, order, choice=choice))
 
 
 def render_leaderboard_page() -> None:
@@ -143,13 +156,15 @@ def render_leaderboard_page() -> None:
                 "answer (typed on the Compare page, or from a dataset item) are scored.")
         return
 
-    board = cached_leaderboard(the_store.url, version, filters, cap, choice)
+    stored = cached_leaderboard(the_store.url, version, filters, cap, choice)
+    board = stored.board
     if board.board.empty:
         st.info(f"No scored result ran with a {cap_title(cap)} cap.")
         return
     render_board(board, filters, choice)
     if board.board["rank"].notna().any():
         render_head_to_head(board)
+        stored.save_drawn()  # the cell just drawn, for the next reader
         render_charts(board)
 
 

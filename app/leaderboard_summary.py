@@ -12,6 +12,7 @@ No Streamlit here.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date
@@ -33,7 +34,17 @@ from app.leaderboard_view import (
 )
 from reasoning import leaderboard_metrics, metrics
 from reasoning.budget import CAP_NAMES
-from storage.result_groups import COST, EPOCH, NO_VERDICT, OUTCOME_CODES, outcome_of, scored_mask, verdict_of
+from reasoning.pair_table import PairTable, pair_table
+from storage.result_groups import (
+    COST,
+    EPOCH,
+    KEY_COLUMNS,
+    NO_VERDICT,
+    OUTCOME_CODES,
+    outcome_of,
+    scored_mask,
+    verdict_of,
+)
 from storage.result_summary import ResultSummary
 
 KEYS = ["strategy", "model"]
@@ -112,6 +123,27 @@ class Selection:
         return self.positions[self.group_sizes() > 0]
 
 
+    def digest(self) -> str:
+        """A fingerprint of everything a board reads of the selected results: each selected group's
+        values, its results (item, time, entry, outcome), cost sums and failures' reasons, and with
+        dates the selected results and their costs. Equal digests give equal boards (the filters
+        and row choices aside), whatever the summary's version says."""
+        summary, digest = self.summary, hashlib.blake2b(digest_size=32)
+        groups = summary.groups.iloc[self.positions]
+        digest.update(json.dumps(groups[list(KEY_COLUMNS)].astype(object).where(groups[list(KEY_COLUMNS)].notna())
+                                 .to_numpy().tolist(), default=str).encode())
+        digest.update(groups[["results", "start", "stop", "sum_tokens", "sum_usd", "sum_seconds"]]
+                      .to_numpy(dtype=float).tobytes())
+        for position, start, stop in zip(self.positions, groups["start"], groups["stop"], strict=True):
+            digest.update(summary.rows[int(start):int(stop)].tobytes())
+            digest.update(json.dumps(summary.reasons[position]).encode())
+        if self.dated:
+            digest.update(json.dumps([self.low, self.high]).encode())
+            digest.update(self.index.tobytes())
+            digest.update(summary.costs()[self.index].tobytes())
+        return digest.hexdigest()
+
+
 def _micros(timestamp: pd.Timestamp) -> int:
     return int((timestamp.tz_convert("UTC") - EPOCH) // pd.Timedelta(microseconds=1))
 
@@ -145,6 +177,14 @@ def compute_leaderboard(selection: Selection, cap: str, *, n_boot: int = 1000, s
     counted = summary_counts(selection, cap, choice)
     return finish_leaderboard(counted.counts, counted.pairs, cap, choice, n_boot=n_boot, seed=seed, paired=paired,
                               over_cap=counted.over_cap, versions=counted.versions)
+
+
+def head_to_head(selection: Selection, cap: str, order: list[str], *, choice: RowChoice | None = None,
+                 n_boot: int = 1000, seed: int = 0) -> PairTable:
+    """The head-to-head of compute_leaderboard's board (`order`: its strategies, ranked) alone."""
+    pairs = summary_counts(selection, cap, choice).pairs
+    return pair_table(pairs.model, pairs.budget, pairs.series, pairs.item, pairs.correct, order=order, n_boot=n_boot,
+                      seed=seed)
 
 
 @dataclass(frozen=True)

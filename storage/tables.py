@@ -246,3 +246,17 @@ class ResultSummaryState(Base):
     results: Mapped[int]
     newest: Mapped[datetime | None]
     updated: Mapped[datetime]
+
+
+class LeaderboardBoard(Base):
+    """A computed leaderboard kept for the next reader (revision 0006): per set of filters and row
+    choices (`key`), the board, its intervals and the head-to-head drawn so far (`data`), with a
+    digest of the summarised results it was computed from; stale once that digest changes."""
+
+    __tablename__ = "leaderboard_board"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    results: Mapped[int]  # how many results the board counted (for reading the table by hand)
+    stored: Mapped[datetime]
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -41,8 +41,8 @@ def index_names(store: Store, table: str) -> set[str]:
     return {ix["name"] for ix in inspect(store.engine).get_indexes(table)}
 
 
-def test_head_is_the_summaries_revision():
-    assert head_revision() == "0005"
+def test_head_is_the_stored_boards_revision():
+    assert head_revision() == "0006"
 
 
 def test_an_empty_database_upgrades_to_head_matching_the_tables(bare_store):

@@ -1,0 +1,159 @@
+"""Computed leaderboards kept in the store (storage.board_store), so a new session or a server just
+started reads a board instead of bootstrapping every result again. No Streamlit here.
+
+A board is stored under a key naming what it was asked for (filters, budget axis, row choices,
+resamples, seed, and the code that computes boards: a new version of the metrics never reads an
+old board) with the digest of the summarised results it was computed from
+(app.leaderboard_summary.Selection.digest): a result added, deleted or imported changes the
+digest, and the next reader computes the board again. The head-to-head's intervals are drawn per
+(model, budget) cell when a cell is shown; a stored board carries the cells drawn so far and is
+stored again when more are (a missing cell is drawn from the results, as for a fresh board).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from app.leaderboard_summary import Selection
+from app.leaderboard_view import Leaderboard, LeaderboardFilters, RowChoice
+from reasoning.pair_table import PairTable
+from storage.board_store import read_board, write_board
+from storage.store import Store
+
+FORMAT = 1  # the layout of a stored board
+# The modules whose code decides a board's numbers: a change to any of them is a new key.
+BOARD_CODE = ("reasoning/metrics.py", "reasoning/leaderboard_metrics.py", "reasoning/bootstrap.py",
+              "reasoning/rank_intervals.py", "reasoning/pair_table.py", "reasoning/paired_stats.py",
+              "app/leaderboard_view.py", "app/leaderboard_summary.py", "app/stored_boards.py",
+              "storage/result_groups.py", "storage/result_summary.py")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _code_digest() -> str:
+    digest = hashlib.sha256(str(FORMAT).encode())
+    for name in BOARD_CODE:
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+CODE = _code_digest()
+
+
+def board_key(filters: LeaderboardFilters, cap: str, choice: RowChoice, *, n_boot: int = 1000, seed: int = 0) -> str:
+    asked = {"filters": asdict(filters), "cap": cap, "choice": asdict(choice), "n_boot": n_boot, "seed": seed,
+             "code": CODE}
+    return hashlib.sha256(json.dumps(asked, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class StoredLeaderboard:
+    """A board and where it is kept: `save_drawn` stores it again once more head-to-head cells
+    are drawn than when it was last stored."""
+
+    board: Leaderboard
+    store: Store
+    key: str
+    digest: str
+    _saved_missing: set = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def save_drawn(self) -> None:
+        table = self.board.head_to_head
+        if table is None:
+            return
+        with self._lock:
+            missing = set(table.missing())
+            if missing == self._saved_missing:
+                return
+            self._saved_missing = missing
+        _write(self)
+
+
+def leaderboard(store: Store, selection: Selection, filters: LeaderboardFilters, cap: str, choice: RowChoice,
+                compute: Callable[[], Leaderboard], pairs: Callable[[list[str]], PairTable], *, n_boot: int = 1000,
+                seed: int = 0) -> StoredLeaderboard:
+    """The stored board for these filters when it was computed from the same results, else
+    `compute()` (stored for the next reader). A stored board's head-to-head cells not drawn yet
+    are drawn, when first shown, from `pairs(order)`: the head-to-head of the same results with
+    the strategies in the board's order."""
+    key, digest = board_key(filters, cap, choice, n_boot=n_boot, seed=seed), selection.digest()
+    stored = read_board(store, key)
+    if stored is not None and stored.digest == digest:
+        try:
+            board = decode(stored.data, pairs, n_boot=n_boot, seed=seed)
+        except (ValueError, KeyError, struct.error, pa.ArrowException):
+            board = None  # written by another layout: computed again below
+        if board is not None:
+            missing = set(board.head_to_head.missing()) if board.head_to_head is not None else set()
+            return StoredLeaderboard(board, store, key, digest, missing)
+    out = StoredLeaderboard(compute(), store, key, digest)
+    out._saved_missing = set(out.board.head_to_head.missing()) if out.board.head_to_head is not None else set()
+    _write(out)
+    return out
+
+
+def _write(stored: StoredLeaderboard) -> None:
+    board = stored.board
+    write_board(stored.store, stored.key, stored.digest, int(pd.to_numeric(board.board["n"]).sum()), encode(board))
+
+
+# ---- the stored form --------------------------------------------------------------------------------
+
+
+def encode(board: Leaderboard) -> bytes:
+    """The board as bytes: a JSON header (its scalars, the head-to-head cells not drawn yet, the
+    frames' sizes) and each frame as an Arrow IPC stream (exact floats, nullable integers kept)."""
+    table = board.head_to_head
+    frames = {"board": board.board, "curve": board.curve}
+    if table is not None:
+        frames["pairs"] = table.tests
+    blobs = {name: _arrow(frame) for name, frame in frames.items()}
+    header = {"format": FORMAT, "cap": board.cap, "over_cap_left_out": board.over_cap_left_out,
+              "over_cap_included": board.over_cap_included, "versions": board.versions, "pooled": board.pooled,
+              "missing": [list(c) for c in table.missing()] if table is not None else None,
+              "frames": {name: len(blob) for name, blob in blobs.items()}}
+    head = json.dumps(header).encode()
+    return struct.pack("<I", len(head)) + head + b"".join(blobs.values())
+
+
+def decode(data: bytes, pairs: Callable[[list[str]], PairTable], *, n_boot: int = 1000,
+           seed: int = 0) -> Leaderboard:
+    """The board `encode` wrote; head-to-head cells it lacks are drawn from `pairs(order)` (order:
+    the board's strategies, as the head-to-head lists them)."""
+    (size,) = struct.unpack_from("<I", data)
+    header = json.loads(data[4:4 + size])
+    if header.get("format") != FORMAT:
+        raise ValueError(f"stored board format {header.get('format')}, not {FORMAT}")
+    frames, at = {}, 4 + size
+    for name, length in header["frames"].items():
+        frames[name] = pa.ipc.open_stream(data[at:at + length]).read_pandas()
+        at += length
+    board = frames["board"]
+    if "failure_reasons" in board.columns:  # Arrow gives arrays back; the page reads lists
+        board["failure_reasons"] = [list(r) if r is not None else [] for r in board["failure_reasons"]]
+    table = None
+    if header["missing"] is not None:
+        order = [str(s) for s in board["strategy"]]
+        table = PairTable.restored(frames["pairs"], [(str(m), float(b)) for m, b in header["missing"]],
+                                   lambda: pairs(order), n_boot=n_boot, seed=seed)
+    return Leaderboard(board=board, curve=frames["curve"], cap=header["cap"], head_to_head=table,
+                       over_cap_left_out=header["over_cap_left_out"], over_cap_included=header["over_cap_included"],
+                       versions=header["versions"], pooled=header["pooled"])
+
+
+def _arrow(frame: pd.DataFrame) -> bytes:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
