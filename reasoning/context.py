@@ -86,6 +86,10 @@ class Context:
         self._last_spend_update = self._started
         self.best_answer: str | None = None
         self.best_confidence: float | None = None
+        # The cap that cut the latest call short (its max_tokens lowered to what the cap could buy,
+        # and the reply ran into it), else None. A strategy that returns after such a call was
+        # ended by that cap, not by itself: run() reports stop "budget" naming it.
+        self.last_call_cut_by: str | None = None
 
     # ---- reading the budget -------------------------------------------------------------------
 
@@ -171,12 +175,10 @@ class Context:
             self._finish(call)
         usage = call.charged
         assert usage is not None  # _finish charged it
-        return Reply(
-            "".join(call.text),
-            thinking="".join(call.thinking),
-            usage=usage,
-            truncated=call.finish == "length" or (call.finish is None and usage.output_tokens >= granted),
-        )
+        truncated = call.finish == "length" or (call.finish is None and usage.output_tokens >= granted)
+        cut_by = [cap for cap, limit in limits.items() if limit == granted] if granted < max_tokens else []
+        self.last_call_cut_by = cut_by[0] if truncated and cut_by else None
+        return Reply("".join(call.text), thinking="".join(call.thinking), usage=usage, truncated=truncated)
 
     def _emit_provisional(self) -> None:
         """A SpendUpdate that counts what the calls in flight have streamed so far (flagged

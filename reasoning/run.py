@@ -149,7 +149,7 @@ async def run(
             yield item
 
     answer, stop, error = _outcome(task, ctx, deadline_hit=deadline_hit, cancelled=cancelled)
-    detail = stop_detail("seconds" if deadline_hit else _binding_cap(task), budget) if stop == "budget" else None
+    detail = stop_detail("seconds" if deadline_hit else _binding_cap(task, ctx), budget) if stop == "budget" else None
     if answer and answer != ctx.best_answer:
         yield PartialAnswer(answer, None, ctx.spent)
     yield FinalAnswer(answer, stop, ctx.spent, error=error, stop_detail=detail, **made_by)
@@ -263,13 +263,13 @@ def stop_detail(cap: str | None, budget: Budget) -> str:
     return f"stopped: {cap or 'budget'} cap"
 
 
-def _binding_cap(task: asyncio.Task) -> str | None:
-    """The cap a BudgetExhausted that ended the strategy names."""
+def _binding_cap(task: asyncio.Task, ctx: Context) -> str | None:
+    """The cap a BudgetExhausted that ended the strategy names, or the one that cut its last call."""
     if task.done() and not task.cancelled():
         exc = task.exception()
         if isinstance(exc, BudgetExhausted):
             return exc.cap
-    return None
+    return ctx.last_call_cut_by
 
 
 def _retrieve(task: asyncio.Task) -> None:
@@ -291,7 +291,7 @@ def _outcome(
     exc = task.exception()
     if exc is None:
         answer = task.result()
-        return (str(answer).strip() if answer else best), "done", None
+        return (str(answer).strip() if answer else best), "budget" if ctx.last_call_cut_by else "done", None
     if isinstance(exc, BudgetExhausted):
         return best, "budget", None
     if isinstance(exc, ModelError):

@@ -135,6 +135,22 @@ async def test_run_ends_done_with_events_in_order():
     assert isinstance(events[-2], PartialAnswer) or any(isinstance(e, PartialAnswer) for e in events)
 
 
+async def test_a_strategy_whose_last_call_a_cap_cut_short_stopped_at_that_cap():
+    # chain_of_thought's one call, lowered from 1,024 to what 80 tokens buy, ran into it: the cap
+    # ended the reasoning, so the stop says so (it said "done" with no answer).
+    model = FakeModel(replies="step " * 100 + "Answer: 4")
+    final = final_of(await collect(make_strategy("chain_of_thought"), model=model, budget=Budget(total_tokens=80)))
+    assert (final.answer, final.stop, final.stop_detail) == (None, "budget", "stopped: 80-token cap")
+    assert final.spent.total_tokens == 80
+
+
+async def test_a_call_its_own_max_tokens_cut_is_not_a_cap_stop():
+    model = FakeModel(replies="step " * 100 + "Answer: 4")
+    final = final_of(await collect(make_strategy("chain_of_thought", max_tokens=20), model=model,
+                                   budget=Budget(total_tokens=4000)))
+    assert (final.answer, final.stop, final.stop_detail) == (None, "done", None)
+
+
 async def test_run_turns_a_provider_error_into_an_error_stop_with_spend_kept():
     model = FakeModel(replies="one two three four five six seven", fail_after_tokens=3)
     final = final_of(await collect(make_strategy("chain_of_thought"), model=model))
