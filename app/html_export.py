@@ -37,7 +37,7 @@ from app.panes import STOP_STATUS, STOP_TEXT, RunView, note_data_text
 from app.run_summary import entry_row, summary_headline, summary_records
 from app.svg_charts import SvgChart, color
 from reasoning.budget import CAP_NAMES, Budget
-from reasoning.config import current_settings
+from reasoning.config import get_settings
 from reasoning.entries import entry_budget, entry_labels
 from reasoning.strategies.base import StrategyConfigError, strategy_class
 from storage.queries import RunInfo, StoredEvent, curve_points, get_run, replay
@@ -53,7 +53,7 @@ def run_html(run_id: str, *, store: Store | None = None) -> str | None:
     if info is None:
         return None
     return render_run_html(info, replay(run_id, store=store), curve_points(run_id, store=store),
-                           share_url=current_settings().run_link(run_id))
+                           share_url=get_settings().run_link(run_id))
 
 
 def render_run_html(info: RunInfo, events: Sequence[StoredEvent], curve: pd.DataFrame, *,

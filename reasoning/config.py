@@ -7,7 +7,7 @@ variables win over the file. Nested limits use a double underscore: BUDGET_ARENA
 from __future__ import annotations
 
 import os
-from functools import cache, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -129,15 +129,13 @@ def config_file() -> Path | None:
     return path if path.is_file() else None
 
 
-@cache
-def _cached() -> Settings:
-    return Settings()
-
-
-def current_settings() -> Settings:
-    """The settings as the environment and the config file say now, for values that may change
-    while the process runs (the store URL, the price file). Building Settings costs milliseconds and
-    pages ask on every repaint, so it is rebuilt only when a BUDGET_ARENA_ variable or the file changed."""
+def get_settings(*, fresh: bool = False) -> Settings:
+    """The settings as the environment and the config file say now. Building Settings costs
+    milliseconds and pages ask on every repaint, so they are rebuilt only when a BUDGET_ARENA_
+    variable or the file changed; fresh=True rebuilds them regardless (for a change to what else
+    the defaults read, such as the home directory the data directory's default lies in)."""
+    if fresh:
+        _settings_for.cache_clear()
     path = config_file()
     stamp = (str(path), path.stat().st_mtime_ns) if path is not None else None
     env = tuple(sorted((name, value) for name, value in os.environ.items() if name.startswith(ENV_PREFIX)))
@@ -147,10 +145,3 @@ def current_settings() -> Settings:
 @lru_cache(maxsize=16)
 def _settings_for(env: tuple[tuple[str, str], ...], config_stamp: tuple[str, int] | None) -> Settings:
     return Settings()
-
-
-def get_settings(*, fresh: bool = False) -> Settings:
-    """The process's settings (read once). fresh=True re-reads the environment and file."""
-    if fresh:
-        _cached.cache_clear()
-    return _cached()

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from reasoning.config import current_settings
+from reasoning.config import get_settings
 from reasoning.model_protocol import Usage
 from reasoning.models.providers import is_free
 
@@ -75,7 +75,7 @@ def price_file_path() -> Path:
     """BUDGET_ARENA_PRICES if set, else the config file's `prices`, else `<data dir>/prices.toml`
     (the file need not exist). The environment is read on every call so a changed variable counts."""
     explicit = os.environ.get(PRICES_ENV)
-    return Path(explicit).expanduser() if explicit else current_settings().prices_file
+    return Path(explicit).expanduser() if explicit else get_settings().prices_file
 
 
 def price_for(model_name: str, *, base_url: str | None = None) -> ModelPrice:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from reasoning.config import current_settings
+from reasoning.config import get_settings
 from reasoning.entries import entry_budget, entry_labels
 from storage.import_checks import FORMAT, VERSION, check_export
 from storage.importer import import_checked
@@ -57,7 +57,7 @@ def export_run_json(run_id: str, *, store: Store | None = None) -> dict[str, Any
         "events": [_event_json(e) for e in events],
         "curve_points": [{k: _jsonable(v) for k, v in row.items()} for row in curve.to_dict(orient="records")],
     }
-    link = current_settings().run_link(run_id)
+    link = get_settings().run_link(run_id)
     if link is not None:  # where the original lives, when this server has a public address
         data["share_url"] = link
     return data

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from reasoning.config import current_settings
+from reasoning.config import get_settings
 from storage.database import (
     BUSY_TIMEOUT_SECONDS,
     RunNotStored,
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 def default_url() -> str:
     """BUDGET_ARENA_DB (or `db` in the config file), else `<data dir>/budget-arena.db`: read as the
     settings are now, not as they were at start (BUDGET_ARENA_DB may change at run time)."""
-    return current_settings().db_url
+    return get_settings().db_url
 
 
 _stores: dict[str, Store] = {}
