@@ -181,7 +181,7 @@ def _duration(seconds: float) -> str:
 def _mini_board(sweep_id: str) -> None:
     """This sweep's leaderboard so far (the Leaderboard page has the charts and filters)."""
     from app.leaderboard_view import caps_present, compute_leaderboard, default_cap
-    from storage.queries import strategy_results
+    from storage.leaderboard_reads import strategy_results
 
     results = strategy_results(sweep_id=sweep_id, store=store())
     if results.empty or not results["correct"].notna().any():

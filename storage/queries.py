@@ -20,7 +20,7 @@ from reasoning.budget import Budget
 from reasoning.events import Event, event_from_dict
 from storage.ids import is_valid_run_id
 
-# Read through this module by the Sweep page and its tests until they import it from its own module.
+# Kept importable here for bench/store_at_scale.py until it imports it from its own module.
 from storage.leaderboard_reads import strategy_results as strategy_results
 from storage.query_support import _as_text, _store, _utc
 from storage.store import Store

@@ -21,7 +21,7 @@ from app.sweep_progress import progress_text, recent_table, shown_dataset, sweep
 from reasoning.config import get_settings
 from reasoning.datasets import DatasetError, load_dataset
 from reasoning.sweep import SweepProgress
-from storage.queries import strategy_results
+from storage.leaderboard_reads import strategy_results
 from storage.runner import get_runner
 from storage.store import Store, forget_store, open_store
 from storage.sweeps import get_sweep, sweep_handle
