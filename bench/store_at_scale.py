@@ -294,14 +294,19 @@ def rendered(at) -> None:  # type: ignore[no-untyped-def]
 class PageVisits:
     """`prepare` opens a new session on the page (untimed), `render` runs the page once.
     `clear_cache`: Streamlit's caches cleared first; `forget`: the memoised intervals too (a server
-    start)."""
+    start); `unstore`: the boards stored in `unstore` (a store) too (nothing ever computed)."""
 
     def __init__(self, page: str, query: dict[str, str] | None = None, *, clear_cache: bool = False,
-                 forget: bool = False):
+                 forget: bool = False, unstore: Store | None = None):
         self.page, self.query, self.clear_cache, self.forget = page, query, clear_cache, forget
+        self.unstore = unstore
         self.session = None
 
     def prepare(self) -> None:
+        if self.unstore is not None:
+            from storage.board_store import forget_boards
+
+            forget_boards(self.unstore)
         if self.forget:
             forget_everything()
         elif self.clear_cache:
@@ -335,14 +340,14 @@ def ensure_seeded(path: Path, results: int, reseed: bool) -> None:
 
 
 def forget_everything() -> None:
-    """A server start: Streamlit's caches and the memoised bootstrap intervals cleared."""
+    """A server start: Streamlit's caches and what the process memoised (bootstrap intervals, the
+    rank bootstrap's weights and products, head-to-head cells) cleared. Boards stored in the store
+    stay, as they would."""
     import streamlit as st
-
-    from reasoning.bootstrap import forget_intervals
 
     st.cache_data.clear()
     st.cache_resource.clear()
-    forget_intervals()
+    forget_process()
 
 
 def measure_leaderboard(store: Store, repeats: int, *, rows_too: bool) -> list[tuple[str, Timing]]:
@@ -354,18 +359,25 @@ def measure_leaderboard(store: Store, repeats: int, *, rows_too: bool) -> list[t
         compute_leaderboard,
         display_table,
     )
-    from reasoning.bootstrap import forget_intervals
-    from reasoning.pair_table import paired_comparisons_arrays
-    from storage.queries import strategy_results
+    from reasoning.pair_table import pair_table
+    from storage.leaderboard_reads import strategy_results
     from storage.result_summary import load_summary
 
     added: list[str] = []
     summary = load_summary(store)
     selection = Selection(summary, LeaderboardFilters())
     pairs = summary_counts(selection, "total_tokens").pairs
+
+    def head_to_head(cells: bool) -> None:
+        """Every pair's counts and tests, and the intervals of the cell the page shows first (or,
+        `cells`, of every cell)."""
+        table = pair_table(pairs.model, pairs.budget, pairs.series, pairs.item, pairs.correct)
+        table.complete() if cells else table.cell(*table.cells()[0])
+
     cold = PageVisits("leaderboard", clear_cache=True, forget=True)
+    unstored = PageVisits("leaderboard", clear_cache=True, forget=True, unstore=store)
     warm_memo = PageVisits("leaderboard", clear_cache=True)
-    rendered(app_page("leaderboard"))  # imports, first-run costs and the summary up to date
+    rendered(app_page("leaderboard"))  # imports, first-run costs, the summary up to date, the board stored
     session = app_page("leaderboard")
     rendered(session)
     figures: list[tuple[str, Timing]] = []
@@ -375,19 +387,22 @@ def measure_leaderboard(store: Store, repeats: int, *, rows_too: bool) -> list[t
             ("before: read every result (the page's columns)",
              timed(lambda: strategy_results(columns=LEADERBOARD_COLUMNS, store=store), repeats)),
             ("before: metrics from the rows (compute_leaderboard + table)",
-             timed(lambda: display_table(compute_leaderboard(rows, "total_tokens").board), repeats, forget_intervals)),
+             timed(lambda: display_table(compute_leaderboard(rows, "total_tokens").board), repeats, forget_process)),
         ]
     figures += [
         ("result summary read (load_summary)", timed(lambda: load_summary(store), repeats)),
-        ("metrics from the summary, nothing memoised (board, curves, rank ranges, head to head)",
-         timed(lambda: display_table(summary_board(Selection(load_summary(store), LeaderboardFilters()),
-                                                   "total_tokens").board), repeats, forget_intervals)),
-        ("head to head (paired stats of every pair at every budget), nothing memoised",
-         timed(lambda: paired_comparisons_arrays(pairs.model, pairs.budget, pairs.series, pairs.item, pairs.correct),
-               repeats, forget_intervals)),
-        ("**leaderboard page, new session after a server start** (AppTest; caches and memo empty)",
+        ("metrics from the summary, nothing memoised (board, curves, rank ranges, every head-to-head cell)",
+         timed(lambda: summary_board(Selection(load_summary(store), LeaderboardFilters()), "total_tokens").pairs,
+               repeats, forget_process)),
+        ("**head to head: every pair's test and the shown cell's intervals**, nothing memoised",
+         timed(lambda: head_to_head(False), repeats, forget_process)),
+        ("head to head: every pair's test and every cell's intervals, nothing memoised",
+         timed(lambda: head_to_head(True), repeats, forget_process)),
+        ("**leaderboard page, new session after a server start** (AppTest; caches and memo empty, board stored)",
          timed(cold.render, repeats, cold.prepare)),
-        ("leaderboard page, new session on a running server (AppTest; caches empty, intervals memoised)",
+        ("leaderboard page, first session ever (AppTest; nothing stored, cached or memoised)",
+         timed(unstored.render, repeats, unstored.prepare)),
+        ("leaderboard page, new session on a running server (AppTest; caches empty, memo kept, board stored)",
          timed(warm_memo.render, repeats, warm_memo.prepare)),
         ("leaderboard page, cache filled (a widget click)", timed(lambda: rendered(session), repeats)),
         ("**leaderboard page after a new result** (merge into the summary + metrics)",
@@ -395,6 +410,17 @@ def measure_leaderboard(store: Store, repeats: int, *, rows_too: bool) -> list[t
     ]
     remove_runs(store, added)  # the store is reused: keep its counts
     return figures
+
+
+def forget_process() -> None:
+    """What a process memoised (intervals, rank products, head-to-head cells)."""
+    from reasoning.bootstrap import forget_intervals
+    from reasoning.pair_table import forget_cells
+    from reasoning.rank_intervals import forget_products
+
+    forget_intervals()
+    forget_products()
+    forget_cells()
 
 
 def measure_share_link(store: Store, big: str, repeats: int) -> list[tuple[str, Timing]]:

@@ -50,6 +50,29 @@ def bootstrap_ci_counts(correct: np.ndarray, results: np.ndarray, *, n_boot: int
     return _kinds_ci(kinds.tobytes(), multiplicity.tobytes(), n_boot, ci, seed)
 
 
+def grouped_ci_counts(groups: np.ndarray, correct: np.ndarray, results: np.ndarray, n_groups: int, *,
+                      n_boot: int = 1000, ci: float = 0.95, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """bootstrap_ci_counts of every group's items at once: item i belongs to group ``groups[i]``
+    (0 .. n_groups-1). The kinds of all groups are found in one sort (a group's kinds in the order
+    item_kinds gives them), so only the groups whose kinds were not seen before are drawn."""
+    groups = np.asarray(groups, dtype=np.int64)
+    sums, counts = np.asarray(correct, dtype=float), np.asarray(results, dtype=float)
+    order = np.lexsort((counts, sums, groups))
+    g, s, c = groups[order], sums[order], counts[order]
+    starts = np.flatnonzero(np.r_[True, (g[1:] != g[:-1]) | (s[1:] != s[:-1]) | (c[1:] != c[:-1])]) if len(g) \
+        else np.zeros(0, dtype=np.int64)
+    multiplicity = np.diff(np.r_[starts, len(g)]).astype(np.int64)
+    kinds = np.stack([s[starts], c[starts]], axis=1)
+    bounds = np.searchsorted(g[starts], np.arange(n_groups + 1))
+    lows, highs = np.full(n_groups, np.nan), np.full(n_groups, np.nan)
+    for k in range(n_groups):
+        a, b = bounds[k], bounds[k + 1]
+        if a < b:
+            lows[k], highs[k] = _kinds_ci(np.ascontiguousarray(kinds[a:b]).tobytes(), multiplicity[a:b].tobytes(),
+                                          n_boot, ci, seed)
+    return lows, highs
+
+
 @lru_cache(maxsize=50_000)
 def _kinds_ci(kinds: bytes, multiplicity: bytes, n_boot: int, ci: float, seed: int) -> tuple[float, float]:
     """bootstrap_ci_counts of items described by their kinds (a pure function of its arguments, so

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reasoning.bootstrap import bootstrap_ci_counts
+from reasoning.bootstrap import grouped_ci_counts
 from reasoning.metrics import (
     ERRORED,
     FAILED,
@@ -115,13 +115,16 @@ def leaderboard_counts(counts: ResultCounts, n_boot: int = 1000, ci: float = 0.9
     errored = {_as_tuple(k): int(v) for k, v in zip(counts.errored[keys].itertuples(index=False, name=None),
                                                      counts.errored["errored"], strict=True)}
     rows: list[dict[str, Any]] = []
-    for key, group in cells.groupby(keys, sort=True):
+    # Each item's results over every budget: the overall interval resamples items.
+    per_item = cells.groupby([*keys, "item"], sort=True)[["correct", "n"]].sum()
+    series = per_item.groupby(level=list(range(len(keys))), sort=True).ngroup().to_numpy()
+    lows, highs = grouped_ci_counts(series, per_item["correct"].to_numpy(dtype=float),
+                                    per_item["n"].to_numpy(dtype=float), int(series.max()) + 1 if len(series) else 0,
+                                    n_boot=n_boot, ci=ci, seed=seed)
+    for position, (key, group) in enumerate(cells.groupby(keys, sort=True)):
         key_tuple = _as_tuple(key)
         ident = dict(zip(keys, key_tuple, strict=True))
-        # Each item's results over every budget: the overall interval resamples items.
-        per_item = group.groupby("item", sort=False)[["correct", "n"]].sum()
-        low, high = bootstrap_ci_counts(per_item["correct"].to_numpy(dtype=float), per_item["n"].to_numpy(dtype=float),
-                                        n_boot=n_boot, ci=ci, seed=seed)
+        low, high = float(lows[position]), float(highs[position])
         n = int(group["n"].sum())
         n_correct = float(group["correct"].sum())
         row: dict[str, Any] = {**ident, "n": n, "accuracy": n_correct / n, "ci_low": low, "ci_high": high}

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reasoning.bootstrap import bootstrap_ci_counts
+from reasoning.bootstrap import grouped_ci_counts
 
 GROUP_COLUMNS = ("strategy", "model")
 FAILED, ERRORED, OK = "failed", "errored", "ok"
@@ -184,14 +184,20 @@ def accuracy_by_budget_counts(cells: pd.DataFrame, keys: Sequence[str], n_boot: 
                               seed: int = 0) -> pd.DataFrame:
     """accuracy_by_budget from ``item_cells`` (one row per group, budget and item: n, correct)."""
     keys = [*keys, "budget"]
-    rows: list[dict[str, Any]] = []
-    for key, group in cells.groupby(keys, sort=True, dropna=False):
-        n = group["n"].to_numpy(dtype=float)
-        correct = group["correct"].to_numpy(dtype=float)
-        low, high = bootstrap_ci_counts(correct, n, n_boot=n_boot, ci=ci, seed=seed)
-        rows.append({**dict(zip(keys, _as_tuple(key), strict=True)), "n": int(n.sum()),
-                     "accuracy": float(correct.sum() / n.sum()), "ci_low": low, "ci_high": high})
-    return pd.DataFrame(rows, columns=[*keys, "n", "accuracy", "ci_low", "ci_high"])
+    columns = [*keys, "n", "accuracy", "ci_low", "ci_high"]
+    if cells.empty:
+        return pd.DataFrame(columns=columns)
+    grouped = cells.groupby(keys, sort=True, dropna=False)
+    codes = grouped.ngroup().to_numpy()
+    n_groups = int(codes.max()) + 1
+    n = cells["n"].to_numpy(dtype=float)
+    correct = cells["correct"].to_numpy(dtype=float)
+    lows, highs = grouped_ci_counts(codes, correct, n, n_groups, n_boot=n_boot, ci=ci, seed=seed)
+    totals, rights = np.bincount(codes, weights=n, minlength=n_groups), np.bincount(codes, weights=correct,
+                                                                                    minlength=n_groups)
+    rows = [{**dict(zip(keys, _as_tuple(key), strict=True)), "n": int(totals[k]), "accuracy": float(rights[k] / totals[k]),
+             "ci_low": float(lows[k]), "ci_high": float(highs[k])} for k, key in enumerate(grouped.groups)]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def item_cells(scored: pd.DataFrame, keys: Sequence[str], item_col: str = "item_id") -> pd.DataFrame:

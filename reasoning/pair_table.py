@@ -208,11 +208,11 @@ def pair_table(model: np.ndarray, budget: np.ndarray, series: np.ndarray, item: 
     return PairTable(frame, pending, n_boot=n_boot, ci=ci, seed=seed)
 
 
-def _cell_pairs(columns: dict[str, list], simple: list[tuple[int, int, int, int]], cell: tuple[Any, Any],
+def _cell_pairs(columns: dict[str, list], simples: list[tuple[int, int, int, int]], cell: tuple[Any, Any],
                 names: list[Any], ordered: list[int], local_series: np.ndarray, items: np.ndarray, rep: np.ndarray,
                 correct: np.ndarray) -> _CellDraw | None:
     """Append one cell's pairs to `columns` (in `ordered` order: each series with every later one).
-    A pair with one 0/1 pair per problem goes to `simple` (drawn with every such pair); the others
+    A pair with one 0/1 pair per problem goes to `simples` (drawn with every such pair); the others
     are returned, to be drawn from one resample of every problem any pair of the cell has (None:
     no such pair)."""
     runs = int(rep.max()) + 1
@@ -236,6 +236,10 @@ def _cell_pairs(columns: dict[str, list], simple: list[tuple[int, int, int, int]
     starts = np.flatnonzero(np.r_[True, key_item[1:] != key_item[:-1]])
     diff_sums = np.add.reduceat(np.where(both, values[:, first] - values[:, second], 0.0), starts, axis=0)
     pair_counts = np.add.reduceat(both.astype(float), starts, axis=0)
+    # A pair is simple when it has one pair per problem with a difference of -1, 0 or +1.
+    paired = pair_counts > 0
+    simple = np.all(pair_counts <= 1, axis=0) & np.all(~paired | np.isin(diff_sums, (-1.0, 0.0, 1.0)), axis=0)
+    problems, lost, won = paired.sum(axis=0), (diff_sums < 0).sum(axis=0), (diff_sums > 0).sum(axis=0)
     model, budget = cell
     drawn_rows: list[int] = []
     drawn: list[int] = []
@@ -255,11 +259,9 @@ def _cell_pairs(columns: dict[str, list], simple: list[tuple[int, int, int, int]
                             ("p", mcnemar_exact(a_only, b_only)), ("p_holm", float("nan")),
                             ("mdd", min_detectable_difference(count, (a_only + b_only) / count))):
             columns[name].append(value)
-        sums, counts = sign * diff_sums[:, p], pair_counts[:, p]
-        paired = counts > 0
-        if np.all(counts[paired] == 1) and np.all(np.isin(sums[paired], (-1.0, 0.0, 1.0))):
-            simple.append((row, int(np.count_nonzero(paired)), int(np.count_nonzero(sums < 0)),
-                           int(np.count_nonzero(sums > 0))))
+        if simple[p]:  # problems where a lost to b, and won
+            simples.append((row, int(problems[p]), int(lost[p] if sign > 0 else won[p]),
+                            int(won[p] if sign > 0 else lost[p])))
         else:
             drawn_rows.append(row)
             drawn.append(int(p))

@@ -283,7 +283,12 @@ def _log_auc(curves: np.ndarray, budgets: np.ndarray) -> np.ndarray:
         return out
     logs = np.log(budgets)
     present = ~np.isnan(curves.reshape(-1, n_budgets))
-    patterns, codes = np.unique(present, axis=0, return_inverse=True)
+    if n_budgets < 63:  # each pattern as one integer, the first budget its highest bit: the same order, faster
+        bits = np.left_shift(np.int64(1), np.arange(n_budgets - 1, -1, -1, dtype=np.int64))
+        keys, codes = np.unique(present.astype(np.int64) @ bits, return_inverse=True)
+        patterns = (keys[:, None] & bits) != 0
+    else:
+        patterns, codes = np.unique(present, axis=0, return_inverse=True)
     codes = codes.ravel()
     flat_curves = np.nan_to_num(curves.reshape(-1, n_budgets))
     flat_out = out.reshape(-1)

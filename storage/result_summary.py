@@ -56,6 +56,7 @@ class Refresh:
     version: ResultsVersion  # what the summary now holds
     rebuilt: bool  # everything was read again (else `changed` lists the groups that changed)
     changed: frozenset[int] = frozenset()
+    merged_from: ResultsVersion | None = None  # a merge: the summary it changed
 
 
 def state(store: Store) -> ResultsVersion | None:
@@ -78,7 +79,7 @@ def refresh(store: Store, version: ResultsVersion | None = None) -> Refresh:
         if held.count + len(newer) == version.count:
             changed = _merge(store, held, version, newer)
             if changed is not None:
-                return Refresh(version, rebuilt=False, changed=frozenset(changed))
+                return Refresh(version, rebuilt=False, changed=frozenset(changed), merged_from=held)
             return Refresh(state(store) or version, rebuilt=True)  # another process got there first
     return rebuild(store, version)
 
@@ -246,9 +247,48 @@ def summary_from_rows(version: ResultsVersion, groups: Sequence[Any], items: Ite
 def current_summary(store: Store, cached: ResultSummary | None = None,
                     version: ResultsVersion | None = None) -> ResultSummary:
     """The summary as of `version` (default: the store's ended results now): `cached` when it is
-    at that version, else the stored summary refreshed and read again."""
+    at that version, else the stored summary refreshed and read again (when this refresh merged
+    new results into `cached`'s summary, only the groups it changed are read)."""
     version = version if version is not None else results_version(store=store)
     if cached is not None and cached.version == version:
         return cached
-    refresh(store, version)
+    done = refresh(store, version)
+    if cached is not None and done.merged_from == cached.version:
+        spliced = _with_groups(store, cached, done)
+        if spliced is not None:
+            return spliced
     return load_summary(store)
+
+
+def _with_groups(store: Store, cached: ResultSummary, done: Refresh) -> ResultSummary | None:
+    """`cached` with the groups a merge changed read again, and the items it added; None when the
+    stored summary has moved on since (read it all)."""
+    columns = [getattr(ResultGroup, c) for c in ("id", *KEY_COLUMNS, "results", "created_min", "created_max",
+                                                 "rows", "failures")]
+    with store.read() as conn:
+        head = conn.execute(select(ResultSummaryState.results, ResultSummaryState.newest)
+                            .where(ResultSummaryState.id == STATE_ID)).first()
+        groups = conn.execute(select(*columns).where(ResultGroup.id.in_(sorted(done.changed)))
+                              .order_by(ResultGroup.id)).all()
+        items = conn.execute(select(ResultItem.code, ResultItem.key).where(ResultItem.code >= len(cached.items))
+                             .order_by(ResultItem.code)).all()
+    if head is None or ResultsVersion(int(head.results), _utc(head.newest)) != done.version \
+            or len(groups) != len(done.changed) or [code for code, _ in items] != list(
+                range(len(cached.items), len(cached.items) + len(items))):
+        return None
+    fresh = summary_from_rows(done.version, groups, [], store)
+    kept = ~cached.groups["id"].isin(fresh.groups["id"]).to_numpy()
+    parts = sorted([(int(i), cached, p) for p, i in enumerate(cached.groups["id"]) if kept[p]]
+                   + [(int(i), fresh, p) for p, i in enumerate(fresh.groups["id"])], key=lambda part: part[0])
+    frame = pd.concat([cached.groups.loc[kept], fresh.groups], ignore_index=True).sort_values("id", kind="stable")
+    arrays = [source.rows[int(source.groups["start"].iat[p]):int(source.groups["stop"].iat[p])]
+              for _, source, p in parts]
+    stops = np.cumsum([len(a) for a in arrays], dtype=np.int64)
+    frame["start"], frame["stop"] = stops - frame["results"].to_numpy(dtype=np.int64), stops
+    keys = np.empty(len(cached.items) + len(items), dtype=object)
+    keys[:len(cached.items)] = cached.items
+    for code, key in items:
+        keys[code] = key
+    rows = np.concatenate(arrays) if arrays else np.zeros(0, dtype=ROW)
+    return ResultSummary(done.version, frame.reset_index(drop=True), rows,
+                         [source.reasons[p] for _, source, p in parts], keys, store)

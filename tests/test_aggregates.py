@@ -153,6 +153,10 @@ def test_results_that_end_are_merged_and_equal_a_rebuild(seeded: Store) -> None:
     topped = current_summary(seeded, first)
     assert topped.version == results_version(store=seeded) and len(topped.rows) == len(first.rows) + \
         (topped.version.count - first.version.count)
+    read = load_summary(seeded)  # the merged groups read into the cached summary == the summary read whole
+    pd.testing.assert_frame_equal(topped.groups, read.groups)
+    assert topped.rows.tobytes() == read.rows.tobytes() and topped.reasons == read.reasons
+    assert topped.items.tolist() == read.items.tolist() and topped.version == read.version
     assert_same(*both(seeded, LeaderboardFilters()))  # the merged summary gives the rows' numbers
     merged = _content(seeded)
     result_summary.rebuild(seeded)
