@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from reasoning.budget import Budget  # noqa: E402
 from reasoning.config import Limits  # noqa: E402
 from reasoning.deployment_limits import check_request  # noqa: E402
-from reasoning.events import Event  # noqa: E402
+from reasoning.events import Delta, Event  # noqa: E402
 from storage import RunSpec, events_since, forget_store, get_run, get_runner, open_store, replay  # noqa: E402
-from storage.recorder import DELTA_KINDS, RunRecorder  # noqa: E402
+from storage.recorder import RunRecorder  # noqa: E402
 from storage.store import Store  # noqa: E402
 
 PROBLEM = "What is 2 + 2?"
@@ -104,13 +104,14 @@ def differences(run_id: str, emitted: list[tuple[int, Event]], store: Store) -> 
     emitted_other = defaultdict(list)
     stored_other = defaultdict(list)
     for index, event in emitted:
-        if event.kind in DELTA_KINDS:
-            emitted_text[(index, event.kind, event.label)] += event.text  # type: ignore[union-attr]
+        if isinstance(event, Delta):  # text and thinking (reasoning.events): compared as whole texts
+            emitted_text[(index, event.kind, event.label)] += event.text
         else:
             emitted_other[index].append(event.kind)
     for row in rows:
-        if row.kind in DELTA_KINDS:
-            stored_text[(row.strategy_index, row.kind, row.label)] += row.payload["text"]
+        stored = row.event  # read back as every reader does (reasoning.events.event_from_dict)
+        if isinstance(stored, Delta):
+            stored_text[(row.strategy_index, stored.kind, stored.label)] += stored.text
         else:
             stored_other[row.strategy_index].append(row.kind)
     if emitted_text != stored_text:
