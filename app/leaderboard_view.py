@@ -3,7 +3,7 @@ stored strategy results -> filters -> one budget axis -> which rows count (over-
 strategy versions) -> reasoning.metrics and reasoning.paired_stats -> display tables / CSV (the
 head-to-head's tables and sentences: app/head_to_head.py).
 
-Input rows are storage.queries.strategy_results: one per strategy run (an entry), joined with its
+Input rows are storage.leaderboard_reads.strategy_results: one per strategy run (an entry), joined with its
 run (strategy, knobs, model, dataset, item_id, sweep_id, created, status, correct, calls,
 output_tokens, total_tokens, usd, seconds, error, over_cap, fingerprint, and the entry's caps as
 budget_total_tokens, budget_output_tokens, budget_usd, budget_seconds).
@@ -37,7 +37,7 @@ CAP_TITLES = {
     "usd": "dollars",
     "seconds": "seconds",
 }
-# What the page reads from the store (storage.queries.strategy_results columns): enough for the
+# What the page reads from the store (storage.leaderboard_reads.strategy_results columns): enough for the
 # filters, the budget axis, knob variants and the metrics; the results CSV reads everything.
 # (In strategy_results' column order.)
 LEADERBOARD_COLUMNS = ("run_id", "strategy_index", "strategy", "knobs", "model", "dataset", "item_id", "sweep_id",

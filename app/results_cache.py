@@ -3,7 +3,7 @@ row) or as the store's result summary (SummaryCache: what the Leaderboard page r
 here; the page keeps one per store with st.cache_resource.
 
 Reading 100k results takes about a second; a sweep adds results every few seconds. So after the
-first read, a new version (storage.queries.results_version) is met by reading only the results
+first read, a new version (storage.leaderboard_reads.results_version) is met by reading only the results
 that ended between the two versions' newest finish times. The count must then match the new
 version's; when it does not (a deletion, a back-dated import, a clock out of step), everything is
 read again. Both reads stop at the version's newest finish time, so the frame is exactly the

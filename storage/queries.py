@@ -19,9 +19,6 @@ from sqlalchemy import func, select
 from reasoning.budget import Budget
 from reasoning.events import Event, event_from_dict
 from storage.ids import is_valid_run_id
-
-# Kept importable here for bench/store_at_scale.py until it imports it from its own module.
-from storage.leaderboard_reads import strategy_results as strategy_results
 from storage.query_support import _as_text, _store, _utc
 from storage.store import Store
 from storage.tables import ACTIVE_STATUSES, CurvePoint, Run, RunStrategy

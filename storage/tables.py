@@ -157,7 +157,7 @@ class Sweep(Base):
     updated: Mapped[datetime | None]
     finished: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16))
-    plan: Mapped[dict[str, Any]]  # reasoning.sweep.SweepPlan.as_dict()
+    plan: Mapped[dict[str, Any]]  # reasoning.sweep_plan.SweepPlan.as_dict()
     dataset: Mapped[str] = mapped_column(String(200))
     model: Mapped[str] = mapped_column(String(200))
     total_cells: Mapped[int]
