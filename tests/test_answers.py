@@ -24,6 +24,10 @@ EXTRACT = [
     ("Answer: 5\nWait, I made an error.\nAnswer: 6", "6"),  # the last Answer: wins
     ("**Answer:** $18", "$18"),
     ("Final answer: 72.", "72"),
+    ('Answer: "14"', "14"),  # quotes around the whole value (seen on the local model: "14" split the vote)
+    ("The answer is “14”.", "14"),
+    ('Answer: 5\'10"', '5\'10"'),  # quotes that are part of the value stay
+    ('Answer: "a" or "b"', '"a" or "b"'),
     ("Answer:\n\n  72", "72"),  # value on the next line
     ("42 apples and 3 oranges, Answer: 3", "3"),
     ("so the result is \\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),
@@ -162,6 +166,7 @@ def test_is_equivalent(predicted: str | None, reference: str, expected: bool) ->
 
 
 CHECK = [
+    ('Answer: "14"', "14", True),
     ("Step by step... so 6 * 7 = 42.\nAnswer: 42", "42", True),
     ("The answer is not 42, it is 41", "42", False),
     ("The answer is not 42, it is 41", "41", True),

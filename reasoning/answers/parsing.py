@@ -223,13 +223,19 @@ def _tidy(value: str | None) -> str | None:
     return _plain_value(value) or None
 
 
+_QUOTE_PAIRS = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "„": "“"}
+
+
 def _strip_wrappers(value: str) -> str:
-    """Markdown emphasis and code marks around a value, and a trailing full stop."""
+    """Markdown emphasis and code marks around a value, a pair of quotes around all of it
+    ('Answer: "14"' is 14, not a different answer from 14), and a trailing full stop."""
     before = None
     while value != before:
         before = value
         value = value.strip().strip("*_`").strip()
         value = re.sub(r"[.。]+$", "", value)
+        if len(value) >= 2 and _QUOTE_PAIRS.get(value[0]) == value[-1] and value[-1] not in value[1:-1]:
+            value = value[1:-1]
     return value
 
 
