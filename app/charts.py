@@ -15,7 +15,14 @@ from collections.abc import Mapping, Sequence
 import altair as alt
 import pandas as pd
 
-QUALITY_COLUMNS = ["series", "strategy_index", "seq", "tokens", "usd", "seconds", "answer", "quality", "point"]
+from app.panes import confidence_measure
+
+# measure: what a point's quality is (VERDICT, or the strategy's confidence: app.panes.Measure.axis).
+QUALITY_COLUMNS = ["series", "strategy_index", "seq", "tokens", "usd", "seconds", "answer", "quality", "point",
+                   "measure"]
+# A point's quality is 1 or 0 when its answer was judged against the reference (storage.recorder), else
+# the confidence its strategy reported (a vote share, a Q(b), a rating...), else none.
+VERDICT = "right (1) or wrong (0)"
 SPEND_COLUMNS = ["series", "strategy_index", "seconds", "tokens", "usd"]
 # Twelve saturated, distinct hues (tableau10's ten, whose 11th series repeated the 1st, plus two),
 # and a point shape and a dash pattern per series on top: two series never share all three, so
@@ -69,6 +76,9 @@ def quality_steps(points: pd.DataFrame, ends: pd.DataFrame | None = None,
                        for i, s in zip(frame["strategy_index"], frame["strategy"], strict=True)]
     frame["point"] = "answer"
     frame["quality"] = pd.to_numeric(frame["quality"], errors="coerce")
+    judged = frame["correct"].notna() if "correct" in frame else pd.Series(False, index=frame.index)
+    frame["measure"] = [VERDICT if j else confidence_measure(str(s)).axis
+                        for j, s in zip(judged, frame["strategy"], strict=True)]
     rows = [frame[QUALITY_COLUMNS]]
     if ends is not None and not ends.empty:
         extra = []
@@ -82,17 +92,38 @@ def quality_steps(points: pd.DataFrame, ends: pd.DataFrame | None = None,
             extra.append({"series": last["series"], "strategy_index": last["strategy_index"],
                           "seq": last["seq"], "tokens": max(end.tokens, last["tokens"]),
                           "usd": max(end.usd, last["usd"]), "seconds": last["seconds"],
-                          "answer": last["answer"], "quality": last["quality"], "point": "end"})
+                          "answer": last["answer"], "quality": last["quality"], "point": "end",
+                          "measure": last["measure"]})
         if extra:
             rows.append(pd.DataFrame(extra, columns=QUALITY_COLUMNS))
     return pd.concat(rows, ignore_index=True) if len(rows) > 1 else rows[0].reset_index(drop=True)
 
 
-def quality_chart(steps: pd.DataFrame, x: str = "tokens", *, quality_title: str = "quality",
+def quality_axis_title(steps: pd.DataFrame) -> str:
+    """The quality axis's title, for what its points are: "right (1) or wrong (0)" when every answer
+    was judged against a reference; else the confidences the strategies reported ("vote share or
+    Q(b)"); both when some answers could not be judged ("right (1) or wrong (0), else vote share")."""
+    if steps.empty or "measure" not in steps:
+        return "quality"
+    plotted = steps[steps["quality"].notna()].sort_values("strategy_index", kind="stable")
+    measures = list(dict.fromkeys(plotted["measure"].astype(str)))
+    confidences = _either([m for m in measures if m != VERDICT])
+    if VERDICT not in measures:
+        return confidences or "quality"
+    return f"{VERDICT}, else {confidences}" if confidences else VERDICT
+
+
+def _either(names: Sequence[str]) -> str:
+    """"a", "a or b", "a, b or c"."""
+    return " or ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)
+
+
+def quality_chart(steps: pd.DataFrame, x: str = "tokens", *, quality_title: str | None = None,
                   height: int = 260) -> alt.LayerChart:
     """Quality of each strategy's best answer against its spend, as step functions on one chart.
 
-    `steps` is `quality_steps(...)`; x is "tokens" or "usd". Dots mark the answers."""
+    `steps` is `quality_steps(...)`; x is "tokens" or "usd". Dots mark the answers. The y axis is
+    titled for what it plots (quality_axis_title) unless `quality_title` is given."""
     if x not in ("tokens", "usd"):
         raise ValueError(f"x must be 'tokens' or 'usd', got {x!r}")
     x_format = "$.4f" if x == "usd" else ",d"
@@ -100,14 +131,16 @@ def quality_chart(steps: pd.DataFrame, x: str = "tokens", *, quality_title: str 
     base = alt.Chart(steps).encode(
         x=alt.X(f"{x}:Q", title=X_TITLES[x], axis=alt.Axis(format="$~s" if x == "usd" else "~s"),
                 scale=from_zero(steps[x])),
-        y=alt.Y("quality:Q", title=quality_title, scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("quality:Q", title=quality_axis_title(steps) if quality_title is None else quality_title,
+                scale=alt.Scale(domain=[0, 1])),
         color=color,
     )
     line = base.mark_line(interpolate="step-after", strokeWidth=2).encode(strokeDash=dash)
     dots = base.mark_point(size=60, filled=True, opacity=1).encode(
         shape=shape,
         tooltip=[alt.Tooltip("series:N", title="strategy"), alt.Tooltip("answer:N"),
-                 alt.Tooltip("quality:Q", format=".2f"), alt.Tooltip(f"{x}:Q", format=x_format)],
+                 alt.Tooltip("quality:Q", format=".2f"), alt.Tooltip("measure:N", title="quality is"),
+                 alt.Tooltip(f"{x}:Q", format=x_format)],
     ).transform_filter(alt.datum.point == "answer")
     return alt.layer(line, dots).properties(height=height, autosize=FIT_WIDTH)
 

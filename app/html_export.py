@@ -28,12 +28,20 @@ from typing import Any
 
 import pandas as pd
 
-from app.charts import quality_steps, spend_frame
+from app.charts import quality_axis_title, quality_steps, spend_frame
 from app.html_page import app_version, page
 from app.html_page import attr_html as _a
 from app.html_page import text_html as _t
 from app.html_run_script import RUN_CSS, RUN_SCRIPT
-from app.panes import STOP_STATUS, STOP_TEXT, RunView, note_data_text
+from app.panes import (
+    NO_CONFIDENCE,
+    STOP_STATUS,
+    STOP_TEXT,
+    STOP_TEXT_UNANSWERED,
+    RunView,
+    confidence_text,
+    note_data_text,
+)
 from app.run_summary import entry_row, summary_headline, summary_records
 from app.svg_charts import SvgChart, color
 from reasoning.budget import CAP_NAMES, Budget
@@ -68,7 +76,7 @@ def render_run_html(info: RunInfo, events: Sequence[StoredEvent], curve: pd.Data
         f"<header><h1>{_t(title)}</h1>{_meta(info, labels, share_url, generated)}</header>",
         _problem(info),
         '<section><h2>Summary</h2>', _summary(info, view, labels), "</section>",
-        '<section><h2>Charts</h2>', _charts(view, curve, labels, has_reference=bool(info.reference)), "</section>",
+        '<section><h2>Charts</h2>', _charts(view, curve, labels), "</section>",
         _replay_controls(),
         '<section><h2>Entries</h2><noscript><p class="muted">The entries\' panes and the replay are drawn by '
         "this file's script: allow JavaScript to see them (the summary and charts above need none).</p>"
@@ -88,7 +96,7 @@ def _run_data(info: RunInfo, events: Sequence[StoredEvent], curve: pd.DataFrame,
     for event in events:
         row = None
         if event.strategy_index is not None and 0 <= event.strategy_index < len(info.strategies):
-            row = _compact(event, streams)
+            row = _compact(event, streams, info.strategies[event.strategy_index].strategy)
         # A run-level event or an unknown kind has no pane, but keeps its place (and its time).
         compact.append(row if row is not None else [round(float(event.elapsed) * 1000), -1, -1])
         position[event.seq] = len(compact)
@@ -112,14 +120,17 @@ def _run_data(info: RunInfo, events: Sequence[StoredEvent], curve: pd.DataFrame,
         "events": compact,
         "verdicts": verdicts,
         "stop_status": STOP_STATUS,  # a pane's badge, by FinalAnswer.stop: the recorder's mapping
-        "stop_text": STOP_TEXT,
+        # "Stopped: ..." by FinalAnswer.stop: [with an answer, without one] (app.panes.stop_text)
+        "stop_text": {stop: [text, STOP_TEXT_UNANSWERED[stop]] for stop, text in STOP_TEXT.items()},
+        "no_confidence": NO_CONFIDENCE,  # a final answer that is not the last partial one has none
     }
 
 
-def _compact(event: StoredEvent, labels: dict[str, int]) -> list[Any] | None:
+def _compact(event: StoredEvent, labels: dict[str, int], strategy: str) -> list[Any] | None:
     """[elapsed ms, entry, kind, ...]: text/thinking: label index, text; spend: spend; partial:
-    answer, confidence, spend; note: label, text, data text; final: answer, stop, error, spend, the
-    binding cap ("stopped: 300-token cap") on a budget stop."""
+    answer, confidence as the run page words it for `strategy` ("vote share 67%", "Q(b) 0.62":
+    app.panes.confidence_text), spend; note: label, text, data text; final: answer, stop, error,
+    spend, the binding cap ("stopped: 300-token cap") on a budget stop."""
     kind = KIND_CODES.get(event.kind)
     if kind is None:
         return None
@@ -133,7 +144,9 @@ def _compact(event: StoredEvent, labels: dict[str, int]) -> list[Any] | None:
     if event.kind == "spend":
         return [*head, spent]
     if event.kind == "partial":
-        return [*head, p.get("answer"), p.get("confidence"), spent]
+        confidence = p.get("confidence")  # a damaged row's non-number reads as none (a file still opens)
+        number = isinstance(confidence, int | float) and not isinstance(confidence, bool)
+        return [*head, p.get("answer"), confidence_text(confidence if number else None, strategy), spent]
     if event.kind == "note":
         return [*head, p.get("label", event.label or ""), p.get("text", ""), note_data_text(p.get("data"))]
     return [*head, p.get("answer"), p.get("stop"), p.get("error"), spent, p.get("stop_detail")]
@@ -231,10 +244,10 @@ def _summary(info: RunInfo, view: RunView, labels: Sequence[str]) -> str:
             + "".join(body) + "</tbody></table>")
 
 
-def _charts(view: RunView, curve: pd.DataFrame, labels: Sequence[str], *, has_reference: bool) -> str:
+def _charts(view: RunView, curve: pd.DataFrame, labels: Sequence[str]) -> str:
     out = []
     steps = quality_steps(curve, pd.DataFrame(view.end_spends()), dict(enumerate(labels)))
-    quality_title = "right (1) or wrong (0)" if has_reference else "confidence (self-reported)"
+    quality_title = quality_axis_title(steps)
     if steps.empty or steps["quality"].isna().all():
         out.append('<p class="muted">No answer with a quality to plot (no reference answer and no confidence).</p>')
     else:

@@ -1,10 +1,12 @@
 """The run file's static parts: the style and the script that draws one pane per entry from the
 run's events and replays them (app/html_export.py fills the page and its data).
 
-The script folds the events as app/panes.RunView does; the words it shows for how an entry
-stopped come with the data (app.panes.STOP_STATUS, the recorder's mapping, and STOP_TEXT), so
-they have one source. Text reaches the page only through textContent / createTextNode: nothing
-here parses HTML, and the page's policy runs no other script.
+The script folds the events as app/panes.RunView does; the words it shows come with the data, so
+they have one source: how an entry stopped (app.panes.STOP_STATUS, the recorder's mapping, and
+stop_text's words with and without an answer) and each partial answer's confidence as the run page
+words it for its strategy (app.panes.confidence_text: "vote share 67%", "Q(b) 0.62"). Text reaches
+the page only through textContent / createTextNode: nothing here parses HTML, and the page's policy
+runs no other script.
 """
 
 RUN_CSS = """
@@ -33,6 +35,10 @@ RUN_SCRIPT = r"""
   const EVENTS = DATA.events, LABELS = DATA.labels;
   const VERDICTS = new Map(DATA.verdicts.map(v => [v[0], v[1]]));
   const STOP_STATUS = DATA.stop_status, STOP_TEXT = DATA.stop_text;  // app.panes' words, passed in
+  function stopText(p) {  // [with an answer, without one]
+    const words = STOP_TEXT[p.stop];
+    return words ? words[p.best ? 0 : 1] : p.stop;
+  }
   const LENGTH = EVENTS.length ? EVENTS[EVENTS.length - 1][0] : 0;
   const openState = new Map();  // "pane/label" -> open, as the reader left it
   let panes = [], applied = 0, timer = null, clockStart = 0, pausedAt = 0, speed = 1, playing = false;
@@ -109,8 +115,7 @@ RUN_SCRIPT = r"""
                     el("span", "answer-text", p.best));
       const v = verdict(p, entry);
       if (v !== null) answer.append(" ", el("span", v ? "verdict-right" : "verdict-wrong", v ? "✓ right" : "✗ wrong"));
-      parts.push(answer, el("div", "small", p.conf === null || p.conf === undefined ? "no confidence reported"
-                                               : "confidence " + Math.round(p.conf * 100) + "%"));
+      parts.push(answer, el("div", "small", p.conf === null || p.conf === undefined ? DATA.no_confidence : p.conf));
     } else {
       answer.append(el("b", null, p.stop !== null ? "Final answer: none" : "No answer yet."));
       parts.push(answer);
@@ -119,7 +124,7 @@ RUN_SCRIPT = r"""
     if (error) parts.push(el("div", "error", error));
     if (p.stop !== null && p.spent) {  // as the run page words it (app/run_panes.py)
       const s = p.spent, detail = (p.detail || "").replace(/^stopped: /, "");
-      parts.push(el("div", "small", "Stopped: " + (STOP_TEXT[p.stop] || p.stop) + (detail ? " (" + detail + ")" : "") +
+      parts.push(el("div", "small", "Stopped: " + stopText(p) + (detail ? " (" + detail + ")" : "") +
         " · " + plural(s[0] + s[1], "token") + " in " + plural(s[6], "call") + " · $" + Number(s[4]).toFixed(4) +
         " · " + Number(s[5]).toFixed(1) + " s"));
     }

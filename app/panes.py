@@ -15,7 +15,7 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 # Model text as markdown lives in app.markdown_text; app.run_panes and tests/test_app_run.py import it from here.
 from app.markdown_text import literal_markdown  # noqa: F401
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from storage.queries import RunInfo
 
 STOP_TEXT = {"done": "finished", "budget": "budget reached", "error": "failed", "cancelled": "cancelled"}
+# An entry that stopped on its own ("done") with no answer did not finish the task: said so (run_summary's
+# NO_ANSWER row); the other stops read the same either way.
+STOP_TEXT_UNANSWERED = {**STOP_TEXT, "done": "finished without an answer"}
 # Where a model call stands (reasoning.call_states), least advanced first: a pane shows the most
 # advanced state among its calls in flight ("generating" while one call generates and another queues).
 CALL_STATES = ("queued", "loading model", "reading prompt", "generating")
@@ -370,25 +373,41 @@ def _amount(cap: str, value: float) -> str:
     return plural(int(value), "token" if cap == "total_tokens" else "output token")
 
 
+class Measure(NamedTuple):
+    """What a strategy's PartialAnswer.confidence is, in a pane ("vote share 67%") and on a chart's axis."""
+
+    name: str  # before the value in a pane
+    spec: str  # the value's format
+    axis: str  # the quality chart's axis names it so when no verdict stands in for it (app.charts)
+
+
 # What a built-in strategy's PartialAnswer.confidence measures, and how it reads: a vote share is a
 # fraction of votes; a rating is the model's own score in [0, 1] (a Q(b) or R of the strategy's paper),
 # shown as the strategy's notes show it. Not "confidence": a self-consistency pane read "confidence
 # 100%" beside its note's "P(leader wins)=0.750", which is the probability the leader stays ahead.
-CONFIDENCE_MEANS: dict[str, tuple[str, str]] = {
-    "self_consistency": ("vote share", "{:.0%}"),
-    "debate": ("vote share", "{:.0%}"),  # of the agents' answers in the last round
-    "anytime": ("Q(b)", "{:.2f}"),  # the checkpoint's quality estimate (reasoning.strategies.anytime)
-    "tree_of_thoughts": ("rated", "{:.2f}"),  # the state's self-evaluation
-    "value_tree": ("R", "{:.2f}"),  # the leaf's self-evaluated reward
+# The other built-in strategies report none; a plugin's is whatever it reports (REPORTED).
+CONFIDENCE_MEANS: dict[str, Measure] = {
+    "self_consistency": Measure("vote share", "{:.0%}", "vote share"),
+    "debate": Measure("vote share", "{:.0%}", "vote share"),  # of the agents' answers in the last round
+    "anytime": Measure("Q(b)", "{:.2f}", "Q(b)"),  # the checkpoint's quality estimate (reasoning.strategies.anytime)
+    "tree_of_thoughts": Measure("rated", "{:.2f}", "rating"),  # the state's self-evaluation
+    "value_tree": Measure("R", "{:.2f}", "reward R"),  # the leaf's self-evaluated reward
 }
+REPORTED = Measure("confidence", "{:.0%}", "reported confidence")
+NO_CONFIDENCE = "no confidence reported"
+
+
+def confidence_measure(strategy: str | None) -> Measure:
+    """What `strategy`'s confidence is (REPORTED for a strategy not in CONFIDENCE_MEANS, a plugin's)."""
+    return CONFIDENCE_MEANS.get(strategy or "", REPORTED)
 
 
 def confidence_text(confidence: float | None, strategy: str | None = None) -> str:
     """A partial answer's confidence named for what `strategy` measures ("vote share 67%"); a
     strategy not in CONFIDENCE_MEANS (a plugin's) says "confidence 67%"."""
     if confidence is None or (isinstance(confidence, float) and math.isnan(confidence)):
-        return "no confidence reported"
-    name, spec = CONFIDENCE_MEANS.get(strategy or "", ("confidence", "{:.0%}"))
+        return NO_CONFIDENCE
+    name, spec, _ = confidence_measure(strategy)
     return f"{name} {spec.format(confidence)}"
 
 
@@ -398,8 +417,11 @@ def verdict_text(correct: bool | None) -> str:
     return "right" if correct else "wrong"
 
 
-def stop_text(stop: str | None) -> str:
-    return STOP_TEXT.get(stop or "", stop or "")
+def stop_text(stop: str | None, *, answered: bool = True) -> str:
+    """How an entry stopped, by FinalAnswer.stop; `answered`: whether it has an answer to show (an
+    entry that stopped on its own with none "finished without an answer")."""
+    words = STOP_TEXT if answered else STOP_TEXT_UNANSWERED
+    return words.get(stop or "", stop or "")
 
 
 def note_data_text(data: Mapping[str, Any] | None, limit: int = 6) -> str:
