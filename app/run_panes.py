@@ -112,7 +112,7 @@ def render_pane(pane: PaneView, info: StrategyInfo | None, budget: dict[str, Any
 
 def _stop_words(pane: PaneView) -> str:
     """Why it stopped; on a budget stop the cap that bound ("budget reached: 1,500-token cap")."""
-    words = stop_text(pane.stop)
+    words = stop_text(pane.stop, answered=bool(pane.best_answer))  # "finished without an answer"
     detail = (pane.stop_detail or "").removeprefix("stopped: ")
     return f"{words} ({detail})" if detail else words
 
