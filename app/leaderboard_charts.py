@@ -7,6 +7,8 @@ strategy and model with mean costs, accuracy and ``on_frontier``).
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -152,3 +154,32 @@ def vega_spec(build: Callable[[], alt.TopLevelMixin]) -> dict[str, Any]:
         if not spec["config"]:
             del spec["config"]
     return spec
+
+
+_specs: dict[tuple, str] = {}  # a page's chart specs by what they depend on (a handful)
+_specs_lock = threading.Lock()
+
+
+def _spec(key: tuple, build: Callable[[], alt.TopLevelMixin]) -> dict[str, Any]:
+    with _specs_lock:
+        text = _specs.get(key)
+    if text is None:
+        text = json.dumps(vega_spec(build))
+        with _specs_lock:
+            _specs[key] = text
+    return json.loads(text)  # a fresh copy: the caller may change it
+
+
+def curve_spec(budget_title: str, height: int) -> dict[str, Any]:
+    """The page's accuracy-budget chart spec (vega_spec; data apart: curve_data). It depends only
+    on its title and height, so it is built once."""
+    return _spec(("curve", budget_title, height), lambda: accuracy_budget_chart(
+        pd.DataFrame(columns=["strategy", "budget"]), budget_title, with_data=False).properties(height=height))
+
+
+def pareto_spec(board: pd.DataFrame, cost_col: str, cost_title: str, height: int) -> dict[str, Any]:
+    """The page's cost-accuracy chart spec (vega_spec; data apart: pareto_data), built once per
+    cost axis and axis type."""
+    log = _log_scale_if_positive(pareto_data(board, cost_col)[cost_col]).type == "log"
+    return _spec(("pareto", cost_col, cost_title, log, height), lambda: pareto_chart(
+        board, cost_col, cost_title, with_data=False).properties(height=height))

@@ -22,14 +22,7 @@ import streamlit as st
 from app import stored_boards
 from app.head_to_head import SIGNIFICANCE, pair_matrix, pair_sentences, pairs_csv
 from app.html_leaderboard import page_report
-from app.leaderboard_charts import (
-    accuracy_budget_chart,
-    curve_data,
-    pareto_chart,
-    pareto_data,
-    series_labels,
-    vega_spec,
-)
+from app.leaderboard_charts import curve_data, curve_spec, pareto_data, pareto_spec, series_labels
 from app.leaderboard_summary import (
     Selection,
     caps_present,
@@ -359,13 +352,11 @@ def _cell_style(sign: int) -> str:
 
 
 def render_charts(board: Leaderboard) -> None:
-    title = f"budget ({cap_title(board.cap)})"
-    spec = vega_spec(lambda: accuracy_budget_chart(board.curve, title, with_data=False).properties(height=CHART_HEIGHT))
-    st.vega_lite_chart(curve_data(board.curve), spec, width="stretch", key="lb.chart.curve")
+    st.vega_lite_chart(curve_data(board.curve), curve_spec(f"budget ({cap_title(board.cap)})", CHART_HEIGHT),
+                       width="stretch", key="lb.chart.curve")
     cost_col = st.radio("Cost axis", list(COST_AXES), format_func=COST_AXES.get, horizontal=True, key="lb.cost")
     marked = with_frontier(board.board, cost_col)
-    spec = vega_spec(lambda: pareto_chart(marked, cost_col, COST_AXES[cost_col], with_data=False).properties(
-        height=CHART_HEIGHT))
-    st.vega_lite_chart(pareto_data(marked, cost_col), spec, width="stretch", key="lb.chart.pareto")
+    st.vega_lite_chart(pareto_data(marked, cost_col), pareto_spec(marked, cost_col, COST_AXES[cost_col], CHART_HEIGHT),
+                       width="stretch", key="lb.chart.pareto")
     frontier = summary(marked)["frontier"]
     st.caption(f"On the frontier ({COST_AXES[cost_col]}): {', '.join(frontier) or 'none'}")

@@ -97,7 +97,10 @@ def leaderboard(store: Store, selection: Selection, filters: LeaderboardFilters,
             missing = set(board.head_to_head.missing()) if board.head_to_head is not None else set()
             return StoredLeaderboard(board, store, key, digest, missing)
     out = StoredLeaderboard(compute(), store, key, digest)
-    out._saved_missing = set(out.board.head_to_head.missing()) if out.board.head_to_head is not None else set()
+    table = out.board.head_to_head
+    if table is not None and table.cells():
+        table.cell(*table.cells()[0])  # the cell a page shows first: drawn before storing
+    out._saved_missing = set(table.missing()) if table is not None else set()
     _write(out)
     return out
 

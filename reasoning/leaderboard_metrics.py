@@ -115,18 +115,26 @@ def leaderboard_counts(counts: ResultCounts, n_boot: int = 1000, ci: float = 0.9
     errored = {_as_tuple(k): int(v) for k, v in zip(counts.errored[keys].itertuples(index=False, name=None),
                                                      counts.errored["errored"], strict=True)}
     rows: list[dict[str, Any]] = []
+    # Each series' rows by one code (a groupby per series cost more than the metrics themselves).
+    grouped = cells.groupby(keys, sort=True)
+    codes = grouped.ngroup().to_numpy(dtype=float)  # NaN: a key with no value (left out, as groupby does)
+    kept = ~np.isnan(codes)
+    series, index = codes[kept].astype(np.int64), grouped.size().index
+    n_all, correct_all = cells["n"].to_numpy(dtype=float)[kept], cells["correct"].to_numpy(dtype=float)[kept]
     # Each item's results over every budget: the overall interval resamples items.
-    per_item = cells.groupby([*keys, "item"], sort=True)[["correct", "n"]].sum()
-    series = per_item.groupby(level=list(range(len(keys))), sort=True).ngroup().to_numpy()
-    lows, highs = grouped_ci_counts(series, per_item["correct"].to_numpy(dtype=float),
-                                    per_item["n"].to_numpy(dtype=float), int(series.max()) + 1 if len(series) else 0,
-                                    n_boot=n_boot, ci=ci, seed=seed)
-    for position, (key, group) in enumerate(cells.groupby(keys, sort=True)):
+    items = cells["item"].to_numpy(dtype=np.int64)[kept]
+    span = int(items.max()) + 1 if len(items) else 1
+    series_items, at = np.unique(series * span + items, return_inverse=True)
+    lows, highs = grouped_ci_counts(series_items // span, np.bincount(at, weights=correct_all),
+                                    np.bincount(at, weights=n_all), len(index), n_boot=n_boot, ci=ci, seed=seed)
+    totals = np.bincount(series, weights=n_all, minlength=len(index))
+    rights = np.bincount(series, weights=correct_all, minlength=len(index))
+    for position, key in enumerate(index):
         key_tuple = _as_tuple(key)
         ident = dict(zip(keys, key_tuple, strict=True))
         low, high = float(lows[position]), float(highs[position])
-        n = int(group["n"].sum())
-        n_correct = float(group["correct"].sum())
+        n = int(totals[position])
+        n_correct = float(rights[position])
         row: dict[str, Any] = {**ident, "n": n, "accuracy": n_correct / n, "ci_low": low, "ci_high": high}
         curve = curves.get(key_tuple, by_budget.iloc[0:0])
         # Plain lists from here: a merge per series cost more than the metrics themselves.

@@ -222,24 +222,28 @@ def _cell_pairs(columns: dict[str, list], simples: list[tuple[int, int, int, int
     key_item = keys // runs
     wide = np.full((len(keys), len(names)), np.nan)
     wide[key_codes.ravel(), local_series] = correct
-    present = ~np.isnan(wide)
-    values = np.where(present, wide, 0.0)
+    present = ~np.isnan(wide.T)  # strategies x (problem, run): each strategy's row contiguous
+    values = np.where(present, wide.T, 0.0)
+    shown = present.astype(float)
     first = np.array([f for i, f in enumerate(ordered) for _ in ordered[i + 1:]], dtype=np.int64)
     second = np.array([s for i, _ in enumerate(ordered) for s in ordered[i + 1:]], dtype=np.int64)
-    both = present[:, first] & present[:, second]
-    n = both.sum(axis=0)
-    right_first = np.where(both, values[:, first], 0.0).sum(axis=0)
-    right_second = np.where(both, values[:, second], 0.0).sum(axis=0)
-    up = (both & (values[:, first] > 0.5) & (values[:, second] < 0.5)).sum(axis=0)
-    down = (both & (values[:, first] < 0.5) & (values[:, second] > 0.5)).sum(axis=0)
-    # Per problem and pair: the difference sum and the number of pairs.
-    starts = np.flatnonzero(np.r_[True, key_item[1:] != key_item[:-1]])
-    diff_sums = np.add.reduceat(np.where(both, values[:, first] - values[:, second], 0.0), starts, axis=0)
-    pair_counts = np.add.reduceat(both.astype(float), starts, axis=0)
+    # Every pair's counts at once, as sums over the rows both strategies have (whole numbers: exact).
+    n = (shown @ shown.T)[first, second].astype(np.int64)
+    right = values @ shown.T  # [i, j]: i's right answers where j has a result too
+    right_first, right_second = right[first, second], right[second, first]
+    beats = (present & (values > 0.5)).astype(float) @ (present & (values < 0.5)).astype(float).T
+    up, down = beats[first, second].astype(np.int64), beats[second, first].astype(np.int64)
+    # Per pair and problem: the difference sum and the number of pairs (runs: sum each problem's).
+    differences = values[first] * shown[second] - values[second] * shown[first]
+    pairs_of = shown[first] * shown[second]
+    if runs > 1:
+        starts = np.flatnonzero(np.r_[True, key_item[1:] != key_item[:-1]])
+        differences = np.add.reduceat(differences, starts, axis=1)
+        pairs_of = np.add.reduceat(pairs_of, starts, axis=1)
     # A pair is simple when it has one pair per problem with a difference of -1, 0 or +1.
-    paired = pair_counts > 0
-    simple = np.all(pair_counts <= 1, axis=0) & np.all(~paired | np.isin(diff_sums, (-1.0, 0.0, 1.0)), axis=0)
-    problems, lost, won = paired.sum(axis=0), (diff_sums < 0).sum(axis=0), (diff_sums > 0).sum(axis=0)
+    paired = pairs_of > 0
+    simple = np.all(pairs_of <= 1, axis=1) & np.all(~paired | np.isin(differences, (-1.0, 0.0, 1.0)), axis=1)
+    problems, lost, won = paired.sum(axis=1), (differences < 0).sum(axis=1), (differences > 0).sum(axis=1)
     model, budget = cell
     drawn_rows: list[int] = []
     drawn: list[int] = []
@@ -268,10 +272,10 @@ def _cell_pairs(columns: dict[str, list], simples: list[tuple[int, int, int, int
             signs.append(sign)
     if not drawn:
         return None
-    problems = np.any(pair_counts[:, n > 0] > 0, axis=1)  # every problem any pair of the cell has
+    problems = np.any(paired[n > 0], axis=0)  # every problem any pair of the cell has
     orient = np.array(signs)[:, None]
-    return _CellDraw(np.array(drawn_rows, dtype=np.int64), orient * diff_sums[problems][:, drawn].T + 0.0,
-                     pair_counts[problems][:, drawn].T.copy())
+    return _CellDraw(np.array(drawn_rows, dtype=np.int64), orient * differences[drawn][:, problems] + 0.0,
+                     pairs_of[drawn][:, problems])
 
 
 def _simple_intervals(frame: pd.DataFrame, simple: list[tuple[int, int, int, int]], n_boot: int, ci: float,

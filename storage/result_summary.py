@@ -281,8 +281,9 @@ def _with_groups(store: Store, cached: ResultSummary, done: Refresh) -> ResultSu
     parts = sorted([(int(i), cached, p) for p, i in enumerate(cached.groups["id"]) if kept[p]]
                    + [(int(i), fresh, p) for p, i in enumerate(fresh.groups["id"])], key=lambda part: part[0])
     frame = pd.concat([cached.groups.loc[kept], fresh.groups], ignore_index=True).sort_values("id", kind="stable")
-    arrays = [source.rows[int(source.groups["start"].iat[p]):int(source.groups["stop"].iat[p])]
-              for _, source, p in parts]
+    bounds = {id(source): (source.groups["start"].to_numpy(dtype=np.int64), source.groups["stop"].to_numpy(dtype=np.int64))
+              for source in (cached, fresh)}
+    arrays = [source.rows[bounds[id(source)][0][p]:bounds[id(source)][1][p]] for _, source, p in parts]
     stops = np.cumsum([len(a) for a in arrays], dtype=np.int64)
     frame["start"], frame["stop"] = stops - frame["results"].to_numpy(dtype=np.int64), stops
     keys = np.empty(len(cached.items) + len(items), dtype=object)

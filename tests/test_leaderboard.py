@@ -23,8 +23,10 @@ from app.leaderboard_charts import (
     ON_FRONTIER,
     accuracy_budget_chart,
     curve_data,
+    curve_spec,
     pareto_chart,
     pareto_data,
+    pareto_spec,
     vega_spec,
 )
 from app.leaderboard_page import full_results_csv
@@ -305,6 +307,11 @@ def test_the_pages_chart_specs_are_the_charts_without_their_data(seeded):
         assert "datasets" not in page_spec and all("data" not in layer for layer in page_spec["layer"])
         assert page_spec == without_data(build().to_dict())
         alt.LayerChart.from_dict({**page_spec, "data": {"values": data.to_dict("records")}}, validate=True)
+    # the page's specs, built once per title and axis, are these charts' at its height
+    assert curve_spec("budget (tokens)", 300) == vega_spec(
+        lambda: accuracy_budget_chart(board.curve, with_data=False).properties(height=300))
+    assert pareto_spec(board.board, "mean_usd", "dollars", 300) == vega_spec(
+        lambda: pareto_chart(board.board, "mean_usd", "dollars", with_data=False).properties(height=300))
 
 
 def test_the_page_reads_a_subset_of_columns_equal_to_the_full_rows(seeded):
