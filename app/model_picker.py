@@ -74,11 +74,12 @@ def fake_enabled(env: Mapping[str, str] | None = None) -> bool:
 
 def offered_providers(limits: Limits, *, enable_fake: bool = False) -> list[str]:
     """Providers the UI offers: those the limits allow (and that the model list, if any, names)."""
-    families = set(limits.providers) | ({"fake"} if enable_fake else set())
+    doubles = {name for name, info in PROVIDER_INFO.items() if info.test_double}  # offered only if enabled
+    families = set(limits.providers) | (doubles if enable_fake else set())
     offered = [p.id for p in PROVIDERS.values() if p.family in families]
     if limits.models is not None:
         named = {m.partition(":")[0] for m in limits.models}
-        offered = [p for p in offered if PROVIDERS[p].family in named or p == "fake"]
+        offered = [p for p in offered if PROVIDERS[p].family in named | doubles]
     return offered
 
 

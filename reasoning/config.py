@@ -27,12 +27,12 @@ def default_data_dir() -> Path:
     return Path(os.environ.get(f"{ENV_PREFIX}DATA_DIR") or platformdirs.user_data_dir("budget-arena"))
 
 
-def _plugin_providers() -> list[str]:
-    # Imported when a Limits is built, not with this module: importing reasoning.models loads the
+def _default_providers() -> list[str]:
+    # Imported when a Limits is built, not with this module: the registry enrols the installed
     # plugins, whose code may import modules that import this one.
-    from reasoning.models.providers import plugin_provider_names
+    from reasoning.models.providers import default_offered
 
-    return plugin_provider_names()
+    return default_offered()
 
 
 class Limits(BaseModel):
@@ -46,9 +46,9 @@ class Limits(BaseModel):
     max_problem_chars: int = Field(20_000, gt=0, description="longest problem text")
     runs_per_session_per_hour: int | None = Field(None, gt=0, description="runs one browser session may start per hour")
     max_concurrent_runs: int = Field(16, gt=0, description="runs executing at once in one process")
-    providers: list[str] = Field(default_factory=lambda: ["local", "openai", "anthropic", *_plugin_providers()],
+    providers: list[str] = Field(default_factory=_default_providers,
                                  description="providers offered in the UI (default: the built-ins and "
-                                 "those of installed plugins)")
+                                 "those of installed plugins, test doubles apart)")
     models: list[str] | None = Field(None, description="if set, the only models offered (provider:name)")
     allow_host_keys: bool = Field(True, description="visitors may use the API keys of the host's environment")
     gguf_dirs: list[Path] | None = Field(

@@ -16,6 +16,7 @@ from reasoning.budget import Budget
 from reasoning.config import Limits
 from reasoning.context import MIN_USEFUL_TOKENS
 from reasoning.metering import INITIAL_MARGIN, Calibration
+from reasoning.models.providers import provider_info
 from reasoning.tokens import count_messages
 from reasoning.wording import number_text
 
@@ -110,17 +111,19 @@ def check_strategies(names: list[str], limits: Limits) -> list[str]:
 
 
 def check_model(model_spec: str, limits: Limits) -> str:
+    """The registry says which providers pass whatever providers the host offers (test doubles) and
+    whose model names are files, governed by gguf_dirs rather than the list of models (local)."""
     provider, _, name = model_spec.partition(":")
-    if provider not in limits.providers and provider != "fake":
+    info = provider_info(provider)
+    if provider not in limits.providers and not (info is not None and info.test_double):
         raise LimitError(f"provider {provider!r} is not offered here; offered: {', '.join(limits.providers)}")
-    if limits.models is not None and model_spec not in limits.models and provider != "local":
+    # The names that are no file (the default and the shipped weights); None: no name is a file.
+    bundled = ("", *info.bundled_models) if info is not None and info.model_files else None
+    if limits.models is not None and model_spec not in limits.models and bundled is None:
         raise LimitError(f"model {model_spec!r} is not offered here; offered: {', '.join(limits.models)}")
-    if provider == "local" and name.strip() not in ("", BUNDLED_MODEL) and not gguf_path_allowed(name, limits):
+    if bundled is not None and name.strip() not in bundled and not gguf_path_allowed(name, limits):
         raise LimitError(outside_gguf_dirs(limits))
     return model_spec
-
-
-BUNDLED_MODEL = "smollm2"  # `local` and `local:smollm2`: the bundled model, not a path
 
 
 def gguf_path_allowed(path: str, limits: Limits) -> bool:

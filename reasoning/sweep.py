@@ -27,7 +27,7 @@ from typing import Protocol
 from reasoning.budget import Budget
 from reasoning.cost_estimate import CostEstimate, is_free, worst_case_usd
 from reasoning.model_protocol import Model
-from reasoning.models.providers import provider_of
+from reasoning.models.providers import CONCURRENCY, provider_info, provider_of
 from reasoning.prices import ModelPrice
 from reasoning.sweep_plan import Cell, SweepPlanError
 from reasoning.tokens import count_text
@@ -338,7 +338,7 @@ def _group(cell: Cell) -> tuple[str, Budget]:
 
 
 def default_concurrency(model_spec: str) -> int:
-    """Local models decode one call at a time (more would only queue); fakes are instant; remote
-    providers get a few calls in flight, paced by their rate limits."""
-    provider = provider_of(model_spec)
-    return {"local": 1, "fake": 16}.get(provider, 4)
+    """The registry's calls in flight for the model's provider: one on the local engine the process
+    shares, many for the instant fake, a few (paced by their rate limits) for hosted providers."""
+    info = provider_info(provider_of(model_spec))
+    return info.concurrency if info is not None else CONCURRENCY

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import time
 
-from reasoning.config import get_settings
+from reasoning import plugins
+from reasoning.config import Limits, get_settings
 
 
 def test_settings_follow_the_environment_and_the_file(monkeypatch, tmp_path) -> None:
@@ -29,3 +30,9 @@ def test_settings_follow_the_environment_and_the_file(monkeypatch, tmp_path) -> 
     later = time.time() + 5  # a new modification time, however coarse the file system's clock
     os.utime(config, (later, later))
     assert get_settings().db_url == "sqlite:///edited.db"
+
+
+def test_a_deployment_offers_every_provider_but_the_test_double_unless_its_host_names_them() -> None:
+    plugins.reset()  # no plugin installed: the built-ins, in the registry's order
+    assert Limits().providers == ["local", "openai", "anthropic"]
+    assert Limits(providers=["openai"]).providers == ["openai"]

@@ -6,7 +6,10 @@ import pytest
 
 from reasoning.budget import Budget
 from reasoning.config import Limits
-from reasoning.deployment_limits import LimitError, RateLimiter, check_budget, check_request
+from reasoning.deployment_limits import LimitError, RateLimiter, check_budget, check_model, check_request
+from reasoning.models import local
+from reasoning.models.providers import PROVIDER_INFO
+from reasoning.sweep import default_concurrency
 
 OPEN = Limits()
 STRICT = Limits(max_total_tokens=5000, max_usd=0.5, max_problem_chars=100, max_strategies=2,
@@ -57,3 +60,27 @@ def test_rate_limiter_allows_n_per_sliding_hour_per_session():
     now[0] = 3601
     limiter.acquire("a")
     assert RateLimiter(None).acquire("x") is None
+
+
+def test_the_registry_decides_which_providers_and_model_files_the_limits_let_through(tmp_path):
+    # The fake is a test double, never refused for not being among the offered providers (a list of
+    # models still binds it); the local provider's names are files, which gguf_dirs govern and the
+    # list of models does not.
+    local_only = Limits(providers=["local"])
+    assert check_model("fake", local_only) == "fake" and check_model("fake:scripted", local_only) == "fake:scripted"
+    with pytest.raises(LimitError, match="model 'fake' is not offered"):
+        check_model("fake", STRICT)
+    assert check_model("local:/any/where.gguf", STRICT) == "local:/any/where.gguf"
+    with pytest.raises(LimitError, match="provider 'anthropic' is not offered"):
+        check_model("anthropic:claude-x", STRICT)
+    shared = STRICT.model_copy(update={"gguf_dirs": [tmp_path]})
+    for spec in ("local", "local:smollm2", f"local:{tmp_path / 'm.gguf'}"):
+        assert check_model(spec, shared) == spec
+    with pytest.raises(LimitError, match="runs GGUF files from"):
+        check_model("local:/elsewhere/m.gguf", shared)
+    assert PROVIDER_INFO["local"].bundled_models == (local.DEFAULT_NAME,)
+
+
+def test_a_sweep_runs_one_cell_at_a_time_on_the_local_engine_and_more_elsewhere():
+    assert [default_concurrency(s) for s in ("local", "local:/m.gguf", "fake", "openai:gpt-4o-mini",
+                                             "anthropic:claude-x", "unknown:model")] == [1, 1, 16, 4, 4, 4]

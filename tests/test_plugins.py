@@ -22,15 +22,18 @@ from typer.testing import CliRunner
 from app.cli import app
 from reasoning import plugins, tokens
 from reasoning.budget import Budget
+from reasoning.config import Limits
+from reasoning.deployment_limits import LimitError, check_model
 from reasoning.events import FinalAnswer
 from reasoning.models import get_model
 from reasoning.models.fake import FakeModel
-from reasoning.models.providers import PROVIDER_INFO
+from reasoning.models.providers import CONCURRENCY, PROVIDER_INFO
 from reasoning.prices import FREE, ModelPrice, price_for
 from reasoning.provider_pacing import default_rate_limit
 from reasoning.redaction import environment_keys
 from reasoning.run import run
 from reasoning.strategies import make_strategy, strategy_names
+from reasoning.sweep import default_concurrency
 
 PLUGIN_MODULE = '''
 from dataclasses import dataclass
@@ -70,7 +73,9 @@ def build(name, **options):
 
 
 ECHO = ProviderInfo("echo", "ECHO_API_KEY", free=True, build=build, title="Echo (a plugin)",
-                    base_url_env="ECHO_BASE_URL", tiktoken_names=True, requests_per_minute=30)
+                    base_url_env="ECHO_BASE_URL", tiktoken_names=True, requests_per_minute=30, concurrency=3)
+# A scripted stand-in whose model names are files, apart from the one it ships.
+STUB = ProviderInfo("stub", build=build, test_double=True, model_files=True, bundled_models=("tiny",))
 '''
 
 ENTRY_POINTS = """
@@ -82,6 +87,7 @@ clash = example_plugin:Clash
 
 [budget_arena.providers]
 echo = example_plugin:ECHO
+stub = example_plugin:STUB
 wrong = example_plugin:Twice
 """
 
@@ -164,6 +170,15 @@ def test_every_reader_of_the_registry_sees_a_plugins_facts_before_any_model_is_b
     assert tokens.is_exact("echo:gpt-4o") and not tokens.is_exact("anthropic:gpt-4o")  # tiktoken_names
     env = {"ECHO_API_KEY": "echo-secret-0123456789", "ECHO_BASE_URL": "http://user:url-secret-987@host/v1"}
     assert set(environment_keys(env)) >= {"echo-secret-0123456789", "url-secret-987"}
+    assert default_concurrency("echo:small") == 3 and default_concurrency("stub") == CONCURRENCY
+    assert Limits().providers == ["local", "openai", "anthropic", "echo"]  # the test double is not offered
+    gguf_only = Limits(providers=["local"], models=["openai:gpt-4o-mini"], gguf_dirs=["/models"])
+    for spec in ("stub", "stub:tiny", "stub:/models/a.gguf"):  # a test double whose names are files
+        assert check_model(spec, gguf_only) == spec
+    with pytest.raises(LimitError, match="runs GGUF files from"):
+        check_model("stub:/elsewhere/a.gguf", gguf_only)  # its names are files: gguf_dirs govern them
+    with pytest.raises(LimitError, match="provider 'echo' is not offered"):
+        check_model("echo:small", gguf_only)
 
 
 def test_the_registry_imports_a_providers_module_only_to_build_its_model() -> None:
@@ -193,6 +208,7 @@ from reasoning.config import Limits
 from reasoning.redaction import environment_keys
 print(json.dumps({
     "offered": offered_providers(Limits()),
+    "offered with the fake": offered_providers(Limits(), enable_fake=True),
     "title": PROVIDERS["echo"].title,
     "ready": readiness("echo", KeyChoice(None, "")).ready,
     "spec": model_choice("echo", model="small").spec,
@@ -206,6 +222,7 @@ print(json.dumps({
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.splitlines()[-1])
     assert seen["offered"][-1] == "echo" and seen["title"] == "Echo (a plugin)"
+    assert "stub" not in seen["offered"] and seen["offered with the fake"][-2:] == ["echo", "stub"]  # a test double
     assert seen["ready"] and seen["spec"] == "echo:small"
     assert seen["named"] and seen["default"] == ["echo", {"model.echo": "small"}]  # picked by name, like OpenAI's
     assert seen["keys"] == ["echo-secret-0123456789"]

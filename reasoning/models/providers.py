@@ -4,7 +4,9 @@ money, the models the app suggests, and how hard it may be driven.
 
 Readers: reasoning.models.get_model (build), the SDK providers (key and base-URL variables),
 reasoning.prices (free), reasoning.tokens (model names tiktoken knows), reasoning.provider_pacing
-(pacing), reasoning.redaction (the variables that hold secrets) and the app's model picker. A
+(pacing), reasoning.redaction (the variables that hold secrets), reasoning.config (the providers a
+deployment offers by default), reasoning.deployment_limits (test doubles, model files),
+reasoning.sweep (concurrency) and the app's model picker. A
 module below them all that imports no provider's SDK: a built-in names its constructor as
 "module:function", imported when its first model is built.
 
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
 PLUGIN_GROUP = "budget_arena.providers"  # the entry-point group of plugins' providers
 NO_KEY = "not-needed"  # what a keyless OpenAI-compatible server is sent: the SDK insists on a key
+CONCURRENCY = 4  # calls a sweep keeps in flight on a provider by default: a few, paced by its rate limit
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,16 @@ class ProviderInfo:
     tiktoken_names: bool = False  # its model names are OpenAI's, whose encodings tiktoken's table knows
     requests_per_minute: float | None = None  # calls paced to this rate by default; None: not paced
     base_url_env: str | None = None  # where a server's URL is read from (it may carry credentials)
+    concurrency: int = CONCURRENCY  # calls a sweep keeps in flight by default
+    # Its model names are paths of model files on this machine (GGUF), apart from the names of the
+    # weights it ships (and the empty name, its default): a deployment's gguf_dirs decide which
+    # files may run, not its list of models.
+    model_files: bool = False
+    bundled_models: tuple[str, ...] = ()
+    # A scripted stand-in for tests and demos: not among the providers a deployment offers by
+    # default (the app shows it when the host enables it), and never refused for not being among
+    # them, as it reaches no service and costs nothing (a host's list of models still binds it).
+    test_double: bool = False
 
     def builder(self) -> Callable[..., Model]:
         """The function that builds this provider's models (its module imported now if named)."""
@@ -55,14 +68,17 @@ class ProviderInfo:
 
 
 PROVIDER_INFO: dict[str, ProviderInfo] = {p.name: p for p in (
-    ProviderInfo("local", free=True, build="reasoning.models.local:build"),
+    # Every local call in the process shares one llama.cpp engine: a sweep runs one cell at a time on it.
+    # "smollm2" is reasoning.models.local.DEFAULT_NAME (not imported here: it loads no SDK).
+    ProviderInfo("local", free=True, build="reasoning.models.local:build", concurrency=1,
+                 model_files=True, bundled_models=("smollm2",)),
     ProviderInfo("openai", "OPENAI_API_KEY", needs_key=True, build="reasoning.models.openai:build",
                  base_url_env="OPENAI_BASE_URL", tiktoken_names=True, requests_per_minute=500,
                  suggested_models=("gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "o4-mini")),
     ProviderInfo("anthropic", "ANTHROPIC_API_KEY", needs_key=True, build="reasoning.models.anthropic:build",
                  base_url_env="ANTHROPIC_BASE_URL", requests_per_minute=50,
                  suggested_models=("claude-3-5-haiku-latest", "claude-sonnet-4-0", "claude-3-7-sonnet-latest")),
-    ProviderInfo("fake", free=True, build="reasoning.models.fake:build"),
+    ProviderInfo("fake", free=True, build="reasoning.models.fake:build", concurrency=16, test_double=True),
 )}
 
 BUILT_IN = tuple(PROVIDER_INFO)  # plugins are added after these and never replace one
@@ -98,6 +114,16 @@ def is_free(model_name: str) -> bool:
     return info is not None and info.free
 
 
+def default_offered() -> list[str]:
+    """The providers a deployment offers when its host names none (reasoning.config.Limits): every
+    provider but test doubles, built-ins first. A plugin that another thread (or the plugin itself,
+    reading the settings as it is imported) is still enrolling is offered by its entry point's name
+    meanwhile, as plugins are unless they declare otherwise; a broken one is not."""
+    names = [p.name for p in providers() if not p.test_double]
+    skipped = {b.name for b in _broken}
+    return names + [n for n in plugin_provider_names() if n not in PROVIDER_INFO and n not in skipped]
+
+
 def provider_of(model_name: str) -> str:
     """The provider part of a model spec or name: "openai" for "openai:gpt-4o-mini", "local" for "local"."""
     return model_name.partition(":")[0] if ":" in model_name else model_name
@@ -111,8 +137,7 @@ _enrolling = threading.RLock()  # runner threads may look providers up at once
 
 
 def plugin_provider_names() -> list[str]:
-    """The provider names installed plugins declare (their entry points' names), without importing
-    them: reasoning.config offers them by default, as it does the built-ins."""
+    """The provider names installed plugins declare (their entry points' names), without importing them."""
     return sorted({ep.name for ep in importlib.metadata.entry_points(group=PLUGIN_GROUP)} - set(BUILT_IN))
 
 
