@@ -5,7 +5,8 @@ writer thread for the database. `submit` records the run and returns its id at o
 strategies then execute concurrently, independent of whoever submitted it (a Streamlit page may
 rerun or close). A run can be cancelled; a process that dies mid-run leaves it `running`, and
 the next process to open the store on this host marks it `interrupted`. What a run is asked to do
-(RunSpec) and what of it may be stored or shown are storage.run_spec's.
+(RunSpec) and what of it may be stored or shown are storage.run_spec's; the rows it starts with,
+storage.run_rows'.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
 
 from reasoning.budget import Budget, Spend
 from reasoning.config import get_settings
@@ -35,19 +35,12 @@ from reasoning.run import run as run_strategy
 from reasoning.strategies import make_strategy
 from storage import run_fold_store
 from storage.ids import new_run_id
-from storage.liveness import cancel_requests, mark_interrupted, mark_interrupted_dead_owners, own_identity
+from storage.liveness import cancel_requests, mark_interrupted, mark_interrupted_dead_owners
 from storage.recorder import MIN_GAP, QUIET_GAP, TEXT_DELAY, RunRecorder
-from storage.run_spec import (
-    RunSpec,
-    RunSpecError,
-    _describe,
-    _knobs,
-    _model_error,
-    _run_outcome,
-    _secrets,
-)
-from storage.store import RunNotStored, Store, open_store, store_error
-from storage.tables import ACTIVE_STATUSES, Run, RunStrategy
+from storage.run_rows import RunRows, insert_run_rows, new_run_rows, prerecorded
+from storage.run_spec import RunSpec, RunSpecError, _describe, _model_error, _run_outcome, _secrets
+from storage.store import RunNotStored, Store, open_store
+from storage.tables import ACTIVE_STATUSES, Run
 from storage.writer import BackgroundWriter
 
 log = logging.getLogger(__name__)
@@ -126,7 +119,7 @@ class Runner:
         return run_id, asyncio.ensure_future(
             self._execute(active, spec, strategies, now.timestamp(), None if spec.live else rows))
 
-    def _prepare(self, spec: RunSpec) -> tuple[str, list, datetime, tuple[dict[str, Any], list[dict[str, Any]]]]:
+    def _prepare(self, spec: RunSpec) -> tuple[str, list, datetime, RunRows]:
         specs = spec.strategy_specs()
         if not specs:
             raise RunSpecError("a run needs at least one strategy")
@@ -136,34 +129,10 @@ class Runner:
             raise RunSpecError(str(exc)) from None
         run_id = new_run_id()
         now = datetime.now(UTC)
-        host, pid, token = own_identity()
-        price_date = spec.price.price_date if _prerecorded(spec) and spec.price is not None else None
-        run_row = dict(
-            id=run_id, created=now, updated=now, problem=spec.problem, reference=spec.reference,
-            model=spec.model_name(), model_options=spec.stored_model_options(),
-            budget=spec.budget.as_dict(), dataset=spec.dataset, item_id=spec.item_id,
-            sweep_id=spec.sweep_id, sweep_key=spec.sweep_key, status="running", owner_host=host, owner_pid=pid,
-            owner_token=token, price_date=price_date,
-        )
-        # Every entry stores its budget, its own or the run's, so readers never fall back to the run's.
-        strategy_rows = [
-            {"run_id": run_id, "strategy_index": i, "strategy": s.name, "knobs": _knobs(strategy),
-             "budget": s.budget_in(spec.budget).as_dict(), "status": "running", "started": now,
-             "price_date": price_date}
-            for i, (s, strategy) in enumerate(zip(specs, strategies, strict=True))
-        ]
-        return run_id, strategies, now, (run_row, strategy_rows)
+        return run_id, strategies, now, new_run_rows(spec, run_id, now, specs, strategies)
 
-    def _insert(self, rows: tuple[dict[str, Any], list[dict[str, Any]]]) -> None:
-        run_row, strategy_rows = rows
-        try:
-            with self.store.write() as conn:  # Core tables: cheaper than the ORM's bulk path
-                conn.execute(insert(Run.__table__).values(**run_row))
-                conn.execute(insert(RunStrategy.__table__), strategy_rows)
-        except IntegrityError:  # a sweep cell recorded twice: the caller's bug, raised as is
-            raise
-        except Exception as exc:  # nothing was written (one transaction): say why in one line
-            raise store_error(exc, self.store) from exc
+    def _insert(self, rows: RunRows) -> None:
+        insert_run_rows(self.store, rows)
 
     def _activate(self, run_id: str, strategies: list) -> _Active:
         active = _Active(run_id, [asyncio.Event() for _ in strategies])
@@ -231,7 +200,7 @@ class Runner:
     # ---- execution (runner loop) ---------------------------------------------------------------
 
     async def _execute(self, active: _Active, spec: RunSpec, strategies: list, started_wall: float,
-                       pending_rows: tuple[dict[str, Any], list[dict[str, Any]]] | None = None,
+                       pending_rows: RunRows | None = None,
                        ) -> dict[int, FinalAnswer]:
         gap = (self.text_delay, self.min_gap) if spec.live else (QUIET_GAP, QUIET_GAP)
         recorder = RunRecorder(self.store, self._writer, active.run_id, reference=spec.reference,
@@ -252,7 +221,7 @@ class Runner:
                 await recorder.close(status="error", error=message, finished=datetime.now(UTC))
                 return recorder.finals
             price = spec.price or price_for(model.name, base_url=getattr(model, "base_url", None))
-            if not _prerecorded(spec):  # else the model and price date went in with the run's rows
+            if not prerecorded(spec):  # else the model and price date went in with the run's rows
                 recorder.set_run(model=model.name, price_date=price.price_date)
                 for index in range(len(strategies)):
                     recorder.set_strategy(index, price_date=price.price_date)
@@ -379,12 +348,6 @@ class Runner:
         with _runners_lock:
             if _runners.get(self.store.url) is self:
                 del _runners[self.store.url]
-
-
-def _prerecorded(spec: RunSpec) -> bool:
-    """A built model and a known price: the run's rows can hold its model name and price date from the
-    start, which saves a write per run."""
-    return spec.price is not None and not isinstance(spec.model, str)
 
 
 def _log_failure(spec: RunSpec, exc: BaseException, message: str, *args: object) -> None:
