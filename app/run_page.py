@@ -1,10 +1,11 @@
 """The run page's renderer: header, actions, the summary table, the panes (app.run_panes) and the
 run's charts.
 
-A live run repaints in a fragment a few times a second; each repaint reads only the events after
-the last one it saw (the folded view is kept in st.session_state by run id). A finished run is
-the same page without the timer, and can be replayed at its original pace. Model output is shown
-as escaped markdown: never HTML. Script thread only.
+A live run repaints in a fragment (repaint_seconds); each repaint reads only the events after the
+last one it saw (the folded view is kept in st.session_state by run id). In between, the streamed
+text arrives through the live feed (app.live_feed) when the server offers it. A finished run is the
+same page without the timer, and can be replayed at its original pace. Model output is shown as
+escaped markdown or as text: never HTML. Script thread only.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import streamlit as st
 
 from app.charts import quality_chart, quality_steps, spend_chart, spend_frame
 from app.html_export import run_html
+from app.live_feed import mounted as feed_mounted
+from app.live_pane import feed_path
 from app.markdown_text import literal_markdown
 from app.panes import RunView, shown_spend
 from app.run_panes import PANE_MIN_WIDTH, STATUS_COLORS, pane_title, render_panes, stored_verdict
@@ -39,7 +42,8 @@ from storage.store import default_url, open_store
 
 fold_runs_when_they_end()  # this process's runner stores each run's fold as the run ends (a share link reads it)
 
-REPAINT_SECONDS = 0.4
+REPAINT_SECONDS = 0.4  # a live run's panes repaint this often...
+FED_REPAINT_SECONDS = 1.0  # ...or this often when the live feed brings their text (app.live_feed)
 CHART_SECONDS = 2.0  # a live run's charts repaint apart from its panes, this often
 # Panes in a CSS grid: 4 to a row at 1,920 px, 3 at 1,500, one under the other on a phone (st.columns
 # fixes the count on the server, which does not know the window's width). Code blocks (the share
@@ -78,7 +82,7 @@ def render_run_page(run_id: str | None) -> None:
     active = info.is_active and not store_failure
     _actions(info)
     replaying = replay_state(info.id) is not None
-    every = REPAINT_SECONDS if (active or replaying) else None
+    every = repaint_seconds() if (active or replaying) else None
     st.fragment(run_every=every)(_live_body)(info.id, active)
     st.fragment(run_every=CHART_SECONDS if (active or replaying) else None)(_charts_body)(info.id)
 
@@ -220,12 +224,21 @@ def _live_body(run_id: str, was_active: bool) -> None:
     if view.skipped:  # rows this version cannot read (a newer version's kinds): said, not a crash
         st.warning(view.skipped_text())
     render_summary(view, info, curve, run_active=run_active, count_tokens=tokens)
-    render_panes(view, info.strategies, info.budget, curve, run_active=run_active, now=now, count_tokens=tokens)
+    feed = feed_path(run_id) if state is None and run_active and feed_mounted() else None  # a replay: the past
+    render_panes(view, info.strategies, info.budget, curve, run_active=run_active, now=now, count_tokens=tokens,
+                 feed=feed)
     if state is not None and finished:
         st.session_state.pop(replay_key(run_id), None)
         st.rerun()  # the whole page: the timer stops and the Replay button returns
     elif state is None and was_active and not run_active:
         st.rerun()  # the run ended: redraw the header and actions, and stop repainting
+
+
+def repaint_seconds() -> float:
+    """The panes' repaint interval. With the live feed their stream text arrives as it is stored, and
+    a repaint brings the rest (spend, call states, answers, decisions): once a second is enough, and
+    each repaint costs the page and the app less often (it was most of their work while streaming)."""
+    return FED_REPAINT_SECONDS if feed_mounted() else REPAINT_SECONDS
 
 
 def _run_seconds(info: RunInfo) -> float | None:
@@ -274,7 +287,7 @@ def render_summary(view: RunView, info: RunInfo, curve: pd.DataFrame, *, run_act
 def _charts_body(run_id: str) -> None:
     """The run's charts, in a fragment of their own: a chart costs more to build and draw than a
     pane (its Vega-Lite spec is validated and re-rendered whole), and while a run streams the
-    charts need not move at every repaint of the panes (CHART_SECONDS; the panes: REPAINT_SECONDS)."""
+    charts need not move at every repaint of the panes (CHART_SECONDS; the panes: repaint_seconds)."""
     info = get_run(run_id)
     state = replay_state(run_id)
     view = state["view"] if state is not None else st.session_state.get(f"_view.{run_id}")

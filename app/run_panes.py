@@ -1,7 +1,10 @@
 """The run page's panes: one bordered pane per entry (title and status badge, spend bar, call
 state, best answer and its verdict, stop reason, the strategy's own view, decisions, streamed text).
 
-Model output is shown as escaped markdown (app.panes.literal_markdown): never HTML. Script thread only.
+A running entry's pane is drawn by two components of our own (app.live_pane: its top and its
+streamed text) between Streamlit's view of the strategy and its decisions; an ended one by
+Streamlit's elements alone. Model output is shown as escaped markdown (app.panes.literal_markdown)
+or as text nodes: never HTML. Script thread only.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from app.controls import strategy_title
+from app.live_pane import render_live_head, render_live_streams
 from app.panes import (
     NoteView,
     PaneView,
@@ -37,16 +41,22 @@ NOTES_SHOWN = 8
 STATUS_COLORS = {"running": "blue", "queued": "gray", "loading model": "violet", "reading prompt": "orange",
                  "generating": "blue", "done": "green", "error": "red", "cancelled": "orange",
                  "interrupted": "orange"}
+PROVISIONAL = "≈ counted from the text streamed so far; settled when the call reports its usage"
+OVER_CAP = "Over cap: the provider reported more than this budget allowed (figures as reported; see notes)"
+LOADED = "The model loaded in {:.1f} s before this strategy's first call."
 
 
 def render_panes(view: RunView, strategies: Sequence[StrategyInfo], budget: dict[str, Any], curve: pd.DataFrame,
-                 *, run_active: bool, now: float | None = None, count_tokens=len) -> None:  # noqa: ANN001
+                 *, run_active: bool, now: float | None = None, count_tokens=len,  # noqa: ANN001
+                 feed: str | None = None) -> None:
+    """One pane per entry. `feed`: the run's live text feed while it runs (app.live_pane.feed_path)."""
     with st.container(key="panes"):  # a CSS grid (app.run_page.PAGE_CSS): as many columns as the page is wide
         for pane in view.panes:
             info = strategies[pane.index] if pane.index < len(strategies) else None
             # each entry's bar against its own caps
             own = entry_budget(info.budget if info is not None else None, budget)
-            render_pane(pane, info, own, curve, run_active=run_active, now=now, count_tokens=count_tokens)
+            render_pane(pane, info, own, curve, run_active=run_active, now=now, count_tokens=count_tokens,
+                        seq=view.last_seq, feed=feed)
 
 
 def pane_title(pane: PaneView) -> str:
@@ -70,10 +80,21 @@ def stored_verdict(pane: PaneView, info: StrategyInfo | None, curve: pd.DataFram
 
 
 def render_pane(pane: PaneView, info: StrategyInfo | None, budget: dict[str, Any], curve: pd.DataFrame,
-                *, run_active: bool, now: float | None = None, count_tokens=len) -> None:  # noqa: ANN001
+                *, run_active: bool, now: float | None = None, count_tokens=len,  # noqa: ANN001
+                seq: int = 0, feed: str | None = None) -> None:
     status = pane.status(info.status if info else None, run_active)
     error = pane.error or (info.error if info is not None and not pane.ended and not run_active else None)
-    # Keyed containers (CSS class st-key-...) let the browser test find a pane's parts.
+    if not pane.ended:  # still running: its top and its streams are components (app.live_pane)
+        with st.container(border=True, key=f"pane-{pane.index}"):
+            render_live_head(pane, live_head_data(pane, info, budget, curve, status, error, run_active=run_active,
+                                                  now=now, count_tokens=count_tokens))
+            render_strategy_view(pane)
+            _notes(pane)
+            if pane.streams:
+                with st.container(key=f"streams-{pane.index}"):
+                    render_live_streams(pane, STREAMS_SHOWN, seq=seq, feed=feed)
+        return
+    # An ended entry. Keyed containers (CSS class st-key-...) let the browser test find a pane's parts.
     with st.container(border=True, key=f"pane-{pane.index}"):
         # The badge follows the title in one line of markdown: in a column of its own it was cut to "runn…".
         color = STATUS_COLORS.get(status, "gray")
@@ -81,33 +102,47 @@ def render_pane(pane: PaneView, info: StrategyInfo | None, budget: dict[str, Any
                     f":{color}-badge[{literal_markdown(status)}]")
         if pane.knobs:
             st.caption(literal_markdown(", ".join(f"{k}={v}" for k, v in pane.knobs.items())))
-        spent, provisional = shown_spend(pane, count_tokens)
-        bar = spend_bar(spent, budget, provisional=provisional)
-        suffix = " (estimated)" if pane.ended and spent.estimated else ""
-        st.progress(bar.fraction, text=literal_markdown(bar.text + suffix))
-        state = _state_text(pane, status, now) if run_active else None
-        if state or provisional:
-            st.caption(literal_markdown(" · ".join(part for part in (
-                state, "≈ counted from the text streamed so far; settled when the call reports its usage"
-                if provisional else None) if part)))
-        if pane.spent.over_cap:  # Context flags reports that cannot be true and spends past a cap
-            st.warning("Over cap: the provider reported more than this budget allowed (figures as reported; see notes)")
-
+        spent = pane.spent
+        bar = spend_bar(spent, budget)
+        st.progress(bar.fraction, text=literal_markdown(bar.text + (" (estimated)" if spent.estimated else "")))
+        if spent.over_cap:  # Context flags reports that cannot be true and spends past a cap
+            st.warning(OVER_CAP)
         with st.container(key=f"answer-{pane.index}"):
             _answer(pane, info, curve)
         if error:
             st.error(literal_markdown(error))
-        if pane.ended:
-            spent = pane.spent
-            st.caption(literal_markdown(
-                f"Stopped: {_stop_words(pane)} · {plural(spent.total_tokens, 'token')} in "
-                f"{plural(spent.calls, 'call')} · ${spent.usd:.4f} · {spent.seconds:.1f} s"))
+        st.caption(literal_markdown(
+            f"Stopped: {_stop_words(pane)} · {plural(spent.total_tokens, 'token')} in "
+            f"{plural(spent.calls, 'call')} · ${spent.usd:.4f} · {spent.seconds:.1f} s"))
         if pane.load_seconds is not None:
-            st.caption(f"The model loaded in {pane.load_seconds:.1f} s before this strategy's first call.")
+            st.caption(LOADED.format(pane.load_seconds))
         render_strategy_view(pane)
         _notes(pane)
         with st.container(key=f"streams-{pane.index}"):
             _streams(pane)
+
+
+def live_head_data(pane: PaneView, info: StrategyInfo | None, budget: dict[str, Any], curve: pd.DataFrame,
+                   status: str, error: str | None, *, run_active: bool, now: float | None,
+                   count_tokens=len) -> dict[str, Any]:  # noqa: ANN001
+    """What the top of a running entry's pane shows, as plain text (the same words as an ended
+    pane's Streamlit elements; app.live_pane draws them)."""
+    spent, provisional = shown_spend(pane, count_tokens)
+    bar = spend_bar(spent, budget, provisional=provisional)
+    state = _state_text(pane, status, now) if run_active else None
+    return {
+        "title": f"{pane.index + 1}. {pane_title(pane)}", "status": status, "color": STATUS_COLORS.get(status, "gray"),
+        "knobs": ", ".join(f"{k}={v}" for k, v in pane.knobs.items()),
+        "bar_text": bar.text, "fraction": bar.fraction,
+        "state": " · ".join(part for part in (state, PROVISIONAL if provisional else None) if part),
+        "over_cap": OVER_CAP if pane.spent.over_cap else "",
+        "answer_label": "Best answer so far:" if pane.best_answer else "",
+        "answer": pane.best_answer or "",
+        "verdict": verdict_text(stored_verdict(pane, info, curve)) if pane.best_answer else "",
+        "confidence": confidence_text(pane.confidence, pane.strategy) if pane.best_answer else "No answer yet.",
+        "error": error or "",
+        "load": LOADED.format(pane.load_seconds) if pane.load_seconds is not None else "",
+    }
 
 
 def _stop_words(pane: PaneView) -> str:
@@ -133,17 +168,15 @@ def _state_text(pane: PaneView, status: str, now: float | None) -> str | None:
 
 
 def _answer(pane: PaneView, info: StrategyInfo | None, curve: pd.DataFrame) -> None:
+    """An ended entry's final answer, right/wrong and confidence (a running one's: live_head_data)."""
     if pane.best_answer:
         verdict = verdict_text(stored_verdict(pane, info, curve))
         mark = {"right": " :green-badge[:material/check: right]",
                 "wrong": " :red-badge[:material/close: wrong]"}.get(verdict, "")
-        label = "Final answer" if pane.ended else "Best answer so far"
-        st.markdown(f"**{label}:** {literal_markdown(pane.best_answer)}{mark}")
+        st.markdown(f"**Final answer:** {literal_markdown(pane.best_answer)}{mark}")
         st.caption(confidence_text(pane.confidence, pane.strategy))
-    elif pane.ended:
-        st.markdown("**Final answer:** none")
     else:
-        st.caption("No answer yet.")
+        st.markdown("**Final answer:** none")
 
 
 def _notes(pane: PaneView) -> None:
@@ -172,14 +205,11 @@ def _streams(pane: PaneView) -> None:
     streams = sorted(pane.streams.values(), key=lambda s: s.first_seq)
     newest = pane.newest_label
     older, recent = streams[:-STREAMS_SHOWN], streams[-STREAMS_SHOWN:]
-    # Keyed expanders keep a reader's open/closed choice across repaints; unkeyed, the growing
-    # character count in the label made each repaint a new expander, undoing every click. Once the
-    # entry has ended (its labels no longer change) a closed one draws nothing (on_change="rerun"
-    # tracks it; a tracked expander whose label changes is reset at each repaint): a share link
-    # sends no stream it does not show, and a stored fold's text is read only when it is opened.
-    track = "rerun" if pane.ended else "ignore"
+    # Keyed expanders keep a reader's open/closed choice across reruns, and a closed one draws
+    # nothing (on_change="rerun" tracks it; the entry has ended, so its labels no longer change): a
+    # share link sends no stream it does not show, and a stored fold's text is read only when opened.
     if older:
-        with st.expander(f"{len(older)} earlier output(s)", key=f"older-{pane.index}", on_change=track) as box:
+        with st.expander(f"{len(older)} earlier output(s)", key=f"older-{pane.index}", on_change="rerun") as box:
             if box.open is not False:
                 for stream in older:
                     st.markdown(f"**{literal_markdown(stream.label or 'output')}**")
@@ -187,7 +217,7 @@ def _streams(pane: PaneView) -> None:
     for stream in recent:
         with st.expander(f"{literal_markdown(stream.label or 'output')} · {stream_size(stream):,} chars",
                          expanded=stream.label == newest, key=f"stream-{pane.index}-{stream.first_seq}",
-                         on_change=track) as box:
+                         on_change="rerun") as box:
             if box.open is not False:
                 _stream_text(stream.text, stream.thinking)
 

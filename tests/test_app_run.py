@@ -113,6 +113,21 @@ def texts(node: Block, kind: str) -> list[str]:
     return [plain(element.value) for element in getattr(node, kind)]
 
 
+def live_streams(at: AppTest, index: int) -> dict:
+    """What pane `index`'s streams component was sent (the entry is still running: app.live_pane)."""
+    (component,) = block(at, f"streams-{index}").get("bidi_component")
+    assert component.proto.component_name == "budget_arena.live_pane_streams"
+    return json.loads(component.proto.json)
+
+
+def live_head(at: AppTest, index: int) -> dict:
+    """What the top of pane `index` was sent while its entry runs (app.live_pane)."""
+    heads = [c for c in block(at, f"pane-{index}").get("bidi_component")
+             if c.proto.component_name == "budget_arena.live_pane_head"]
+    assert len(heads) == 1
+    return json.loads(heads[0].proto.json)
+
+
 def style_sheets_only(at: AppTest) -> bool:
     """Every raw HTML element on the page is one of the app's style sheets (app.main, app.run_page.PAGE_CSS)."""
     bodies = [h.proto.body for h in at.get("html")]
@@ -261,7 +276,8 @@ def test_replay_shows_the_run_again_then_returns_to_the_finished_view(runner: Ru
     progress = [p.proto.text for p in at.get("progress") if "Replaying" in p.proto.text]
     assert len(progress) == 1 and progress[0].startswith("Replaying at 2×"), progress
     assert [b.label for b in at.button] == ["Stop replay"]
-    assert texts(block(at, "answer-0"), "caption") == ["No answer yet."]  # the answer came at the end
+    head = live_head(at, 0)  # replaying: the pane is drawn as a running one
+    assert (head["answer"], head["confidence"]) == ("", "No answer yet.")  # the answer came at the end
     time.sleep(1.2)  # the run lasted ~1.7 s: at 2× the replay is over
     at.run()
     at.run()  # the fragment saw the end and asked for a full rerun
@@ -281,12 +297,22 @@ def test_a_live_run_grows_between_repaints_and_can_be_cancelled(store: Store, ru
     at = open_run(run_id)
     assert texts(at.main, "markdown")[0] == ":blue-badge[running]"
     assert [b.label for b in at.button] == ["Cancel run"]
-    first = len(" ".join(texts(block(at, "streams-0"), "markdown")))
-    assert first > 0
+    # A running entry's pane is two components (app.live_pane) sent plain text: its top...
+    head = live_head(at, 0)
+    assert head["title"] == "1. Chain-of-thought" and head["status"] == "generating" and head["color"] == "blue"
+    assert re.fullmatch(r"(≈ )?[\d,]+ tokens? / 2,000 tokens", head["bar_text"]) and 0 < head["fraction"] < 1
+    assert head["confidence"] == "No answer yet." and head["error"] == ""
+    # ...and its streams.
+    streams = live_streams(at, 0)
+    first = streams["streams"][-1]
+    assert first["text"].startswith("word word") and first["open"]
+    assert (first["key"], first["label"], first["chars"]) == ("reasoning", "reasoning", len(first["text"]))
+    # AppTest serves no live feed (app/asgi.py does): the repaints bring the text, as of their seq.
+    assert streams["feed"] is None and not streams["live"] and streams["seq"] > 0
     time.sleep(0.8)
     at.run()
-    second = len(" ".join(texts(block(at, "streams-0"), "markdown")))
-    assert second > first, "the pane should show the text streamed since the last repaint"
+    second = live_streams(at, 0)["streams"][-1]["text"]
+    assert len(second) > len(first["text"]), "the pane should show the text streamed since the last repaint"
 
     at.button(key=f"cancel.{run_id}").click().run()
     assert runner.wait(run_id, timeout=30) == "cancelled"

@@ -150,6 +150,131 @@ def test_a_panes_spend_grows_while_its_one_call_streams(served: Served, browser)
     page.context.close()
 
 
+# ---- streamed text: pushed by the live feed, shown as text ----------------------------------------
+
+# Counts the text messages of the page's WebSockets (the live feed's; Streamlit's own are binary).
+FEED_COUNTER = """
+(() => {
+  window.__feedMessages = 0;
+  const Native = window.WebSocket;
+  window.WebSocket = function (...args) {
+    const ws = new Native(...args);
+    ws.addEventListener('message', (e) => { if (typeof e.data === 'string') window.__feedMessages++; });
+    return ws;
+  };
+  for (const name of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) window.WebSocket[name] = Native[name];
+  window.WebSocket.prototype = Native.prototype;
+})();
+"""
+# A running pane's stream text as written: one block per line, a long line continued in blocks
+# marked ba-cont (app/components/live_pane_streams.js).
+SHOWN_TEXT = """i => [...(document.querySelector(`.st-key-streams-${i} .ba-text`) || {children: []}).children]
+  .map((line, k) => (k && !line.classList.contains('ba-cont') ? '\\n' : '') + line.textContent).join('')"""
+HOSTILE = ("Let me think. <b>2</b> + 2 **is** [4](http://x.test) <img src=x onerror=alert(1)>\n"
+           "<script>alert(2)</script>\n\n$x^2$ " + " ".join(f"w{i}" for i in range(60)))
+
+
+@dataclass
+class HeldModel(GatedModel):
+    """Streams its reply, then holds the call open until `release` is set: the page still shows the
+    entry as running, its text as the live view drew it."""
+
+    release: threading.Event | None = None
+
+    async def stream(self, messages: Sequence[Message], *, max_tokens: int, temperature: float = 0.7,
+                     **options: Any) -> AsyncIterator[Chunk]:
+        async for chunk in super().stream(messages, max_tokens=max_tokens, temperature=temperature, **options):
+            if self.release is not None and chunk.usage is not None:  # the last chunk: hold it back
+                await asyncio.to_thread(self.release.wait, 120)
+            yield chunk
+
+
+def test_streamed_text_is_pushed_as_it_is_stored_and_shown_as_written(served: Served, browser) -> None:
+    """A running entry's text arrives through the live feed (a WebSocket of its own, app.live_feed)
+    between the page's repaints, ends up exactly the model's text however the feed and the repaints
+    interleave (no word twice, none lost), and markup in it is text: no element is made of it."""
+    gate, release = threading.Event(), threading.Event()
+    run_id = submit(served, HeldModel(gate=gate, release=release, replies=HOSTILE, token_delay=0.05),
+                    ["chain_of_thought"], Budget(total_tokens=3000))
+    context = browser.new_context(viewport=VIEWPORT)
+    context.add_init_script(FEED_COUNTER)
+    page = context.new_page()
+    page.goto(f"{served.url}/run?run={run_id}")
+    page.locator(".st-key-pane-0").wait_for(timeout=60_000)
+    gate.set()
+    try:
+        page.wait_for_function(f"() => ({SHOWN_TEXT})(0).endsWith('w59')", timeout=60_000)
+        time.sleep(2.5)  # repaints after the last word: they must not add it again
+        assert page.evaluate(f"() => ({SHOWN_TEXT})(0)") == HOSTILE
+        assert page.evaluate("window.__feedMessages") > 0, "the text should come through the live feed"
+        made = set(page.evaluate("() => [...document.querySelectorAll('.st-key-pane-0 *')].map(e => e.tagName)"))
+        assert not {"B", "IMG", "SCRIPT", "A", "EM", "CODE"} & made, made
+        assert badge(pane_text(page)) == "generating"
+    finally:
+        release.set()
+    page.wait_for_function("() => (document.querySelector('.st-key-pane-0') || {}).innerText?.includes('Stopped:')",
+                           timeout=60_000)
+    context.close()
+
+
+
+# The component alone, in a blank page: a fake WebSocket stands in for the feed, so the test decides
+# how the feed's deltas and the repaints interleave.
+FAKE_SOCKET = """
+window.sockets = [];
+window.WebSocket = class { constructor(url) { this.url = String(url); window.sockets.push(this);
+  setTimeout(() => this.onopen && this.onopen(), 0); } close() {} };
+"""
+
+
+def test_the_stream_component_merges_the_feed_and_the_repaints(browser) -> None:
+    """However deltas and repaints interleave (the feed ahead of a repaint, a delta again after a
+    reconnect, a repaint ahead of the feed), each stream shows its text once, in order; a stream
+    the feed starts gets a box; a repaint that disagrees redraws; markup stays text; a long line is
+    cut into blocks that read back as the line."""
+    page = browser.new_page()
+    page.route("http://arena.test/**", lambda route: route.fulfill(body="<div id='host'></div>", content_type="text/html"))
+    page.goto("http://arena.test/run?run=R")
+    page.add_script_tag(content=FAKE_SOCKET)
+    code = (ROOT / "app" / "components" / "live_pane_streams.js").read_text()
+    page.evaluate("async code => { window.draw = (await import(URL.createObjectURL(new Blob([code], "
+                  "{type: 'text/javascript'})))).default; }", code)
+
+    def draw(seq: int, *streams: tuple[str, str]) -> None:
+        data = {"pane": 0, "seq": seq, "feed": "_arena/live/R", "live": True, "older": [],
+                "streams": [{"key": k, "label": k, "text": t, "thinking": "", "chars": len(t), "open": True}
+                            for k, t in streams]}
+        page.evaluate("d => window.draw({parentElement: document.getElementById('host'), data: d})", data)
+
+    def push(*rows: tuple, kind: str = "text") -> None:
+        message = {"seq": max(r[0] for r in rows), "rows": [[seq, 0, key, kind, text] for seq, key, text in rows]}
+        page.evaluate("m => window.sockets[0].onmessage({data: JSON.stringify(m)})", message)
+
+    def shown() -> dict[str, str]:
+        return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#host details')].map(d =>
+          [d.querySelector('summary').textContent, [...d.querySelector('.ba-text').children]
+            .map((l, k) => (k && !l.classList.contains('ba-cont') ? '\\n' : '') + l.textContent).join('')]))""")
+
+    draw(2, ("s", "a "))
+    assert page.evaluate("window.sockets.map(s => s.url)") == ["ws://arena.test/_arena/live/R?after=2"]
+    push((3, "s", "b "), (4, "s", "<b>c</b> "))
+    draw(3, ("s", "a b "))  # a repaint behind the feed: the longer text stays
+    push((4, "s", "<b>c</b> "))  # again, after a reconnect: skipped
+    assert shown() == {"s · 13 chars": "a b <b>c</b> "}
+    draw(6, ("s", "a b <b>c</b> d\ne"))  # a repaint ahead of the feed: its new words appended
+    push((5, "s", "d\ne"), (7, "t", "new"))  # a delta the repaint held (skipped), a stream begun since
+    assert shown() == {"s · 16 chars": "a b <b>c</b> d\ne", "t · 3 chars": "new"}
+    line = " ".join(["word"] * 800)  # 3,999 characters in one line
+    draw(8, ("s", "rewritten " + line), ("t", "new"))  # disagrees: drawn again from the repaint
+    assert shown() == {f"s · {10 + len(line):,} chars": "rewritten " + line, "t · 3 chars": "new"}
+    assert page.evaluate("document.querySelectorAll('#host .ba-cont').length") >= 2
+    assert page.evaluate("document.querySelectorAll('#host b, #host script, #host img').length") == 0
+    push((9, "u", "hmm"), kind="thinking")  # a stream that thinks first: no "(nothing yet)" under it
+    assert page.evaluate("[...document.querySelectorAll('#host details')].pop().innerText") == "u · 3 chars\nThinking\nhmm"
+    push((10, "u", "ok"))
+    assert shown()["u · 5 chars"] == "ok"
+    page.close()
+
 # ---- call states --------------------------------------------------------------------------------
 
 

@@ -38,7 +38,7 @@ def serve(
 def streamlit_command(port: int, host: str) -> list[str]:
     """The server's command line: the options of .streamlit/config.toml, given here too so they hold
     wherever `serve` is started."""
-    main = Path(__file__).resolve().parents[1] / "main.py"  # app/main.py
+    main = Path(__file__).resolve().parents[1] / "asgi.py"  # app/main.py, with the run page's live text feed
     return [
         sys.executable, "-m", "streamlit", "run", str(main),
         "--server.port", str(port), "--server.address", host,
