@@ -14,13 +14,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import Boolean, DateTime, Float, Integer, String, Table
 from sqlalchemy.sql.sqltypes import JSON
 
 from reasoning.budget import Spend
-from reasoning.events import EVENT_TYPES
+from reasoning.events import EVENT_KINDS, StopReason
 from reasoning.redaction import SECRET_OPTION, redact_options
 from storage.ids import is_valid_run_id
 from storage.tables import ACTIVE_STATUSES, RUN_STATUSES, STRATEGY_STATUSES, CurvePoint, Run, RunStrategy
@@ -32,8 +32,7 @@ MAX_TEXT_CHARS = 2_000_000  # one problem, answer, error or streamed text
 MAX_STRATEGIES = 256
 MAX_JSON_DEPTH = 32  # knobs, options, budgets, note data: a few levels in practice
 MAX_INT = 2**53  # what a JavaScript reader of the same export can still represent exactly
-STOP_REASONS = ("done", "budget", "error", "cancelled")
-EVENT_KINDS = tuple(next(f.default for f in fields(cls) if f.name == "kind") for cls in EVENT_TYPES)
+STOP_REASONS: tuple[StopReason, ...] = get_args(StopReason)  # the events' own lists, in their order
 # Which exported fields are imported: the run's own facts; never its owner (host, pid, token: they
 # describe the exporting installation) nor its sweep. A run keeps no sweep here because a sweep id
 # is a hash of its plan: a local sweep with the same plan would take the imported run for one of its
