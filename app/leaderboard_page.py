@@ -14,9 +14,11 @@ Script thread only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from functools import partial
 
+import pandas as pd
 import streamlit as st
 
 from app import stored_boards
@@ -156,7 +158,7 @@ def render_leaderboard_page() -> None:
         return
     render_board(board, filters, choice)
     if board.board["rank"].notna().any():
-        render_head_to_head(board)
+        render_head_to_head(board, stored.cell)
         stored.save_drawn()  # the cell just drawn, for the next reader
         render_charts(board)
 
@@ -309,9 +311,10 @@ def full_results_csv(filters: LeaderboardFilters, cap: str, choice: RowChoice | 
                                             pool_versions=choice.pool_versions))
 
 
-def render_head_to_head(board: Leaderboard) -> None:
+def render_head_to_head(board: Leaderboard, draw: Callable[[str, float], pd.DataFrame] | None = None) -> None:
     """Every pair of strategies at each budget, paired on the problems both ran (McNemar, Holm):
-    one (model, budget) cell at a time, whose intervals are drawn when it is picked."""
+    one (model, budget) cell at a time, whose intervals are drawn when it is picked (by `draw`,
+    default the board's head-to-head)."""
     table = board.head_to_head
     cells = table.cells() if table is not None else []
     st.subheader("Head to head at equal budget")
@@ -328,7 +331,7 @@ def render_head_to_head(board: Leaderboard) -> None:
     picked = st.radio("Budget", labels, horizontal=True, key="lb.h2h.cell", label_visibility="collapsed",
                       help="The pairs at one budget (and model): their intervals are drawn when it is picked.")
     model, budget = cells[labels.index(picked)] if picked in labels else cells[0]
-    pairs = table.cell(model, budget)
+    pairs = (draw or table.cell)(model, budget)
     for sentence in pair_sentences(pairs, board.cap, model, budget, with_model=several_models):
         st.markdown(sentence)
     text, sign = pair_matrix(pairs, model, budget, list(board.board["strategy"].astype(str)))

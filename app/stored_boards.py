@@ -20,13 +20,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from app.leaderboard_summary import Selection
 from app.leaderboard_view import Leaderboard, LeaderboardFilters, RowChoice
-from reasoning.pair_table import PairTable
+from reasoning.bootstrap import INTERVALS
+from reasoning.memo import recording
+from reasoning.pair_table import CELLS, PairTable
 from storage.board_store import read_board, write_board
 from storage.store import Store
 
@@ -37,6 +41,7 @@ BOARD_CODE = ("reasoning/metrics.py", "reasoning/leaderboard_metrics.py", "reaso
               "app/leaderboard_view.py", "app/leaderboard_summary.py", "app/stored_boards.py",
               "storage/result_groups.py", "storage/result_summary.py")
 ROOT = Path(__file__).resolve().parents[1]
+MEMOS = {memo.name: memo for memo in (INTERVALS, CELLS)}  # what a stored board carries of the memos
 
 
 def _code_digest() -> str:
@@ -57,15 +62,29 @@ def board_key(filters: LeaderboardFilters, cap: str, choice: RowChoice, *, n_boo
 
 @dataclass
 class StoredLeaderboard:
-    """A board and where it is kept: `save_drawn` stores it again once more head-to-head cells
-    are drawn than when it was last stored."""
+    """A board and where it is kept, with the memoised intervals it drew (reasoning.memo: stored
+    with it, put back when it is read, so a board recomputed in another process after one new
+    result draws only what changed). `cell` draws a head-to-head cell (recording its draw);
+    `save_drawn` stores the board again once more cells are drawn than when it was last stored."""
 
     board: Leaderboard
     store: Store
     key: str
     digest: str
     _saved_missing: set = field(default_factory=set)
+    memo: dict[str, dict[bytes, Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def cell(self, model: str, budget: float) -> pd.DataFrame:
+        """The head-to-head pairs of one (model, budget) cell, intervals drawn."""
+        if self.board.head_to_head is None:
+            raise ValueError("this board has no head-to-head")
+        with recording() as used:
+            pairs = self.board.head_to_head.cell(model, budget)
+        with self._lock:
+            for name, entries in used.items():
+                self.memo.setdefault(name, {}).update(entries)
+        return pairs
 
     def save_drawn(self) -> None:
         table = self.board.head_to_head
@@ -94,28 +113,36 @@ def leaderboard(store: Store, selection: Selection, filters: LeaderboardFilters,
         except (ValueError, KeyError, struct.error, pa.ArrowException):
             board = None  # written by another layout: computed again below
         if board is not None:
+            memo = _memo_of(stored.data)
+            for name, entries in memo.items():
+                MEMOS[name].seed(entries.items())
             missing = set(board.head_to_head.missing()) if board.head_to_head is not None else set()
-            return StoredLeaderboard(board, store, key, digest, missing)
-    out = StoredLeaderboard(compute(), store, key, digest)
-    table = out.board.head_to_head
-    if table is not None and table.cells():
-        table.cell(*table.cells()[0])  # the cell a page shows first: drawn before storing
-    out._saved_missing = set(table.missing()) if table is not None else set()
+            return StoredLeaderboard(board, store, key, digest, missing, memo)
+    with recording() as used:
+        board = compute()
+        table = board.head_to_head
+        if table is not None and table.cells():
+            table.cell(*table.cells()[0])  # the cell a page shows first: drawn before storing
+    out = StoredLeaderboard(board, store, key, digest, set(table.missing()) if table is not None else set(), used)
     _write(out)
     return out
 
 
 def _write(stored: StoredLeaderboard) -> None:
     board = stored.board
-    write_board(stored.store, stored.key, stored.digest, int(pd.to_numeric(board.board["n"]).sum()), encode(board))
+    with stored._lock:
+        memo = {name: dict(entries) for name, entries in stored.memo.items()}
+    write_board(stored.store, stored.key, stored.digest, int(pd.to_numeric(board.board["n"]).sum()),
+                encode(board, memo))
 
 
 # ---- the stored form --------------------------------------------------------------------------------
 
 
-def encode(board: Leaderboard) -> bytes:
+def encode(board: Leaderboard, memo: dict[str, dict[bytes, Any]] | None = None) -> bytes:
     """The board as bytes: a JSON header (its scalars, the head-to-head cells not drawn yet, the
-    frames' sizes) and each frame as an Arrow IPC stream (exact floats, nullable integers kept)."""
+    frames' sizes, the memo entries it drew) and each frame as an Arrow IPC stream (exact floats,
+    nullable integers kept)."""
     table = board.head_to_head
     frames = {"board": board.board, "curve": board.curve}
     if table is not None:
@@ -124,7 +151,9 @@ def encode(board: Leaderboard) -> bytes:
     header = {"format": FORMAT, "cap": board.cap, "over_cap_left_out": board.over_cap_left_out,
               "over_cap_included": board.over_cap_included, "versions": board.versions, "pooled": board.pooled,
               "missing": [list(c) for c in table.missing()] if table is not None else None,
-              "frames": {name: len(blob) for name, blob in blobs.items()}}
+              "frames": {name: len(blob) for name, blob in blobs.items()},
+              "memo": {name: {key.hex(): _plain(value) for key, value in entries.items()}
+                       for name, entries in (memo or {}).items() if name in MEMOS}}
     head = json.dumps(header).encode()
     return struct.pack("<I", len(head)) + head + b"".join(blobs.values())
 
@@ -152,6 +181,27 @@ def decode(data: bytes, pairs: Callable[[list[str]], PairTable], *, n_boot: int 
     return Leaderboard(board=board, curve=frames["curve"], cap=header["cap"], head_to_head=table,
                        over_cap_left_out=header["over_cap_left_out"], over_cap_included=header["over_cap_included"],
                        versions=header["versions"], pooled=header["pooled"])
+
+
+def _memo_of(data: bytes) -> dict[str, dict[bytes, Any]]:
+    """The memo entries a stored board carries, as the memos hold them."""
+    (size,) = struct.unpack_from("<I", data)
+    stored = json.loads(data[4:4 + size]).get("memo", {})
+    return {name: {bytes.fromhex(key): _value(name, value) for key, value in entries.items()}
+            for name, entries in stored.items() if name in MEMOS}
+
+
+def _plain(value: Any) -> Any:
+    """A memo value as JSON: an interval's bounds, or a cell's arrays of bounds."""
+    if isinstance(value, tuple) and value and isinstance(value[0], np.ndarray):
+        return [part.tolist() for part in value]
+    return [float(part) for part in value]
+
+
+def _value(name: str, value: list) -> Any:
+    if name == CELLS.name:
+        return tuple(np.array(part, dtype=float) for part in value)
+    return tuple(float(part) for part in value)
 
 
 def _arrow(frame: pd.DataFrame) -> bytes:

@@ -16,6 +16,8 @@ from functools import cache, lru_cache
 import numpy as np
 import pandas as pd
 
+from reasoning.memo import Memo, digest
+
 
 def bootstrap_ci(correct: np.ndarray, items: np.ndarray | None = None, *, n_boot: int = 1000,
                  ci: float = 0.95, seed: int = 0) -> tuple[float, float]:
@@ -73,10 +75,17 @@ def grouped_ci_counts(groups: np.ndarray, correct: np.ndarray, results: np.ndarr
     return lows, highs
 
 
-@lru_cache(maxsize=50_000)
+INTERVALS = Memo("intervals", 50_000)  # a group's interval by its kinds (and resamples, level, seed)
+
+
 def _kinds_ci(kinds: bytes, multiplicity: bytes, n_boot: int, ci: float, seed: int) -> tuple[float, float]:
-    """bootstrap_ci_counts of items described by their kinds (a pure function of its arguments, so
-    a board recomputed after one new result redraws only the groups that changed)."""
+    """bootstrap_ci_counts of items described by their kinds (a pure function of its arguments,
+    memoised, so a board recomputed after one new result redraws only the groups that changed)."""
+    return INTERVALS.get_or_compute(digest(kinds, multiplicity, n_boot, ci, seed),
+                                    lambda: _draw_kinds_ci(kinds, multiplicity, n_boot, ci, seed))
+
+
+def _draw_kinds_ci(kinds: bytes, multiplicity: bytes, n_boot: int, ci: float, seed: int) -> tuple[float, float]:
     table = np.frombuffer(kinds, dtype=float).reshape(-1, 2)
     many = np.frombuffer(multiplicity, dtype=np.int64)
     n = int(many.sum())
@@ -128,7 +137,7 @@ def _multinomial(rng: np.random.Generator, n: int, shares: np.ndarray, size: int
 def forget_intervals() -> None:
     """Drop the memoised bootstrap intervals (benchmarks measure a cold start with it)."""
     _kinds_draws.cache_clear()
-    _kinds_ci.cache_clear()
+    INTERVALS.clear()
 
 
 def _kinds_interval(sums: np.ndarray, counts: np.ndarray, *, n_boot: int, ci: float,

@@ -14,9 +14,7 @@ at once, as one stream. The numbers do not depend on which cells were asked for 
 
 from __future__ import annotations
 
-import hashlib
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from reasoning.bootstrap import _matmul
+from reasoning.memo import Memo, digest
 from reasoning.metrics import _scored
 from reasoning.paired_stats import PAIR_COLUMNS, holm, mcnemar_exact, min_detectable_difference
 
@@ -305,32 +304,18 @@ def _simple_intervals(frame: pd.DataFrame, simple: list[tuple[int, int, int, int
         frame.iloc[rows, high_at] = highs
 
 
-_memo: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-_memo_lock = threading.Lock()
+CELLS = Memo("cells", MEMO_CELLS)  # a cell's drawn intervals by what they were drawn from
 
 
 def forget_cells() -> None:
     """Drop the memoised cell draws (benchmarks measure a cold start with it)."""
-    with _memo_lock:
-        _memo.clear()
+    CELLS.clear()
 
 
 def _cell_interval_memo(draw: _CellDraw, n_boot: int, ci: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    digest = hashlib.blake2b(digest_size=20)
-    for part in (np.array([n_boot, seed], dtype=np.int64), np.array([ci]), np.array(draw.sums.shape, dtype=np.int64),
-                 draw.sums, draw.counts):
-        digest.update(np.ascontiguousarray(part).tobytes())
-    key = digest.digest()
-    with _memo_lock:
-        if key in _memo:
-            _memo.move_to_end(key)
-            return _memo[key]
-    value = _cell_intervals(draw.sums, draw.counts, n_boot, ci, seed)
-    with _memo_lock:
-        _memo[key] = value
-        while len(_memo) > MEMO_CELLS:
-            _memo.popitem(last=False)
-    return value
+    key = digest(n_boot, ci, seed, repr(draw.sums.shape), np.ascontiguousarray(draw.sums).tobytes(),
+                 np.ascontiguousarray(draw.counts).tobytes())
+    return CELLS.get_or_compute(key, lambda: _cell_intervals(draw.sums, draw.counts, n_boot, ci, seed))
 
 
 def _cell_intervals(sums: np.ndarray, counts: np.ndarray, n_boot: int, ci: float,

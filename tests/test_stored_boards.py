@@ -173,3 +173,34 @@ def test_the_page_of_a_new_session_reads_the_stored_board(store: Store, monkeypa
     at = page()
     pd.testing.assert_frame_equal(the_table(at), first)
     assert len(at.dataframe) == 2  # and the head to head's first cell, from the stored board
+
+
+def test_a_board_read_from_the_store_recomputed_after_a_new_result_draws_only_what_changed(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process that only read the stored board (a server just started) gets its intervals with
+    it: after one new result it draws the groups and cells that changed, not every one."""
+    from reasoning import bootstrap, pair_table, rank_intervals
+
+    def forget() -> None:
+        bootstrap.forget_intervals()
+        pair_table.forget_cells()
+        rank_intervals.forget_products()
+
+    drawn: list[str] = []
+    real_kinds, real_cells = bootstrap._draw_kinds_ci, pair_table._cell_intervals
+    monkeypatch.setattr(bootstrap, "_draw_kinds_ci", lambda *a: drawn.append("interval") or real_kinds(*a))
+    monkeypatch.setattr(pair_table, "_cell_intervals", lambda *a: drawn.append("cell") or real_cells(*a))
+    read = Reader(store)
+    forget()
+    read()
+    cold = {kind: drawn.count(kind) for kind in ("interval", "cell")}
+    forget()  # a new process: nothing memoised
+    read()  # reads the stored board, and its intervals
+    drawn.clear()
+    seed(store, runs=1, seed_value=41, start=datetime.now(UTC))
+    after = read()
+    assert read.computed == 2
+    assert 0 < drawn.count("interval") < cold["interval"] / 4  # the groups of the new run's entries
+    assert drawn.count("cell") <= 1  # at most the cell shown first, if the new run changed it
+    forget()
+    assert_same(after.board, read.fresh())
