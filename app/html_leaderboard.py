@@ -21,6 +21,7 @@ import pandas as pd
 from app.head_to_head import SIGNIFICANCE, pair_budgets, pair_matrix, pair_sentences
 from app.html_page import app_version, page
 from app.leaderboard_charts import series_labels
+from app.leaderboard_rows import with_budget
 from app.leaderboard_view import (
     COST_AXES,
     LEADERBOARD_COLUMNS,
@@ -32,7 +33,6 @@ from app.leaderboard_view import (
     cap_title,
     display_table,
     summary,
-    with_budget,
     with_frontier,
 )
 from app.svg_charts import SvgChart, color

@@ -20,17 +20,14 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from app.leaderboard_rows import dataset_labels, label_knob_variants, label_versions, version_counts
 from app.leaderboard_view import (
     Leaderboard,
     LeaderboardFilters,
     PairInput,
     RowChoice,
     column_filter_mask,
-    dataset_labels,
     finish_leaderboard,
-    label_knob_variants,
-    label_versions,
-    version_counts,
 )
 from reasoning import leaderboard_metrics, metrics
 from reasoning.budget import CAP_NAMES

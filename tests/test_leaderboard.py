@@ -30,15 +30,13 @@ from app.leaderboard_charts import (
     vega_spec,
 )
 from app.leaderboard_page import full_results_csv
+from app.leaderboard_rows import label_knob_variants, label_versions, with_budget
 from app.leaderboard_view import (
     LEADERBOARD_COLUMNS,
     LeaderboardFilters,
     apply_filters,
     board_csv,
     compute_leaderboard,
-    label_knob_variants,
-    label_versions,
-    with_budget,
 )
 from app.results_cache import ResultsCache
 from app.state import ROOT
