@@ -129,14 +129,12 @@ class Selection:
         groups = summary.groups.iloc[self.positions]
         digest.update(json.dumps(groups[list(KEY_COLUMNS)].astype(object).where(groups[list(KEY_COLUMNS)].notna())
                                  .to_numpy().tolist(), default=str).encode())
-        digest.update(groups[["results", "start", "stop", "sum_tokens", "sum_usd", "sum_seconds"]]
-                      .to_numpy(dtype=float).tobytes())
-        for position, start, stop in zip(self.positions, groups["start"], groups["stop"], strict=True):
-            digest.update(summary.rows[int(start):int(stop)].tobytes())
-            digest.update(json.dumps(summary.reasons[position]).encode())
+        digest.update(groups[["results", "sum_tokens", "sum_usd", "sum_seconds"]].to_numpy(dtype=float).tobytes())
+        for position in self.positions:
+            digest.update(summary.group_digest(int(position)))
         if self.dated:
             digest.update(json.dumps([self.low, self.high]).encode())
-            digest.update(self.index.tobytes())
+            digest.update(summary.rows[self.index].tobytes())
             digest.update(summary.costs()[self.index].tobytes())
         return digest.hexdigest()
 
@@ -272,7 +270,11 @@ def summary_counts(selection: Selection, cap: str, choice: RowChoice | None = No
     failed_rows = _failures(selection, counted, index, row_group, failed & (verdict_of(codes) != NO_VERDICT),
                             series, models)
     counts = leaderboard_metrics.ResultCounts(tuple(KEYS), cells, sums, errored, failed_rows)
-    pair_input = PairInput(models[s_group], budgets[s_group], series[s_group], item_codes, correct)
+    # Strategies and models as codes: the head-to-head does not hash a string per result.
+    series_codes, series_names = pd.factorize(series)
+    model_codes, model_names = pd.factorize(models)
+    pair_input = PairInput(pd.Categorical.from_codes(model_codes[s_group], model_names), budgets[s_group],
+                           pd.Categorical.from_codes(series_codes[s_group], series_names), item_codes, correct)
     return SummaryCounts(counts, pair_input, over_count, versions)
 
 

@@ -172,9 +172,9 @@ def pair_table(model: np.ndarray, budget: np.ndarray, series: np.ndarray, item: 
     correct = np.asarray(correct, dtype=float)
     budget = np.asarray(budget, dtype=float)
     known = ~np.isnan(budget)  # a (model, budget) cell needs a budget (as a groupby drops NaN keys)
-    model_codes, model_names = pd.factorize(np.asarray(model, dtype=object)[known], sort=True)
+    model_codes, model_names = _codes(model, known, sort=True)
     budget_values, budget_codes = np.unique(budget[known], return_inverse=True)
-    series_codes, series_names = pd.factorize(np.asarray(series, dtype=object)[known])
+    series_codes, series_names = _codes(series, known, sort=False)
     items_all = np.asarray(item, dtype=np.int64)[known]
     correct = correct[known]
     cells_all = model_codes.astype(np.int64) * len(budget_values) + budget_codes.ravel()
@@ -205,6 +205,22 @@ def pair_table(model: np.ndarray, budget: np.ndarray, series: np.ndarray, item: 
     frame["p_holm"] = holm(frame["p"].to_numpy()) if len(frame) else []
     _simple_intervals(frame, simple, n_boot, ci, seed)
     return PairTable(frame, pending, n_boot=n_boot, ci=ci, seed=seed)
+
+
+def _codes(values: Any, known: np.ndarray, *, sort: bool) -> tuple[np.ndarray, Any]:
+    """Integer codes of the values where `known`, and the names they stand for (sorted when asked:
+    the cells follow the models' names). A pd.Categorical is taken as it is coded (no strings
+    hashed: the leaderboard passes its strategies and models so)."""
+    if isinstance(values, pd.Categorical):
+        names = np.asarray(values.categories, dtype=object)
+        codes = values.codes[known].astype(np.int64)
+        if sort:
+            order = np.argsort(names.astype(str), kind="stable")
+            rank = np.empty(len(order), dtype=np.int64)
+            rank[order] = np.arange(len(order))
+            names, codes = names[order], rank[codes]
+        return codes, names
+    return pd.factorize(np.asarray(values, dtype=object)[known], sort=sort)
 
 
 def _cell_pairs(columns: dict[str, list], simples: list[tuple[int, int, int, int]], cell: tuple[Any, Any],

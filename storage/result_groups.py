@@ -201,15 +201,18 @@ def _cap(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def build_groups(frame: pd.DataFrame, items: dict[str, int]) -> dict[str, Group]:
-    """The results of read_results as groups by key hash; `items` (key -> code) gains new items."""
+def build_groups(frame: pd.DataFrame, items: dict[str, int], *, next_code: int | None = None) -> dict[str, Group]:
+    """The results of read_results as groups by key hash; `items` (key -> code) gains new items,
+    numbered from `next_code` (default: as many as `items` holds)."""
     if frame.empty:
         return {}
     codes = np.empty(len(frame), dtype=np.int32)
+    following = len(items) if next_code is None else next_code
     for position, key in enumerate(frame["item"]):
         code = items.get(key)
         if code is None:
-            code = items[key] = len(items)
+            code = items[key] = following
+            following += 1
         codes[position] = code
     rows = np.zeros(len(frame), dtype=ROW)
     rows["item"], rows["created"] = codes, frame["created_us"].to_numpy(dtype=np.int64)

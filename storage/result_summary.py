@@ -19,6 +19,7 @@ refresh at once do not merge twice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, delete, insert, select, text, update
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from storage.leaderboard_reads import ResultsVersion, results_version
 from storage.query_support import _utc
@@ -45,6 +46,7 @@ from storage.store import Store
 from storage.tables import ResultGroup, ResultItem, ResultSummaryState
 
 STATE_ID = 1
+MERGE_ITEMS_ASKED = 500  # a merge with more distinct items reads every item's code
 _PG_LOCK_KEY = 0x62756467_7375  # any constant: serialises summary writes on PostgreSQL
 
 
@@ -110,9 +112,15 @@ def _merge(store: Store, held: ResultsVersion, version: ResultsVersion, newer: p
     with store.write() as conn:
         if _lock(conn) != held:
             return None
-        items = dict(conn.execute(select(ResultItem.key, ResultItem.code)).all()) if len(newer) else {}
-        known = len(items)
-        groups = build_groups(newer, items)
+        wanted = set(newer["item"]) if len(newer) else set()
+        if len(wanted) <= MERGE_ITEMS_ASKED:  # the merged results' items only (codes run 0 .. n-1)
+            items = dict(conn.execute(select(ResultItem.key, ResultItem.code).where(ResultItem.key.in_(wanted))).all()) \
+                if wanted else {}
+            known = (conn.scalar(select(func.max(ResultItem.code))) or -1) + 1 if wanted else 0
+        else:
+            items = dict(conn.execute(select(ResultItem.key, ResultItem.code)).all())
+            known = len(items)
+        groups = build_groups(newer, items, next_code=known)
         _insert_items(conn, {k: c for k, c in items.items() if c >= known})
         existing = {row.key: row for row in conn.execute(
             select(ResultGroup.id, ResultGroup.key, ResultGroup.rows, ResultGroup.costs, ResultGroup.failures)
@@ -179,6 +187,17 @@ class ResultSummary:
     items: np.ndarray  # item key by code
     store: Store | None = None
     _costs: np.ndarray | None = field(default=None, repr=False)
+    _digests: dict[int, bytes] = field(default_factory=dict, repr=False)  # by group position
+
+    def group_digest(self, position: int) -> bytes:
+        """A digest of one group's results and failures' reasons (kept: the summary is read only)."""
+        found = self._digests.get(position)
+        if found is None:
+            start, stop = int(self.groups["start"].iat[position]), int(self.groups["stop"].iat[position])
+            digest = hashlib.blake2b(self.rows[start:stop].tobytes(), digest_size=32)
+            digest.update(json.dumps(self.reasons[position]).encode())
+            found = self._digests[position] = digest.digest()
+        return found
 
     @property
     def group_of(self) -> np.ndarray:
@@ -291,5 +310,7 @@ def _with_groups(store: Store, cached: ResultSummary, done: Refresh) -> ResultSu
     for code, key in items:
         keys[code] = key
     rows = np.concatenate(arrays) if arrays else np.zeros(0, dtype=ROW)
+    digests = {position: cached._digests[p] for position, (_, source, p) in enumerate(parts)
+               if source is cached and p in cached._digests}  # unchanged groups keep theirs
     return ResultSummary(done.version, frame.reset_index(drop=True), rows,
-                         [source.reasons[p] for _, source, p in parts], keys, store)
+                         [source.reasons[p] for _, source, p in parts], keys, store, _digests=digests)
