@@ -250,6 +250,13 @@ def _changed(kept: _Products, n_cells: int, pairs: np.ndarray, pair_sum: np.ndar
     differences), or None when the layout changed or too much did."""
     if kept.n_cells != n_cells:
         return None
+    n_items = kept.weights.shape[0]
+    if len(kept.pairs) == len(pairs) and np.array_equal(kept.pairs, pairs):  # the same pairs, some counts moved
+        moved = np.flatnonzero((kept.pair_sum != pair_sum) | (kept.pair_count != pair_count))
+        if len(moved) > DELTA_SHARE * max(len(pairs), 1):
+            return None
+        cells, items = np.divmod(pairs[moved], n_items)
+        return cells, items, (pair_sum - kept.pair_sum)[moved], (pair_count - kept.pair_count)[moved]
     keys = np.union1d(kept.pairs, pairs)
     old_sum, old_count = np.zeros(len(keys)), np.zeros(len(keys))
     new_sum, new_count = np.zeros(len(keys)), np.zeros(len(keys))
@@ -259,7 +266,6 @@ def _changed(kept: _Products, n_cells: int, pairs: np.ndarray, pair_sum: np.ndar
     moved = np.flatnonzero((old_sum != new_sum) | (old_count != new_count))
     if len(moved) > DELTA_SHARE * max(len(keys), 1):
         return None
-    n_items = kept.weights.shape[0]
     cells, items = np.divmod(keys[moved], n_items)
     return cells, items, (new_sum - old_sum)[moved], (new_count - old_count)[moved]
 

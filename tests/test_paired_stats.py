@@ -383,9 +383,18 @@ def test_rank_ranges_after_one_more_result_update_the_kept_products_and_equal_a_
     monkeypatch.setattr(module, "_changed", lambda *a: (lambda d: updates.append(d is not None) or d)(changed(*a)))
     more = pd.concat([data, pd.DataFrame([{"strategy": "C", "model": "m", "budget": 1000, "item_id": "q7",
                                            "correct": 1.0}])], ignore_index=True)
+    assert (data["item_id"].eq("q7") & data["strategy"].eq("C") & data["budget"].eq(1000)).any()  # a known pair
     updated = rank_intervals(more, n_boot=300)
     assert not multiplied and updates == [True]  # the kept weights served, the products were updated
     module.forget_products()
     fresh = rank_intervals(more, n_boot=300)
     assert multiplied and updated.equals(fresh)
+    # a (cell, item) pair not seen before: B had no result on q4 at 100 tokens
+    assert not (data["item_id"].eq("q4") & data["strategy"].eq("B") & data["budget"].eq(100)).any()
+    newer = pd.concat([more, pd.DataFrame([{"strategy": "B", "model": "m", "budget": 100, "item_id": "q4",
+                                            "correct": 0.0}])], ignore_index=True)
+    updated = rank_intervals(newer, n_boot=300)
+    assert updates == [True, True]
+    module.forget_products()
+    assert updated.equals(rank_intervals(newer, n_boot=300))
     assert rank_intervals(data, n_boot=300).equals(first)  # and back: the products follow the data
