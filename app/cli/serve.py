@@ -46,6 +46,9 @@ def streamlit_command(port: int, host: str) -> list[str]:
         "--client.toolbarMode", "minimal",  # no "Deploy" button
         # The uploader states this limit ("50MB per file"); it is the importer's, not Streamlit's 200 MB.
         "--server.maxUploadSize", str(UPLOAD_LIMIT_MB),
+        # No full garbage collection after every script run: a live run page reruns its fragments every
+        # second, and each gc.collect(2) held the GIL for most of the app's CPU, stalling the live feed.
+        "--runner.postScriptGC", "false",
     ]
 
 

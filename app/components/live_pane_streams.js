@@ -49,8 +49,10 @@ function codePoints(text) {
   return n;
 }
 
+const COUNT = new Intl.NumberFormat("en-US");  // "1,234", as the server writes counts
+
 function summaryText(entry) {
-  return entry.own ? `${entry.label} · ${entry.chars.toLocaleString("en-US")} chars` : entry.label;
+  return entry.own ? `${entry.label} · ${COUNT.format(entry.chars)} chars` : entry.label;
 }
 
 // Draw an entry's text and thinking into its body (again, when it moved between boxes).
