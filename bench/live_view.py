@@ -26,9 +26,11 @@ The runs execute in this process, not in the app's: the app only reads the store
 does for a run started by another process or opened from a share link (the runner's own cost at this
 rate is small: see the bench-process CPU row).
 
-What-ifs for the app, without editing app/: --repaint S runs the app's main script with
-app.run_page.REPAINT_SECONDS = S; --app-env NAME=VALUE adds to the app's environment (Streamlit options
-such as STREAMLIT_SERVER_FILE_WATCHER_TYPE=none).
+The app is served as `budget-arena serve` serves it (app/asgi.py: with the live text feed), its
+main script behind a wrapper that times each repaint of the panes. What-ifs, without editing app/:
+--repaint S sets the panes' repaint interval to S (app.run_page.REPAINT_SECONDS and
+FED_REPAINT_SECONDS); --app-env NAME=VALUE adds to the app's environment (Streamlit options such as
+STREAMLIT_SERVER_FILE_WATCHER_TYPE=none).
 
     .venv/bin/python bench/live_view.py [--runs 10] [--strategies 8] [--tokens 1500] [--token-delay 0.005]
                                         [--repaint 0.25] [--app-env NAME=VALUE]
@@ -55,12 +57,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.run_page import REPAINT_SECONDS  # noqa: E402
+import app.run_page  # noqa: E402
 from reasoning.models.fake import FakeModel  # noqa: E402
 from storage import RunSpec, get_runner, open_store  # noqa: E402
 from storage.recorder import RunRecorder  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
+FEED = (ROOT / "app" / "asgi.py").exists()  # a tree with the live text feed (an older one has none)
+SHIPPED_REPAINT = getattr(app.run_page, "FED_REPAINT_SECONDS" if FEED else "REPAINT_SECONDS")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 VIEWPORT = {"width": 1500, "height": 1100}
@@ -87,25 +91,34 @@ OBSERVER_JS = """
     }
   };
   new MutationObserver(scan).observe(document, {childList: true, subtree: true, characterData: true});
-  // When each pane's newest word arrives from the server (the repaint's websocket messages).
+  // When each pane's newest word arrives from the server: in a repaint (Streamlit's websocket,
+  // binary messages: __arrived) or in the run's live text feed (its own WebSocket, JSON text: __pushed).
   window.__arrived = [];
+  window.__pushed = [];
   window.__messages = [];
-  const arrived = {};
+  const latest = {arrived: {}, pushed: {}};
   const latin1 = new TextDecoder('latin1');
+  const record = (name, text, now) => {
+    const newest = {};
+    for (const [, pane, word] of text.matchAll(/p(\\d+)w(\\d+)/g)) {
+      if (!(pane in newest) || +word > newest[pane]) newest[pane] = +word;
+    }
+    for (const [pane, word] of Object.entries(newest)) {
+      if (!(pane in latest[name]) || word > latest[name][pane]) {
+        latest[name][pane] = word;
+        window[`__${name}`].push([+pane, word, now]);
+      }
+    }
+  };
   const Native = window.WebSocket;
   window.WebSocket = function (...args) {
     const ws = new Native(...args);
     ws.addEventListener('message', (event) => {
       const now = performance.timeOrigin + performance.now();
+      if (typeof event.data === 'string') { record('pushed', event.data, now); return; }
       if (!(event.data instanceof ArrayBuffer)) return;
       window.__messages.push([now, event.data.byteLength]);
-      const newest = {};
-      for (const [, pane, word] of latin1.decode(event.data).matchAll(/p(\\d+)w(\\d+)/g)) {
-        if (!(pane in newest) || +word > newest[pane]) newest[pane] = +word;
-      }
-      for (const [pane, word] of Object.entries(newest)) {
-        if (!(pane in arrived) || word > arrived[pane]) { arrived[pane] = word; window.__arrived.push([+pane, word, now]); }
-      }
+      record('arrived', latin1.decode(event.data), now);
     });
     return ws;
   };
@@ -175,7 +188,8 @@ class Commit:
 @dataclass
 class RunResult:
     shown: list[float] = field(default_factory=list)  # stored -> on page, per committed text row
-    arrived: list[float] = field(default_factory=list)  # stored -> in a websocket message
+    arrived: list[float] = field(default_factory=list)  # stored -> in the browser (feed or websocket)
+    by_feed: int = 0  # rows that reached the browser through the live text feed first
     rendered: list[float] = field(default_factory=list)  # in a websocket message -> on page
     waited: list[float] = field(default_factory=list)  # stored -> the next repaint starts reading
     delivered: list[float] = field(default_factory=list)  # that repaint starts -> in the browser
@@ -227,12 +241,12 @@ def free_port() -> int:
 
 # The app's own main script behind a wrapper that (1) times every repaint of the live body (start,
 # wall and thread-CPU seconds, one line each in BENCH_TIMINGS) and (2) for --repaint, sets
-# app.run_page.REPAINT_SECONDS first (a what-if for the repaint interval, without editing app/).
+# app.run_page's repaint intervals first (a what-if for the repaint interval, without editing app/).
 # The server is started with `budget-arena serve`'s own Streamlit options (app.cli.serve).
 BENCH_MAIN = """import functools, os, runpy, time
 import app.run_page as page
 if os.environ.get("BENCH_REPAINT_SECONDS"):
-    page.REPAINT_SECONDS = float(os.environ["BENCH_REPAINT_SECONDS"])
+    page.REPAINT_SECONDS = page.FED_REPAINT_SECONDS = float(os.environ["BENCH_REPAINT_SECONDS"])
 if not getattr(page, "_bench_timed", False):  # the main script runs again at every full rerun
     body = page.{body}
 
@@ -250,6 +264,11 @@ if not getattr(page, "_bench_timed", False):  # the main script runs again at ev
 runpy.run_path({main!r}, run_name="__main__")
 """
 LIVE_BODY = "_live_body"  # the function each repaint of the panes runs (app.run_page)
+# ...served as app/asgi.py serves app/main.py: with the run page's live text feed (app.live_feed).
+BENCH_ASGI = """import streamlit as st
+from app.live_feed import routes
+app = st.App({main!r}, routes=routes(st.get_option("server.baseUrlPath")))
+"""
 
 
 def start_app(data: Path, repaint: float | None, app_env: dict[str, str]) -> tuple[subprocess.Popen, str]:
@@ -264,7 +283,12 @@ def start_app(data: Path, repaint: float | None, app_env: dict[str, str]) -> tup
     wrapper = data / "bench_main.py"
     wrapper.write_text(BENCH_MAIN.format(main=str(ROOT / "app" / "main.py"), body=LIVE_BODY))
     command = streamlit_command(port, "127.0.0.1")
-    command[command.index(str(ROOT / "app" / "main.py"))] = str(wrapper)
+    if FEED:
+        served = data / "bench_asgi.py"
+        served.write_text(BENCH_ASGI.format(main=str(wrapper)))
+        command[command.index(str(ROOT / "app" / "asgi.py"))] = str(served)
+    else:
+        command[command.index(str(ROOT / "app" / "main.py"))] = str(wrapper)
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -412,13 +436,16 @@ def one_run(page, cdp, url: str, args: argparse.Namespace, server_pid: int, timi
             break
         time.sleep(0.1)
     arrived = by_pane(page.evaluate("window.__arrived"))
+    pushed = by_pane(page.evaluate("window.__pushed"))
     painted = by_pane(seen)
     for commit in commits:
         sightings = painted.get(commit.pane, [])
         if not sightings or commit.at <= sightings[0][1]:
             continue  # committed before the pane's first paint: page load, not live latency
         shown_at = first_at_or_after(sightings, commit.word)
-        arrived_at = first_at_or_after(arrived.get(commit.pane, []), commit.word)
+        in_repaint = first_at_or_after(arrived.get(commit.pane, []), commit.word)
+        in_feed = first_at_or_after(pushed.get(commit.pane, []), commit.word)
+        arrived_at = min((t for t in (in_repaint, in_feed) if t is not None), default=None)
         if shown_at is None:
             result.missing += 1
             continue
@@ -426,6 +453,9 @@ def one_run(page, cdp, url: str, args: argparse.Namespace, server_pid: int, timi
         if arrived_at is not None:
             result.arrived.append(arrived_at - commit.at)
             result.rendered.append(shown_at - arrived_at)
+            if arrived_at == in_feed:
+                result.by_feed += 1
+                continue
             # The first repaint that started after the commit read it (a repaint that started
             # before may have read it too; then the wait is overstated by less than one repaint).
             next_start = next((start for start in starts if start >= commit.at), None)
@@ -474,7 +504,8 @@ def report(results: list[RunResult], args: argparse.Namespace, rss_start: float,
     print(f"\n{len(results)} runs x {args.strategies} strategies streaming {args.tokens:,} words each at one word per "
           f"{args.token_delay * 1000:g} ms (fake model); headless chromium on /run?run=<id>; "
           f"load average {load[0]:.1f} at the start ({os.cpu_count()} cores); live page repaint interval "
-          f"{args.repaint if args.repaint is not None else REPAINT_SECONDS:g} s"
+          f"{args.repaint if args.repaint is not None else SHIPPED_REPAINT:g} s"
+          f"{', text pushed by the live feed' if FEED else ', no live feed'}"
           f"{' (--repaint what-if)' if args.repaint is not None else ' (as shipped)'}"
           f"{''.join(f'; app env {k}={v}' for k, v in args.app_env)}\n")
     print("| figure | all runs pooled | per-run spread (min - max) |")
@@ -483,13 +514,15 @@ def report(results: list[RunResult], args: argparse.Namespace, rss_start: float,
     print(f"| **stored -> on page, p95** (target < 500 ms) | {ms(percentile(shown, 95))} | "
           f"{spread(per_run('shown', 95), unit=' ms')} |")
     print(f"| stored -> on page, max | {ms(max(shown))} | |")
-    print(f"|   stored -> reaches the browser (next repaint, script, websocket), p50 / p95 | "
+    print(f"|   stored -> reaches the browser (live feed, or next repaint + script + websocket), p50 / p95 | "
           f"{ms(percentile(arrived, 50))} / {ms(percentile(arrived, 95))} | |")
+    print(f"|   rows that reached the browser through the live text feed first | "
+          f"{sum(r.by_feed for r in results):,} of {len(arrived):,} | |")
     print(f"|   reaches the browser -> on page (rendering), p50 / p95 | "
           f"{ms(percentile(rendered, 50))} / {ms(percentile(rendered, 95))} | |")
     waited, delivered = pooled("waited"), pooled("delivered")
     wall, cpu = pooled("repaint_wall"), pooled("repaint_cpu")
-    print(f"|   stored -> the next repaint starts (the poll's wait), p50 / p95 | "
+    print(f"|   (rows first in a repaint) stored -> the next repaint starts (the poll's wait), p50 / p95 | "
           f"{ms(percentile(waited, 50))} / {ms(percentile(waited, 95))} | |")
     print(f"|   that repaint starts -> in the browser (script, websocket), p50 / p95 | "
           f"{ms(percentile(delivered, 50))} / {ms(percentile(delivered, 95))} | |")
@@ -533,7 +566,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=1500, help="words each strategy streams")
     parser.add_argument("--token-delay", type=float, default=0.005, help="fake model seconds per word")
     parser.add_argument("--repaint", type=float, default=None,
-                        help="what-if: run the app with app.run_page.REPAINT_SECONDS set to this (default: as shipped)")
+                        help="what-if: run the app with its repaint interval set to this (default: as shipped)")
     parser.add_argument("--app-env", action="append", default=[], type=lambda kv: tuple(kv.split("=", 1)),
                         metavar="NAME=VALUE", help="what-if: extra environment for the app, e.g. "
                         "STREAMLIT_SERVER_FILE_WATCHER_TYPE=none (repeatable)")
