@@ -350,6 +350,34 @@ def test_a_failing_strategy_shows_its_error_in_its_own_pane(runner: Runner) -> N
     assert texts(block(at, "answer-0"), "markdown") == [RIGHT.format(4)]
 
 
+
+# ---- the live text feed -------------------------------------------------------------------------
+
+
+async def test_the_live_feed_sends_each_text_delta_once_after_the_seq_asked_then_ends(runner: Runner) -> None:
+    """app.live_feed.messages: the stored text and thinking deltas after `seq`, in order with their
+    seqs, which add up to each stream's text; RUN_ENDED once the run has ended and all was sent."""
+    from app.live_feed import RUN_ENDED, messages
+    from app.panes import RunView
+    from storage.queries import events_since
+
+    run_id = record(runner, FakeModel(replies="<think>hmm, let me see</think>" + REASONING))
+    sent = [m async for m in messages(run_id, 0)]
+    assert sent[-1] == RUN_ENDED and RUN_ENDED not in sent[:-1]
+    rows = [row for m in sent[:-1] for row in json.loads(m)["rows"]]
+    assert [r[0] for r in rows] == sorted({r[0] for r in rows})  # each delta once, in seq order
+    view = RunView.for_strategies([(s, {}) for s in ("chain_of_thought", "self_consistency", "direct")])
+    view.apply(events_since(run_id, 0))
+    for pane in view.panes:
+        for label, stream in pane.streams.items():
+            mine = [r for r in rows if r[1] == pane.index and r[2] == label]
+            assert "".join(r[4] for r in mine if r[3] == "text") == stream.text
+            assert "".join(r[4] for r in mine if r[3] == "thinking") == stream.thinking
+    middle = rows[len(rows) // 2][0]
+    later = [row for m in [m async for m in messages(run_id, middle)][:-1] for row in json.loads(m)["rows"]]
+    assert later == [r for r in rows if r[0] > middle]
+    assert [m async for m in messages("no-such-run", 0)] == [RUN_ENDED]
+
 # ---- model output is text, never markup ---------------------------------------------------------
 
 
