@@ -7,13 +7,12 @@ page costs the same in a store of any size. Script thread only.
 from __future__ import annotations
 
 import math
-from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
 
 from app.import_panel import render_import_panel
-from app.state import page_path, store
+from app.state import page_path, share_link, store
 from storage.run_history import MAX_SEARCH_CHARS, count_runs, history_options, list_runs
 
 PAGE_SIZE = 50
@@ -23,18 +22,6 @@ ROWS_IN_VIEW = 20  # the table scrolls beyond this
 TABLE_HEADER_PX, TABLE_ROW_PX = 38, 35
 
 
-def run_link(page_url: str | None, run_id: str, this_page: str = "history") -> str:
-    """The run page's share link seen from `this_page`'s URL (relative when the URL is unknown).
-
-    The run page is a sibling of this one (url_path "run"), so the link swaps the last path part;
-    an app served under a base path keeps it."""
-    base = (page_url or "").split("?")[0].split("#")[0].rstrip("/")
-    if base.endswith("/" + this_page):
-        base = base[: -len(this_page) - 1]
-    query = urlencode({"run": run_id})
-    return f"{base}/run?{query}" if base else f"run?{query}"
-
-
 def history_table(runs: pd.DataFrame, page_url: str | None) -> pd.DataFrame:
     """list_runs rows as shown: the link first, the problem shortened, the verdict count as text."""
     problem = runs["problem"].fillna("").astype(str).str.replace(r"\s+", " ", regex=True)
@@ -42,7 +29,7 @@ def history_table(runs: pd.DataFrame, page_url: str | None) -> pd.DataFrame:
     scored = runs["reference"].notna()
     correct = (runs["n_correct"].astype(str) + " / " + runs["n_strategies"].astype(str)).where(scored, "no reference")
     return pd.DataFrame({
-        "link": [run_link(page_url, run_id) for run_id in runs["id"]],
+        "link": [share_link(page_url, run_id) for run_id in runs["id"]],
         "created": runs["created"],
         "status": runs["status"],
         "problem": shortened,

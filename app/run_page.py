@@ -14,7 +14,6 @@ import functools
 import json
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
 import altair as alt
 import pandas as pd
@@ -29,7 +28,7 @@ from app.panes import RunView, shown_spend
 from app.run_panes import PANE_MIN_WIDTH, STATUS_COLORS, pane_title, render_panes, stored_verdict
 from app.run_replay import REPLAY_SPEEDS, replay_key, replay_state, replay_step, start_replay
 from app.run_summary import entry_row, markdown_table, summary_headline, summary_records
-from app.state import page_path, runner
+from app.state import page_path, runner, share_link
 from app.stored_view import ended_view, fold_runs_when_they_end
 from reasoning.budget import Budget
 from reasoning.entries import entry_budget, entry_labels
@@ -127,14 +126,6 @@ def _budgets_text(info: RunInfo) -> str:
 
 def _labels(info: RunInfo) -> list[str]:
     return entry_labels([(s.strategy, s.budget) for s in info.strategies], info.budget)
-
-
-def share_link(base_url: str | None, run_id: str) -> str:
-    """The run page's full URL (relative when the browser's URL is unknown, as in tests)."""
-    base = (base_url or "").split("?")[0].rstrip("/")
-    if not base.endswith("/run"):
-        base = base + "/run" if base else "/run"
-    return f"{base}?{urlencode({'run': run_id})}"
 
 
 def _actions(info: RunInfo) -> None:

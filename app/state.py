@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from urllib.parse import urlencode
 
 import streamlit as st
 
@@ -24,6 +25,24 @@ PAGES = ROOT / "pages"
 FORM_PREFIXES = ("cmp.", "sw.")
 ACTION_PREFIX = "act."
 _SESSION_KEY = "_rate_limit_session"
+
+
+# The pages app/main.py serves under a path of their own (Compare, the landing page, is the root).
+PAGE_URL_PATHS = ("run", "leaderboard", "history", "sweep")
+
+
+def share_link(page_url: str | None, run_id: str) -> str:
+    """A run's share link seen from any page of the app (the browser's URL of that page; relative
+    when it is unknown, as under AppTest): the app's root with ?run=, which the landing page opens
+    on the run page. A link straight to /run made Streamlit's frontend probe /run/_stcore/health
+    and /run/_stcore/host-config before the root's (two 404s per visit, streamlit/streamlit#7074).
+    An app served under a base path keeps it."""
+    base = (page_url or "").split("#")[0].split("?")[0].rstrip("/")
+    head, _, last = base.rpartition("/")
+    if last in PAGE_URL_PATHS and "//" in base and head.count("/") >= 2:  # the page's own path part
+        base = head
+    query = urlencode({"run": run_id})
+    return f"{base}/?{query}" if base else f"./?{query}"
 
 
 def page_path(name: str) -> Path:

@@ -88,11 +88,11 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     def run_link(self, run_id: str) -> str | None:
-        """A run's share link under public_url (the run page, as app/run_page.share_link builds it), or
-        None when no public address is configured."""
+        """A run's share link under public_url (the app's root with ?run=, as app.state.share_link
+        builds it from a page's URL), or None when no public address is configured."""
         if not self.public_url:
             return None
-        return f"{self.public_url}/run?{urlencode({'run': run_id})}"
+        return f"{self.public_url}/?{urlencode({'run': run_id})}"
 
     @property
     def db_url(self) -> str:

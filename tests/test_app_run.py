@@ -261,7 +261,7 @@ def test_actions_of_a_finished_run(finished: str) -> None:
     at = open_run(finished)
     assert [b.label for b in at.button] == ["Replay"]
     assert at.get("download_button")[0].proto.label == "Download JSON"
-    assert at.code[0].value == f"/run?run={finished}"  # relative: AppTest has no browser URL
+    assert at.code[0].value == f"./?run={finished}"  # relative: AppTest has no browser URL
     # Nothing on the page is raw HTML but the layout's style sheet (app.run_page.PAGE_CSS).
     assert style_sheets_only(at) and PAGE_CSS in [h.proto.body for h in at.get("html")]
 

@@ -54,9 +54,9 @@ from app.panes import (
     stop_text,
     verdict_text,
 )
-from app.run_page import share_link
 from app.run_summary import cheapest_right, entry_row, markdown_table, summary_headline, summary_records
 from app.search_tree import DROPPED, EXPANDED, PRUNED, WAITING, dot_string, search_tree, tree_dot
+from app.state import share_link
 from app.tree_view import anytime_frame, debate_grid, tally_chart, vote_tally
 from reasoning.budget import Budget, Spend
 from reasoning.config import Limits
@@ -393,12 +393,17 @@ def test_strategy_defaults_titles_and_knob_checks() -> None:
     assert "unknown knob" in (check_knobs("direct", {"width": 3}) or "")
 
 
-def test_limit_errors_read_as_sentences_and_share_links_point_at_the_run_page() -> None:
+def test_limit_errors_read_as_sentences_and_share_links_point_at_the_app_root() -> None:
     assert sentence(LimitError("the problem is empty")) == "The problem is empty."
     assert sentence(LimitError("try again in about 5 min.")) == "Try again in about 5 min."
-    assert share_link("http://host:8501/", "abc") == "http://host:8501/run?run=abc"
-    assert share_link("http://host:8501/run?run=old", "a b") == "http://host:8501/run?run=a+b"
-    assert share_link(None, "abc") == "/run?run=abc"
+    # The root with ?run= (the landing page opens the run page): a link to /run itself made the
+    # frontend probe /run/_stcore/health and /host-config first, two 404s per visit.
+    assert share_link("http://host:8501/", "abc") == "http://host:8501/?run=abc"
+    assert share_link("http://host:8501/run?run=old", "a b") == "http://host:8501/?run=a+b"
+    assert share_link("https://h.example/arena/history?x=1#top", "abc") == "https://h.example/arena/?run=abc"
+    assert share_link("https://h.example/run/sweep", "abc") == "https://h.example/run/?run=abc"  # a base path "run"
+    assert share_link("http://run", "abc") == "http://run/?run=abc"  # a host, not a page
+    assert share_link(None, "abc") == "./?run=abc"
 
 
 @pytest.mark.parametrize(("spec", "offered", "expected"), [

@@ -180,11 +180,15 @@ def test_three_strategies_on_the_local_model_stream_finish_and_share(browser, ap
     _screenshot_whole_page(page, SCREENSHOTS / "run-finished.png")
 
     link = page.locator("[data-testid='stCode']").first.inner_text().strip()
-    assert link.endswith(f"/run?run={run_id}") and link.startswith(app_url)
+    assert link.endswith(f"/?run={run_id}") and link.startswith(app_url)
     other = browser.new_context(viewport=VIEWPORT).new_page()
+    failed: list[str] = []
+    other.on("response", lambda response: response.status >= 400 and failed.append(f"{response.status} {response.url}"))
     other.goto(link)
     other.locator(f".st-key-pane-{count - 1}").wait_for(timeout=30_000)
     other.get_by_text(PROBLEM).wait_for()
+    assert "?run=" in other.url and other.get_by_role("heading", name="Run").count() >= 1
+    assert not failed, failed  # a link to /run made the frontend probe /run/_stcore/health first (404s)
     assert _answers(other, count) == answers
     assert [size for _, size in _snapshot(other, count)] == [size for _, size in _snapshot(page, count)]
     assert other.get_by_text(f"id {run_id}").count() == 1

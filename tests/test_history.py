@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import insert
 from streamlit.testing.v1 import AppTest
 
-from app.history_page import PAGE_SIZE, run_link
-from app.state import ROOT
+from app.history_page import PAGE_SIZE
+from app.state import ROOT, share_link
 from storage import forget_store, new_run_id, open_store
 from storage.run_history import MAX_SEARCH_CHARS, SearchTooLong, count_runs, history_options, list_runs
 from storage.store import Store
@@ -80,7 +80,7 @@ def test_runs_are_listed_newest_first_with_their_links(three_runs):
     first, second, third = three_runs
     table = shown(page())
     assert list(table["id"]) == [third, second, first]
-    assert list(table["link"]) == [f"run?run={run_id}" for run_id in (third, second, first)]
+    assert list(table["link"]) == [f"./?run={run_id}" for run_id in (third, second, first)]
     row = table.set_index("id").loc[first]
     assert (row["strategies"], row["correct"], row["tokens"], row["status"]) == (
         "direct, self_consistency", "1 / 2", 200, "done")
@@ -138,9 +138,8 @@ def test_big_histories_are_paged(store):
 
 
 def test_the_link_opens_the_run_on_the_run_page(three_runs):
-    at = AppTest.from_file(MAIN, default_timeout=60).run()
-    at.switch_page("../pages/run.py")
-    at.query_params["run"] = three_runs[0]
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.query_params["run"] = three_runs[0]  # the link is the app's root with ?run=
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Run"
@@ -148,9 +147,9 @@ def test_the_link_opens_the_run_on_the_run_page(three_runs):
 
 
 def test_run_link_keeps_the_host_and_base_path():
-    assert run_link("http://localhost:8501/history", "abc") == "http://localhost:8501/run?run=abc"
-    assert run_link("https://h.example/arena/history?x=1", "abc") == "https://h.example/arena/run?run=abc"
-    assert run_link(None, "a b") == "run?run=a+b"
+    assert share_link("http://localhost:8501/history", "abc") == "http://localhost:8501/?run=abc"
+    assert share_link("https://h.example/arena/history?x=1", "abc") == "https://h.example/arena/?run=abc"
+    assert share_link(None, "a b") == "./?run=a+b"
 
 
 def test_count_runs_and_offset_agree_with_the_unpaged_list(three_runs, store):

@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from app.cli import app as cli_app
-from app.run_page import share_link
+from app.state import share_link
 from reasoning.config import get_settings
 from storage import (
     RunSpec,
@@ -193,7 +193,7 @@ def test_no_key_in_store_logs_exports_links_or_errors(runner, store, env, debug_
     pages = []
     for run_id in run_ids:
         link = share_link("http://arena.example/run", run_id)
-        assert link == f"http://arena.example/run?run={run_id}"
+        assert link == f"http://arena.example/?run={run_id}"
         at = AppTest.from_file(str(ROOT / "pages" / "run.py"), default_timeout=30)
         at.query_params["run"] = run_id
         at.run()

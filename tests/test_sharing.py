@@ -524,7 +524,7 @@ def test_export_html_from_the_cli_and_the_share_link(store, recorded_run, tmp_pa
     assert "share_url" not in export_run_json(recorded_run, store=store)
 
     monkeypatch.setenv("BUDGET_ARENA_PUBLIC_URL", "https://arena.example.org/team/")
-    link = f"https://arena.example.org/team/run?run={recorded_run}"
+    link = f"https://arena.example.org/team/?run={recorded_run}"
     assert export_run_json(recorded_run, store=store)["share_url"] == link
     assert f'href="{link}"' in run_html(recorded_run, store=store)
     assert cli("export", new_run_id(), "--html", "--db", store.url).exit_code == EXIT_FAILED
