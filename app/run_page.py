@@ -287,15 +287,14 @@ def _charts_body(run_id: str) -> None:
     curve = curve_points(run_id)
     if state is not None:
         curve = curve[curve["seq"] <= view.last_seq]
-    render_charts(view, curve, has_reference=bool(info.reference))
+    render_charts(view, curve)
 
 
 # ---- charts ----------------------------------------------------------------------------------
 
 
-def render_charts(view: RunView, curve: pd.DataFrame, *, has_reference: bool) -> None:
+def render_charts(view: RunView, curve: pd.DataFrame) -> None:
     st.subheader("Quality against spend")
-    quality_title = "right (1) or wrong (0)" if has_reference else "confidence (self-reported)"
     steps = quality_steps(curve, pd.DataFrame(view.end_spends()), view.labels())
     if steps.empty:
         st.caption("No answers yet: each strategy's curve starts at its first answer.")
@@ -305,11 +304,11 @@ def render_charts(view: RunView, curve: pd.DataFrame, *, has_reference: bool) ->
     elif (pd.to_numeric(steps["usd"]) > 0).any():
         tokens_col, usd_col = st.columns(2)
         with tokens_col:
-            _draw_chart(quality_chart(steps, "tokens", quality_title=quality_title), steps, "chart.quality.tokens")
+            _draw_chart(quality_chart(steps, "tokens"), steps, "chart.quality.tokens")
         with usd_col:
-            _draw_chart(quality_chart(steps, "usd", quality_title=quality_title), steps, "chart.quality.usd")
+            _draw_chart(quality_chart(steps, "usd"), steps, "chart.quality.usd")
     else:  # one chart across the page: a dollar axis would be flat
-        _draw_chart(quality_chart(steps, "tokens", quality_title=quality_title), steps, "chart.quality.tokens")
+        _draw_chart(quality_chart(steps, "tokens"), steps, "chart.quality.tokens")
         st.caption("Every call was free (a local model), so there is no chart against dollars.")
     st.subheader("Spend over time")
     spend = spend_frame(view.spend_samples)
