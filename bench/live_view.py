@@ -42,14 +42,10 @@ import argparse
 import math
 import os
 import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,12 +54,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import app.run_page  # noqa: E402
+from bench.live_view_app import FEED, cpu_snapshot, repaints, rss_mb, start_app, stop_app  # noqa: E402
+from bench.live_view_page import CANCEL_JS, EXPANDER_JS, OBSERVER_JS, browser_metrics  # noqa: E402
 from reasoning.models.fake import FakeModel  # noqa: E402
 from storage import RunSpec, get_runner, open_store  # noqa: E402
 from storage.recorder import RunRecorder  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
-FEED = (ROOT / "app" / "asgi.py").exists()  # a tree with the live text feed (an older one has none)
 SHIPPED_REPAINT = getattr(app.run_page, "FED_REPAINT_SECONDS" if FEED else "REPAINT_SECONDS")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
@@ -71,97 +68,6 @@ VIEWPORT = {"width": 1500, "height": 1100}
 PROBLEM = "Count out loud, one word at a time, then give the answer."
 WORD = re.compile(r"p(\d+)w(\d+)")
 CANCEL_ANSWER = "Cancel requested"  # the app asks the runner of this process, through the store
-
-# Runs in the page before Streamlit's own scripts: on every DOM change, the newest word number in
-# each pane's streams container, with the time it first appeared (epoch ms, like time.time()).
-OBSERVER_JS = """
-(() => {
-  window.__seen = [];
-  const best = {};
-  const scan = () => {
-    const now = performance.timeOrigin + performance.now();
-    for (const el of document.querySelectorAll('[class*="st-key-streams-"]')) {
-      const m = /st-key-streams-(\\d+)/.exec(el.className);
-      if (!m) continue;
-      const text = el.textContent;
-      const words = [...text.slice(-80).matchAll(/p(\\d+)w(\\d+)/g)];
-      if (!words.length) continue;
-      const [, pane, word] = words[words.length - 1].map(Number);
-      if (!(pane in best) || word > best[pane]) { best[pane] = word; window.__seen.push([pane, word, now]); }
-    }
-  };
-  new MutationObserver(scan).observe(document, {childList: true, subtree: true, characterData: true});
-  // When each pane's newest word arrives from the server: in a repaint (Streamlit's websocket,
-  // binary messages: __arrived) or in the run's live text feed (its own WebSocket, JSON text: __pushed).
-  window.__arrived = [];
-  window.__pushed = [];
-  window.__messages = [];
-  const latest = {arrived: {}, pushed: {}};
-  const latin1 = new TextDecoder('latin1');
-  const record = (name, text, now) => {
-    const newest = {};
-    for (const [, pane, word] of text.matchAll(/p(\\d+)w(\\d+)/g)) {
-      if (!(pane in newest) || +word > newest[pane]) newest[pane] = +word;
-    }
-    for (const [pane, word] of Object.entries(newest)) {
-      if (!(pane in latest[name]) || word > latest[name][pane]) {
-        latest[name][pane] = word;
-        window[`__${name}`].push([+pane, word, now]);
-      }
-    }
-  };
-  const Native = window.WebSocket;
-  window.WebSocket = function (...args) {
-    const ws = new Native(...args);
-    ws.addEventListener('message', (event) => {
-      const now = performance.timeOrigin + performance.now();
-      if (typeof event.data === 'string') { record('pushed', event.data, now); return; }
-      if (!(event.data instanceof ArrayBuffer)) return;
-      window.__messages.push([now, event.data.byteLength]);
-      record('arrived', latin1.decode(event.data), now);
-    });
-    return ws;
-  };
-  for (const name of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) window.WebSocket[name] = Native[name];
-  window.WebSocket.prototype = Native.prototype;
-})();
-"""
-
-# Collapse pane 0's open stream expander by a click; resolve with [ms until shown collapsed, still
-# collapsed 1 s later].
-EXPANDER_JS = """
-async () => {
-  const details = document.querySelector('.st-key-streams-0 details[open]');
-  if (!details) return null;
-  const summary = details.querySelector('summary');
-  const t0 = performance.now();
-  summary.click();
-  const closed = () => { const d = document.querySelector('.st-key-streams-0 details'); return d && !d.open; };
-  while (!closed()) {
-    if (performance.now() - t0 > 5000) return [null, false];
-    await new Promise(r => requestAnimationFrame(r));
-  }
-  const ms = performance.now() - t0;
-  await new Promise(r => setTimeout(r, 1000));
-  return [ms, closed()];
-}
-"""
-
-# Click "Cancel run" and wait for the page's answer (a warning or a toast).
-CANCEL_JS = """
-async (answer) => {
-  const button = [...document.querySelectorAll('button')].find(b => b.textContent.includes('Cancel run'));
-  if (!button) return null;
-  const t0 = performance.now();
-  button.click();
-  while (!document.body.textContent.includes(answer)) {
-    if (performance.now() - t0 > 10000) return null;
-    await new Promise(r => setTimeout(r, 5));
-  }
-  return performance.now() - t0;
-}
-"""
-
 
 @dataclass
 class PaneWords(FakeModel):
@@ -230,134 +136,6 @@ def instrument_recorder() -> None:
     RunRecorder._write_batch = timed  # type: ignore[method-assign]
 
 
-# ---- processes -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# The app's own main script behind a wrapper that (1) times every repaint of the live body (start,
-# wall and thread-CPU seconds, one line each in BENCH_TIMINGS) and (2) for --repaint, sets
-# app.run_page's repaint intervals first (a what-if for the repaint interval, without editing app/).
-# The server is started with `budget-arena serve`'s own Streamlit options (app.cli.serve).
-BENCH_MAIN = """import functools, os, runpy, time
-import app.run_page as page
-if os.environ.get("BENCH_REPAINT_SECONDS"):
-    page.REPAINT_SECONDS = page.FED_REPAINT_SECONDS = float(os.environ["BENCH_REPAINT_SECONDS"])
-if not getattr(page, "_bench_timed", False):  # the main script runs again at every full rerun
-    body = page.{body}
-
-    @functools.wraps(body)
-    def timed(*args, **kwargs):
-        start, wall, cpu = time.time(), time.perf_counter(), time.thread_time()
-        try:
-            return body(*args, **kwargs)
-        finally:
-            with open(os.environ["BENCH_TIMINGS"], "a") as log:
-                log.write(f"{{start}} {{time.perf_counter() - wall}} {{time.thread_time() - cpu}}\\n")
-
-    page.{body} = timed
-    page._bench_timed = True
-runpy.run_path({main!r}, run_name="__main__")
-"""
-LIVE_BODY = "_live_body"  # the function each repaint of the panes runs (app.run_page)
-# ...served as app/asgi.py serves app/main.py: with the run page's live text feed (app.live_feed).
-BENCH_ASGI = """import streamlit as st
-from app.live_feed import routes
-app = st.App({main!r}, routes=routes(st.get_option("server.baseUrlPath")))
-"""
-
-
-def start_app(data: Path, repaint: float | None, app_env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    from app.cli.serve import streamlit_command
-
-    port = free_port()
-    env = {**os.environ, **app_env, "BUDGET_ARENA_DATA_DIR": str(data), "BENCH_TIMINGS": str(data / "repaints.txt")}
-    env.pop("BUDGET_ARENA_DB", None)
-    if repaint is not None:
-        env["BENCH_REPAINT_SECONDS"] = str(repaint)
-    log = (data / "server.log").open("w")
-    wrapper = data / "bench_main.py"
-    wrapper.write_text(BENCH_MAIN.format(main=str(ROOT / "app" / "main.py"), body=LIVE_BODY))
-    command = streamlit_command(port, "127.0.0.1")
-    if FEED:
-        served = data / "bench_asgi.py"
-        served.write_text(BENCH_ASGI.format(main=str(wrapper)))
-        command[command.index(str(ROOT / "app" / "asgi.py"))] = str(served)
-    else:
-        command[command.index(str(ROOT / "app" / "main.py"))] = str(wrapper)
-    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the app exited:\n{(data / 'server.log').read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return server, url
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit("the app did not start within 60 s")
-
-
-def stop_app(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(10)
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes (all their threads)."""
-    ticks = 0
-    for pid in pids:
-        fields = _stat(pid)
-        if fields:
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = defaultdict(list)
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))):
-            children[int(fields[1])].append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def cpu_snapshot(app_pid: int) -> dict[str, float]:
-    app = [app_pid, *descendants(app_pid)]
-    browser = [pid for pid in descendants(os.getpid()) if pid not in app]
-    return {"app": cpu_seconds(app), "browser": cpu_seconds(browser), "bench": time.process_time(),
-            "wall": time.monotonic(), "epoch": time.time()}
-
-
 # ---- one run ---------------------------------------------------------------------------------
 
 
@@ -370,21 +148,6 @@ def by_pane(rows: list[list[float]]) -> dict[int, list[tuple[int, float]]]:
     for pane, word, at in rows:
         panes[int(pane)].append((int(word), at / 1000))
     return panes
-
-
-def repaints(timings: Path, start: float, end: float) -> list[tuple[float, float, float]]:
-    """(start epoch, wall s, CPU s) of each repaint of the live body that started in [start, end]."""
-    if not timings.exists():
-        return []
-    rows = [tuple(float(x) for x in line.split()) for line in timings.read_text().splitlines() if line.strip()]
-    return sorted(r for r in rows if start <= r[0] <= end)  # type: ignore[misc]
-
-
-def browser_metrics(cdp) -> dict[str, float]:  # noqa: ANN001 - a Playwright CDPSession
-    """The renderer's cumulative busy seconds (Chrome DevTools Performance domain)."""
-    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
-    return {"task": metrics.get("TaskDuration", 0.0), "script": metrics.get("ScriptDuration", 0.0),
-            "layout": metrics.get("LayoutDuration", 0.0) + metrics.get("RecalcStyleDuration", 0.0)}
 
 
 def one_run(page, cdp, url: str, args: argparse.Namespace, server_pid: int, timings: Path) -> RunResult:  # noqa: ANN001
