@@ -82,7 +82,7 @@ async def live_text(websocket: WebSocket) -> None:
             try:
                 while True:
                     await websocket.receive_text()
-            except (WebSocketDisconnect, RuntimeError):
+            except (WebSocketDisconnect, RuntimeError, OSError):
                 group.cancel_scope.cancel()
 
         group.start_soon(until_closed)
@@ -94,7 +94,7 @@ async def live_text(websocket: WebSocket) -> None:
                     break
                 await websocket.send_text(message)
             await websocket.close(code)
-        except (WebSocketDisconnect, RuntimeError):
+        except (WebSocketDisconnect, RuntimeError, OSError):  # the page is gone
             pass
         group.cancel_scope.cancel()
 
