@@ -21,7 +21,7 @@ from datetime import datetime
 import pandas as pd
 
 from storage.leaderboard_reads import ResultsVersion, results_front, results_version, strategy_results
-from storage.result_summary import ResultSummary, current_summary
+from storage.result_summary import ResultSummary, current_summary, load_summary, state
 from storage.store import Store
 
 
@@ -70,7 +70,8 @@ class SummaryCache:
     `current()` looks at the newest finish time and how many results share it on every call (index
     lookups: a result that ends shows at once) and counts every result (a scan of an index: 0.2 s
     at a million) when that moved or at most COUNT_SECONDS after the last count, which is when a
-    deletion or a result imported with an older finish time shows."""
+    deletion or a result imported with an older finish time shows. A process's first call counts
+    only when a result ended after the stored summary's newest (else the count follows as above)."""
 
     COUNT_SECONDS = 10.0
 
@@ -95,6 +96,18 @@ class SummaryCache:
             front = results_front(store=self.store)
             if held is not None and front == self._front and time.monotonic() - self._counted < self.COUNT_SECONDS:
                 return held
+            if held is None:
+                # A process's first read (a server just started): when nothing ended after the stored
+                # summary's newest result, read it without counting every result (an index scan that
+                # grows with the store: 0.2 - 0.5 s at a million); the count follows within
+                # COUNT_SECONDS, as it does for a running process.
+                stored = state(self.store)
+                if stored is not None and stored.newest is not None and front[0] == stored.newest:
+                    self._summary = load_summary(self.store)
+                    if self._summary.version == stored:
+                        self._counted, self._front = time.monotonic(), front
+                        return self._summary
+                    held = self._summary
             version = results_version(store=self.store)
             self._counted, self._front = time.monotonic(), front
             if held is None or held.version != version:

@@ -270,3 +270,33 @@ def test_the_page_cache_sees_a_result_at_once_and_a_deletion_at_the_next_count(s
     assert cache.current() is after and not counted  # a deletion waits for the next count...
     monkeypatch.setattr(SummaryCache, "COUNT_SECONDS", 0.0)
     assert cache.current().version == results_version(store=seeded) and counted  # ...and shows then
+
+
+def test_a_new_process_reads_a_current_summary_without_counting_every_result(seeded: Store,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.results_cache import SummaryCache
+
+    current_summary(seeded)  # the stored summary is up to date
+    counted: list[bool] = []
+    real = results_version
+
+    def counting(**kwargs):
+        counted.append(True)
+        return real(**kwargs)
+
+    monkeypatch.setattr("app.results_cache.results_version", counting)
+    first = SummaryCache(seeded).current()
+    assert not counted and first.version == results_version(store=seeded)  # no scan of every result
+    # a result that ended after the stored summary's newest: the first read counts and merges it
+    seed(seeded, runs=1, seed_value=22, start=datetime.now(UTC))
+    fresh = SummaryCache(seeded).current()
+    assert counted and fresh.version == results_version(store=seeded)
+    # a deletion made while no process ran shows at the first count (at most COUNT_SECONDS later)
+    counted.clear()
+    with seeded.write() as conn:
+        victim = conn.scalar(select(Run.id).order_by(Run.created).limit(1))
+        conn.execute(delete(RunStrategy).where(RunStrategy.run_id == victim))
+    cache = SummaryCache(seeded)
+    assert cache.current().version == fresh.version and not counted
+    monkeypatch.setattr(SummaryCache, "COUNT_SECONDS", 0.0)
+    assert cache.current().version == results_version(store=seeded) and counted
