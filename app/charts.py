@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import altair as alt
 import pandas as pd
 
-from app.panes import confidence_measure
+from app.pane_text import confidence_measure
 
 # measure: what a point's quality is (VERDICT, or the strategy's confidence: app.panes.Measure.axis).
 QUALITY_COLUMNS = ["series", "strategy_index", "seq", "tokens", "usd", "seconds", "answer", "quality", "point",

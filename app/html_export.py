@@ -33,15 +33,8 @@ from app.html_page import app_version, page
 from app.html_page import attr_html as _a
 from app.html_page import text_html as _t
 from app.html_run_script import RUN_CSS, RUN_SCRIPT
-from app.panes import (
-    NO_CONFIDENCE,
-    STOP_STATUS,
-    STOP_TEXT,
-    STOP_TEXT_UNANSWERED,
-    RunView,
-    confidence_text,
-    note_data_text,
-)
+from app.pane_text import NO_CONFIDENCE, STOP_TEXT, STOP_TEXT_UNANSWERED, confidence_text, note_data_text
+from app.panes import STOP_STATUS, RunView
 from app.run_summary import entry_row, summary_headline, summary_records
 from app.svg_charts import SvgChart, color
 from reasoning.budget import CAP_NAMES, Budget
@@ -120,7 +113,7 @@ def _run_data(info: RunInfo, events: Sequence[StoredEvent], curve: pd.DataFrame,
         "events": compact,
         "verdicts": verdicts,
         "stop_status": STOP_STATUS,  # a pane's badge, by FinalAnswer.stop: the recorder's mapping
-        # "Stopped: ..." by FinalAnswer.stop: [with an answer, without one] (app.panes.stop_text)
+        # "Stopped: ..." by FinalAnswer.stop: [with an answer, without one] (app.pane_text.stop_text)
         "stop_text": {stop: [text, STOP_TEXT_UNANSWERED[stop]] for stop, text in STOP_TEXT.items()},
         "no_confidence": NO_CONFIDENCE,  # a final answer that is not the last partial one has none
     }
@@ -129,7 +122,7 @@ def _run_data(info: RunInfo, events: Sequence[StoredEvent], curve: pd.DataFrame,
 def _compact(event: StoredEvent, labels: dict[str, int], strategy: str) -> list[Any] | None:
     """[elapsed ms, entry, kind, ...]: text/thinking: label index, text; spend: spend; partial:
     answer, confidence as the run page words it for `strategy` ("vote share 67%", "Q(b) 0.62":
-    app.panes.confidence_text), spend; note: label, text, data text; final: answer, stop, error,
+    app.pane_text.confidence_text), spend; note: label, text, data text; final: answer, stop, error,
     spend, the binding cap ("stopped: 300-token cap") on a budget stop."""
     kind = KIND_CODES.get(event.kind)
     if kind is None:

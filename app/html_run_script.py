@@ -4,7 +4,7 @@ run's events and replays them (app/html_export.py fills the page and its data).
 The script folds the events as app/panes.RunView does; the words it shows come with the data, so
 they have one source: how an entry stopped (app.panes.STOP_STATUS, the recorder's mapping, and
 stop_text's words with and without an answer) and each partial answer's confidence as the run page
-words it for its strategy (app.panes.confidence_text: "vote share 67%", "Q(b) 0.62"). Text reaches
+words it for its strategy (app.pane_text.confidence_text: "vote share 67%", "Q(b) 0.62"). Text reaches
 the page only through textContent / createTextNode: nothing here parses HTML, and the page's policy
 runs no other script.
 """
@@ -34,7 +34,7 @@ RUN_SCRIPT = r"""
   const DATA = JSON.parse(document.getElementById("run-data").textContent);
   const EVENTS = DATA.events, LABELS = DATA.labels;
   const VERDICTS = new Map(DATA.verdicts.map(v => [v[0], v[1]]));
-  const STOP_STATUS = DATA.stop_status, STOP_TEXT = DATA.stop_text;  // app.panes' words, passed in
+  const STOP_STATUS = DATA.stop_status, STOP_TEXT = DATA.stop_text;  // app.pane_text's words, passed in
   function stopText(p) {  // [with an answer, without one]
     const words = STOP_TEXT[p.stop];
     return words ? words[p.best ? 0 : 1] : p.stop;

@@ -12,14 +12,11 @@ in `RunView.skipped` and said on the page, never a crash.
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
-# Model text as markdown lives in app.markdown_text; app.run_panes and tests/test_app_run.py import it from here.
-from app.markdown_text import literal_markdown  # noqa: F401
-from reasoning.budget import CAP_NAMES, Spend
+from reasoning.budget import Spend
 from reasoning.entries import entry_labels
 from reasoning.events import (
     CallState,
@@ -41,10 +38,6 @@ from storage.recorder import STRATEGY_STATUS as STOP_STATUS
 if TYPE_CHECKING:
     from storage.queries import RunInfo
 
-STOP_TEXT = {"done": "finished", "budget": "budget reached", "error": "failed", "cancelled": "cancelled"}
-# An entry that stopped on its own ("done") with no answer did not finish the task: said so (run_summary's
-# NO_ANSWER row); the other stops read the same either way.
-STOP_TEXT_UNANSWERED = {**STOP_TEXT, "done": "finished without an answer"}
 # Where a model call stands (reasoning.call_states), least advanced first: a pane shows the most
 # advanced state among its calls in flight ("generating" while one call generates and another queues).
 CALL_STATES = ("queued", "loading model", "reading prompt", "generating")
@@ -314,127 +307,3 @@ def _fold_state(pane: PaneView, event: CallState, elapsed: float) -> None:
         pane.call_since.pop(call, None)
     if pane.call_state != before:
         pane.state_since = elapsed if pane.call_state is not None else None
-
-
-# ---- what a pane shows -----------------------------------------------------------------------
-
-
-def shown_spend(pane: PaneView, count_tokens: Callable[[str], int]) -> tuple[Spend, bool]:
-    """The spend a pane shows, and whether it is provisional (shown with ≈).
-
-    While a call streams, the engine reports a provisional spend every second (the prompt as it
-    will be charged plus the output streamed so far) and the settled one when the call reports its
-    usage. Between reports the pane adds the text streamed since the last one, counted with
-    `count_tokens` (our tokenizer's estimate for the model): the figure moves with the text and is
-    marked ≈ until a report settles it. Several calls in parallel: a settled report covers only its
-    own call, so the figure may step back until the next provisional report (at most a second)."""
-    if pane.ended:
-        return pane.spent, False
-    if not pane.unreported:
-        return pane.spent, pane.spent.estimated
-    extra = count_tokens("".join(pane.unreported))
-    return replace(pane.spent, output_tokens=pane.spent.output_tokens + extra, estimated=True), True
-
-
-@dataclass(frozen=True)
-class SpendBar:
-    fraction: float  # 0..1 of the cap closest to being reached
-    text: str
-
-
-def spend_bar(spent: Spend, budget: Mapping[str, Any], *, provisional: bool = False) -> SpendBar:
-    """Spend against the binding cap (the one most used up); every set cap is named in the text,
-    after "≈ " when the figure is provisional (shown_spend)."""
-    bar = _spend_bar(spent, budget)
-    return SpendBar(bar.fraction, "≈ " + bar.text) if provisional else bar
-
-
-def _spend_bar(spent: Spend, budget: Mapping[str, Any]) -> SpendBar:
-    used = {"total_tokens": spent.total_tokens, "output_tokens": spent.output_tokens,
-            "usd": spent.usd, "seconds": spent.seconds}
-    parts: list[str] = []
-    fraction = 0.0
-    for cap in CAP_NAMES:
-        limit = budget.get(cap)
-        if not limit:
-            continue
-        fraction = max(fraction, used[cap] / float(limit))
-        parts.append(f"{_amount(cap, used[cap])} / {_amount(cap, limit)}")
-    if not parts:
-        return SpendBar(0.0, f"{plural(spent.total_tokens, 'token')}, ${spent.usd:.4f} (no cap)")
-    return SpendBar(min(1.0, max(0.0, fraction)), " · ".join(parts))
-
-
-def _amount(cap: str, value: float) -> str:
-    if cap == "usd":
-        return f"${value:.4f}"
-    if cap == "seconds":
-        return f"{value:.1f} s"
-    return plural(int(value), "token" if cap == "total_tokens" else "output token")
-
-
-class Measure(NamedTuple):
-    """What a strategy's PartialAnswer.confidence is, in a pane ("vote share 67%") and on a chart's axis."""
-
-    name: str  # before the value in a pane
-    spec: str  # the value's format
-    axis: str  # the quality chart's axis names it so when no verdict stands in for it (app.charts)
-
-
-# What a built-in strategy's PartialAnswer.confidence measures, and how it reads: a vote share is a
-# fraction of votes; a rating is the model's own score in [0, 1] (a Q(b) or R of the strategy's paper),
-# shown as the strategy's notes show it. Not "confidence": a self-consistency pane read "confidence
-# 100%" beside its note's "P(leader wins)=0.750", which is the probability the leader stays ahead.
-# The other built-in strategies report none; a plugin's is whatever it reports (REPORTED).
-CONFIDENCE_MEANS: dict[str, Measure] = {
-    "self_consistency": Measure("vote share", "{:.0%}", "vote share"),
-    "debate": Measure("vote share", "{:.0%}", "vote share"),  # of the agents' answers in the last round
-    "anytime": Measure("Q(b)", "{:.2f}", "Q(b)"),  # the checkpoint's quality estimate (reasoning.strategies.anytime)
-    "tree_of_thoughts": Measure("rated", "{:.2f}", "rating"),  # the state's self-evaluation
-    "value_tree": Measure("R", "{:.2f}", "reward R"),  # the leaf's self-evaluated reward
-}
-REPORTED = Measure("confidence", "{:.0%}", "reported confidence")
-NO_CONFIDENCE = "no confidence reported"
-
-
-def confidence_measure(strategy: str | None) -> Measure:
-    """What `strategy`'s confidence is (REPORTED for a strategy not in CONFIDENCE_MEANS, a plugin's)."""
-    return CONFIDENCE_MEANS.get(strategy or "", REPORTED)
-
-
-def confidence_text(confidence: float | None, strategy: str | None = None) -> str:
-    """A partial answer's confidence named for what `strategy` measures ("vote share 67%"); a
-    strategy not in CONFIDENCE_MEANS (a plugin's) says "confidence 67%"."""
-    if confidence is None or (isinstance(confidence, float) and math.isnan(confidence)):
-        return NO_CONFIDENCE
-    name, spec, _ = confidence_measure(strategy)
-    return f"{name} {spec.format(confidence)}"
-
-
-def verdict_text(correct: bool | None) -> str:
-    if correct is None:
-        return ""
-    return "right" if correct else "wrong"
-
-
-def stop_text(stop: str | None, *, answered: bool = True) -> str:
-    """How an entry stopped, by FinalAnswer.stop; `answered`: whether it has an answer to show (an
-    entry that stopped on its own with none "finished without an answer")."""
-    words = STOP_TEXT if answered else STOP_TEXT_UNANSWERED
-    return words.get(stop or "", stop or "")
-
-
-def note_data_text(data: Mapping[str, Any] | None, limit: int = 6) -> str:
-    """A note's data as short `key=value` pairs (votes, scores, allocations)."""
-    if not data:
-        return ""
-    items = list(data.items())
-    shown = [f"{k}={_short(v)}" for k, v in items[:limit]]
-    if len(items) > limit:
-        shown.append(f"... {len(items) - limit} more")
-    return ", ".join(shown)
-
-
-def _short(value: Any, width: int = 60) -> str:
-    text = f"{value:.3g}" if isinstance(value, float) else str(value)
-    return text if len(text) <= width else text[: width - 1] + "…"

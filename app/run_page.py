@@ -24,7 +24,8 @@ from app.html_export import run_html
 from app.live_feed import mounted as feed_mounted
 from app.live_pane import feed_path
 from app.markdown_text import literal_markdown
-from app.panes import RunView, shown_spend
+from app.pane_text import shown_spend
+from app.panes import RunView
 from app.run_panes import PANE_MIN_WIDTH, STATUS_COLORS, pane_title, render_panes, stored_verdict
 from app.run_replay import REPLAY_SPEEDS, replay_key, replay_state, replay_step, start_replay
 from app.run_summary import entry_row, markdown_table, summary_headline, summary_records

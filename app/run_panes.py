@@ -3,7 +3,7 @@ state, best answer and its verdict, stop reason, the strategy's own view, decisi
 
 A running entry's pane is drawn by two components of our own (app.live_pane: its top and its
 streamed text) between Streamlit's view of the strategy and its decisions; an ended one by
-Streamlit's elements alone. Model output is shown as escaped markdown (app.panes.literal_markdown)
+Streamlit's elements alone. Model output is shown as escaped markdown (app.markdown_text.literal_markdown)
 or as text nodes: never HTML. Script thread only.
 """
 
@@ -17,18 +17,9 @@ import streamlit as st
 
 from app.controls import strategy_title
 from app.live_pane import render_live_head, render_live_streams
-from app.panes import (
-    NoteView,
-    PaneView,
-    RunView,
-    confidence_text,
-    literal_markdown,
-    note_data_text,
-    shown_spend,
-    spend_bar,
-    stop_text,
-    verdict_text,
-)
+from app.markdown_text import literal_markdown
+from app.pane_text import confidence_text, note_data_text, shown_spend, spend_bar, stop_text, verdict_text
+from app.panes import NoteView, PaneView, RunView
 from app.stored_view import stream_size
 from app.tree_view import render_strategy_view
 from reasoning.entries import entry_budget

@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from app.panes import PaneView, confidence_text
+from app.pane_text import confidence_text
+from app.panes import PaneView
 from reasoning import metrics
 from reasoning.budget import CAP_NAMES, Spend
 from reasoning.wording import number_text, plural
@@ -45,9 +46,9 @@ class EntryRow:
     budget: Mapping[str, Any]
     stop: str  # how it ended (the binding cap named when known), or what it is doing
     ended: bool
-    provisional: bool = False  # the spend counts text not yet reported (app.panes.shown_spend): shown with ≈
+    provisional: bool = False  # the spend counts text not yet reported (app.pane_text.shown_spend): shown with ≈
     ending: str | None = None  # ANSWERED, AT_CAP, ... once it ended or its run stopped; None while it runs
-    strategy: str = ""  # what its confidence measures depends on it (app.panes.confidence_text)
+    strategy: str = ""  # what its confidence measures depends on it (app.pane_text.confidence_text)
 
 
 def ending(pane: PaneView, status: str) -> str | None:
@@ -62,7 +63,7 @@ def ending(pane: PaneView, status: str) -> str | None:
 
 def entry_row(pane: PaneView, title: str, status: str, budget: Mapping[str, Any], correct: bool | None,
               spent: Spend | None = None, provisional: bool = False) -> EntryRow:
-    """The pane's row; `spent` is what the pane shows (app.panes.shown_spend), else its last report."""
+    """The pane's row; `spent` is what the pane shows (app.pane_text.shown_spend), else its last report."""
     how = ending(pane, status)
     if how == AT_CAP and pane.stop_detail:  # the cap that bound: "stopped: 1,500-token cap"
         stop = f"{AT_CAP} ({pane.stop_detail.removeprefix('stopped: ')})"

@@ -5,7 +5,7 @@ and self-consistency's votes.
 The builders are pure functions of a pane's notes and streams (app.panes.PaneView), so a live run,
 a shared link and a replay draw the same view from the same events, growing as the notes arrive.
 `render_strategy_view` draws one pane's view with Streamlit; a tree node's full text is shown
-through app.panes.literal_markdown.
+through app.markdown_text.literal_markdown.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
 from app.charts import quality_steps, series_name
-from app.panes import literal_markdown
+from app.markdown_text import literal_markdown
 from app.run_page import PAGE_CSS
 from reasoning.budget import Budget
 from reasoning.model_protocol import ModelError

@@ -44,16 +44,8 @@ from app.model_picker import (
     readiness,
     resolve_key,
 )
-from app.panes import (
-    NoteView,
-    RunView,
-    confidence_text,
-    note_data_text,
-    shown_spend,
-    spend_bar,
-    stop_text,
-    verdict_text,
-)
+from app.pane_text import confidence_text, note_data_text, shown_spend, spend_bar, stop_text, verdict_text
+from app.panes import NoteView, RunView
 from app.run_summary import cheapest_right, entry_row, markdown_table, summary_headline, summary_records
 from app.search_tree import DROPPED, EXPANDED, PRUNED, WAITING, dot_string, search_tree, tree_dot
 from app.state import share_link

@@ -17,7 +17,8 @@ from sqlalchemy import insert
 from streamlit.testing.v1 import AppTest
 
 import storage.runner as runner_module
-from app.panes import RunView, confidence_text
+from app.pane_text import confidence_text
+from app.panes import RunView
 from app.run_summary import entry_row, summary_records
 from app.stored_view import decode_view, encode_view, ended_view, folded_view
 from reasoning.budget import Budget, Spend

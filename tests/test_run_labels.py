@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from app.charts import VERDICT, quality_axis_title, quality_chart, quality_steps
 from app.html_export import KIND_CODES, run_html
 from app.html_run_script import RUN_SCRIPT
-from app.panes import confidence_text, stop_text
+from app.pane_text import confidence_text, stop_text
 from reasoning.budget import Budget
 from reasoning.models.fake import FakeModel
 from storage import RunSpec, forget_store, get_runner, open_store
