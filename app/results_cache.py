@@ -21,7 +21,7 @@ from datetime import datetime
 import pandas as pd
 
 from storage.leaderboard_reads import ResultsVersion, results_front, results_version, strategy_results
-from storage.result_summary import ResultSummary, current_summary, load_summary, state
+from storage.result_summary import ResultSummary, current_summary, load_summary, merge_until, state
 from storage.store import Store
 
 
@@ -94,8 +94,15 @@ class SummaryCache:
         with self._lock:
             held = self._summary
             front = results_front(store=self.store)
-            if held is not None and front == self._front and time.monotonic() - self._counted < self.COUNT_SECONDS:
+            recent = time.monotonic() - self._counted < self.COUNT_SECONDS
+            if held is not None and front == self._front and recent:
                 return held
+            newest = held.version.newest if held is not None else None
+            if held is not None and recent and front[0] is not None and newest is not None and front[0] > newest:
+                # Results ended since: merge them without counting every result (the count follows
+                # within COUNT_SECONDS, which is when anything it would have caught shows).
+                self._summary, self._front = merge_until(self.store, held, front[0]), front
+                return self._summary
             if held is None:
                 # A process's first read (a server just started): when nothing ended after the stored
                 # summary's newest result, read it without counting every result (an index scan that

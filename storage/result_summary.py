@@ -86,6 +86,23 @@ def refresh(store: Store, version: ResultsVersion | None = None) -> Refresh:
     return rebuild(store, version)
 
 
+def merge_until(store: Store, cached: ResultSummary, newest: datetime) -> ResultSummary:
+    """`cached` with the results that ended after its newest and up to `newest` merged in, without
+    counting every result: for a reader that knows a result ended (storage.leaderboard_reads.
+    results_front moved on) and counts every result at its own pace, which is when a deletion or a
+    back-dated import shows (the count then no longer matches, and current_summary rebuilds)."""
+    held = cached.version
+    if held.newest is None or newest <= held.newest or state(store) != held:
+        return current_summary(store, cached)
+    newer = read_results(store, ended_after=held.newest, ended_until=newest)
+    version = ResultsVersion(held.count + len(newer), newest)
+    changed = _merge(store, held, version, newer)
+    if changed is None:  # another process refreshed it: read it as it is now
+        return load_summary(store)
+    return _with_groups(store, cached, Refresh(version, rebuilt=False, changed=frozenset(changed), merged_from=held)) \
+        or load_summary(store)
+
+
 def rebuild(store: Store, version: ResultsVersion | None = None) -> Refresh:
     """Build the summary again from every ended result (as of `version`)."""
     version = version if version is not None else results_version(store=store)

@@ -300,3 +300,36 @@ def test_a_new_process_reads_a_current_summary_without_counting_every_result(see
     assert cache.current().version == fresh.version and not counted
     monkeypatch.setattr(SummaryCache, "COUNT_SECONDS", 0.0)
     assert cache.current().version == results_version(store=seeded) and counted
+
+
+def test_a_result_that_ends_is_merged_without_counting_and_a_deletion_shows_at_the_count(
+        seeded: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.results_cache import SummaryCache
+
+    cache = SummaryCache(seeded)
+    first = cache.current()
+    counted: list[bool] = []
+    real = results_version
+
+    def counting(**kwargs):
+        counted.append(True)
+        return real(**kwargs)
+
+    monkeypatch.setattr("app.results_cache.results_version", counting)
+    seed(seeded, runs=2, seed_value=23, start=datetime.now(UTC))
+    merged = cache.current()
+    assert not counted and merged.version == results_version(store=seeded) != first.version
+    read = load_summary(seeded)  # what the merge stored is what a count and a full read give
+    pd.testing.assert_frame_equal(merged.groups, read.groups)
+    assert merged.rows.tobytes() == read.rows.tobytes() and merged.version == read.version
+    assert_same(*both(seeded, LeaderboardFilters()))
+    with seeded.write() as conn:  # a deletion, then another result: merged, the deletion not seen yet...
+        victim = conn.scalar(select(Run.id).order_by(Run.created).limit(1))
+        conn.execute(delete(RunStrategy).where(RunStrategy.run_id == victim))
+    seed(seeded, runs=1, seed_value=24, start=datetime.now(UTC) + timedelta(seconds=30))
+    stale, now = cache.current(), results_version(store=seeded)
+    assert stale.version.newest == now.newest and stale.version.count > now.count and not counted
+    monkeypatch.setattr(SummaryCache, "COUNT_SECONDS", 0.0)
+    counted.clear()
+    assert cache.current().version == results_version(store=seeded) and counted  # ...until the count
+    assert_same(*both(seeded, LeaderboardFilters()))
