@@ -223,9 +223,10 @@ def build_groups(frame: pd.DataFrame, items: dict[str, int], *, next_code: int |
     keys = frame[list(KEY_COLUMNS)].astype(object).where(frame[list(KEY_COLUMNS)].notna(), None)
     reasons = frame["reason"].to_numpy(dtype=object)
     out: dict[str, Group] = {}
+    key_values = keys.to_numpy(dtype=object)  # a row of plain values per result (iloc per group cost more)
     for positions in keys.groupby(list(KEY_COLUMNS), sort=False, dropna=False).indices.values():
-        first = keys.iloc[positions[0]]
-        values = {c: _plain(first[c]) for c in KEY_COLUMNS}
+        first = key_values[positions[0]]
+        values = {c: _plain(first[i]) for i, c in enumerate(KEY_COLUMNS)}
         group = Group(values, rows[positions], costs[positions], [r for r in reasons[positions] if isinstance(r, str)])
         key = group_key(values)
         out[key] = out[key].merged(group) if key in out else group
