@@ -15,9 +15,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import struct
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from reasoning.pair_table import CELLS, PairTable
 from storage.board_store import read_board, write_board
 from storage.store import Store
 
+logger = logging.getLogger(__name__)
 FORMAT = 1  # the layout of a stored board
 # The modules whose code decides a board's numbers: a change to any of them is a new key.
 BOARD_CODE = ("reasoning/metrics.py", "reasoning/leaderboard_metrics.py", "reasoning/bootstrap.py",
@@ -128,12 +131,38 @@ def leaderboard(store: Store, selection: Selection, filters: LeaderboardFilters,
     return out
 
 
+# Boards are written by one background thread, in order: the page does not wait for the write
+# (a transaction and its sync to disk: 20 - 100 ms here); a write lost when the process ends only
+# means the next reader computes that board again.
+_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stored-boards")
+_pending: list[Future] = []
+_pending_lock = threading.Lock()
+
+
 def _write(stored: StoredLeaderboard) -> None:
     board = stored.board
     with stored._lock:
         memo = {name: dict(entries) for name, entries in stored.memo.items()}
-    write_board(stored.store, stored.key, stored.digest, int(pd.to_numeric(board.board["n"]).sum()),
-                encode(board, memo))
+    data = encode(board, memo)  # now: the board and its memo as they are
+    results = int(pd.to_numeric(board.board["n"]).sum())
+    future = _writer.submit(_write_logged, stored.store, stored.key, stored.digest, results, data)
+    with _pending_lock:
+        _pending[:] = [f for f in _pending if not f.done()] + [future]
+
+
+def _write_logged(store: Store, key: str, digest: str, results: int, data: bytes) -> None:
+    try:
+        write_board(store, key, digest, results, data)
+    except Exception:  # a cache: the page already has its board; say why it was not kept
+        logger.exception("could not store a computed leaderboard")
+
+
+def flush() -> None:
+    """Wait until every board handed to the writer is stored (tests, benchmarks)."""
+    with _pending_lock:
+        waiting = list(_pending)
+    for future in waiting:
+        future.result()
 
 
 # ---- the stored form --------------------------------------------------------------------------------

@@ -147,8 +147,10 @@ class PageVisits:
 
     def prepare(self) -> None:
         if self.unstore is not None:
+            from app.stored_boards import flush
             from storage.board_store import forget_boards
 
+            flush()  # a board still being written would land after the forget
             forget_boards(self.unstore)
         if self.forget:
             forget_everything()
@@ -202,6 +204,7 @@ def measure_leaderboard(store: Store, repeats: int, *, rows_too: bool) -> list[t
         compute_leaderboard,
         display_table,
     )
+    from app.stored_boards import flush as flush_boards
     from reasoning.pair_table import pair_table
     from storage.leaderboard_reads import strategy_results
     from storage.result_summary import load_summary
@@ -221,6 +224,7 @@ def measure_leaderboard(store: Store, repeats: int, *, rows_too: bool) -> list[t
     unstored = PageVisits("leaderboard", clear_cache=True, forget=True, unstore=store)
     warm_memo = PageVisits("leaderboard", clear_cache=True)
     rendered(app_page("leaderboard"))  # imports, first-run costs, the summary up to date, the board stored
+    flush_boards()
     session = app_page("leaderboard")
     rendered(session)
     figures: list[tuple[str, Timing]] = []

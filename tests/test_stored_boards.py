@@ -61,6 +61,7 @@ class Reader:
                             include_over_cap=self.choice.include_over_cap, pool_versions=self.choice.pool_versions)
 
     def __call__(self) -> stored_boards.StoredLeaderboard:
+        stored_boards.flush()  # the boards written before are in the store
         selection = self.selection()
 
         def compute() -> Leaderboard:
@@ -139,6 +140,7 @@ def test_filters_and_dates_are_boards_of_their_own(store: Store) -> None:
 def test_a_board_of_another_layout_is_computed_again(store: Store) -> None:
     read = Reader(store)
     stored = read()
+    stored_boards.flush()
     write_board(store, stored.key, stored.digest, 1, b"\x05\x00\x00\x00{}xyz")  # not a board this version reads
     assert_same(read().board, read.fresh())
     assert read.computed == 2
@@ -163,6 +165,7 @@ def test_the_page_of_a_new_session_reads_the_stored_board(store: Store, monkeypa
         pytest.skip("the page test runs once")
     monkeypatch.setenv("BUDGET_ARENA_DB", store.url)
     first = the_table(page())
+    stored_boards.flush()
     st.cache_resource.clear()  # a server start: nothing in memory
     import app.leaderboard_page
 
