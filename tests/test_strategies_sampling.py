@@ -379,6 +379,28 @@ async def test_self_budgeter_forces_an_answer_when_the_reply_states_none() -> No
     assert notes(events, "forced answer")[0].data["answer"] == "42"
 
 
+async def test_self_budgeter_reads_its_budget_said_again_as_no_answer() -> None:
+    # Seen on the local model: "<answer>512</answer>" after the default budget of 512 was stated.
+    model = FakeModel(replies=["I cannot say.", "<answer>512</answer>", " 42"])
+    events = await play("self_budgeter", model)
+    assert len(model.calls) == 3 and final(events).answer == "42"
+
+
+async def test_self_budgeter_keeps_a_worked_answer_equal_to_its_budget() -> None:
+    model = FakeModel(replies=["<budget>42</budget>", f"{FILLER} {FILLER} Answer: 42"])
+    events = await play("self_budgeter", model)
+    assert len(model.calls) == 2 and final(events).answer == "42"
+
+
+async def test_token_budget_forces_an_answer_from_reasoning_cut_at_its_budget() -> None:
+    model = FakeModel(replies=["40", " ".join(["step"] * 100), " 42."])
+    events = await play("token_budget", model)
+    assert len(model.calls) == 3
+    assert model.calls[2]["max_tokens"] == 24 and "40" not in model.calls[2]["messages"][0]["content"]
+    assert final(events).answer == "42"
+    assert notes(events, "forced answer")[0].data["answer"] == "42"
+
+
 async def test_self_budgeter_forces_no_answer_the_budget_cannot_pay_for() -> None:
     model = FakeModel(replies=["<budget>50</budget>", " ".join(["step"] * 200)])
     events = await play("self_budgeter", model, Budget(output_tokens=90))

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reasoning.answers import extract_answer, forced_answer, parse_budget, strip_budget
+from reasoning.answers import extract_answer, parse_budget, strip_budget
 from reasoning.context import Context
 from reasoning.strategies.base import StrategyBase, knob, register
+from reasoning.strategies.support.forcing import force_final_answer
 from reasoning.strategies.support.prompts import (
     BUDGET_TAG,
-    force_answer,
     solve_within_budget,
     state_budget,
-    step_by_step,
 )
 from reasoning.strategies.support.sizing import clamp_budget
 
@@ -81,6 +80,8 @@ class SelfBudgeter(StrategyBase):
         # "about 300 tokens" is never the answer (seen on the local model: the answer was "512").
         reasoning = strip_budget(reply, (predicted, budget))
         answer = extract_answer(reasoning)
+        if answer is not None and _is_echo(answer, (predicted, budget), reply.usage.output_tokens):
+            answer = None  # "<answer>512</answer>" and nothing else: the budget said again, not an answer
         spent = reply.usage.output_tokens
         met = spent <= budget
         ctx.note("budget check", f"budget {budget}, used {spent} output tokens: "
@@ -88,22 +89,17 @@ class SelfBudgeter(StrategyBase):
                  predicted=predicted, budget=budget, spent=spent, met=met, truncated=reply.truncated,
                  source=source)
         if answer is None:
-            answer = await self._forced_answer(problem, reasoning, (predicted, budget), ctx)
+            answer = await force_final_answer(ctx, problem, reasoning, answer_tokens=self.answer_tokens,
+                                              budgets=(predicted, budget))
         ctx.partial(answer)
         return answer
 
-    async def _forced_answer(self, problem: str, reasoning: str, budgets: tuple[int, int], ctx: Context) -> str | None:
-        """A reply with no final answer in it (a small model may only repeat its `<budget>` tag, or
-        run out of room mid-solution) gets one short forced answer, metered like every call, when
-        the budget can still pay for `answer_tokens`; otherwise the entry honestly has no answer. The
-        budget talk is left out of this prompt: with it, the local model answered its budget, "512"."""
-        prompt = force_answer(problem, step_by_step(problem), reasoning, ctx.model.capabilities.continues_assistant)
-        affordable = ctx.affordable_output_tokens(ctx.model.count_tokens(prompt))
-        if affordable is not None and affordable < self.answer_tokens:
-            ctx.note("forced answer", f"no answer in the reply, and {affordable} tokens left cannot pay for a "
-                     f"{self.answer_tokens}-token forced answer", affordable=affordable)
-            return None
-        forced = await ctx.generate(prompt, label="forced answer", max_tokens=self.answer_tokens, temperature=0.0)
-        answer = forced_answer(strip_budget(forced, budgets))
-        ctx.note("forced answer", f"no answer in the reply; forced one: {answer!r}", answer=answer)
-        return answer
+
+ECHO_TOKENS = 16  # a reply this short whose only value is the stated budget is an echo of it
+
+
+def _is_echo(answer: str, budgets: tuple[int, int], output_tokens: int) -> bool:
+    """A reply of a few tokens whose answer is the budget the model was given (seen on the local
+    model: "<answer>512</answer>" after "<budget>512</budget>"). A worked solution that comes to the
+    same number is longer than ECHO_TOKENS and stands."""
+    return output_tokens <= ECHO_TOKENS and answer.replace(",", "").strip() in {str(b) for b in budgets}
