@@ -384,6 +384,7 @@ async def test_self_budgeter_reads_its_budget_said_again_as_no_answer() -> None:
     model = FakeModel(replies=["I cannot say.", "<answer>512</answer>", " 42"])
     events = await play("self_budgeter", model)
     assert len(model.calls) == 3 and final(events).answer == "42"
+    assert "512" not in str(model.calls[2]["messages"]), "the echo is not reasoning to force an answer from"
 
 
 async def test_self_budgeter_keeps_a_worked_answer_equal_to_its_budget() -> None:

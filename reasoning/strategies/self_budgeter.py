@@ -81,7 +81,9 @@ class SelfBudgeter(StrategyBase):
         reasoning = strip_budget(reply, (predicted, budget))
         answer = extract_answer(reasoning)
         if answer is not None and _is_echo(answer, (predicted, budget), reply.usage.output_tokens):
-            answer = None  # "<answer>512</answer>" and nothing else: the budget said again, not an answer
+            # "<answer>512</answer>" and nothing else: the budget said again, neither an answer nor
+            # reasoning to force one from (continued, the model said 512 again)
+            answer, reasoning = None, ""
         spent = reply.usage.output_tokens
         met = spent <= budget
         ctx.note("budget check", f"budget {budget}, used {spent} output tokens: "
