@@ -12,7 +12,7 @@ innerHTML; the events travel as JSON in a <script type="application/json"> block
 Policy allows no network requests at all and runs only this file's own script (by its hash).
 
 Size: events are stored as arrays (no field names), stream labels as indices into one list, times
-in milliseconds; a 5,000-event run is well under 2 MB (tests/test_sharing.py measures one).
+in milliseconds; a 5,000-event run is well under 2 MB (tests/app/test_sharing.py measures one).
 
 This module fills the page: the static style and script are app/html_run_script.py, the document
 and its policy app/html_page.py; the summary is the run page's (app/run_summary.py).

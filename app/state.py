@@ -21,7 +21,7 @@ PAGES = ROOT / "pages"
 # whose value is an action, not a setting (buttons, file uploaders, download buttons), must not
 # be: Streamlit refuses a value written to them (StreamlitValueAssignmentNotAllowedError), and a
 # click must not repeat on the next page. Their keys come from action_key(), outside these prefixes
-# (tests/test_form_state.py checks every such widget in app/ and pages/).
+# (tests/app/test_form_state.py checks every such widget in app/ and pages/).
 FORM_PREFIXES = ("cmp.", "sw.")
 ACTION_PREFIX = "act."
 _SESSION_KEY = "_rate_limit_session"

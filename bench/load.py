@@ -14,7 +14,7 @@ up to TEXT_DELAY (0.2 s) by design, so that is the floor.
 Every event a strategy emits is also counted on its way into the recorder; after the load the
 store must hold all of them: the same non-text events in the same order, the same text (deltas
 are coalesced into fewer rows), contiguous seq numbers, one final answer per strategy.
-tests/test_load.py runs the same driver for 10 s and asserts no error and no lost event.
+tests/system/test_load.py runs the same driver for 10 s and asserts no error and no lost event.
 """
 
 from __future__ import annotations

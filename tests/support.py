@@ -18,6 +18,9 @@ from typing import Any
 import pytest
 
 # Debian's chromium, driven by Playwright (never `playwright install`: no browser download).
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+MAIN = str(ROOT / "app" / "main.py")
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
