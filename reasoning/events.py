@@ -106,7 +106,7 @@ def _spent(data: Mapping[str, Any]) -> Spend:
 # One reader per kind, field by field: a fold reads tens of thousands of rows, and a generic loop over
 # dataclasses.fields() tripled its cost. A field missing from a payload (a row of an older version,
 # or one made by hand) reads as nothing: no text, no answer, nothing spent, a plain `done` stop.
-# tests/test_engine.py round-trips every class with every field set, so a field added to a class
+# tests/reasoning/test_engine.py round-trips every class with every field set, so a field added to a class
 # and not here fails there.
 _READERS: dict[str, Callable[[Mapping[str, Any], str], Event]] = {
     "text": lambda d, label: TextDelta(d.get("label") or label, d.get("text") or ""),
