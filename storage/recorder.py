@@ -21,7 +21,6 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +30,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from reasoning import answers
 from reasoning.budget import Spend
 from reasoning.events import Event, FinalAnswer, Note, PartialAnswer, TextDelta, ThinkingDelta, event_to_dict
+from storage.recorder_batch import Batch, EventRecord, spend_columns
 from storage.store import Store, StoreError, store_error
 from storage.tables import ACTIVE_STATUSES, CurvePoint, Run, RunStrategy
 from storage.tables import Event as EventRow
@@ -46,61 +46,6 @@ MAX_ATTEMPTS = 5
 DELTA_KINDS = frozenset({"text", "thinking"})
 ENDING_COLUMNS = frozenset({"status", "error", "finished"})
 STRATEGY_STATUS = {"done": "done", "budget": "done", "error": "error", "cancelled": "cancelled"}
-
-
-def spend_columns(spent: Spend) -> dict[str, Any]:
-    return {
-        "input_tokens": spent.input_tokens,
-        "output_tokens": spent.output_tokens,
-        "reasoning_tokens": spent.reasoning_tokens,
-        "cached_input_tokens": spent.cached_input_tokens,
-        "total_tokens": spent.total_tokens,
-        "usd": spent.usd,
-        "seconds": spent.seconds,
-        "calls": spent.calls,
-        "estimated": spent.estimated,
-        "over_cap": spent.over_cap,  # the provider reported impossible usage, or the spend passed a cap
-    }
-
-
-@dataclass
-class _Record:
-    seq: int
-    strategy_index: int | None
-    kind: str
-    label: str | None
-    payload: dict[str, Any]
-    elapsed: float
-    wall: float
-    spent: Spend | None
-    parts: list[str] | None = None  # a coalesced delta's pieces, joined when written
-
-    def row(self, run_id: str) -> dict[str, Any]:
-        payload = self.payload if self.parts is None else {**self.payload, "text": "".join(self.parts)}
-        return {
-            "run_id": run_id,
-            "seq": self.seq,
-            "strategy_index": self.strategy_index,
-            "kind": self.kind,
-            "label": self.label,
-            "payload": payload,
-            "elapsed": self.elapsed,
-            "wall": self.wall,
-            "total_tokens": None if self.spent is None else self.spent.total_tokens,
-            "usd": None if self.spent is None else self.spent.usd,
-        }
-
-
-@dataclass
-class _Batch:
-    records: list[_Record] = field(default_factory=list)
-    partials: list[tuple[int, int, PartialAnswer]] = field(default_factory=list)  # seq, strategy, event
-    strategies: dict[int, dict[str, Any]] = field(default_factory=dict)
-    finals: dict[int, FinalAnswer] = field(default_factory=dict)
-    run_values: dict[str, Any] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.records or self.strategies or self.run_values)
 
 
 class RunRecorder:
@@ -133,8 +78,8 @@ class RunRecorder:
         self._t0 = time.monotonic()
         self._wall0 = time.time() if started_wall is None else started_wall
         self._seq = 0
-        self._batch = _Batch()
-        self._open: dict[tuple[int, str, str], _Record] = {}
+        self._batch = Batch()
+        self._open: dict[tuple[int, str, str], EventRecord] = {}
         self._spend: dict[int, Spend] = {}
         self._first_pending: float | None = None
         self._urgent = False
@@ -222,12 +167,12 @@ class RunRecorder:
         if self.failure is not None:
             await self._mark_failed()
 
-    def _record(self, strategy_index: int, event: Event, parts: list[str] | None = None) -> _Record:
+    def _record(self, strategy_index: int, event: Event, parts: list[str] | None = None) -> EventRecord:
         self._seq += 1
         elapsed = time.monotonic() - self._t0
         if self._first_pending is None:
             self._first_pending = self._loop.time()
-        record = _Record(
+        record = EventRecord(
             seq=self._seq,
             strategy_index=strategy_index,
             kind=event.kind,
@@ -263,14 +208,14 @@ class RunRecorder:
             return
         self._flushing = self._loop.create_task(self._write(self._take()))
 
-    def _take(self) -> _Batch:
-        batch, self._batch = self._batch, _Batch()
+    def _take(self) -> Batch:
+        batch, self._batch = self._batch, Batch()
         self._open.clear()
         self._first_pending = None
         self._urgent = False
         return batch
 
-    async def _write(self, batch: _Batch) -> None:
+    async def _write(self, batch: Batch) -> None:
         try:
             if not batch and self._pending_rows is None:
                 return
@@ -345,7 +290,7 @@ class RunRecorder:
             log.exception("checker failed on %r", answer)
             return None
 
-    def _write_batch(self, batch: _Batch) -> None:
+    def _write_batch(self, batch: Batch) -> None:
         curve = []
         for seq, strategy_index, partial in batch.partials:
             correct = self._judge(partial.answer)
@@ -383,7 +328,7 @@ class RunRecorder:
                 self._update_rows(conn, batch, now)
         self._pending_rows = None  # committed
 
-    def _update_rows(self, conn: Any, batch: _Batch, now: datetime) -> None:
+    def _update_rows(self, conn: Any, batch: Batch, now: datetime) -> None:
         """A later batch: the strategies' and the run's new values, as updates."""
         run, strategy = Run.__table__, RunStrategy.__table__
         for strategy_index, values in batch.strategies.items():
