@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.stubs and tests.test_caps_hold
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.stubs and tests.system.test_caps_hold
 
 from reasoning.budget import Budget  # noqa: E402
 from reasoning.events import FinalAnswer  # noqa: E402
@@ -25,7 +25,7 @@ from reasoning.models import get_model  # noqa: E402
 from reasoning.run import run  # noqa: E402
 from tests.stubs import StubReply  # noqa: E402
 from tests.stubs.openai_stub import OpenAIStub  # noqa: E402
-from tests.test_caps_hold import OneLongCall, SlowToStop  # noqa: E402
+from tests.system.test_caps_hold import OneLongCall, SlowToStop  # noqa: E402
 
 
 async def lateness(make_model: Any, cap: float, runs: int) -> list[float]:

@@ -343,7 +343,7 @@ def test_a_pane_says_queued_then_reading_prompt_then_generating(served: Served, 
 
 
 def tree_and_answers(messages: Sequence[Message], index: int) -> str:
-    """The tree prompts get tests.test_strategies_search's scripted tree; any other prompt a short
+    """The tree prompts get tests.reasoning.test_strategies_search's scripted tree; any other prompt a short
     step-by-step reply (self-consistency, debate, anytime's reasoning...)."""
     prompt = messages[-1]["content"]
     if any(cue in prompt for cue in ("Write only the next step", "On a scale of 1 to 10", "Complete the solution")):
