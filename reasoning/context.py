@@ -143,11 +143,12 @@ class Context:
         prompt = await count_prompt(self.model, messages, self._calibration)
         limits = self._output_limits(prompt.reserve)
         granted = min([max_tokens, *limits.values()])
+        tightest = min(limits, key=limits.__getitem__) if limits else None  # the cap that binds first
         # A capped call that can buy no output at all would still pay its prompt: refuse it too.
         if granted < min(min_tokens, max_tokens) or (limits and granted < 1):
-            binding = min(limits, key=limits.__getitem__)
+            assert tightest is not None  # either test holds only when some cap is set
             raise BudgetExhausted(
-                binding, f"only {granted} output tokens affordable after a {prompt.reserve}-token prompt"
+                tightest, f"only {granted} output tokens affordable after a {prompt.reserve}-token prompt"
             )
         call = _Call(label, prompt, granted, Cost.of_call(self.price, prompt.reserve, granted))
         self._reserved.append(call.reservation)
@@ -176,8 +177,8 @@ class Context:
         usage = call.charged
         assert usage is not None  # _finish charged it
         truncated = call.finish == "length" or (call.finish is None and usage.output_tokens >= granted)
-        cut_by = [cap for cap, limit in limits.items() if limit == granted] if granted < max_tokens else []
-        self.last_call_cut_by = cut_by[0] if truncated and cut_by else None
+        # Cut by a cap: the reply ran into max_tokens that the tightest cap had lowered.
+        self.last_call_cut_by = tightest if truncated and granted < max_tokens else None
         return Reply("".join(call.text), thinking="".join(call.thinking), usage=usage, truncated=truncated)
 
     def _emit_provisional(self) -> None:
