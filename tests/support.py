@@ -1,5 +1,6 @@
 """Helpers shared by tests: CI-aware skips, free ports, waiting on a server, stopping a process, and
-the browser tests' app server and chromium (tests/conftest.py's `browser` fixture launches it)."""
+the browser tests' app server and chromium (tests/conftest.py's `browser` fixture launches it), and a
+private store the app under AppTest opens too."""
 
 from __future__ import annotations
 
@@ -116,3 +117,21 @@ def served_app(data: Path, env: Mapping[str, str] | None = None) -> Iterator[str
             yield url
         finally:
             stop_process(server, group=True)
+
+
+@contextmanager
+def page_store(directory: Path) -> Iterator[Any]:
+    """A private SQLite store in `directory` that the app under AppTest opens too (BUDGET_ARENA_DB);
+    its runner is closed and the store forgotten after."""
+    from storage.runner import get_runner
+    from storage.store import forget_store, open_store
+
+    url = f"sqlite:///{directory / 'runs.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BUDGET_ARENA_DB", url)
+        store = open_store(url)
+        try:
+            yield store
+        finally:
+            get_runner(store).close()
+            forget_store(store)

@@ -28,9 +28,9 @@ from reasoning.model_protocol import ModelError
 from reasoning.models.fake import FakeModel
 from storage.queries import curve_points, get_run
 from storage.runner import Runner, RunSpec, get_runner
-from storage.store import Store, forget_store, open_store
+from storage.store import Store
 from storage.tables import RunFold
-from tests.support import MAIN
+from tests.support import MAIN, page_store
 
 PROBLEM = "What is 2+2? (use *care*)"
 REASONING = "Let me think. <b>2</b> + 2 = 4. Answer: 4"
@@ -49,13 +49,8 @@ def scripted(messages: Sequence[dict], index: int) -> str:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     """A private SQLite store that the page opens too (BUDGET_ARENA_DB)."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('run-page') / 'runs.db'}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("BUDGET_ARENA_DB", url)
-        the_store = open_store(url)
+    with page_store(tmp_path_factory.mktemp("run-page")) as the_store:
         yield the_store
-        get_runner(the_store).close()
-        forget_store(the_store)
 
 
 @pytest.fixture(scope="module")

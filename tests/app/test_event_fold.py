@@ -27,9 +27,9 @@ from storage.queries import events_since, get_run
 from storage.recorder import RunRecorder
 from storage.run_spec import RunSpec
 from storage.runner import Runner, get_runner
-from storage.store import Store, forget_store, open_store
+from storage.store import Store
 from storage.tables import Event as EventRow
-from tests.support import MAIN
+from tests.support import MAIN, page_store
 
 # Thinking then text, slowly enough that spend reports arrive mid-stream and parallel samples interleave.
 REPLY = "<think>Two and two.</think>Let me add: 2 + 2 = 4. Answer: 4"
@@ -49,14 +49,10 @@ class CapturingRecorder(RunRecorder):
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('fold') / 'runs.db'}"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("BUDGET_ARENA_DB", url)  # the page under AppTest opens it too
         mp.setattr(runner_module, "RunRecorder", CapturingRecorder)
-        the_store = open_store(url)
-        yield the_store
-        get_runner(the_store).close()
-        forget_store(the_store)
+        with page_store(tmp_path_factory.mktemp("fold")) as the_store:
+            yield the_store
 
 
 @pytest.fixture(scope="module")

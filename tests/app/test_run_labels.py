@@ -21,10 +21,10 @@ from app.html_run_script import RUN_SCRIPT
 from app.pane_text import confidence_text, stop_text
 from reasoning.budget import Budget
 from reasoning.models.fake import FakeModel
-from storage import RunSpec, forget_store, get_runner, open_store
+from storage import RunSpec, get_runner
 from storage.queries import curve_points
 from storage.store import Store
-from tests.support import MAIN
+from tests.support import MAIN, page_store
 
 SOLVED = "Let me think step by step. 2 + 2 = 4. Answer: 4"
 # self_consistency (vote share), anytime (Q(b)), and direct, whose reply its 48-token max_tokens cuts
@@ -87,13 +87,8 @@ def test_the_quality_chart_takes_its_axis_title_from_its_points() -> None:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('labels') / 'runs.db'}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("BUDGET_ARENA_DB", url)  # the page under AppTest opens it too
-        the_store = open_store(url)
+    with page_store(tmp_path_factory.mktemp("labels")) as the_store:
         yield the_store
-        get_runner(the_store).close()
-        forget_store(the_store)
 
 
 @pytest.fixture(scope="module")
