@@ -13,7 +13,6 @@ from app.cli import EXIT_BAD_INPUT, app
 from app.sweep_request import MAX_BUILTIN_PROBLEMS, checked_plan, whole_count
 from reasoning.config import Limits
 from reasoning.sweep_plan import SweepPlanError
-from storage import forget_store, get_runner, open_store
 
 PLAN = {"dataset": "basic_arithmetic", "strategies": [("direct", {})], "budgets": ["100"], "cap": "total_tokens",
         "model": "fake"}
@@ -49,15 +48,6 @@ def test_a_built_in_set_is_capped_a_files_subset_is_not(tmp_path: Path) -> None:
     assert (plan.size, plan.seed, plan.repeats) == (50_000, 0, 1)  # a subset larger than the file takes all
     with pytest.raises(SweepPlanError, match="give at least one budget"):
         checked_plan(**{**PLAN, "budgets": [" "]}, limits=limits)
-
-
-@pytest.fixture
-def db(tmp_path):
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    yield url
-    store = open_store(url)
-    get_runner(store).close()
-    forget_store(store)
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -30,7 +30,7 @@ from app.cli import (
     app,
 )
 from reasoning.config import get_settings
-from storage import forget_store, get_runner, list_runs, open_store
+from storage import list_runs, open_store
 from storage.sweeps import get_sweep
 from storage.tables import Run
 from tests.support import ROOT
@@ -48,15 +48,6 @@ def cli():
         return runner.invoke(app, list(args), catch_exceptions=False, **kwargs)
 
     return invoke
-
-
-@pytest.fixture
-def db(tmp_path):
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    yield url
-    store = open_store(url)
-    get_runner(store).close()
-    forget_store(store)
 
 
 @pytest.fixture

@@ -4,22 +4,12 @@ bar and then its leaderboard; running it again resumes it. The plan runs here on
 
 from __future__ import annotations
 
-import pytest
 from typer.testing import CliRunner
 
 from app import demo
 from app.cli import EXIT_BAD_INPUT, EXIT_OK, app
-from storage import forget_store, get_runner, open_store
+from storage import open_store
 from storage.sweeps import get_sweep
-
-
-@pytest.fixture
-def db(tmp_path):
-    url = f"sqlite:///{tmp_path / 'demo.db'}"
-    yield url
-    store = open_store(url)
-    get_runner(store).close()
-    forget_store(store)
 
 
 def invoke(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
