@@ -112,6 +112,11 @@ def _shown_caps(rows: Sequence[EntryRow]) -> list[str]:
     return [cap for cap in CAP_NAMES if cap != "output_tokens" or any(r.budget.get(cap) for r in rows)]
 
 
+# Without a reference the column holds what each strategy measures of its answer, named in the cell
+# ("vote share 75%", "Q(b) 0.62"): a vote share is not a confidence (app.pane_text.CONFIDENCE_MEANS).
+MEASURE_COLUMN = "strategy's measure"
+
+
 def _verdict(row: EntryRow, has_reference: bool) -> str:
     if not row.ended:
         return "–"
@@ -128,7 +133,7 @@ def summary_records(rows: Sequence[EntryRow], *, has_reference: bool) -> list[di
     for row in rows:
         record = {"#": str(row.index + 1), "entry": row.entry,
                   "answer": row.answer if row.answer is not None else ("none" if row.ended else "…"),
-                  "right?" if has_reference else "confidence": _verdict(row, has_reference)}
+                  "right?" if has_reference else MEASURE_COLUMN: _verdict(row, has_reference)}
         for cap in caps:
             approx = "≈ " if row.provisional and cap in ("total_tokens", "output_tokens", "usd") else ""
             record[CAP_COLUMNS[cap]] = approx + _spent_against(row.spent, row.budget, cap)

@@ -46,7 +46,14 @@ from app.model_picker import (
 )
 from app.pane_text import confidence_text, note_data_text, shown_spend, spend_bar, stop_text, verdict_text
 from app.panes import NoteView, RunView
-from app.run_summary import cheapest_right, entry_row, markdown_table, summary_headline, summary_records
+from app.run_summary import (
+    MEASURE_COLUMN,
+    cheapest_right,
+    entry_row,
+    markdown_table,
+    summary_headline,
+    summary_records,
+)
 from app.search_tree import DROPPED, EXPANDED, PRUNED, WAITING, dot_string, search_tree, tree_dot
 from app.state import share_link
 from app.tree_view import anytime_frame, debate_grid, tally_chart, vote_tally
@@ -629,7 +636,7 @@ def test_the_summary_names_the_right_answers_at_the_least_spend_and_copies_as_ma
     assert summary_headline(rows, has_reference=True) == \
         "3 entries: 2 answered, 1 stopped at a cap · 2 right · right at the least tokens: direct, debate"
     no_reference = summary_records(rows, has_reference=False)
-    assert "right?" not in no_reference[0] and no_reference[0]["confidence"] == "no confidence reported"
+    assert "right?" not in no_reference[0] and no_reference[0][MEASURE_COLUMN] == "no confidence reported"
 
 
 def test_eleven_series_get_eleven_distinct_looks() -> None:

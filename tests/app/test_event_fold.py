@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 import storage.runner as runner_module
 from app.pane_text import confidence_text
 from app.panes import RunView
-from app.run_summary import entry_row, summary_records
+from app.run_summary import MEASURE_COLUMN, entry_row, summary_records
 from app.stored_view import decode_view, encode_view, ended_view, folded_view
 from reasoning.budget import Budget, Spend
 from reasoning.events import Event
@@ -172,7 +172,7 @@ def test_the_run_page_says_what_it_skipped_and_names_a_vote_share(store, runner)
     assert votes and "P(leader wins)=" in votes[-1]
     assert confidence_text(pane.confidence, pane.strategy) == "vote share 75%"
     [row] = summary_records([entry_row(pane, "Self-consistency", pane.status(), {}, None)], has_reference=False)
-    assert row["confidence"] == "vote share 75%"
+    assert row[MEASURE_COLUMN] == "vote share 75%"
 
     at = AppTest.from_file(MAIN, default_timeout=60)
     at.query_params["run"] = run_id
