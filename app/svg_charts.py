@@ -19,6 +19,10 @@ PALETTE = ("#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b
            "#bab0ac")
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 16, 30, 46
 LEGEND_ROW = 18
+LEGEND_SWATCH = 17  # the swatch and its gap before the name, px
+# Width of one character of the 11 px legend font, px: a wide estimate (capitals, sans-serif), so a
+# name laid out in a column never runs into the next one.
+LEGEND_CHAR = 7.0
 
 
 def color(index: int) -> str:
@@ -127,8 +131,20 @@ class SvgChart:
 
     # ---- rendering ------------------------------------------------------------------------
 
+    def legend_layout(self) -> tuple[int, int]:
+        """Legend columns (3, 2 or 1: as many as the longest name allows) and the characters a name
+        may take in one before it is clipped with "…" (its full text stays in a tooltip)."""
+        span = self.width - MARGIN_LEFT - MARGIN_RIGHT
+        longest = max((len(name) for name, _ in self.legend), default=0)
+        for columns in (3, 2, 1):
+            chars = int((span / columns - LEGEND_SWATCH - 8) / LEGEND_CHAR)
+            if longest <= chars:
+                return columns, chars
+        return 1, chars
+
     def render(self) -> str:
-        legend_rows = math.ceil(len(self.legend) / 3)
+        columns, chars = self.legend_layout()
+        legend_rows = math.ceil(len(self.legend) / columns)
         height = self.height + legend_rows * LEGEND_ROW
         parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {self.width} {height}" '
                  f'width="{self.width}" height="{height}" role="img" aria-label="{_attr(self.title)}">',
@@ -157,11 +173,16 @@ class SvgChart:
                      f'class="axis-title">{_text(self.y_title)}</text>')
         for mark in sorted(self.marks, key=lambda m: ("band", "rule", "line", "points", "label").index(m.kind)):
             parts.append(self._mark(mark, x_of, y_of))
+        column = (right - left) / columns
         for i, (name, swatch) in enumerate(self.legend):
-            x = left + (i % 3) * ((right - left) / 3)
-            y = self.height + (i // 3) * LEGEND_ROW + 4
-            parts.append(f'<rect x="{x:.1f}" y="{y - 9}" width="12" height="12" fill="{_attr(swatch)}"/>'
-                         f'<text x="{x + 17:.1f}" y="{y + 1}" class="legend">{_text(_clip(name, 48))}</text>')
+            x = left + (i % columns) * column
+            y = self.height + (i // columns) * LEGEND_ROW + 4
+            tip = f"<title>{_text(name)}</title>" if len(name) > chars else ""
+            # Each entry in its own viewport, which clips: wide glyphs ("WWW") stop at the column's edge.
+            parts.append(f'<svg x="{x:.1f}" y="{y - 12}" width="{column - 6:.1f}" height="{LEGEND_ROW}" '
+                         f'overflow="hidden"><rect x="0" y="3" width="12" height="12" fill="{_attr(swatch)}"/>'
+                         f'<text x="{LEGEND_SWATCH}" y="13" class="legend">{tip}{_text(_clip(name, chars))}</text>'
+                         "</svg>")
         parts.append("</svg>")
         return "".join(parts)
 
