@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.state import keep_form_state, page_path
+from app.state import NAVIGATION, keep_form_state, page_path
 
 # The favicon ships with the app: a Material icon name here made every browser fetch it from
 # fonts.gstatic.com (failing offline), an emoji depends on the system's emoji font.
@@ -27,10 +27,7 @@ st.html("""<style>
 
 pages = [
     st.Page(page_path("compare"), title="Compare", icon=":material/compare_arrows:", default=True),
-    st.Page(page_path("run"), title="Run", icon=":material/play_circle:", url_path="run"),
-    st.Page(page_path("leaderboard"), title="Leaderboard", icon=":material/leaderboard:", url_path="leaderboard"),
-    st.Page(page_path("history"), title="History", icon=":material/history:", url_path="history"),
-    st.Page(page_path("sweep"), title="Sweep", icon=":material/stacked_line_chart:", url_path="sweep"),
+    *(st.Page(page_path(path), title=title, icon=icon, url_path=path) for path, title, icon in NAVIGATION),
 ]
 
 st.navigation(pages).run()

@@ -27,8 +27,15 @@ ACTION_PREFIX = "act."
 _SESSION_KEY = "_rate_limit_session"
 
 
-# The pages app/main.py serves under a path of their own (Compare, the landing page, is the root).
-PAGE_URL_PATHS = ("run", "leaderboard", "history", "sweep")
+# The pages app/main.py serves under a path of their own, as (url path and pages/ file, title, icon);
+# Compare, the landing page, is the root.
+NAVIGATION = (
+    ("run", "Run", ":material/play_circle:"),
+    ("leaderboard", "Leaderboard", ":material/leaderboard:"),
+    ("history", "History", ":material/history:"),
+    ("sweep", "Sweep", ":material/stacked_line_chart:"),
+)
+PAGE_URL_PATHS = tuple(path for path, _, _ in NAVIGATION)
 
 
 def share_link(page_url: str | None, run_id: str) -> str:
