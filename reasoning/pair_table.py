@@ -1,22 +1,24 @@
 """The head-to-head at equal budget: every pair of strategies at every (model, budget) cell, paired
 on the problems both ran (reasoning.paired_stats holds the tests and describes them).
 
-A cell's pairs are counted at once: one row per (problem, k-th run) and one column per strategy,
-so each pair's paired results, accuracies and discordant counts are sums over two columns. The
-McNemar test needs only the discordant counts (McNemar 1947), and Holm's adjustment only the p
-values, so every pair's test is known as soon as the counts are. The paired bootstrap intervals
-cost the most (1,000 resamples of a cell's problems), so a PairTable draws them per cell when
-that cell is asked for (the page shows one cell at a time), and memoises a cell's draw by its
-content: recomputed after one new result, only the cells whose pairs changed are drawn again.
+A cell's pairs are counted at once (reasoning.pair_cells): one row per (problem, k-th run) and
+one column per strategy, so each pair's paired results, accuracies and discordant counts are sums
+over two columns; a counted cell is memoised by its results, so after one new result only that
+result's cell is counted again. The McNemar test needs only the discordant counts (McNemar 1947),
+and Holm's adjustment only the p values (taken across every cell on each call), so every pair's
+test is known as soon as the counts are. The paired bootstrap intervals cost the most (1,000
+resamples of a cell's problems), so a PairTable draws them per cell when that cell is asked for
+(the page shows one cell at a time), and memoises a cell's draw by its content: recomputed after
+one new result, only the cells whose pairs changed are drawn again.
 Pairs with one 0/1 pair per problem are cheap (a few binomials each) and are drawn for every cell
-at once, as one stream. The numbers do not depend on which cells were asked for first.
+at once, as one stream (memoised by every such pair's counts). The numbers do not depend on which
+cells were asked for first, nor on what was memoised.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,10 +27,12 @@ import pandas as pd
 from reasoning.bootstrap import _matmul
 from reasoning.memo import Memo, digest
 from reasoning.metrics import _scored
-from reasoning.paired_stats import PAIR_COLUMNS, holm, mcnemar_exact, min_detectable_difference
+from reasoning.pair_cells import COUNTED, CellDraw, counted_cell
+from reasoning.paired_stats import PAIR_COLUMNS, holm
 
 CellKey = tuple[str, float]  # (model, budget), as the page names a cell
 MEMO_CELLS = 512  # drawn cells kept (each a few kB of intervals)
+MEMO_SIMPLE = 16  # tables' simple-pair intervals kept (16 bytes a pair)
 
 
 def paired_comparisons(df: pd.DataFrame, *, order: Sequence[str] | None = None, n_boot: int = 1000,
@@ -67,16 +71,6 @@ def paired_comparisons_arrays(model: np.ndarray, budget: np.ndarray, series: np.
     return pair_table(model, budget, series, item, correct, order=order, n_boot=n_boot, ci=ci, seed=seed).complete()
 
 
-@dataclass(frozen=True)
-class _CellDraw:
-    """What a cell's intervals of pairs with repeated runs are drawn from: per pair (rows of the
-    table), each of the cell's problems' difference sum and number of pairs."""
-
-    rows: np.ndarray  # table rows of the pairs to draw
-    sums: np.ndarray  # pairs x problems
-    counts: np.ndarray  # pairs x problems
-
-
 class PairTable:
     """Every pair at every cell: counts and tests at once, intervals drawn per cell when asked for.
 
@@ -84,7 +78,7 @@ class PairTable:
     from a stored frame (``restored``) draws a missing cell from ``source()``, a table computed
     again from the results."""
 
-    def __init__(self, frame: pd.DataFrame, pending: dict[CellKey, _CellDraw | None], *, n_boot: int,
+    def __init__(self, frame: pd.DataFrame, pending: dict[CellKey, CellDraw | None], *, n_boot: int,
                  ci: float, seed: int, source: Callable[[], PairTable] | None = None):
         self._frame = frame
         self._pending = pending
@@ -166,9 +160,6 @@ def pair_table(model: np.ndarray, budget: np.ndarray, series: np.ndarray, item: 
     rank: dict[Any, int] = {}
     for name in order or ():
         rank.setdefault(name, len(rank))
-    # Plain arrays, sorted once by (model, budget) cell, series and item. The sort is stable, so a
-    # series' results on an item keep their order and `rep` numbers them: the k-th run of one
-    # series on an item pairs with the k-th of another.
     correct = np.asarray(correct, dtype=float)
     budget = np.asarray(budget, dtype=float)
     known = ~np.isnan(budget)  # a (model, budget) cell needs a budget (as a groupby drops NaN keys)
@@ -176,36 +167,51 @@ def pair_table(model: np.ndarray, budget: np.ndarray, series: np.ndarray, item: 
     budget_codes, budget_values = pd.factorize(budget[known], sort=True)  # hashed: a sort of every result cost more
     budget_values = np.asarray(budget_values, dtype=float)
     series_codes, series_names = _codes(series, known, sort=False)
-    items_all = np.asarray(item, dtype=np.int64)[known]
-    correct = correct[known]
     cells_all = model_codes.astype(np.int64) * len(budget_values) + budget_codes.ravel()
-    order_rows = _sorted_rows(cells_all, series_codes.astype(np.int64), items_all)
-    cells_sorted = cells_all[order_rows]
-    series_sorted = series_codes[order_rows]
-    items_sorted = items_all[order_rows]
-    new_run = np.r_[True, (cells_sorted[1:] != cells_sorted[:-1]) | (series_sorted[1:] != series_sorted[:-1])
-                    | (items_sorted[1:] != items_sorted[:-1])]
-    starts = np.flatnonzero(new_run)
-    rep_sorted = np.arange(len(order_rows)) - np.repeat(starts, np.diff(np.r_[starts, len(order_rows)]))
-    bounds = np.flatnonzero(np.r_[True, cells_sorted[1:] != cells_sorted[:-1], True])
+    # The results grouped by (model, budget) cell, in their order within a cell (a stable sort of
+    # small codes: a radix sort); each cell is counted from its own results alone (pair_cells).
+    by_cell = np.argsort(cells_all.astype(_small(int(cells_all.max()))), kind="stable")
+    sizes = np.bincount(cells_all)
+    series_by = series_codes.astype(np.int64)[by_cell] + 1  # + 1: a missing series (-1) counts too
+    items_by = np.asarray(item, dtype=np.int64)[known][by_cell]
+    correct_by = correct[known][by_cell]
     columns: dict[str, list] = {name: [] for name in PAIR_COLUMNS}
     simple: list[tuple[int, int, int, int]] = []  # per simple pair: its row, n, problems lost, won
-    pending: dict[CellKey, _CellDraw | None] = {}
-    for begin, end in zip(bounds[:-1], bounds[1:], strict=True):
-        cell_code = int(cells_sorted[begin])
+    pending: dict[CellKey, CellDraw | None] = {}
+    position = np.empty(len(series_names) + 1, dtype=np.int64)
+    begin = 0
+    for cell_code in np.flatnonzero(sizes):
+        end = begin + int(sizes[cell_code])
         model_name = model_names[cell_code // len(budget_values)]
         budget_value = budget_values[cell_code % len(budget_values)]
-        local_series, series_in_cell = pd.factorize(series_sorted[begin:end])
-        names = [series_names[code] for code in series_in_cell]
+        in_cell = series_by[begin:end]
+        present = np.flatnonzero(np.bincount(in_cell))  # the cell's series, by code
+        position[present] = np.arange(len(present))
+        names = [series_names[code - 1] for code in present]
         ordered = sorted(range(len(names)), key=lambda k: (rank.get(names[k], len(rank)), str(names[k])))
-        draw = _cell_pairs(columns, simple, (model_name, budget_value), names, ordered, local_series,
-                           items_sorted[begin:end], rep_sorted[begin:end], correct[order_rows[begin:end]])
-        if draw is not None:
-            pending[(str(model_name), float(budget_value))] = draw
+        counted = counted_cell((model_name, budget_value), names, ordered, position[in_cell], items_by[begin:end],
+                               correct_by[begin:end])
+        offset = len(columns["model"])
+        for name, values in zip(PAIR_COLUMNS, counted.columns, strict=True):
+            columns[name].extend(values)
+        simple.extend((row + offset, n, lost, won) for row, n, lost, won in counted.simple)
+        if counted.draw is not None:
+            draw = counted.draw
+            pending[(str(model_name), float(budget_value))] = CellDraw(draw.rows + offset, draw.sums, draw.counts)
+        begin = end
     frame = pd.DataFrame(columns, columns=PAIR_COLUMNS)
     frame["p_holm"] = holm(frame["p"].to_numpy()) if len(frame) else []
-    _simple_intervals(frame, simple, n_boot, ci, seed)
+    if simple:
+        lows, highs = _simple_interval_memo(simple, n_boot, ci, seed)
+        rows = [s[0] for s in simple]
+        frame.iloc[rows, frame.columns.get_loc("ci_low")] = lows
+        frame.iloc[rows, frame.columns.get_loc("ci_high")] = highs
     return PairTable(frame, pending, n_boot=n_boot, ci=ci, seed=seed)
+
+
+def _small(top: int) -> type:
+    """The smallest unsigned integer type holding 0..top (numpy sorts up to 16 bits by radix)."""
+    return np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.int64
 
 
 def _codes(values: Any, known: np.ndarray, *, sort: bool) -> tuple[np.ndarray, Any]:
@@ -224,142 +230,51 @@ def _codes(values: Any, known: np.ndarray, *, sort: bool) -> tuple[np.ndarray, A
     return pd.factorize(np.asarray(values, dtype=object)[known], sort=sort)
 
 
-def _sorted_rows(cells: np.ndarray, series: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """np.lexsort((items, series, cells)): rows by cell, series and item, ties in their order. One
-    stable sort of a combined key where it fits in 62 bits (a third of lexsort's work)."""
-    if not len(cells):
-        return np.zeros(0, dtype=np.int64)
-    low = int(items.min())
-    n_items, n_series = int(items.max()) - low + 1, int(series.max()) + 1
-    if (int(cells.max()) + 1) * n_series * n_items >= 2**62:
-        return np.lexsort((items, series, cells))
-    return np.argsort((cells * n_series + series) * n_items + (items - low), kind="stable")
+def _simple_interval_memo(simple: list[tuple[int, int, int, int]], n_boot: int, ci: float,
+                          seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """_simple_intervals, memoised by every simple pair's counts in the table's order (the pairs
+    are drawn from one stream: each interval depends on the pairs before it)."""
+    counts = np.array([s[1:] for s in simple], dtype=np.int64)
+    key = digest(n_boot, ci, seed, counts.tobytes())
+    return SIMPLE.get_or_compute(key, lambda: _simple_intervals(counts, n_boot, ci, seed))
 
 
-def _unique_codes(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """np.unique(keys, return_inverse=True) of non-negative keys, by marking them in a table when
-    their range is small (no sort)."""
-    top = int(keys.max()) + 1 if len(keys) else 0
-    if keys.min(initial=0) < 0 or top > 8 * len(keys) + 1_000_000:
-        found, inverse = np.unique(keys, return_inverse=True)
-        return found, inverse.ravel()
-    seen = np.zeros(top, dtype=bool)
-    seen[keys] = True
-    found = np.flatnonzero(seen)
-    position = np.empty(top, dtype=np.int64)
-    position[found] = np.arange(len(found))
-    return found, position[keys]
-
-
-def _cell_pairs(columns: dict[str, list], simples: list[tuple[int, int, int, int]], cell: tuple[Any, Any],
-                names: list[Any], ordered: list[int], local_series: np.ndarray, items: np.ndarray, rep: np.ndarray,
-                correct: np.ndarray) -> _CellDraw | None:
-    """Append one cell's pairs to `columns` (in `ordered` order: each series with every later one).
-    A pair with one 0/1 pair per problem goes to `simples` (drawn with every such pair); the others
-    are returned, to be drawn from one resample of every problem any pair of the cell has (None:
-    no such pair)."""
-    runs = int(rep.max()) + 1
-    # one row per (problem, k-th run), sorted by problem: the k-th runs of two strategies on a
-    # problem are a pair
-    keys, key_codes = _unique_codes(items * runs + rep)
-    key_item = keys // runs
-    wide = np.full((len(keys), len(names)), np.nan)
-    wide[key_codes.ravel(), local_series] = correct
-    present = ~np.isnan(wide.T)  # strategies x (problem, run): each strategy's row contiguous
-    values = np.where(present, wide.T, 0.0)
-    shown = present.astype(float)
-    first = np.array([f for i, f in enumerate(ordered) for _ in ordered[i + 1:]], dtype=np.int64)
-    second = np.array([s for i, _ in enumerate(ordered) for s in ordered[i + 1:]], dtype=np.int64)
-    # Every pair's counts at once, as sums over the rows both strategies have (whole numbers: exact).
-    n = (shown @ shown.T)[first, second].astype(np.int64)
-    right = values @ shown.T  # [i, j]: i's right answers where j has a result too
-    right_first, right_second = right[first, second], right[second, first]
-    beats = (present & (values > 0.5)).astype(float) @ (present & (values < 0.5)).astype(float).T
-    up, down = beats[first, second].astype(np.int64), beats[second, first].astype(np.int64)
-    # Per pair and problem: the difference sum and the number of pairs (runs: sum each problem's).
-    differences = values[first] * shown[second] - values[second] * shown[first]
-    pairs_of = shown[first] * shown[second]
-    if runs > 1:
-        starts = np.flatnonzero(np.r_[True, key_item[1:] != key_item[:-1]])
-        differences = np.add.reduceat(differences, starts, axis=1)
-        pairs_of = np.add.reduceat(pairs_of, starts, axis=1)
-    # A pair is simple when it has one pair per problem with a difference of -1, 0 or +1.
-    paired = pairs_of > 0
-    simple = np.all(pairs_of <= 1, axis=1) & np.all(~paired | np.isin(differences, (-1.0, 0.0, 1.0)), axis=1)
-    problems, lost, won = paired.sum(axis=1), (differences < 0).sum(axis=1), (differences > 0).sum(axis=1)
-    model, budget = cell
-    drawn_rows: list[int] = []
-    drawn: list[int] = []
-    signs: list[float] = []
-    for p in np.flatnonzero(n > 0):
-        count = int(n[p])
-        acc_first, acc_second = right_first[p] / count, right_second[p] / count
-        a, b, a_only, b_only, sign = names[first[p]], names[second[p]], int(up[p]), int(down[p]), 1.0
-        if acc_second > acc_first:  # name the one ahead first: "A beats B by +d"
-            a, b, a_only, b_only, sign = b, a, b_only, a_only, -1.0
-            acc_first, acc_second = acc_second, acc_first
-        row = len(columns["model"])
-        for name, value in (("model", model), ("budget", budget), ("a", a), ("b", b), ("n", count),
-                            ("acc_a", float(acc_first)), ("acc_b", float(acc_second)),
-                            ("diff", float(acc_first - acc_second)), ("ci_low", float("nan")),
-                            ("ci_high", float("nan")), ("a_only", a_only), ("b_only", b_only),
-                            ("p", mcnemar_exact(a_only, b_only)), ("p_holm", float("nan")),
-                            ("mdd", min_detectable_difference(count, (a_only + b_only) / count))):
-            columns[name].append(value)
-        if simple[p]:  # problems where a lost to b, and won
-            simples.append((row, int(problems[p]), int(lost[p] if sign > 0 else won[p]),
-                            int(won[p] if sign > 0 else lost[p])))
-        else:
-            drawn_rows.append(row)
-            drawn.append(int(p))
-            signs.append(sign)
-    if not drawn:
-        return None
-    problems = np.any(paired[n > 0], axis=0)  # every problem any pair of the cell has
-    orient = np.array(signs)[:, None]
-    return _CellDraw(np.array(drawn_rows, dtype=np.int64), orient * differences[drawn][:, problems] + 0.0,
-                     pairs_of[drawn][:, problems])
-
-
-def _simple_intervals(frame: pd.DataFrame, simple: list[tuple[int, int, int, int]], n_boot: int, ci: float,
-                      seed: int) -> None:
-    """Intervals of the pairs with one 0/1 pair per problem, drawn together: a problem's difference
-    is -1, 0 or +1, so a resample is fully described by how many of each it drew (a multinomial,
-    as successive binomials vectorised over pairs and resamples)."""
-    if not simple:
-        return
+def _simple_intervals(counts: np.ndarray, n_boot: int, ci: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Intervals of the pairs with one 0/1 pair per problem (`counts`: per pair its problems,
+    problems lost and won), drawn together: a problem's difference is -1, 0 or +1, so a resample
+    is fully described by how many of each it drew (a multinomial, as successive binomials
+    vectorised over pairs and resamples)."""
     rng = np.random.default_rng(seed)
     alpha = (1.0 - ci) / 2.0
     chunk = max(1, 4_000_000 // max(n_boot, 1))
-    low_at, high_at = frame.columns.get_loc("ci_low"), frame.columns.get_loc("ci_high")
-    for begin in range(0, len(simple), chunk):
-        batch = simple[begin:begin + chunk]
-        n = np.array([s[1] for s in batch])
-        down = np.array([s[2] for s in batch]) / n
-        up = np.array([s[3] for s in batch]) / n
+    lows, highs = np.empty(len(counts)), np.empty(len(counts))
+    for begin in range(0, len(counts), chunk):
+        n, lost, won = counts[begin:begin + chunk].T
+        down, up = lost / n, won / n
         draws_down = rng.binomial(np.repeat(n[:, None], n_boot, axis=1), down[:, None])
         with np.errstate(invalid="ignore", divide="ignore"):
             up_given_rest = np.where(down < 1, up / (1 - down), 0.0)
         draws_up = rng.binomial(n[:, None] - draws_down, np.clip(up_given_rest, 0, 1)[:, None])
         means = (draws_up - draws_down) / n[:, None]
-        lows, highs = np.quantile(means, [alpha, 1.0 - alpha], axis=1)
-        rows = [s[0] for s in batch]
-        frame.iloc[rows, low_at] = lows
-        frame.iloc[rows, high_at] = highs
+        lows[begin:begin + chunk], highs[begin:begin + chunk] = np.quantile(means, [alpha, 1.0 - alpha], axis=1)
+    return lows, highs
 
 
 CELLS = Memo("cells", MEMO_CELLS)  # a cell's drawn intervals by what they were drawn from
+SIMPLE = Memo("simple pairs", MEMO_SIMPLE)  # every simple pair's intervals by their counts
 
 
 def forget_cells() -> None:
-    """Drop the memoised cell draws (benchmarks measure a cold start with it)."""
-    CELLS.clear()
+    """Drop the memoised cells' counts and draws (benchmarks measure a cold start with it)."""
+    for memo in (CELLS, SIMPLE, COUNTED):
+        memo.clear()
 
 
-def _cell_interval_memo(draw: _CellDraw, n_boot: int, ci: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    key = digest(n_boot, ci, seed, repr(draw.sums.shape), np.ascontiguousarray(draw.sums).tobytes(),
-                 np.ascontiguousarray(draw.counts).tobytes())
-    return CELLS.get_or_compute(key, lambda: _cell_intervals(draw.sums, draw.counts, n_boot, ci, seed))
+def _cell_interval_memo(draw: CellDraw, n_boot: int, ci: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    sums, counts = np.asarray(draw.sums, dtype=float), np.asarray(draw.counts, dtype=float)  # as counted
+    key = digest(n_boot, ci, seed, repr(sums.shape), np.ascontiguousarray(sums).tobytes(),
+                 np.ascontiguousarray(counts).tobytes())
+    return CELLS.get_or_compute(key, lambda: _cell_intervals(sums, counts, n_boot, ci, seed))
 
 
 def _cell_intervals(sums: np.ndarray, counts: np.ndarray, n_boot: int, ci: float,

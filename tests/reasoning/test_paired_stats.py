@@ -365,6 +365,52 @@ def test_a_cell_is_drawn_again_only_when_its_pairs_changed(monkeypatch: pytest.M
     assert len(drawn) == cells + 1  # only the cell of the new result was drawn again
 
 
+def test_a_cell_is_counted_again_only_when_its_results_changed_and_the_memo_changes_no_number(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from reasoning import pair_cells
+    from reasoning import pair_table as module
+
+    counted: list[int] = []
+    real = pair_cells._count
+    monkeypatch.setattr(pair_cells, "_count", lambda *a: counted.append(1) or real(*a))
+    data = seeded_results()
+    more = {k: np.append(v, w) for (k, v), w in zip(data.items(), ("m2", 1000.0, "B", 7, 0.0), strict=True)}
+
+    def cold(results: dict[str, np.ndarray], **kwargs: object) -> PairTable:
+        module.forget_cells()
+        return pair_table(**results, n_boot=100, **kwargs)
+
+    first = cold(data)
+    cells = len(counted)
+    assert cells == len(first.cells()) == 4 and first.tests["ci_low"].notna().any()  # simple pairs drawn too
+    warm = pair_table(**data, n_boot=100)
+    assert len(counted) == cells and warm.tests.equals(first.tests)  # nothing counted again
+    after = pair_table(**more, n_boot=100)
+    assert len(counted) == cells + 1  # the new result's cell alone
+    expected = cold(more)
+    pd.testing.assert_frame_equal(after.tests, expected.tests, check_exact=True)
+    pd.testing.assert_frame_equal(after.complete(), expected.complete(), check_exact=True)
+    # another order of the strategies: each cell's pairs follow it, whatever was memoised
+    pair_table(**data, n_boot=100).complete()
+    reordered = pair_table(**more, n_boot=100, order=["D", "C"])
+    pd.testing.assert_frame_equal(reordered.complete(), cold(more, order=["D", "C"]).complete(), check_exact=True)
+    assert list(reordered.tests[["a", "b"]].iloc[0]) != list(expected.tests[["a", "b"]].iloc[0])
+
+
+def test_cells_counted_from_results_in_any_order_of_cells_pair_the_kth_runs_as_before() -> None:
+    """A cell's results are picked out of the others (a stable sort by cell): the k-th run of a
+    strategy on a problem stays the k-th, however the cells' results interleave."""
+    data = seeded_results(seed=5)
+    by_cell = np.lexsort((data["budget"], data["model"]))  # every cell's results together, in order
+    grouped = {k: v[by_cell] for k, v in data.items()}
+    a, b = pair_table(**data, n_boot=100).complete(), pair_table(**grouped, n_boot=100).complete()
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    expected = by_hand(data)
+    for r in a.itertuples():
+        n, _, _, a_only, b_only = expected[(r.model, r.budget, r.a, r.b)]
+        assert (r.n, r.a_only, r.b_only) == (n, a_only, b_only)
+
+
 def test_rank_ranges_after_one_more_result_update_the_kept_products_and_equal_a_fresh_bootstrap(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from reasoning import rank_intervals as module

@@ -1,0 +1,188 @@
+"""One (model, budget) cell of the head-to-head counted: every pair of its strategies' paired
+results, accuracies, discordant counts, McNemar p and detectable difference, and what the pair's
+bootstrap interval is drawn from (reasoning.pair_table puts the cells together and draws).
+
+A cell's counts depend on its own results only (its strategies in the table's order, and each
+result's strategy, problem and verdict in the results' order), so a cell counted once is memoised
+by a digest of exactly those: recomputed after one new result, a table counts again only the cell
+the result is in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from reasoning.memo import Memo, digest
+from reasoning.paired_stats import PAIR_COLUMNS, mcnemar_exact, min_detectable_difference
+
+MEMO_COUNTED = 64  # counted cells kept (each ~200 kB at 45 pairs x 1,100 problems: its draw's sums)
+
+
+@dataclass(frozen=True)
+class CellDraw:
+    """What a cell's intervals of pairs with repeated runs are drawn from: per pair (rows of the
+    table), each of the cell's problems' difference sum and number of pairs."""
+
+    rows: np.ndarray  # table rows of the pairs to draw
+    sums: np.ndarray  # pairs x problems (float64, or int16 when whole: read as float64)
+    counts: np.ndarray  # pairs x problems (likewise)
+
+
+@dataclass(frozen=True)
+class CountedCell:
+    """A cell's rows of the table (rows numbered from the cell's first), its pairs with one 0/1
+    pair per problem as (row, problems, problems lost, problems won), and the draw of the others
+    (None: every pair is simple)."""
+
+    columns: tuple[tuple[Any, ...], ...]  # one tuple per PAIR_COLUMNS entry
+    simple: tuple[tuple[int, int, int, int], ...]
+    draw: CellDraw | None
+
+
+COUNTED = Memo("counted cells", MEMO_COUNTED)
+
+
+def counted_cell(cell: tuple[Any, Any], names: list[Any], ordered: list[int], series: np.ndarray, items: np.ndarray,
+                 correct: np.ndarray) -> CountedCell:
+    """The cell's pairs from its results in the results' order: `series` as positions in `names`
+    (the cell's strategies), `items` integer codes, `correct` verdicts; `ordered` lists the
+    positions in the table's order (each strategy is paired with every later one)."""
+    series_dtype = np.uint8 if len(names) <= 256 else np.int64
+    low, high = (int(items.min()), int(items.max())) if len(items) else (0, 0)
+    item_dtype = np.int32 if low >= -2**31 and high < 2**31 else np.int64
+    binary = bool(np.all((correct == 0) | (correct == 1)))
+    verdicts = correct.astype(np.uint8) if binary else np.asarray(correct, dtype=float)
+    key = digest(f"{type(cell[0]).__name__}:{cell[0]!r}", f"{type(cell[1]).__name__}:{cell[1]!r}",
+                 repr([f"{type(name).__name__}:{name!r}" for name in names]), repr(ordered),
+                 series.astype(series_dtype).tobytes(), repr(np.dtype(item_dtype)), items.astype(item_dtype).tobytes(),
+                 repr(verdicts.dtype),
+                 verdicts.tobytes())
+    return COUNTED.get_or_compute(key, lambda: _count(cell, names, ordered, series, items, correct))
+
+
+def _count(cell: tuple[Any, Any], names: list[Any], ordered: list[int], series: np.ndarray, items: np.ndarray,
+           correct: np.ndarray) -> CountedCell:
+    # The cell's results by strategy and problem; the sort is stable, so a strategy's results on a
+    # problem keep their order and `rep` numbers them: the k-th run of one strategy on a problem
+    # pairs with the k-th of another.
+    order = _sorted_rows(series.astype(np.int64), items.astype(np.int64))
+    series, items, correct = series[order], items[order], correct[order]
+    new_run = np.r_[True, (series[1:] != series[:-1]) | (items[1:] != items[:-1])]
+    starts = np.flatnonzero(new_run)
+    rep = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    columns: dict[str, list] = {name: [] for name in PAIR_COLUMNS}
+    simple: list[tuple[int, int, int, int]] = []
+    draw = _cell_pairs(columns, simple, cell, names, ordered, series, items, rep, correct)
+    if draw is not None:  # kept small (whole numbers as int16: a quarter of the memory), read only
+        draw = CellDraw(draw.rows, _compact(draw.sums), _compact(draw.counts))
+        for part in (draw.rows, draw.sums, draw.counts):
+            part.flags.writeable = False  # shared by every table that meets this cell
+    return CountedCell(tuple(tuple(columns[name]) for name in PAIR_COLUMNS), tuple(simple), draw)
+
+
+def _compact(values: np.ndarray) -> np.ndarray:
+    """`values` as int16 when that holds them exactly (as float64 again they are the same)."""
+    if values.size and np.all(np.abs(values) < 2**15) and np.all(values == np.round(values)):
+        return values.astype(np.int16)
+    return values
+
+
+def _sorted_rows(series: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """np.lexsort((items, series)): rows by series and item, ties in their order. One stable sort
+    of a combined key where it fits in 62 bits."""
+    if not len(series):
+        return np.zeros(0, dtype=np.int64)
+    low = int(items.min())
+    n_items, n_series = int(items.max()) - low + 1, int(series.max()) + 1
+    if n_series * n_items >= 2**62:
+        return np.lexsort((items, series))
+    return np.argsort(series * n_items + (items - low), kind="stable")
+
+
+def _unique_codes(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(keys, return_inverse=True) of non-negative keys, by marking them in a table when
+    their range is small (no sort)."""
+    top = int(keys.max()) + 1 if len(keys) else 0
+    if keys.min(initial=0) < 0 or top > 8 * len(keys) + 1_000_000:
+        found, inverse = np.unique(keys, return_inverse=True)
+        return found, inverse.ravel()
+    seen = np.zeros(top, dtype=bool)
+    seen[keys] = True
+    found = np.flatnonzero(seen)
+    position = np.empty(top, dtype=np.int64)
+    position[found] = np.arange(len(found))
+    return found, position[keys]
+
+
+def _cell_pairs(columns: dict[str, list], simples: list[tuple[int, int, int, int]], cell: tuple[Any, Any],
+                names: Sequence[Any], ordered: list[int], local_series: np.ndarray, items: np.ndarray, rep: np.ndarray,
+                correct: np.ndarray) -> CellDraw | None:
+    """Append one cell's pairs to `columns` (in `ordered` order: each series with every later one).
+    A pair with one 0/1 pair per problem goes to `simples` (drawn with every such pair); the others
+    are returned, to be drawn from one resample of every problem any pair of the cell has (None:
+    no such pair)."""
+    runs = int(rep.max()) + 1
+    # one row per (problem, k-th run), sorted by problem: the k-th runs of two strategies on a
+    # problem are a pair
+    keys, key_codes = _unique_codes(items * runs + rep)
+    key_item = keys // runs
+    wide = np.full((len(keys), len(names)), np.nan)
+    wide[key_codes.ravel(), local_series] = correct
+    present = ~np.isnan(wide.T)  # strategies x (problem, run): each strategy's row contiguous
+    values = np.where(present, wide.T, 0.0)
+    shown = present.astype(float)
+    first = np.array([f for i, f in enumerate(ordered) for _ in ordered[i + 1:]], dtype=np.int64)
+    second = np.array([s for i, _ in enumerate(ordered) for s in ordered[i + 1:]], dtype=np.int64)
+    # Every pair's counts at once, as sums over the rows both strategies have (whole numbers: exact).
+    n = (shown @ shown.T)[first, second].astype(np.int64)
+    right = values @ shown.T  # [i, j]: i's right answers where j has a result too
+    right_first, right_second = right[first, second], right[second, first]
+    beats = (present & (values > 0.5)).astype(float) @ (present & (values < 0.5)).astype(float).T
+    up, down = beats[first, second].astype(np.int64), beats[second, first].astype(np.int64)
+    # Per pair and problem: the difference sum and the number of pairs (runs: sum each problem's).
+    differences = values[first] * shown[second] - values[second] * shown[first]
+    pairs_of = shown[first] * shown[second]
+    if runs > 1:
+        starts = np.flatnonzero(np.r_[True, key_item[1:] != key_item[:-1]])
+        differences = np.add.reduceat(differences, starts, axis=1)
+        pairs_of = np.add.reduceat(pairs_of, starts, axis=1)
+    # A pair is simple when it has one pair per problem with a difference of -1, 0 or +1.
+    paired = pairs_of > 0
+    simple = np.all(pairs_of <= 1, axis=1) & np.all(~paired | np.isin(differences, (-1.0, 0.0, 1.0)), axis=1)
+    problems, lost, won = paired.sum(axis=1), (differences < 0).sum(axis=1), (differences > 0).sum(axis=1)
+    model, budget = cell
+    drawn_rows: list[int] = []
+    drawn: list[int] = []
+    signs: list[float] = []
+    for p in np.flatnonzero(n > 0):
+        count = int(n[p])
+        acc_first, acc_second = right_first[p] / count, right_second[p] / count
+        a, b, a_only, b_only, sign = names[first[p]], names[second[p]], int(up[p]), int(down[p]), 1.0
+        if acc_second > acc_first:  # name the one ahead first: "A beats B by +d"
+            a, b, a_only, b_only, sign = b, a, b_only, a_only, -1.0
+            acc_first, acc_second = acc_second, acc_first
+        row = len(columns["model"])
+        for name, value in (("model", model), ("budget", budget), ("a", a), ("b", b), ("n", count),
+                            ("acc_a", float(acc_first)), ("acc_b", float(acc_second)),
+                            ("diff", float(acc_first - acc_second)), ("ci_low", float("nan")),
+                            ("ci_high", float("nan")), ("a_only", a_only), ("b_only", b_only),
+                            ("p", mcnemar_exact(a_only, b_only)), ("p_holm", float("nan")),
+                            ("mdd", min_detectable_difference(count, (a_only + b_only) / count))):
+            columns[name].append(value)
+        if simple[p]:  # problems where a lost to b, and won
+            simples.append((row, int(problems[p]), int(lost[p] if sign > 0 else won[p]),
+                            int(won[p] if sign > 0 else lost[p])))
+        else:
+            drawn_rows.append(row)
+            drawn.append(int(p))
+            signs.append(sign)
+    if not drawn:
+        return None
+    problems = np.any(paired[n > 0], axis=0)  # every problem any pair of the cell has
+    orient = np.array(signs)[:, None]
+    return CellDraw(np.array(drawn_rows, dtype=np.int64), orient * differences[drawn][:, problems] + 0.0,
+                    pairs_of[drawn][:, problems])
