@@ -29,10 +29,11 @@ def digest(*parts: bytes | str | int | float) -> bytes:
 
 
 class Memo:
-    """digest -> value, the oldest dropped beyond `limit` entries."""
+    """digest -> value, the oldest dropped beyond `limit` entries. `record`: whether `recording`
+    sees its entries (False for entries no stored board keeps: a recording would hold them alive)."""
 
-    def __init__(self, name: str, limit: int):
-        self.name, self.limit = name, limit
+    def __init__(self, name: str, limit: int, *, record: bool = True):
+        self.name, self.limit, self.record = name, limit, record
         self._entries: OrderedDict[bytes, Any] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -45,7 +46,7 @@ class Memo:
         if not found:
             value = compute()
             self._put(key, value)
-        for recorded in getattr(_local, "recorders", ()):
+        for recorded in getattr(_local, "recorders", ()) if self.record else ():
             recorded.setdefault(self.name, {})[key] = value
         return value
 

@@ -43,7 +43,7 @@ class CountedCell:
     draw: CellDraw | None
 
 
-COUNTED = Memo("counted cells", MEMO_COUNTED)
+COUNTED = Memo("counted cells", MEMO_COUNTED, record=False)  # not kept with stored boards
 
 
 def counted_cell(cell: tuple[Any, Any], names: list[Any], ordered: list[int], series: np.ndarray, items: np.ndarray,

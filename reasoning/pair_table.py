@@ -261,7 +261,7 @@ def _simple_intervals(counts: np.ndarray, n_boot: int, ci: float, seed: int) -> 
 
 
 CELLS = Memo("cells", MEMO_CELLS)  # a cell's drawn intervals by what they were drawn from
-SIMPLE = Memo("simple pairs", MEMO_SIMPLE)  # every simple pair's intervals by their counts
+SIMPLE = Memo("simple pairs", MEMO_SIMPLE, record=False)  # simple pairs' intervals by their counts
 
 
 def forget_cells() -> None:

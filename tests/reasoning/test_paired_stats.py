@@ -397,6 +397,19 @@ def test_a_cell_is_counted_again_only_when_its_results_changed_and_the_memo_chan
     assert list(reordered.tests[["a", "b"]].iloc[0]) != list(expected.tests[["a", "b"]].iloc[0])
 
 
+def test_a_recording_keeps_the_cells_draws_not_their_counts() -> None:
+    """Stored boards keep what a recording saw: the drawn intervals (small), not the counted cells
+    (their per-problem sums) nor the simple pairs' intervals (recomputed from the counts)."""
+    from reasoning import pair_table as module
+    from reasoning.memo import recording
+
+    module.forget_cells()
+    with recording() as used:
+        table = pair_table(**seeded_results(), n_boot=100)
+        table.complete()
+    assert set(used) == {module.CELLS.name} and len(used[module.CELLS.name]) == len(table.cells())
+
+
 def test_cells_counted_from_results_in_any_order_of_cells_pair_the_kth_runs_as_before() -> None:
     """A cell's results are picked out of the others (a stable sort by cell): the k-th run of a
     strategy on a problem stays the k-th, however the cells' results interleave."""
