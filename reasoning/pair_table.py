@@ -162,7 +162,11 @@ def pair_table(model: np.ndarray, budget: np.ndarray, series: np.ndarray, item: 
         rank.setdefault(name, len(rank))
     correct = np.asarray(correct, dtype=float)
     budget = np.asarray(budget, dtype=float)
-    known = ~np.isnan(budget)  # a (model, budget) cell needs a budget (as a groupby drops NaN keys)
+    # A result pairs within its (model, budget) cell and by its series: it needs a budget and a
+    # series (as a groupby drops NaN keys).
+    known = ~np.isnan(budget) & ~(series.codes < 0 if isinstance(series, pd.Categorical) else np.asarray(pd.isna(series)))
+    if not known.any():
+        return PairTable(pd.DataFrame(columns=PAIR_COLUMNS), {}, n_boot=n_boot, ci=ci, seed=seed)
     model_codes, model_names = _codes(model, known, sort=True)
     budget_codes, budget_values = pd.factorize(budget[known], sort=True)  # hashed: a sort of every result cost more
     budget_values = np.asarray(budget_values, dtype=float)
@@ -172,13 +176,13 @@ def pair_table(model: np.ndarray, budget: np.ndarray, series: np.ndarray, item: 
     # small codes: a radix sort); each cell is counted from its own results alone (pair_cells).
     by_cell = np.argsort(cells_all.astype(_small(int(cells_all.max()))), kind="stable")
     sizes = np.bincount(cells_all)
-    series_by = series_codes.astype(np.int64)[by_cell] + 1  # + 1: a missing series (-1) counts too
+    series_by = series_codes.astype(np.int64)[by_cell]
     items_by = np.asarray(item, dtype=np.int64)[known][by_cell]
     correct_by = correct[known][by_cell]
     columns: dict[str, list] = {name: [] for name in PAIR_COLUMNS}
     simple: list[tuple[int, int, int, int]] = []  # per simple pair: its row, n, problems lost, won
     pending: dict[CellKey, CellDraw | None] = {}
-    position = np.empty(len(series_names) + 1, dtype=np.int64)
+    position = np.empty(len(series_names), dtype=np.int64)
     begin = 0
     for cell_code in np.flatnonzero(sizes):
         end = begin + int(sizes[cell_code])
@@ -187,7 +191,7 @@ def pair_table(model: np.ndarray, budget: np.ndarray, series: np.ndarray, item: 
         in_cell = series_by[begin:end]
         present = np.flatnonzero(np.bincount(in_cell))  # the cell's series, by code
         position[present] = np.arange(len(present))
-        names = [series_names[code - 1] for code in present]
+        names = [series_names[code] for code in present]
         ordered = sorted(range(len(names)), key=lambda k: (rank.get(names[k], len(rank)), str(names[k])))
         counted = counted_cell((model_name, budget_value), names, ordered, position[in_cell], items_by[begin:end],
                                correct_by[begin:end])

@@ -194,6 +194,15 @@ def test_no_pairs_from_nothing() -> None:
     assert paired_comparisons(empty).empty and list(paired_comparisons(empty).columns) == PAIR_COLUMNS
 
 
+def test_results_without_a_budget_or_a_series_pair_with_nothing() -> None:
+    model, items, correct = np.array(["m"] * 6), np.array([0, 0, 0, 1, 1, 2]), np.array([1.0, 0, 1, 1, 1, 0])
+    series = np.array(["A", "B", None, "A", "B", "A"], dtype=object)
+    assert pair_table(model, np.full(6, np.nan), series, items, correct).complete().empty
+    for named in (series, pd.Categorical(series)):
+        pairs = pair_table(model, np.full(6, 5.0), named, items, correct, n_boot=50).complete()
+        assert [(r.a, r.b, r.n, r.a_only, r.b_only) for r in pairs.itertuples()] == [("A", "B", 2, 1, 0)]
+
+
 # ---- rank intervals ---------------------------------------------------------------------------
 
 
