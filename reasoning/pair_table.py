@@ -32,6 +32,7 @@ from reasoning.paired_stats import PAIR_COLUMNS, holm
 
 CellKey = tuple[str, float]  # (model, budget), as the page names a cell
 MEMO_CELLS = 512  # drawn cells kept (each a few kB of intervals)
+NAMED = ("model", "a", "b")  # the columns of names (any type: left to pandas to infer)
 MEMO_SIMPLE = 16  # tables' simple-pair intervals kept (16 bytes a pair)
 
 
@@ -203,6 +204,8 @@ def pair_table(model: np.ndarray, budget: np.ndarray, series: np.ndarray, item: 
             draw = counted.draw
             pending[(str(model_name), float(budget_value))] = CellDraw(draw.rows + offset, draw.sums, draw.counts)
         begin = end
+    if columns["model"]:  # counts and rates as arrays (the types a list gives, without inferring them)
+        columns.update({name: np.array(columns[name]) for name in PAIR_COLUMNS if name not in NAMED})
     frame = pd.DataFrame(columns, columns=PAIR_COLUMNS)
     frame["p_holm"] = holm(frame["p"].to_numpy()) if len(frame) else []
     if simple:
