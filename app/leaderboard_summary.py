@@ -29,13 +29,23 @@ from app.leaderboard_view import (
     column_filter_mask,
     finish_leaderboard,
 )
+from app.summary_memo import (
+    ERRORED,
+    FAILED_VERDICT,
+    SCORED,
+    VERDICT,
+    group_names,
+    group_rows,
+    group_stats,
+    key_fingerprint,
+    scored_order,
+)
 from reasoning import leaderboard_metrics, metrics
 from reasoning.budget import CAP_NAMES
 from reasoning.pair_table import PairTable, pair_table
 from storage.result_groups import (
     COST,
     EPOCH,
-    KEY_COLUMNS,
     NO_VERDICT,
     OUTCOME_CODES,
     outcome_of,
@@ -126,12 +136,11 @@ class Selection:
         dates the selected results and their costs. Equal digests give equal boards (the filters
         and row choices aside), whatever the summary's version says."""
         summary, digest = self.summary, hashlib.blake2b(digest_size=32)
-        groups = summary.groups.iloc[self.positions]
-        digest.update(json.dumps(groups[list(KEY_COLUMNS)].astype(object).where(groups[list(KEY_COLUMNS)].notna())
-                                 .to_numpy().tolist(), default=str).encode())
-        digest.update(groups[["results", "sum_tokens", "sum_usd", "sum_seconds"]].to_numpy(dtype=float).tobytes())
-        for position in self.positions:
-            digest.update(summary.group_digest(int(position)))
+        groups = summary.groups
+        digest.update(key_fingerprint(groups, self.positions))
+        digest.update(groups[["results", "sum_tokens", "sum_usd", "sum_seconds"]].to_numpy(dtype=float)[self.positions]
+                      .tobytes())
+        digest.update(b"".join(summary.group_digest(int(position)) for position in self.positions))
         if self.dated:
             digest.update(json.dumps([self.low, self.high]).encode())
             digest.update(summary.rows[self.index].tobytes())
@@ -155,13 +164,6 @@ def scored_count(selection: Selection) -> int:
 
 def result_count(selection: Selection) -> int:
     return len(selection.index)
-
-
-def _group_rows(groups: pd.DataFrame) -> pd.DataFrame:
-    """One row per group, as the row path's label functions read rows."""
-    out = groups[["strategy", "model", "fingerprint", "over_cap"]].copy()
-    out["knobs"] = [json.loads(k) if isinstance(k, str) else {} for k in groups["knobs"]]
-    return out
 
 
 def compute_leaderboard(selection: Selection, cap: str, *, n_boot: int = 1000, seed: int = 0,
@@ -192,16 +194,86 @@ class SummaryCounts:
 
 def summary_counts(selection: Selection, cap: str, choice: RowChoice | None = None) -> SummaryCounts:
     """What the metrics read of the selected results (as compute_leaderboard's rows give them)."""
-    summary = selection.summary
     choice = choice or RowChoice()
+    if selection.dated:  # dates cut into groups: counted result by result
+        return _counts_per_result(selection, cap, choice)
+    return _counts_by_group(selection, cap, choice)
+
+
+def _counts_by_group(selection: Selection, cap: str, choice: RowChoice) -> SummaryCounts:
+    """summary_counts of whole groups: their names, counts and scored results' order memoised
+    (app.summary_memo), so a summary that differs from the last by one result costs little more."""
+    summary = selection.summary
+    present = selection.present()
+    names_key, names = group_names(summary.groups, present, cap, choice.split_knobs, choice.include_over_cap,
+                                   choice.pool_versions)
+    capped, counted = present[names.capped], present[names.counted]
+    stats = group_stats(summary, capped)
+    over_count = int(stats[names.over, VERDICT].sum())
+    stats = stats[names.counted_in_capped]
+    order = scored_order(summary, counted, names_key, names.triple_of)
+
+    cell_triple, cell_item = order.cells
+    cells = names.triple_frame.iloc[cell_triple].reset_index(drop=True)
+    cells["item"] = cell_item
+    cells["n"] = order.cell_n
+    cells["correct"] = order.cell_correct
+
+    groups = summary.groups
+    sums = names.triple_frame.copy()
+    sums["n"] = np.bincount(names.triple_of, weights=stats[:, SCORED].astype(float), minlength=len(sums))
+    for column, name in (("total_tokens", "sum_tokens"), ("usd", "sum_usd"), ("seconds", "sum_seconds")):
+        sums[column] = np.bincount(names.triple_of, weights=groups[name].to_numpy(dtype=float)[counted],
+                                   minlength=len(sums))
+    sums["n"] = sums["n"].astype(np.int64)
+    sums = sums.iloc[names.triple_sorted]
+    sums = sums.loc[sums["n"] > 0].reset_index(drop=True)
+
+    in_pair = names.pair_of >= 0
+    n_pair = np.bincount(names.pair_of[in_pair], weights=stats[in_pair, SCORED], minlength=len(names.pair_frame))
+    errored = names.pair_frame.copy()
+    errored["errored"] = np.bincount(names.pair_of[in_pair], weights=stats[in_pair, ERRORED],
+                                     minlength=len(names.pair_frame)).astype(np.int64)
+    errored = errored.loc[n_pair > 0].reset_index(drop=True)
+    failed_rows = _group_failures(summary, counted, stats[:, FAILED_VERDICT] > 0, names.series, names.models)
+    counts = leaderboard_metrics.ResultCounts(tuple(KEYS), cells, sums, errored, failed_rows)
+    pair_input = PairInput(pd.Categorical.from_codes(names.model_codes[order.group], names.model_names),
+                           names.budgets[order.group],
+                           pd.Categorical.from_codes(names.series_codes[order.group], names.series_names),
+                           order.item.copy(), order.correct.copy())
+    return SummaryCounts(counts, pair_input, over_count, names.versions)
+
+
+def _group_failures(summary: ResultSummary, counted: np.ndarray, failing: np.ndarray, series: np.ndarray,
+                    models: np.ndarray) -> pd.DataFrame:
+    """One row per failed result with a verdict of the counted groups (`failing`: those with
+    some): its series, model and reason, group after group in rows' order."""
+    if not failing.any():
+        return pd.DataFrame(columns=[*KEYS, "reason"])
+    reasons: list[str] = []
+    owners: list[int] = []
+    for local in np.flatnonzero(failing):
+        group = int(counted[local])
+        codes = summary.rows["code"][int(summary.groups["start"].iat[group]):int(summary.groups["stop"].iat[group])]
+        failed = codes[outcome_of(codes) == OUTCOME_CODES[metrics.FAILED]]
+        for reason, verdict in zip(summary.reasons[group], verdict_of(failed), strict=True):
+            if verdict != NO_VERDICT:
+                reasons.append(reason)
+                owners.append(int(local))
+    return pd.DataFrame({"strategy": series[owners], "model": models[owners], "reason": reasons})
+
+
+def _counts_per_result(selection: Selection, cap: str, choice: RowChoice) -> SummaryCounts:
+    """summary_counts from the selected results one by one (dates may cut into groups)."""
+    summary = selection.summary
     split_knobs, include_over_cap, pool_versions = choice.split_knobs, choice.include_over_cap, choice.pool_versions
     present = selection.present()
     groups = summary.groups.iloc[present]
     capped = groups.loc[groups[f"budget_{cap}"].notna()]
-    rows = _group_rows(capped)
+    rows = group_rows(capped)
     versions = version_counts(rows if not split_knobs else label_knob_variants(rows))
     counted = capped if include_over_cap else capped.loc[~capped["over_cap"].astype(bool)]
-    named = _group_rows(counted)
+    named = group_rows(counted)
     if split_knobs:
         named = label_knob_variants(named)
     if not pool_versions:

@@ -1,0 +1,307 @@
+"""What app.leaderboard_summary derives from the store's result summary, kept between renders: the
+summary is read only, and after one new result a new summary differs from the last in one group.
+So what depends on the groups' names alone (which groups a board counts and how it names them) is
+memoised on those names, per-group counts on the group's content digest
+(ResultSummary.group_digest), and the scored results in the row path's order
+(app.leaderboard_summary) are carried from the last summary to the next by inserting what was
+appended to the groups that changed. No Streamlit here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reasoning import metrics
+from storage.result_groups import KEY_COLUMNS, NO_VERDICT, OUTCOME_CODES, outcome_of, scored_mask, verdict_of
+from storage.result_summary import ResultSummary
+
+FAILED_CODE = OUTCOME_CODES[metrics.FAILED]
+ERRORED_CODE = OUTCOME_CODES[metrics.ERRORED]
+# Per-group counts (group_stats columns).
+VERDICT, SCORED, ERRORED, FAILED_VERDICT = range(4)
+STATS_KEPT = 50_000  # groups' counts kept (a few hundred groups per summary; bytes each)
+
+
+class Memo:
+    """A small least-recently-used dict (thread-safe enough: one item set or read at a time)."""
+
+    def __init__(self, size: int):
+        self.size, self.entries = size, OrderedDict()
+
+    def get(self, key: Hashable) -> Any:
+        found = self.entries.get(key)
+        if found is not None:
+            self.entries.move_to_end(key, last=True)
+        return found
+
+    def put(self, key: Hashable, value: Any) -> None:
+        self.entries[key] = value
+        self.entries.move_to_end(key, last=True)
+        while len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+
+
+def key_fingerprint(groups: pd.DataFrame, positions: np.ndarray) -> bytes:
+    """A digest of the groups' names (storage.result_groups.KEY_COLUMNS) at `positions`, in that
+    order: column by column, numbers as float64 bytes, text as a JSON list (null: None)."""
+    digest = hashlib.blake2b(digest_size=32)
+    digest.update(np.asarray(len(positions), dtype=np.int64).tobytes())
+    for column in KEY_COLUMNS:
+        values = groups[column]
+        digest.update(column.encode())
+        if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+            digest.update(values.to_numpy(dtype=float, na_value=np.nan)[positions].tobytes())
+        else:
+            missing = values.isna().to_numpy()[positions]
+            texts = values.to_numpy(dtype=object)[positions]
+            digest.update(json.dumps([None if gone else str(text) for text, gone in zip(texts, missing, strict=True)])
+                          .encode())
+    return digest.digest()
+
+
+_STATS: dict[bytes, np.ndarray] = {}
+
+
+def group_stats(summary: ResultSummary, positions: np.ndarray) -> np.ndarray:
+    """Per group at `positions` (rows), its results with a verdict, scored (a verdict and not
+    failed), scored and errored, and failed with a verdict: counted from its rows once per
+    content digest."""
+    out = np.zeros((len(positions), 4), dtype=np.int64)
+    starts = summary.groups["start"].to_numpy(dtype=np.int64)
+    stops = summary.groups["stop"].to_numpy(dtype=np.int64)
+    for at, position in enumerate(positions):
+        digest = summary.group_digest(int(position))
+        found = _STATS.get(digest)
+        if found is None:
+            codes = summary.rows["code"][starts[position]:stops[position]]
+            verdict, outcome = verdict_of(codes) != NO_VERDICT, outcome_of(codes)
+            found = np.array([np.count_nonzero(verdict), np.count_nonzero(scored_mask(codes)),
+                              np.count_nonzero(scored_mask(codes) & (outcome == ERRORED_CODE)),
+                              np.count_nonzero(verdict & (outcome == FAILED_CODE))], dtype=np.int64)
+            if len(_STATS) >= STATS_KEPT:
+                _STATS.clear()
+            _STATS[digest] = found
+        out[at] = found
+    return out
+
+
+# ---- the scored results in the row path's order, carried from one summary to the next ----------
+
+ENTRY_LIMIT = 1024  # (created, entry) packed as created * ENTRY_LIMIT + entry: exact below these
+CREATED_LIMIT = 2**53  # microseconds since the epoch (year 2255)
+
+
+class ScoredOrder:
+    """The scored results (a verdict, not failed) of some groups in the row path's order: by
+    creation time, then entry, then group and row (a stable lexsort), with their items numbered in
+    order of first appearance (pd.factorize), and their (triple, item) cells counted (np.unique's
+    order: triple, then item). `triple_of`: each group's (series, model, budget) number."""
+
+    def __init__(self, summary: ResultSummary, positions: np.ndarray, triple_of: np.ndarray):
+        self.rows, self.triple_of = summary.rows, triple_of
+        self.starts = summary.groups["start"].to_numpy(dtype=np.int64)[positions]
+        self.stops = summary.groups["stop"].to_numpy(dtype=np.int64)[positions]
+        self.digests = [summary.group_digest(int(p)) for p in positions]
+        lengths = self.stops - self.starts
+        index = np.repeat(self.starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) \
+            + np.arange(int(lengths.sum()), dtype=np.int64) if len(lengths) else np.zeros(0, dtype=np.int64)
+        group = np.repeat(np.arange(len(positions), dtype=np.int64), lengths)
+        rows = summary.rows[index]
+        scored = scored_mask(rows["code"])
+        rows, group = rows[scored], group[scored]
+        order = np.lexsort((rows["entry"], rows["created"]))
+        rows, self.group = rows[order], group[order]
+        item_codes, values = pd.factorize(rows["item"])
+        self.item = item_codes.astype(np.int64, copy=False)
+        self.correct = (verdict_of(rows["code"]) == 2).astype(float)
+        self.packed = _packed(rows)  # None: out of the packing's range (every summary is ordered afresh)
+        self.code_of = np.full(int(values.max()) + 1 if len(values) else 0, -1, dtype=np.int64)
+        self.code_of[np.asarray(values, dtype=np.int64)] = np.arange(len(values))
+        first = np.ones(len(self.item), dtype=bool)
+        if len(self.item) > 1:
+            first[1:] = self.item[1:] > np.maximum.accumulate(self.item)[:-1]
+        self.first = np.flatnonzero(first)  # each item's first position (codes in order of first appearance)
+        self.cell_key, inverse = np.unique((triple_of[self.group].astype(np.int64) << 32) | self.item,
+                                           return_inverse=True)
+        self.cell_n = np.bincount(inverse.ravel(), minlength=len(self.cell_key))
+        self.cell_correct = np.bincount(inverse.ravel(), weights=self.correct, minlength=len(self.cell_key))
+
+    @property
+    def cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each cell's triple and item."""
+        return self.cell_key >> 32, self.cell_key & 0xFFFFFFFF
+
+    def advanced(self, summary: ResultSummary, positions: np.ndarray) -> ScoredOrder | None:
+        """This order for `summary`'s groups at `positions` (the same groups, by name), when they
+        differ from this order's only by rows appended to some of them, inserted where the
+        lexsort puts them without changing any item's number; None otherwise (order it afresh)."""
+        digests = [summary.group_digest(int(p)) for p in positions]
+        if len(digests) != len(self.digests) or self.packed is None:
+            return None
+        changed = [g for g, (a, b) in enumerate(zip(digests, self.digests, strict=True)) if a != b]
+        starts = summary.groups["start"].to_numpy(dtype=np.int64)[positions]
+        stops = summary.groups["stop"].to_numpy(dtype=np.int64)[positions]
+        out = object.__new__(ScoredOrder)
+        out.__dict__.update(self.__dict__)
+        out.rows, out.starts, out.stops, out.digests = summary.rows, starts, stops, digests
+        if not changed:
+            return out
+        parts, groups = [], []
+        for g in changed:
+            old = self.rows[self.starts[g]:self.stops[g]]
+            new = summary.rows[starts[g]:stops[g]]
+            if len(new) < len(old) or new[:len(old)].tobytes() != old.tobytes():
+                return None
+            added = new[len(old):]
+            added = added[scored_mask(added["code"])]
+            parts.append(added)
+            groups.append(np.full(len(added), g, dtype=np.int64))
+        added = np.concatenate(parts)
+        if not len(added):
+            return out
+        group = np.concatenate(groups)
+        packed = _packed(added)
+        if packed is None:
+            return None
+        order = np.argsort(packed, kind="stable")  # ties keep group, then row order, as the lexsort
+        added, group, packed = added[order], group[order], packed[order]
+        at = np.searchsorted(self.packed, packed, side="left")
+        if np.any(self.packed[np.minimum(at, len(self.packed) - 1)] == packed) if len(self.packed) else False:
+            return None  # a tie with an earlier result: its place depends on the groups' order
+        values = added["item"].astype(np.int64)
+        known = np.full(len(values), -1, dtype=np.int64)
+        inside = values < len(self.code_of)
+        known[inside] = self.code_of[values[inside]]
+        if np.any(known >= 0) and np.any(self.first[known[known >= 0]] >= at[known >= 0]):
+            return None  # an item would appear earlier than it did: the items' numbers would change
+        fresh = known < 0
+        codes = known.copy()
+        if fresh.any():
+            if len(self.first) and np.any(at[fresh] <= self.first.max()):
+                return None  # a new item before an old one's first appearance
+            new_values, first_of = np.unique(values[fresh], return_index=True)
+            ranked = new_values[np.argsort(first_of, kind="stable")]  # in order of appearance
+            code_of = np.full(max(len(self.code_of), int(ranked.max()) + 1), -1, dtype=np.int64)
+            code_of[:len(self.code_of)] = self.code_of
+            code_of[ranked] = len(self.first) + np.arange(len(ranked))
+            codes[fresh] = code_of[values[fresh]]
+            out.code_of = code_of
+        shift = np.searchsorted(at, self.first, side="right")
+        firsts = self.first + shift
+        if fresh.any():
+            where = np.arange(len(values))[fresh]
+            _, first_at = np.unique(codes[fresh], return_index=True)
+            firsts = np.concatenate([firsts, at[where[first_at]] + where[first_at]])
+        out.first = firsts
+        correct = (verdict_of(added["code"]) == 2).astype(float)
+        out.packed = np.insert(self.packed, at, packed)
+        out.group = np.insert(self.group, at, group)
+        out.item = np.insert(self.item, at, codes)
+        out.correct = np.insert(self.correct, at, correct)
+        keys, inverse = np.unique((self.triple_of[group].astype(np.int64) << 32) | codes, return_inverse=True)
+        n = np.bincount(inverse.ravel(), minlength=len(keys))
+        right = np.bincount(inverse.ravel(), weights=correct, minlength=len(keys))
+        place = np.searchsorted(self.cell_key, keys)
+        hit = place < len(self.cell_key)
+        hit[hit] = self.cell_key[place[hit]] == keys[hit]
+        cell_n, cell_correct = self.cell_n.copy(), self.cell_correct.copy()
+        cell_n[place[hit]] += n[hit]
+        cell_correct[place[hit]] += right[hit]
+        out.cell_key = np.insert(self.cell_key, place[~hit], keys[~hit])
+        out.cell_n = np.insert(cell_n, place[~hit], n[~hit])
+        out.cell_correct = np.insert(cell_correct, place[~hit], right[~hit])
+        return out
+
+
+def _packed(rows: np.ndarray) -> np.ndarray | None:
+    created, entry = rows["created"].astype(np.int64), rows["entry"].astype(np.int64)
+    if len(rows) and (created.min() < 0 or created.max() >= CREATED_LIMIT or entry.min() < 0
+                      or entry.max() >= ENTRY_LIMIT):
+        return None
+    return created * ENTRY_LIMIT + entry
+
+
+# ---- which groups a board counts, and how it names them ------------------------------------------
+
+class GroupNames:
+    """What a board reads of the groups' names (positions relative to the selected groups):
+    those that set the cap (`capped`), those counted (`counted`, over-cap ones left out unless
+    included), their series (strategy named as the row path names it), model and budget, their
+    (series, model, budget) triple, the strategies' versions, and the layouts of the cost sums
+    (triples sorted) and the errored counts (per (series, model), sorted)."""
+
+    def __init__(self, groups: pd.DataFrame, cap: str, split_knobs: bool, include_over_cap: bool,
+                 pool_versions: bool):
+        from app.leaderboard_rows import label_knob_variants, label_versions, version_counts
+
+        keys = ["strategy", "model"]
+        capped_mask = groups[f"budget_{cap}"].notna().to_numpy()
+        capped = groups.loc[capped_mask]
+        rows = group_rows(capped)
+        self.versions = version_counts(rows if not split_knobs else label_knob_variants(rows))
+        self.over = capped["over_cap"].astype(bool).to_numpy()  # per capped group
+        counted = capped if include_over_cap else capped.loc[~self.over]
+        named = group_rows(counted)
+        if split_knobs:
+            named = label_knob_variants(named)
+        if not pool_versions:
+            named = label_versions(named)
+        self.capped = np.flatnonzero(capped_mask)
+        self.counted_in_capped = capped.index.get_indexer(counted.index)
+        self.counted = self.capped[self.counted_in_capped]
+        self.series = named["strategy"].astype(object).to_numpy()
+        self.models = counted["model"].astype(object).to_numpy()
+        self.budgets = counted[f"budget_{cap}"].to_numpy(dtype=float)
+        triples = pd.DataFrame({"strategy": self.series, "model": self.models, "budget": self.budgets})
+        triple_of, triple_values = pd.factorize(pd.MultiIndex.from_frame(triples))
+        self.triple_of = np.asarray(triple_of, dtype=np.int64)
+        triple_frame = triple_values.to_frame(index=False) if len(triple_values) else triples.iloc[0:0]
+        triple_frame.columns = ["strategy", "model", "budget"]
+        self.triple_frame = triple_frame
+        self.triple_sorted = triple_frame.sort_values([*keys, "budget"], kind="stable").index.to_numpy()
+        pairs = pd.DataFrame({"strategy": self.series, "model": self.models}).groupby(keys, sort=True)
+        self.pair_of = pairs.ngroup().fillna(-1).to_numpy(dtype=np.int64)
+        self.pair_frame = pairs.size().reset_index(name="n")[keys]
+        self.series_codes, self.series_names = pd.factorize(self.series)
+        self.model_codes, self.model_names = pd.factorize(self.models)
+
+
+def group_rows(groups: pd.DataFrame) -> pd.DataFrame:
+    """One row per group, as the row path's label functions read rows."""
+    out = groups[["strategy", "model", "fingerprint", "over_cap"]].copy()
+    out["knobs"] = [json.loads(k) if isinstance(k, str) else {} for k in groups["knobs"]]
+    return out
+
+
+_NAMES = Memo(32)
+_ORDERS = Memo(8)
+
+
+def group_names(groups: pd.DataFrame, positions: np.ndarray, cap: str, split_knobs: bool, include_over_cap: bool,
+                pool_versions: bool) -> tuple[bytes, GroupNames]:
+    """GroupNames of the groups at `positions`, memoised on their names (and its memo key)."""
+    key = (key_fingerprint(groups, positions), cap, split_knobs, include_over_cap, pool_versions)
+    found = _NAMES.get(key)
+    if found is None:
+        found = GroupNames(groups.iloc[positions].reset_index(drop=True), cap, split_knobs, include_over_cap,
+                           pool_versions)
+        _NAMES.put(key, found)
+    return hashlib.sha256(repr(key).encode()).digest(), found
+
+
+def scored_order(summary: ResultSummary, positions: np.ndarray, names_key: bytes, triple_of: np.ndarray) -> ScoredOrder:
+    """The ScoredOrder of the groups at `positions` (named as `names_key` says): carried on from
+    the last summary's when it can be, else ordered afresh."""
+    kept = _ORDERS.get(names_key)
+    order = kept.advanced(summary, positions) if kept is not None else None
+    if order is None:
+        order = ScoredOrder(summary, positions, triple_of)
+    _ORDERS.put(names_key, order)
+    return order
