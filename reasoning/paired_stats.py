@@ -107,8 +107,7 @@ def min_detectable_difference(n: int, discordance: float | None = None, *, alpha
     psi = UNKNOWN_DISCORDANCE if discordance is None or not math.isfinite(discordance) else float(discordance)
     if psi <= 0:
         return 0.0  # the strategies never disagree: any difference would show (there is none)
-    z_alpha = NormalDist().inv_cdf(1 - alpha / 2)
-    z_power = NormalDist().inv_cdf(power)
+    z_alpha, z_power = _normal_quantile(1 - alpha / 2), _normal_quantile(power)
     # sqrt(n) delta - z_alpha sqrt(psi) = z_power sqrt(psi - delta^2), squared, is a quadratic in
     # delta; its larger root is the one with a non-negative left side:
     # delta = (z_alpha sqrt(psi n) + z_power sqrt(psi (n + z_power^2 - z_alpha^2))) / (n + z_power^2).
@@ -117,6 +116,11 @@ def min_detectable_difference(n: int, discordance: float | None = None, *, alpha
         return float("nan")
     delta = (z_alpha * math.sqrt(psi * n) + z_power * math.sqrt(psi * spread)) / (n + z_power**2)
     return delta if delta <= psi else float("nan")
+
+
+@lru_cache(maxsize=64)  # the same few levels for every pair of a table
+def _normal_quantile(p: float) -> float:
+    return NormalDist().inv_cdf(p)
 
 
 # ---------------------------------------------------------------------------------------------
