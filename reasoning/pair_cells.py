@@ -46,21 +46,26 @@ class CountedCell:
 COUNTED = Memo("counted cells", MEMO_COUNTED, record=False)  # not kept with stored boards
 
 
-def counted_cell(cell: tuple[Any, Any], names: list[Any], ordered: list[int], series: np.ndarray, items: np.ndarray,
-                 correct: np.ndarray) -> CountedCell:
-    """The cell's pairs from its results in the results' order: `series` as positions in `names`
-    (the cell's strategies), `items` integer codes, `correct` verdicts; `ordered` lists the
-    positions in the table's order (each strategy is paired with every later one)."""
+def cell_key(cell: tuple[Any, Any], names: list[Any], ordered: list[int], series: np.ndarray, items: np.ndarray,
+             correct: np.ndarray) -> bytes:
+    """A digest of everything a cell's counts depend on (counted_cell's arguments)."""
     series_dtype = np.uint8 if len(names) <= 256 else np.int64
     low, high = (int(items.min()), int(items.max())) if len(items) else (0, 0)
     item_dtype = np.int32 if low >= -2**31 and high < 2**31 else np.int64
     binary = bool(np.all((correct == 0) | (correct == 1)))
     verdicts = correct.astype(np.uint8) if binary else np.asarray(correct, dtype=float)
-    key = digest(f"{type(cell[0]).__name__}:{cell[0]!r}", f"{type(cell[1]).__name__}:{cell[1]!r}",
-                 repr([f"{type(name).__name__}:{name!r}" for name in names]), repr(ordered),
-                 series.astype(series_dtype).tobytes(), repr(np.dtype(item_dtype)), items.astype(item_dtype).tobytes(),
-                 repr(verdicts.dtype),
-                 verdicts.tobytes())
+    return digest(f"{type(cell[0]).__name__}:{cell[0]!r}", f"{type(cell[1]).__name__}:{cell[1]!r}",
+                  repr([f"{type(name).__name__}:{name!r}" for name in names]), repr(ordered),
+                  series.astype(series_dtype).tobytes(), repr(np.dtype(item_dtype)), items.astype(item_dtype).tobytes(),
+                  repr(verdicts.dtype), verdicts.tobytes())
+
+
+def counted_cell(key: bytes, cell: tuple[Any, Any], names: list[Any], ordered: list[int], series: np.ndarray,
+                 items: np.ndarray, correct: np.ndarray) -> CountedCell:
+    """The cell's pairs from its results in the results' order (`key`: their cell_key): `series`
+    as positions in `names` (the cell's strategies), `items` integer codes, `correct` verdicts;
+    `ordered` lists the positions in the table's order (each strategy is paired with every later
+    one)."""
     return COUNTED.get_or_compute(key, lambda: _count(cell, names, ordered, series, items, correct))
 
 

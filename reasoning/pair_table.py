@@ -4,7 +4,8 @@ on the problems both ran (reasoning.paired_stats holds the tests and describes t
 A cell's pairs are counted at once (reasoning.pair_cells): one row per (problem, k-th run) and
 one column per strategy, so each pair's paired results, accuracies and discordant counts are sums
 over two columns; a counted cell is memoised by its results, so after one new result only that
-result's cell is counted again. The McNemar test needs only the discordant counts (McNemar 1947),
+result's cell is counted again (and a table whose cells all stayed the same is not assembled
+again). The McNemar test needs only the discordant counts (McNemar 1947),
 and Holm's adjustment only the p values (taken across every cell on each call), so every pair's
 test is known as soon as the counts are. The paired bootstrap intervals cost the most (1,000
 resamples of a cell's problems), so a PairTable draws them per cell when that cell is asked for
@@ -27,12 +28,13 @@ import pandas as pd
 from reasoning.bootstrap import _matmul
 from reasoning.memo import Memo, digest
 from reasoning.metrics import _scored
-from reasoning.pair_cells import COUNTED, CellDraw, counted_cell
+from reasoning.pair_cells import COUNTED, CellDraw, cell_key, counted_cell
 from reasoning.paired_stats import PAIR_COLUMNS, holm
 
 CellKey = tuple[str, float]  # (model, budget), as the page names a cell
 MEMO_CELLS = 512  # drawn cells kept (each a few kB of intervals)
 NAMED = ("model", "a", "b")  # the columns of names (any type: left to pandas to infer)
+MEMO_TABLES = 8  # whole tables kept (their frames: ~100 bytes a pair)
 MEMO_SIMPLE = 16  # tables' simple-pair intervals kept (16 bytes a pair)
 
 
@@ -180,30 +182,43 @@ def pair_table(model: np.ndarray, budget: np.ndarray, series: np.ndarray, item: 
     series_by = series_codes.astype(np.int64)[by_cell]
     items_by = np.asarray(item, dtype=np.int64)[known][by_cell]
     correct_by = correct[known][by_cell]
-    columns: dict[str, list] = {name: [] for name in PAIR_COLUMNS}
-    simple: list[tuple[int, int, int, int]] = []  # per simple pair: its row, n, problems lost, won
-    pending: dict[CellKey, CellDraw | None] = {}
     position = np.empty(len(series_names), dtype=np.int64)
+    cells: list[tuple[bytes, tuple]] = []  # per cell with results: its key and what counting it takes
     begin = 0
     for cell_code in np.flatnonzero(sizes):
         end = begin + int(sizes[cell_code])
-        model_name = model_names[cell_code // len(budget_values)]
-        budget_value = budget_values[cell_code % len(budget_values)]
         in_cell = series_by[begin:end]
         present = np.flatnonzero(np.bincount(in_cell))  # the cell's series, by code
         position[present] = np.arange(len(present))
         names = [series_names[code] for code in present]
         ordered = sorted(range(len(names)), key=lambda k: (rank.get(names[k], len(rank)), str(names[k])))
-        counted = counted_cell((model_name, budget_value), names, ordered, position[in_cell], items_by[begin:end],
-                               correct_by[begin:end])
+        cell = (model_names[cell_code // len(budget_values)], budget_values[cell_code % len(budget_values)])
+        counting = (cell, names, ordered, position[in_cell], items_by[begin:end], correct_by[begin:end])
+        cells.append((cell_key(*counting), counting))
+        begin = end
+    # The whole table by its cells' keys: unchanged cells (a new result none of them counts) give
+    # the table again without assembling it.
+    key = digest(n_boot, ci, seed, *(cell for cell, _ in cells))
+    frame, pending = TABLES.get_or_compute(key, lambda: _assembled(cells, n_boot, ci, seed))
+    return PairTable(frame, dict(pending), n_boot=n_boot, ci=ci, seed=seed)
+
+
+def _assembled(cells: list[tuple[bytes, tuple]], n_boot: int, ci: float,
+               seed: int) -> tuple[pd.DataFrame, dict[CellKey, CellDraw | None]]:
+    """The table's frame (intervals of simple pairs drawn) and its cells' draws, from the cells
+    counted (each memoised by its key), in order."""
+    columns: dict[str, list] = {name: [] for name in PAIR_COLUMNS}
+    simple: list[tuple[int, int, int, int]] = []  # per simple pair: its row, n, problems lost, won
+    pending: dict[CellKey, CellDraw | None] = {}
+    for key, counting in cells:
+        counted = counted_cell(key, *counting)
         offset = len(columns["model"])
         for name, values in zip(PAIR_COLUMNS, counted.columns, strict=True):
             columns[name].extend(values)
         simple.extend((row + offset, n, lost, won) for row, n, lost, won in counted.simple)
         if counted.draw is not None:
-            draw = counted.draw
+            (model_name, budget_value), draw = counting[0], counted.draw
             pending[(str(model_name), float(budget_value))] = CellDraw(draw.rows + offset, draw.sums, draw.counts)
-        begin = end
     if columns["model"]:  # counts and rates as arrays (the types a list gives, without inferring them)
         columns.update({name: np.array(columns[name]) for name in PAIR_COLUMNS if name not in NAMED})
     frame = pd.DataFrame(columns, columns=PAIR_COLUMNS)
@@ -213,7 +228,7 @@ def pair_table(model: np.ndarray, budget: np.ndarray, series: np.ndarray, item: 
         rows = [s[0] for s in simple]
         frame.iloc[rows, frame.columns.get_loc("ci_low")] = lows
         frame.iloc[rows, frame.columns.get_loc("ci_high")] = highs
-    return PairTable(frame, pending, n_boot=n_boot, ci=ci, seed=seed)
+    return frame, pending
 
 
 def _small(top: int) -> type:
@@ -268,12 +283,13 @@ def _simple_intervals(counts: np.ndarray, n_boot: int, ci: float, seed: int) -> 
 
 
 CELLS = Memo("cells", MEMO_CELLS)  # a cell's drawn intervals by what they were drawn from
+TABLES = Memo("pair tables", MEMO_TABLES, record=False)  # a table's frame and draws by its cells' keys
 SIMPLE = Memo("simple pairs", MEMO_SIMPLE, record=False)  # simple pairs' intervals by their counts
 
 
 def forget_cells() -> None:
     """Drop the memoised cells' counts and draws (benchmarks measure a cold start with it)."""
-    for memo in (CELLS, SIMPLE, COUNTED):
+    for memo in (CELLS, SIMPLE, COUNTED, TABLES):
         memo.clear()
 
 

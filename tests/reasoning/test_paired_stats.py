@@ -394,6 +394,8 @@ def test_a_cell_is_counted_again_only_when_its_results_changed_and_the_memo_chan
     assert cells == len(first.cells()) == 4 and first.tests["ci_low"].notna().any()  # simple pairs drawn too
     warm = pair_table(**data, n_boot=100)
     assert len(counted) == cells and warm.tests.equals(first.tests)  # nothing counted again
+    warm.complete()  # a table given again shares no state with the first: drawing one leaves the other
+    assert first.missing() and first.tests["ci_low"].isna().any() and not warm.missing()
     after = pair_table(**more, n_boot=100)
     assert len(counted) == cells + 1  # the new result's cell alone
     expected = cold(more)
