@@ -138,8 +138,8 @@ class Selection:
         summary, digest = self.summary, hashlib.blake2b(digest_size=32)
         groups = summary.groups
         digest.update(key_fingerprint(groups, self.positions))
-        digest.update(groups[["results", "sum_tokens", "sum_usd", "sum_seconds"]].to_numpy(dtype=float)[self.positions]
-                      .tobytes())
+        for column in ("results", "sum_tokens", "sum_usd", "sum_seconds"):
+            digest.update(groups[column].to_numpy(dtype=float)[self.positions].tobytes())
         digest.update(b"".join(summary.group_digest(int(position)) for position in self.positions))
         if self.dated:
             digest.update(json.dumps([self.low, self.high]).encode())

@@ -48,7 +48,20 @@ class Memo:
             self.entries.popitem(last=False)
 
 
+_FINGERPRINTS = Memo(8)
+
+
 def key_fingerprint(groups: pd.DataFrame, positions: np.ndarray) -> bytes:
+    """_key_fingerprint, memoised per groups frame (a summary's is never changed) and positions."""
+    key = (id(groups), np.asarray(positions, dtype=np.int64).tobytes())
+    found = _FINGERPRINTS.get(key)
+    if found is None or found[0] is not groups:
+        found = (groups, _key_fingerprint(groups, positions))  # the frame kept: its id is not reused meanwhile
+        _FINGERPRINTS.put(key, found)
+    return found[1]
+
+
+def _key_fingerprint(groups: pd.DataFrame, positions: np.ndarray) -> bytes:
     """A digest of the groups' names (storage.result_groups.KEY_COLUMNS) at `positions`, in that
     order: column by column, numbers as float64 bytes, text as a JSON list (null: None)."""
     digest = hashlib.blake2b(digest_size=32)
@@ -59,10 +72,9 @@ def key_fingerprint(groups: pd.DataFrame, positions: np.ndarray) -> bytes:
         if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
             digest.update(values.to_numpy(dtype=float, na_value=np.nan)[positions].tobytes())
         else:
-            missing = values.isna().to_numpy()[positions]
             texts = values.to_numpy(dtype=object)[positions]
-            digest.update(json.dumps([None if gone else str(text) for text, gone in zip(texts, missing, strict=True)])
-                          .encode())
+            texts[values.isna().to_numpy()[positions]] = None
+            digest.update(json.dumps(texts.tolist(), default=str).encode())
     return digest.digest()
 
 
