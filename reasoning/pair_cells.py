@@ -46,18 +46,15 @@ class CountedCell:
 COUNTED = Memo("counted cells", MEMO_COUNTED, record=False)  # not kept with stored boards
 
 
-def cell_key(cell: tuple[Any, Any], names: list[Any], ordered: list[int], series: np.ndarray, items: np.ndarray,
-             correct: np.ndarray) -> bytes:
-    """A digest of everything a cell's counts depend on (counted_cell's arguments)."""
-    series_dtype = np.uint8 if len(names) <= 256 else np.int64
-    low, high = (int(items.min()), int(items.max())) if len(items) else (0, 0)
-    item_dtype = np.int32 if low >= -2**31 and high < 2**31 else np.int64
-    binary = bool(np.all((correct == 0) | (correct == 1)))
-    verdicts = correct.astype(np.uint8) if binary else np.asarray(correct, dtype=float)
+def cell_key(cell: tuple[Any, Any], names: list[Any], ordered: list[int], *results: np.ndarray) -> bytes:
+    """A digest of everything a cell's counts depend on: counted_cell's arguments, with `results`
+    its series, items and correct, each in any dtype that holds them exactly (the dtype is digested
+    with the values: the smaller, the quicker)."""
+    parts: list[str | bytes] = []
+    for values in results:
+        parts += [repr(values.dtype), np.ascontiguousarray(values).tobytes()]
     return digest(f"{type(cell[0]).__name__}:{cell[0]!r}", f"{type(cell[1]).__name__}:{cell[1]!r}",
-                  repr([f"{type(name).__name__}:{name!r}" for name in names]), repr(ordered),
-                  series.astype(series_dtype).tobytes(), repr(np.dtype(item_dtype)), items.astype(item_dtype).tobytes(),
-                  repr(verdicts.dtype), verdicts.tobytes())
+                  repr([f"{type(name).__name__}:{name!r}" for name in names]), repr(ordered), *parts)
 
 
 def counted_cell(key: bytes, cell: tuple[Any, Any], names: list[Any], ordered: list[int], series: np.ndarray,
@@ -74,7 +71,8 @@ def _count(cell: tuple[Any, Any], names: list[Any], ordered: list[int], series: 
     # The cell's results by strategy and problem; the sort is stable, so a strategy's results on a
     # problem keep their order and `rep` numbers them: the k-th run of one strategy on a problem
     # pairs with the k-th of another.
-    order = _sorted_rows(series.astype(np.int64), items.astype(np.int64))
+    series, items = series.astype(np.int64), items.astype(np.int64)
+    order = _sorted_rows(series, items)
     series, items, correct = series[order], items[order], correct[order]
     new_run = np.r_[True, (series[1:] != series[:-1]) | (items[1:] != items[:-1])]
     starts = np.flatnonzero(new_run)

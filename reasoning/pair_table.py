@@ -180,9 +180,11 @@ def pair_table(model: np.ndarray, budget: np.ndarray, series: np.ndarray, item: 
     by_cell = np.argsort(cells_all.astype(_small(int(cells_all.max()))), kind="stable")
     sizes = np.bincount(cells_all)
     series_by = series_codes.astype(np.int64)[by_cell]
-    items_by = np.asarray(item, dtype=np.int64)[known][by_cell]
+    items_by = _small_signed(np.asarray(item, dtype=np.int64)[known][by_cell])
     correct_by = correct[known][by_cell]
-    position = np.empty(len(series_names), dtype=np.int64)
+    binary = bool(np.all((correct_by == 0) | (correct_by == 1)))
+    verdicts_by = correct_by.astype(np.uint8) if binary else correct_by  # what a cell's key digests
+    position = np.empty(len(series_names), dtype=_small(len(series_names)))
     cells: list[tuple[bytes, tuple]] = []  # per cell with results: its key and what counting it takes
     begin = 0
     for cell_code in np.flatnonzero(sizes):
@@ -193,8 +195,9 @@ def pair_table(model: np.ndarray, budget: np.ndarray, series: np.ndarray, item: 
         names = [series_names[code] for code in present]
         ordered = sorted(range(len(names)), key=lambda k: (rank.get(names[k], len(rank)), str(names[k])))
         cell = (model_names[cell_code // len(budget_values)], budget_values[cell_code % len(budget_values)])
-        counting = (cell, names, ordered, position[in_cell], items_by[begin:end], correct_by[begin:end])
-        cells.append((cell_key(*counting), counting))
+        local, items_in = position[in_cell], items_by[begin:end]
+        counting = (cell, names, ordered, local, items_in, correct_by[begin:end])
+        cells.append((cell_key(cell, names, ordered, local, items_in, verdicts_by[begin:end]), counting))
         begin = end
     # The whole table by its cells' keys: unchanged cells (a new result none of them counts) give
     # the table again without assembling it.
@@ -234,6 +237,12 @@ def _assembled(cells: list[tuple[bytes, tuple]], n_boot: int, ci: float,
 def _small(top: int) -> type:
     """The smallest unsigned integer type holding 0..top (numpy sorts up to 16 bits by radix)."""
     return np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.int64
+
+
+def _small_signed(values: np.ndarray) -> np.ndarray:
+    """Integers as int32 when they fit (half the bytes to digest)."""
+    fits = not len(values) or (int(values.min()) >= -2**31 and int(values.max()) < 2**31)
+    return values.astype(np.int32) if fits else values
 
 
 def _codes(values: Any, known: np.ndarray, *, sort: bool) -> tuple[np.ndarray, Any]:
