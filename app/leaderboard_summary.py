@@ -213,11 +213,7 @@ def _counts_by_group(selection: Selection, cap: str, choice: RowChoice) -> Summa
     stats = stats[names.counted_in_capped]
     order = scored_order(summary, counted, names_key, names.triple_of)
 
-    cell_triple, cell_item = order.cells
-    cells = names.triple_frame.iloc[cell_triple].reset_index(drop=True)
-    cells["item"] = cell_item
-    cells["n"] = order.cell_n
-    cells["correct"] = order.cell_correct
+    cells = order.cell_frame(names.triple_frame)
 
     groups = summary.groups
     sums = names.triple_frame.copy()

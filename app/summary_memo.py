@@ -145,11 +145,6 @@ class ScoredOrder:
         self.cell_n = np.bincount(inverse.ravel(), minlength=len(self.cell_key))
         self.cell_correct = np.bincount(inverse.ravel(), weights=self.correct, minlength=len(self.cell_key))
 
-    @property
-    def cells(self) -> tuple[np.ndarray, np.ndarray]:
-        """Each cell's triple and item."""
-        return self.cell_key >> 32, self.cell_key & 0xFFFFFFFF
-
     def advanced(self, summary: ResultSummary, positions: np.ndarray) -> ScoredOrder | None:
         """This order for `summary`'s groups at `positions` (the same groups, by name), when they
         differ from this order's only by rows appended to some of them, inserted where the
@@ -226,10 +221,23 @@ class ScoredOrder:
         cell_n, cell_correct = self.cell_n.copy(), self.cell_correct.copy()
         cell_n[place[hit]] += n[hit]
         cell_correct[place[hit]] += right[hit]
-        out.cell_key = np.insert(self.cell_key, place[~hit], keys[~hit])
-        out.cell_n = np.insert(cell_n, place[~hit], n[~hit])
-        out.cell_correct = np.insert(cell_correct, place[~hit], right[~hit])
+        out.cell_n, out.cell_correct = cell_n, cell_correct
+        if not hit.all():  # new cells (else the cells' names are those of this order's)
+            out.cell_key = np.insert(self.cell_key, place[~hit], keys[~hit])
+            out.cell_n = np.insert(cell_n, place[~hit], n[~hit])
+            out.cell_correct = np.insert(cell_correct, place[~hit], right[~hit])
         return out
+
+    def cell_frame(self, triple_frame: pd.DataFrame) -> pd.DataFrame:
+        """The cells as the metrics read them: (strategy, model, budget) of their triple in
+        `triple_frame`, item, n and correct. The name columns are kept while the cells are the
+        same ones (they are immutable arrays: a new frame of them copies nothing)."""
+        kept = self.__dict__.get("_names")
+        if kept is None or kept[0] is not self.cell_key or kept[1] is not triple_frame:
+            taken = triple_frame.iloc[self.cell_key >> 32].reset_index(drop=True)
+            kept = self._names = (self.cell_key, triple_frame, {c: taken[c].array for c in taken.columns})
+        return pd.DataFrame({**kept[2], "item": self.cell_key & 0xFFFFFFFF, "n": self.cell_n,
+                             "correct": self.cell_correct})
 
 
 def _packed(rows: np.ndarray) -> np.ndarray | None:
