@@ -19,7 +19,10 @@ import numpy as np
 from reasoning.memo import Memo, digest
 from reasoning.paired_stats import PAIR_COLUMNS, mcnemar_exact, min_detectable_difference
 
-MEMO_COUNTED = 64  # counted cells kept (each ~200 kB at 45 pairs x 1,100 problems: its draw's sums)
+# Counted cells kept. A table asks for its cells in order, so with fewer kept than a table has
+# cells each would be dropped before it is asked for again (the 100k bench store's board has 15);
+# each holds ~200 kB at 45 pairs x 1,100 problems.
+MEMO_COUNTED = 256
 
 
 @dataclass(frozen=True)
