@@ -3,17 +3,16 @@ on the problems both ran (reasoning.paired_stats holds the tests and describes t
 
 A cell's pairs are counted at once (reasoning.pair_cells): one row per (problem, k-th run) and
 one column per strategy, so each pair's paired results, accuracies and discordant counts are sums
-over two columns; a counted cell is memoised by its results, so after one new result only that
+over two columns. A counted cell is memoised by its results, so after one new result only that
 result's cell is counted again (and a table whose cells all stayed the same is not assembled
-again). The McNemar test needs only the discordant counts (McNemar 1947),
-and Holm's adjustment only the p values (taken across every cell on each call), so every pair's
-test is known as soon as the counts are. The paired bootstrap intervals cost the most (1,000
-resamples of a cell's problems), so a PairTable draws them per cell when that cell is asked for
-(the page shows one cell at a time), and memoises a cell's draw by its content: recomputed after
-one new result, only the cells whose pairs changed are drawn again.
-Pairs with one 0/1 pair per problem are cheap (a few binomials each) and are drawn for every cell
-at once, as one stream (memoised by every such pair's counts). The numbers do not depend on which
-cells were asked for first, nor on what was memoised.
+again). The McNemar test needs only the discordant counts (McNemar 1947), and Holm's adjustment
+only the p values (taken across every cell on each call), so every pair's test is known as soon as
+the counts are. The paired bootstrap intervals cost the most (1,000 resamples of a cell's
+problems), so a PairTable draws them per cell when that cell is asked for (the page shows one cell
+at a time), and memoises a cell's draw by its content: recomputed after one new result, only the
+cells whose pairs changed are drawn again. Pairs with one 0/1 pair per problem are cheap (a few
+binomials each) and are drawn for every cell at once, as one stream (memoised by every such pair's
+counts). The numbers do not depend on which cells were asked for first, nor on what was memoised.
 """
 
 from __future__ import annotations
