@@ -159,11 +159,13 @@ def caps_present(selection: Selection) -> list[str]:
 
 def scored_count(selection: Selection) -> int:
     """Selected results with a verdict (app.leaderboard_view.scored_count)."""
+    if not selection.dated:  # whole groups: their counts, kept per group (app.summary_memo)
+        return int(group_stats(selection.summary, selection.positions)[:, VERDICT].sum())
     return int(np.count_nonzero(verdict_of(selection.summary.rows["code"][selection.index]) != NO_VERDICT))
 
 
 def result_count(selection: Selection) -> int:
-    return len(selection.index)
+    return int(selection.group_sizes().sum())
 
 
 def compute_leaderboard(selection: Selection, cap: str, *, n_boot: int = 1000, seed: int = 0,

@@ -15,7 +15,14 @@ import pytest
 from sqlalchemy import insert
 
 from app import summary_memo
-from app.leaderboard_summary import Selection, SummaryCounts, _counts_by_group, _counts_per_result
+from app.leaderboard_summary import (
+    Selection,
+    SummaryCounts,
+    _counts_by_group,
+    _counts_per_result,
+    result_count,
+    scored_count,
+)
 from app.leaderboard_view import LeaderboardFilters, RowChoice
 from storage.ids import new_run_id
 from storage.result_summary import ResultSummary, current_summary
@@ -65,6 +72,9 @@ def check(summary: ResultSummary) -> None:
     for choice in CHOICES:
         for filters in (LeaderboardFilters(), LeaderboardFilters(models=("fake:b",))):
             selection = Selection(summary, filters)
+            codes = summary.rows["code"][selection.index]
+            assert result_count(selection) == len(codes) > 0
+            assert scored_count(selection) == int(np.count_nonzero(codes % 3))  # a verdict: code % 3 != 0
             assert_same(_counts_by_group(selection, "total_tokens", choice),
                         _counts_per_result(selection, "total_tokens", choice))
 
