@@ -110,7 +110,7 @@ def leaderboard(store: Store, selection: Selection, filters: LeaderboardFilters,
     are drawn, when first shown, from `pairs(order)`: the head-to-head of the same results with
     the strategies in the board's order."""
     key, digest = board_key(filters, cap, choice, n_boot=n_boot, seed=seed), selection.digest()
-    stored = read_board(store, key)
+    stored = read_board(store, key, digest)
     if stored is not None and stored.digest == digest:
         try:
             board = decode(stored.data, pairs, n_boot=n_boot, seed=seed)

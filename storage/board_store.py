@@ -22,10 +22,14 @@ class StoredBoard:
     data: bytes
 
 
-def read_board(store: Store, key: str) -> StoredBoard | None:
+def read_board(store: Store, key: str, digest: str | None = None) -> StoredBoard | None:
+    """The board stored under `key`; with `digest`, only when computed from those results (a
+    board of other results is not read: its data is a few 100 kB)."""
+    query = select(LeaderboardBoard.digest, LeaderboardBoard.data).where(LeaderboardBoard.key == key)
+    if digest is not None:
+        query = query.where(LeaderboardBoard.digest == digest)
     with store.read() as conn:
-        row = conn.execute(select(LeaderboardBoard.digest, LeaderboardBoard.data)
-                           .where(LeaderboardBoard.key == key)).first()
+        row = conn.execute(query).first()
     return None if row is None else StoredBoard(row.digest, bytes(row.data))
 
 

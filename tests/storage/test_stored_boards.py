@@ -154,6 +154,7 @@ def test_only_the_newest_boards_are_kept(store: Store) -> None:
     assert read_board(store, f"key{KEPT_BOARDS + 2}") is not None and read_board(store, "key0") is None
     write_board(store, "key0", "e", 1, b"y")  # replaced in place
     assert read_board(store, "key0").digest == "e"
+    assert read_board(store, "key0", "e").data == b"y" and read_board(store, "key0", "d") is None  # other results
 
 
 def test_the_page_of_a_new_session_reads_the_stored_board(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
