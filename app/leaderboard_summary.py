@@ -34,6 +34,8 @@ from app.summary_memo import (
     FAILED_VERDICT,
     SCORED,
     VERDICT,
+    Memo,
+    group_failures,
     group_names,
     group_rows,
     group_stats,
@@ -58,8 +60,22 @@ KEYS = ["strategy", "model"]
 
 
 def filter_options(summary: ResultSummary) -> dict[str, list[str]]:
-    """app.leaderboard_view.filter_options of the summarised results."""
-    groups = summary.groups.loc[summary.groups["results"] > 0]
+    """app.leaderboard_view.filter_options of the summarised results (memoised on the groups'
+    names and, for the sweeps' order, their newest results' times)."""
+    frame = summary.groups
+    present = np.flatnonzero(frame["results"].to_numpy() > 0)
+    key = (key_fingerprint(frame, present), frame["created_max"].to_numpy(dtype="datetime64[us]")[present].tobytes())
+    found = _OPTIONS.get(key)
+    if found is None:
+        found = _filter_options(frame.iloc[present])
+        _OPTIONS.put(key, found)
+    return {name: list(values) for name, values in found.items()}
+
+
+_OPTIONS = Memo(4)
+
+
+def _filter_options(groups: pd.DataFrame) -> dict[str, list[str]]:
     swept = groups.loc[groups["sweep_id"].notna()]
     sweeps = [str(s) for s in swept.groupby("sweep_id")["created_max"].max().sort_values(ascending=False).index]
     return {
@@ -233,32 +249,13 @@ def _counts_by_group(selection: Selection, cap: str, choice: RowChoice) -> Summa
     errored["errored"] = np.bincount(names.pair_of[in_pair], weights=stats[in_pair, ERRORED],
                                      minlength=len(names.pair_frame)).astype(np.int64)
     errored = errored.loc[n_pair > 0].reset_index(drop=True)
-    failed_rows = _group_failures(summary, counted, stats[:, FAILED_VERDICT] > 0, names.series, names.models)
+    failed_rows = group_failures(summary, counted, stats[:, FAILED_VERDICT] > 0, names.series, names.models)
     counts = leaderboard_metrics.ResultCounts(tuple(KEYS), cells, sums, errored, failed_rows)
     pair_input = PairInput(pd.Categorical.from_codes(names.model_codes[order.group], names.model_names),
                            names.budgets[order.group],
                            pd.Categorical.from_codes(names.series_codes[order.group], names.series_names),
                            order.item.copy(), order.correct.copy())
     return SummaryCounts(counts, pair_input, over_count, names.versions)
-
-
-def _group_failures(summary: ResultSummary, counted: np.ndarray, failing: np.ndarray, series: np.ndarray,
-                    models: np.ndarray) -> pd.DataFrame:
-    """One row per failed result with a verdict of the counted groups (`failing`: those with
-    some): its series, model and reason, group after group in rows' order."""
-    if not failing.any():
-        return pd.DataFrame(columns=[*KEYS, "reason"])
-    reasons: list[str] = []
-    owners: list[int] = []
-    for local in np.flatnonzero(failing):
-        group = int(counted[local])
-        codes = summary.rows["code"][int(summary.groups["start"].iat[group]):int(summary.groups["stop"].iat[group])]
-        failed = codes[outcome_of(codes) == OUTCOME_CODES[metrics.FAILED]]
-        for reason, verdict in zip(summary.reasons[group], verdict_of(failed), strict=True):
-            if verdict != NO_VERDICT:
-                reasons.append(reason)
-                owners.append(int(local))
-    return pd.DataFrame({"strategy": series[owners], "model": models[owners], "reason": reasons})
 
 
 def _counts_per_result(selection: Selection, cap: str, choice: RowChoice) -> SummaryCounts:

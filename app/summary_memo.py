@@ -79,12 +79,21 @@ def _key_fingerprint(groups: pd.DataFrame, positions: np.ndarray) -> bytes:
 
 
 _STATS: dict[bytes, np.ndarray] = {}
+_SUMMARY_STATS = Memo(4)
 
 
 def group_stats(summary: ResultSummary, positions: np.ndarray) -> np.ndarray:
     """Per group at `positions` (rows), its results with a verdict, scored (a verdict and not
     failed), scored and errored, and failed with a verdict: counted from its rows once per
-    content digest."""
+    content digest (and gathered once per summary)."""
+    found = _SUMMARY_STATS.get(id(summary))
+    if found is None or found[0] is not summary:
+        found = (summary, _group_stats(summary, np.arange(len(summary.groups))))  # kept: its id is not reused
+        _SUMMARY_STATS.put(id(summary), found)
+    return found[1][np.asarray(positions, dtype=np.int64)]
+
+
+def _group_stats(summary: ResultSummary, positions: np.ndarray) -> np.ndarray:
     out = np.zeros((len(positions), 4), dtype=np.int64)
     starts = summary.groups["start"].to_numpy(dtype=np.int64)
     stops = summary.groups["stop"].to_numpy(dtype=np.int64)
@@ -325,3 +334,22 @@ def scored_order(summary: ResultSummary, positions: np.ndarray, names_key: bytes
         order = ScoredOrder(summary, positions, triple_of)
     _ORDERS.put(names_key, order)
     return order
+
+
+def group_failures(summary: ResultSummary, counted: np.ndarray, failing: np.ndarray, series: np.ndarray,
+                   models: np.ndarray) -> pd.DataFrame:
+    """One row per failed result with a verdict of the counted groups (`failing`: those with
+    some): its series, model and reason, group after group in rows' order."""
+    if not failing.any():
+        return pd.DataFrame(columns=["strategy", "model", "reason"])
+    reasons: list[str] = []
+    owners: list[int] = []
+    for local in np.flatnonzero(failing):
+        group = int(counted[local])
+        codes = summary.rows["code"][int(summary.groups["start"].iat[group]):int(summary.groups["stop"].iat[group])]
+        failed = codes[outcome_of(codes) == FAILED_CODE]
+        for reason, verdict in zip(summary.reasons[group], verdict_of(failed), strict=True):
+            if verdict != NO_VERDICT:
+                reasons.append(reason)
+                owners.append(int(local))
+    return pd.DataFrame({"strategy": series[owners], "model": models[owners], "reason": reasons})

@@ -20,6 +20,8 @@ from app.leaderboard_summary import (
     SummaryCounts,
     _counts_by_group,
     _counts_per_result,
+    _filter_options,
+    filter_options,
     result_count,
     scored_count,
 )
@@ -69,6 +71,8 @@ def assert_same(a: SummaryCounts, b: SummaryCounts) -> None:
 
 
 def check(summary: ResultSummary) -> None:
+    groups = summary.groups
+    assert filter_options(summary) == _filter_options(groups.loc[groups["results"] > 0])  # memoised: the same
     for choice in CHOICES:
         for filters in (LeaderboardFilters(), LeaderboardFilters(models=("fake:b",))):
             selection = Selection(summary, filters)
