@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
@@ -30,22 +31,25 @@ STATS_KEPT = 50_000  # groups' counts kept (a few hundred groups per summary; by
 
 
 class Memo:
-    """A small least-recently-used dict (thread-safe enough: one item set or read at a time)."""
+    """A small least-recently-used dict, thread-safe (Streamlit renders sessions in threads)."""
 
     def __init__(self, size: int):
         self.size, self.entries = size, OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: Hashable) -> Any:
-        found = self.entries.get(key)
-        if found is not None:
-            self.entries.move_to_end(key, last=True)
-        return found
+        with self._lock:
+            found = self.entries.get(key)
+            if found is not None:
+                self.entries.move_to_end(key, last=True)
+            return found
 
     def put(self, key: Hashable, value: Any) -> None:
-        self.entries[key] = value
-        self.entries.move_to_end(key, last=True)
-        while len(self.entries) > self.size:
-            self.entries.popitem(last=False)
+        with self._lock:
+            self.entries[key] = value
+            self.entries.move_to_end(key, last=True)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
 
 
 _FINGERPRINTS = Memo(8)
@@ -310,7 +314,7 @@ def group_rows(groups: pd.DataFrame) -> pd.DataFrame:
 
 
 _NAMES = Memo(32)
-_ORDERS = Memo(8)
+_ORDERS = Memo(4)  # each holds a few arrays per scored result: ~5 MB at 100k results
 
 
 def group_names(groups: pd.DataFrame, positions: np.ndarray, cap: str, split_knobs: bool, include_over_cap: bool,

@@ -94,6 +94,7 @@ def orders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         original(self, *args, **kwargs)
 
     monkeypatch.setattr(summary_memo.ScoredOrder, "__init__", counted)
+    monkeypatch.setattr(summary_memo, "_ORDERS", summary_memo.Memo(2 * len(CHOICES)))  # every board checked kept
     return built
 
 
