@@ -255,7 +255,7 @@ def _counts_by_group(selection: Selection, cap: str, choice: RowChoice) -> Summa
                            names.budgets[order.group],
                            pd.Categorical.from_codes(names.series_codes[order.group], names.series_names),
                            order.item.copy(), order.correct.copy())
-    return SummaryCounts(counts, pair_input, over_count, names.versions)
+    return SummaryCounts(counts, pair_input, over_count, dict(names.versions))  # the memo's own stays as it is
 
 
 def _counts_per_result(selection: Selection, cap: str, choice: RowChoice) -> SummaryCounts:

@@ -125,8 +125,9 @@ def leaderboard(store: Store, selection: Selection, filters: LeaderboardFilters,
     with recording() as used:
         board = compute()
         table = board.head_to_head
-        if table is not None and table.cells():
-            table.cell(*table.cells()[0])  # the cell a page shows first: drawn before storing
+        cells = table.cells() if table is not None else []
+        if table is not None and cells:
+            table.cell(*cells[0])  # the cell a page shows first: drawn before storing
     out = StoredLeaderboard(board, store, key, digest, set(table.missing()) if table is not None else set(), used)
     _write(out)
     return out
