@@ -106,7 +106,9 @@ def app_page(page: str, query: dict[str, str] | None = None):  # -> AppTest (imp
 
 
 def add_fresh_run(store: Store) -> str:
-    """A run like the seeded ones whose strategies ended now (through the ORM, as the runner)."""
+    """A run like the seeded ones whose strategies ended now (through the ORM, as the runner), each
+    with calls and a verdict: scored results that change the board, its curve and one head-to-head
+    cell (a result with no calls counts as failed, which leaves the metrics as they were)."""
     run_id = new_run_id()
     now = datetime.now(UTC)
     with store.write() as conn:
@@ -116,7 +118,8 @@ def add_fresh_run(store: Store) -> str:
                                         status="done"))
         conn.execute(insert(RunStrategy), [
             {"run_id": run_id, "strategy_index": i, "strategy": name, "knobs": {}, "status": "done", "answer": "1",
-             "correct": i % 2 == 0, "total_tokens": 600, "usd": 0.0004, "seconds": 5.0, "finished": now}
+             "correct": i % 2 == 0, "calls": 3, "output_tokens": 300, "total_tokens": 600, "usd": 0.0004,
+             "seconds": 5.0, "finished": now}
             for i, name in enumerate(list(STRATEGIES)[:STRATEGIES_PER_RUN])
         ])
     return run_id
