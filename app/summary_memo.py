@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from app.leaderboard_rows import label_knob_variants, label_versions, version_counts
 from reasoning import metrics
 from storage.result_groups import KEY_COLUMNS, NO_VERDICT, OUTCOME_CODES, outcome_of, scored_mask, verdict_of
 from storage.result_summary import ResultSummary
@@ -83,7 +84,7 @@ def _key_fingerprint(groups: pd.DataFrame, positions: np.ndarray) -> bytes:
 
 
 _STATS: dict[bytes, np.ndarray] = {}
-_SUMMARY_STATS = Memo(4)
+_SUMMARY_STATS = Memo(2)  # keeps its summaries alive: the newest two
 
 
 def group_stats(summary: ResultSummary, positions: np.ndarray) -> np.ndarray:
@@ -272,8 +273,6 @@ class GroupNames:
 
     def __init__(self, groups: pd.DataFrame, cap: str, split_knobs: bool, include_over_cap: bool,
                  pool_versions: bool):
-        from app.leaderboard_rows import label_knob_variants, label_versions, version_counts
-
         keys = ["strategy", "model"]
         capped_mask = groups[f"budget_{cap}"].notna().to_numpy()
         capped = groups.loc[capped_mask]
