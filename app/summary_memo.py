@@ -122,6 +122,7 @@ def _group_stats(summary: ResultSummary, positions: np.ndarray) -> np.ndarray:
 
 ENTRY_LIMIT = 1024  # (created, entry) packed as created * ENTRY_LIMIT + entry: exact below these
 CREATED_LIMIT = 2**53  # microseconds since the epoch (year 2255)
+INSERTED_LIMIT = 256  # rows added to one group between two summaries that are found one by one
 
 
 class ScoredOrder:
@@ -161,8 +162,9 @@ class ScoredOrder:
 
     def advanced(self, summary: ResultSummary, positions: np.ndarray) -> ScoredOrder | None:
         """This order for `summary`'s groups at `positions` (the same groups, by name), when they
-        differ from this order's only by rows appended to some of them, inserted where the
-        lexsort puts them without changing any item's number; None otherwise (order it afresh)."""
+        differ from this order's only by rows appended to some of them: inserted where the
+        lexsort puts them (items numbered again when one now appears first elsewhere); None
+        otherwise, or when an added result ties with an earlier one (order it afresh)."""
         digests = [summary.group_digest(int(p)) for p in positions]
         if len(digests) != len(self.digests) or self.packed is None:
             return None
@@ -176,11 +178,11 @@ class ScoredOrder:
             return out
         parts, groups = [], []
         for g in changed:
-            old = self.rows[self.starts[g]:self.stops[g]]
             new = summary.rows[starts[g]:stops[g]]
-            if len(new) < len(old) or new[:len(old)].tobytes() != old.tobytes():
+            inserted = _inserted(self.rows[self.starts[g]:self.stops[g]], new)
+            if inserted is None:
                 return None
-            added = new[len(old):]
+            added = new[inserted]
             added = added[scored_mask(added["code"])]
             parts.append(added)
             groups.append(np.full(len(added), g, dtype=np.int64))
@@ -196,51 +198,60 @@ class ScoredOrder:
         at = np.searchsorted(self.packed, packed, side="left")
         if np.any(self.packed[np.minimum(at, len(self.packed) - 1)] == packed) if len(self.packed) else False:
             return None  # a tie with an earlier result: its place depends on the groups' order
-        values = added["item"].astype(np.int64)
-        known = np.full(len(values), -1, dtype=np.int64)
-        inside = values < len(self.code_of)
-        known[inside] = self.code_of[values[inside]]
-        if np.any(known >= 0) and np.any(self.first[known[known >= 0]] >= at[known >= 0]):
-            return None  # an item would appear earlier than it did: the items' numbers would change
-        fresh = known < 0
-        codes = known.copy()
-        if fresh.any():
-            if len(self.first) and np.any(at[fresh] <= self.first.max()):
-                return None  # a new item before an old one's first appearance
-            new_values, first_of = np.unique(values[fresh], return_index=True)
-            ranked = new_values[np.argsort(first_of, kind="stable")]  # in order of appearance
-            code_of = np.full(max(len(self.code_of), int(ranked.max()) + 1), -1, dtype=np.int64)
-            code_of[:len(self.code_of)] = self.code_of
-            code_of[ranked] = len(self.first) + np.arange(len(ranked))
-            codes[fresh] = code_of[values[fresh]]
-            out.code_of = code_of
-        shift = np.searchsorted(at, self.first, side="right")
-        firsts = self.first + shift
-        if fresh.any():
-            where = np.arange(len(values))[fresh]
-            _, first_at = np.unique(codes[fresh], return_index=True)
-            firsts = np.concatenate([firsts, at[where[first_at]] + where[first_at]])
-        out.first = firsts
+        codes, code_of, n_items = self._item_codes(added["item"].astype(np.int64))
+        # Items are numbered in order of first appearance: each item's first place in the new
+        # order, and the numbers again when an added result comes before an item's first one.
+        firsts = np.full(n_items, np.iinfo(np.int64).max, dtype=np.int64)
+        firsts[:len(self.first)] = self.first + np.searchsorted(at, self.first, side="right")
+        np.minimum.at(firsts, codes, at + np.arange(len(at)))  # the added results' places
+        renumber = np.argsort(firsts, kind="stable")  # new number -> number so far
+        item = np.insert(self.item, at, codes)
+        cell_key, cell_n, cell_correct = self.cell_key, self.cell_n.copy(), self.cell_correct.copy()
+        if not np.array_equal(renumber, np.arange(n_items)):
+            number = np.empty(n_items, dtype=np.int64)
+            number[renumber] = np.arange(n_items)
+            item, codes, firsts = number[item], number[codes], firsts[renumber]
+            code_of = np.where(code_of >= 0, number[np.maximum(code_of, 0)], -1)
+            cell_key = ((cell_key >> 32) << 32) | number[cell_key & 0xFFFFFFFF]
+            if len(cell_key) > 1 and np.any(cell_key[1:] < cell_key[:-1]):  # np.unique's order again
+                by_key = np.argsort(cell_key, kind="stable")
+                cell_key, cell_n, cell_correct = cell_key[by_key], cell_n[by_key], cell_correct[by_key]
+        out.first, out.code_of, out.item = firsts, code_of, item
         correct = (verdict_of(added["code"]) == 2).astype(float)
         out.packed = np.insert(self.packed, at, packed)
         out.group = np.insert(self.group, at, group)
-        out.item = np.insert(self.item, at, codes)
         out.correct = np.insert(self.correct, at, correct)
         keys, inverse = np.unique((self.triple_of[group].astype(np.int64) << 32) | codes, return_inverse=True)
         n = np.bincount(inverse.ravel(), minlength=len(keys))
         right = np.bincount(inverse.ravel(), weights=correct, minlength=len(keys))
-        place = np.searchsorted(self.cell_key, keys)
-        hit = place < len(self.cell_key)
-        hit[hit] = self.cell_key[place[hit]] == keys[hit]
-        cell_n, cell_correct = self.cell_n.copy(), self.cell_correct.copy()
+        place = np.searchsorted(cell_key, keys)
+        hit = place < len(cell_key)
+        hit[hit] = cell_key[place[hit]] == keys[hit]
         cell_n[place[hit]] += n[hit]
         cell_correct[place[hit]] += right[hit]
-        out.cell_n, out.cell_correct = cell_n, cell_correct
-        if not hit.all():  # new cells (else the cells' names are those of this order's)
-            out.cell_key = np.insert(self.cell_key, place[~hit], keys[~hit])
+        out.cell_key, out.cell_n, out.cell_correct = cell_key, cell_n, cell_correct
+        if not hit.all():  # new cells (else, not renumbered, the cells' names are this order's)
+            out.cell_key = np.insert(cell_key, place[~hit], keys[~hit])
             out.cell_n = np.insert(cell_n, place[~hit], n[~hit])
             out.cell_correct = np.insert(cell_correct, place[~hit], right[~hit])
         return out
+
+    def _item_codes(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """The added results' items numbered so far (items not seen yet after the others, in
+        order of appearance), the item -> number map with them, and how many items there are."""
+        codes = np.full(len(values), -1, dtype=np.int64)
+        inside = values < len(self.code_of)
+        codes[inside] = self.code_of[values[inside]]
+        fresh = codes < 0
+        if not fresh.any():
+            return codes, self.code_of, len(self.first)
+        new_values, first_of = np.unique(values[fresh], return_index=True)
+        ranked = new_values[np.argsort(first_of, kind="stable")]
+        code_of = np.full(max(len(self.code_of), int(ranked.max()) + 1), -1, dtype=np.int64)
+        code_of[:len(self.code_of)] = self.code_of
+        code_of[ranked] = len(self.first) + np.arange(len(ranked))
+        codes[fresh] = code_of[values[fresh]]
+        return codes, code_of, len(self.first) + len(ranked)
 
     def cell_frame(self, triple_frame: pd.DataFrame) -> pd.DataFrame:
         """The cells as the metrics read them: (strategy, model, budget) of their triple in
@@ -252,6 +263,28 @@ class ScoredOrder:
             kept = self._names = (self.cell_key, triple_frame, {c: taken[c].array for c in taken.columns})
         return pd.DataFrame({**kept[2], "item": self.cell_key & 0xFFFFFFFF, "n": self.cell_n,
                              "correct": self.cell_correct})
+
+
+def _inserted(old: np.ndarray, new: np.ndarray) -> np.ndarray | None:
+    """Which of a group's `new` rows were inserted among its `old` ones (a merge keeps a group's
+    rows in creation order, so a result created earlier lands among them); None when `new` is
+    not `old` with at most INSERTED_LIMIT rows inserted."""
+    extra = len(new) - len(old)
+    if extra < 0 or extra > INSERTED_LIMIT:
+        return None
+    inserted = np.zeros(len(new), dtype=bool)
+    shift, at = 0, 0  # rows found inserted so far; the next old row to match
+    while shift < extra:
+        differ = np.flatnonzero(new[at + shift:len(old) + shift] != old[at:])
+        if not len(differ):
+            break
+        at += int(differ[0])
+        inserted[at + shift] = True
+        shift += 1
+    inserted[len(old) + shift:] = True  # the rest were appended
+    if np.count_nonzero(inserted) != extra or not np.array_equal(new[~inserted], old):
+        return None
+    return inserted
 
 
 def _packed(rows: np.ndarray) -> np.ndarray | None:
