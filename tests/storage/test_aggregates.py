@@ -21,9 +21,10 @@ from app.leaderboard_summary import Selection, caps_present, date_span, filter_o
 from app.leaderboard_summary import compute_leaderboard as from_summary
 from app.leaderboard_view import LEADERBOARD_COLUMNS, LeaderboardFilters, apply_filters, compute_leaderboard
 from reasoning.bootstrap import bootstrap_ci, bootstrap_ci_counts, item_kinds
+from reasoning.metrics import FAILED, failure_reason, result_outcomes
 from storage import result_groups, result_summary
 from storage.ids import new_run_id
-from storage.leaderboard_reads import results_version, strategy_results
+from storage.leaderboard_reads import BUDGET_COLUMNS, results_version, strategy_results
 from storage.result_summary import current_summary, load_summary, refresh
 from storage.store import Store, forget_store, open_store
 from storage.tables import ResultGroup, ResultSummaryState, Run, RunStrategy
@@ -189,7 +190,7 @@ def test_a_deletion_or_a_back_dated_result_rebuilds(seeded: Store) -> None:
 def test_a_refresh_another_process_made_first_is_not_merged_twice(seeded: Store) -> None:
     before = current_summary(seeded)
     seed(seeded, runs=4, seed_value=12, start=datetime.now(UTC))
-    newer = result_groups.read_results(seeded, ended_after=before.version.newest)
+    newer = result_summary._read(seeded, ended_after=before.version.newest)
     version = results_version(store=seeded)
     assert result_summary._merge(seeded, before.version, version, newer) is not None
     # a second process that read the same state: its merge is refused, nothing counted twice
@@ -197,6 +198,66 @@ def test_a_refresh_another_process_made_first_is_not_merged_twice(seeded: Store)
     with seeded.read() as conn:
         assert conn.scalar(select(ResultSummaryState.results)) == version.count
         assert conn.scalar(select(func.sum(ResultGroup.results))) == version.count
+
+
+def test_results_are_coded_as_the_metrics_code_the_rows(seeded: Store) -> None:
+    with seeded.read() as conn:
+        results = result_groups.results_of(conn.execute(result_groups.results_query()).all())
+    rows = strategy_results(columns=LEADERBOARD_COLUMNS, store=seeded)  # the same results in the same order
+    outcomes = result_outcomes(rows)
+    verdict = pd.to_numeric(rows["correct"].astype(object), errors="coerce")
+    verdicts = np.where(verdict.isna(), result_groups.NO_VERDICT,
+                        np.where(verdict > 0.5, result_groups.RIGHT, result_groups.WRONG))
+    assert results.codes == (verdicts + 3 * outcomes.map(result_groups.OUTCOME_CODES).to_numpy()).tolist()
+    assert {c % 3 for c in results.codes} == {c // 3 for c in results.codes} == {0, 1, 2}  # every kind is there
+    assert results.reasons == [failure_reason(row) if o == FAILED else None
+                               for row, o in zip(rows.to_dict("records"), outcomes, strict=True)]
+    costs = np.array(results.costs)
+    assert np.array_equal(costs, rows[["total_tokens", "usd", "seconds"]].to_numpy(dtype=float))
+    assert results.entries == rows["strategy_index"].tolist()
+    budgets = [key[-len(BUDGET_COLUMNS):] for key in results.keys]
+    assert np.array_equal(np.array(budgets, dtype=float), rows[BUDGET_COLUMNS].to_numpy(dtype=float), equal_nan=True)
+
+
+def _one_result(store: Store, strategy: str = "direct", fingerprint: str | None = None, **run: object) -> None:
+    run_id, now = new_run_id(), datetime.now(UTC)
+    with store.write() as conn:
+        conn.execute(insert(Run).values(id=run_id, created=now, finished=now, problem="p", reference="4",
+                                        model="fake:a", model_options={}, budget={"total_tokens": 100},
+                                        status="done", **run))
+        conn.execute(insert(RunStrategy).values(run_id=run_id, strategy_index=0, strategy=strategy, knobs={},
+                                                status="done", answer="4", correct=True, total_tokens=50,
+                                                output_tokens=5, calls=1, usd=0.001, seconds=1.0, finished=now,
+                                                fingerprint=fingerprint))
+
+
+def _same_as_read(summary: result_summary.ResultSummary, store: Store) -> None:
+    read = load_summary(store)
+    pd.testing.assert_frame_equal(summary.groups, read.groups)  # dtypes too
+    assert summary.rows.tobytes() == read.rows.tobytes() and summary.reasons == read.reasons
+    assert summary.items.tolist() == read.items.tolist() and summary.version == read.version
+    assert summary.costs().tobytes() == read.costs().tobytes()
+
+
+def test_a_merge_puts_its_groups_into_the_summary_as_a_read_gives_them(store: Store) -> None:
+    _one_result(store)  # one group (id 0), one item (code 0): a merge numbers new ones after them
+    first = current_summary(store)
+    first.costs()  # kept costs are spliced too
+    assert first.groups["fingerprint"].dtype == object and len(first.groups) == 1  # no fingerprint yet: None
+    _one_result(store, strategy="cot", fingerprint="f00", dataset="toy", item_id="3", sweep_id="sweep-9")
+    added = current_summary(store, first)  # a new group whose names change column types (None -> text)
+    assert len(added.groups) == 2 and added.groups["id"].tolist() == [0, 1] and len(added.items) == 2
+    _same_as_read(added, store)
+    _one_result(store, dataset="toy", item_id="3")  # a third group...
+    _one_result(store)  # ...and one more result in the first one, merged together
+    grown = current_summary(store, added)
+    assert grown.groups["results"].tolist() == [2, 1, 1] and grown.group_digest(1) == added.group_digest(1)
+    _same_as_read(grown, store)
+    _one_result(store, strategy="cot", fingerprint="f00", dataset="toy", item_id="3", sweep_id="sweep-9")  # same group
+    merged = current_summary(store, grown)
+    assert merged.groups["results"].tolist() == [2, 2, 1]
+    _same_as_read(merged, store)
+    assert_same(*both(store, LeaderboardFilters()))
 
 
 def test_an_empty_store_has_an_empty_summary(store: Store) -> None:
