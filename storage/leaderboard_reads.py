@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import pandas as pd
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 
 from reasoning.budget import CAP_NAMES
 from storage.ids import is_valid_run_id
@@ -144,16 +144,21 @@ def results_front(*, store: Store | None = None) -> tuple[datetime | None, int]:
     index lookups only (results_version also counts every result: a scan of an index, ~0.2 s at a
     million results). It moves whenever a result ends, even in the same microsecond as the last; a
     deletion or a result imported with an older finish time needs results_version's count to show."""
-    ended = RunStrategy.status.in_(ENDED_STRATEGY_STATUSES)
-    per_status = [select(func.max(RunStrategy.finished)).where(RunStrategy.status == status).scalar_subquery()
-                  for status in ENDED_STRATEGY_STATUSES]
     with _store(store).read() as conn:
-        values = [v for v in conn.execute(select(*per_status)).one() if v is not None]
+        values = [v for v in conn.execute(_NEWEST_PER_STATUS).one() if v is not None]
         if not values:
             return None, 0
         newest = max(values, key=lambda v: _utc(v))
-        count = conn.scalar(select(func.count()).where(ended, RunStrategy.finished == newest))
+        count = conn.scalar(_ENDED_AT, {"newest": newest})
     return _utc(newest), int(count or 0)
+
+
+# results_front's statements, built once (the page asks on every render; building them cost more
+# than the index lookups they make).
+_NEWEST_PER_STATUS = select(*(select(func.max(RunStrategy.finished)).where(RunStrategy.status == status)
+                              .scalar_subquery() for status in ENDED_STRATEGY_STATUSES))
+_ENDED_AT = select(func.count()).where(RunStrategy.status.in_(ENDED_STRATEGY_STATUSES),
+                                       RunStrategy.finished == bindparam("newest"))
 
 
 class _JsonCache:

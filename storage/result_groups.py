@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 
 from reasoning.budget import CAP_NAMES
 from reasoning.metrics import ERRORED, FAILED, failure_reason
@@ -105,9 +105,7 @@ def _time(micros: int) -> datetime:
 # ---- reading results --------------------------------------------------------------------------
 
 
-def results_query(*, ended_after: datetime | None = None, ended_until: datetime | None = None) -> Select:
-    """The ended results (or those that ended in a window, as strategy_results reads them) with
-    what the summary keeps, in (created, run, entry) order (results_of reads its rows)."""
+def _results_query(after: bool, until: bool) -> Select:
     query = (
         select(RunStrategy.run_id, RunStrategy.strategy_index, RunStrategy.strategy, _as_text(RunStrategy.knobs),
                Run.model, Run.dataset, Run.item_id, Run.sweep_id, _as_text(Run.created), RunStrategy.status,
@@ -119,11 +117,24 @@ def results_query(*, ended_after: datetime | None = None, ended_until: datetime 
         .where(RunStrategy.status.in_(ENDED_STRATEGY_STATUSES))
         .order_by(Run.created, RunStrategy.run_id, RunStrategy.strategy_index)
     )
-    if ended_after is not None:
-        query = query.where(RunStrategy.finished > ended_after)
-    if ended_until is not None:
-        query = query.where((RunStrategy.finished <= ended_until) | RunStrategy.finished.is_(None))
+    if after:  # the bound values take the column's type (its datetime processing), as literals would
+        query = query.where(RunStrategy.finished > bindparam("after"))
+    if until:
+        query = query.where((RunStrategy.finished <= bindparam("until")) | RunStrategy.finished.is_(None))
     return query
+
+
+# Built once: building the statement costs more than SQLite takes to run it for a merge's window.
+_RESULTS_QUERIES = {(after, until): _results_query(after, until) for after in (False, True) for until in (False, True)}
+
+
+def results_query(*, ended_after: datetime | None = None,
+                  ended_until: datetime | None = None) -> tuple[Select, dict[str, datetime]]:
+    """The ended results (or those that ended in a window, as strategy_results reads them) with
+    what the summary keeps, in (created, run, entry) order (results_of reads its rows): the
+    statement and its parameters."""
+    window = {name: value for name, value in (("after", ended_after), ("until", ended_until)) if value is not None}
+    return _RESULTS_QUERIES[ended_after is not None, ended_until is not None], window
 
 
 @dataclass(frozen=True)

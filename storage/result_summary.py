@@ -39,6 +39,15 @@ __all__ = ["Merged", "Refresh", "ResultSummary", "current_summary", "load_summar
 
 MERGE_ITEMS_ASKED = 500  # a merge with more distinct items reads every item's code
 _PG_LOCK_KEY = 0x62756467_7375  # any constant: serialises summary writes on PostgreSQL
+# The statements a merge runs, built once: building one costs more than SQLite takes to run it.
+_STATE = select(ResultSummaryState.results, ResultSummaryState.newest).where(ResultSummaryState.id == STATE_ID)
+_ITEMS_OF = select(ResultItem.key, ResultItem.code).where(ResultItem.key.in_(bindparam("keys", expanding=True)))
+_LAST_ITEM = select(func.max(ResultItem.code))
+_GROUPS_OF = select(ResultGroup.id, ResultGroup.key, ResultGroup.rows, ResultGroup.costs, ResultGroup.failures) \
+    .where(ResultGroup.key.in_(bindparam("keys", expanding=True)))
+_LAST_GROUP = select(func.max(ResultGroup.id))
+_UPDATE_GROUP = update(ResultGroup).where(ResultGroup.id == bindparam("group_id"))
+_UPDATE_STATE = update(ResultSummaryState).where(ResultSummaryState.id == STATE_ID)
 
 
 @dataclass(frozen=True)
@@ -56,8 +65,7 @@ def state(store: Store) -> ResultsVersion | None:
 
 
 def _state(conn: Connection) -> ResultsVersion | None:
-    row = conn.execute(select(ResultSummaryState.results, ResultSummaryState.newest)
-                       .where(ResultSummaryState.id == STATE_ID)).first()
+    row = conn.execute(_STATE).first()
     return None if row is None else ResultsVersion(int(row.results), _utc(row.newest))
 
 
@@ -89,7 +97,7 @@ def merge_until(store: Store, cached: ResultSummary, newest: datetime) -> Result
     if held.newest is None or newest <= held.newest:
         return current_summary(store, cached)
     with store.read() as conn:  # the summary's state and what ended since, in one snapshot
-        rows = conn.execute(results_query(ended_after=held.newest, ended_until=newest)).all() \
+        rows = conn.execute(*results_query(ended_after=held.newest, ended_until=newest)).all() \
             if _state(conn) == held else None
     if rows is None:
         return current_summary(store, cached)
@@ -103,7 +111,7 @@ def merge_until(store: Store, cached: ResultSummary, newest: datetime) -> Result
 
 def _read(store: Store, **window: datetime | None) -> Results:
     with store.read() as conn:
-        return results_of(conn.execute(results_query(**window)).all())
+        return results_of(conn.execute(*results_query(**window)).all())
 
 
 def rebuild(store: Store, version: ResultsVersion | None = None) -> Refresh:
@@ -137,19 +145,16 @@ def _merge(store: Store, held: ResultsVersion, version: ResultsVersion, newer: R
             return None
         wanted = set(newer.items)
         if len(wanted) <= MERGE_ITEMS_ASKED:  # the merged results' items only (codes run 0 .. n-1)
-            items = dict(conn.execute(select(ResultItem.key, ResultItem.code).where(ResultItem.key.in_(wanted))).all()) \
-                if wanted else {}
-            known = _following(conn.scalar(select(func.max(ResultItem.code)))) if wanted else 0
+            items = dict(conn.execute(_ITEMS_OF, {"keys": sorted(wanted)}).all()) if wanted else {}
+            known = _following(conn.scalar(_LAST_ITEM)) if wanted else 0
         else:
             items = dict(conn.execute(select(ResultItem.key, ResultItem.code)).all())
             known = len(items)
         groups = group_results(newer, items, next_code=known)
         added = {key: code for key, code in items.items() if code >= known}
         _insert_items(conn, added)
-        existing = {row.key: row for row in conn.execute(
-            select(ResultGroup.id, ResultGroup.key, ResultGroup.rows, ResultGroup.costs, ResultGroup.failures)
-            .where(ResultGroup.key.in_(list(groups)))).all()} if groups else {}
-        next_id = _following(conn.scalar(select(func.max(ResultGroup.id)))) if len(existing) < len(groups) else 0
+        existing = {row.key: row for row in conn.execute(_GROUPS_OF, {"keys": list(groups)}).all()} if groups else {}
+        next_id = _following(conn.scalar(_LAST_GROUP)) if len(existing) < len(groups) else 0
         written: dict[int, tuple[Group, dict[str, Any]]] = {}
         inserts, updates = [], []
         for key, group in groups.items():
@@ -166,7 +171,7 @@ def _merge(store: Store, held: ResultsVersion, version: ResultsVersion, newer: R
             updates.append({"group_id": old.id, **{name: values[name] for name in _STORED}})
             written[int(old.id)] = (stored, values)
         if updates:
-            conn.execute(update(ResultGroup).where(ResultGroup.id == bindparam("group_id")), updates)
+            conn.execute(_UPDATE_GROUP, updates)
         if inserts:
             conn.execute(insert(ResultGroup), inserts)
         _write_state(conn, ResultsVersion(held.count + len(newer), version.newest))
@@ -189,7 +194,7 @@ def _insert_items(conn: Connection, items: dict[str, int]) -> None:
 
 def _write_state(conn: Connection, held: ResultsVersion) -> None:
     values = {"results": held.count, "newest": held.newest, "updated": datetime.now(UTC)}
-    if not conn.execute(update(ResultSummaryState).where(ResultSummaryState.id == STATE_ID).values(**values)).rowcount:
+    if not conn.execute(_UPDATE_STATE, values).rowcount:
         conn.execute(insert(ResultSummaryState).values(id=STATE_ID, **values))
 
 
@@ -198,8 +203,7 @@ def _lock(conn: Connection) -> ResultsVersion | None:
     other writers; PostgreSQL takes an advisory lock) and return the state it holds now."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-    row = conn.execute(select(ResultSummaryState.results, ResultSummaryState.newest)
-                       .where(ResultSummaryState.id == STATE_ID)).first()
+    row = conn.execute(_STATE).first()
     return None if row is None else ResultsVersion(int(row.results), _utc(row.newest))
 
 

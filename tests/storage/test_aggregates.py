@@ -202,7 +202,7 @@ def test_a_refresh_another_process_made_first_is_not_merged_twice(seeded: Store)
 
 def test_results_are_coded_as_the_metrics_code_the_rows(seeded: Store) -> None:
     with seeded.read() as conn:
-        results = result_groups.results_of(conn.execute(result_groups.results_query()).all())
+        results = result_groups.results_of(conn.execute(*result_groups.results_query()).all())
     rows = strategy_results(columns=LEADERBOARD_COLUMNS, store=seeded)  # the same results in the same order
     outcomes = result_outcomes(rows)
     verdict = pd.to_numeric(rows["correct"].astype(object), errors="coerce")
