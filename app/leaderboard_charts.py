@@ -177,9 +177,11 @@ def curve_spec(budget_title: str, height: int) -> dict[str, Any]:
         pd.DataFrame(columns=["strategy", "budget"]), budget_title, with_data=False).properties(height=height))
 
 
-def pareto_spec(board: pd.DataFrame, cost_col: str, cost_title: str, height: int) -> dict[str, Any]:
-    """The page's cost-accuracy chart spec (vega_spec; data apart: pareto_data), built once per
-    cost axis and axis type."""
-    log = _log_scale_if_positive(pareto_data(board, cost_col)[cost_col]).type == "log"
+def pareto_spec(board: pd.DataFrame, cost_col: str, cost_title: str, height: int,
+                data: pd.DataFrame | None = None) -> dict[str, Any]:
+    """The page's cost-accuracy chart spec (vega_spec; data apart: pareto_data, which `data` is
+    when the caller has it already), built once per cost axis and axis type."""
+    data = pareto_data(board, cost_col) if data is None else data
+    log = _log_scale_if_positive(data[cost_col]).type == "log"
     return _spec(("pareto", cost_col, cost_title, log, height), lambda: pareto_chart(
         board, cost_col, cost_title, with_data=False).properties(height=height))

@@ -20,9 +20,10 @@ from functools import partial
 
 import pandas as pd
 import streamlit as st
+from pandas.io.formats.style import Styler
 
 from app import stored_boards
-from app.head_to_head import SIGNIFICANCE, pair_matrix, pair_sentences, pairs_csv
+from app.head_to_head import SIGNIFICANCE, matrix_styler, pair_matrix, pair_sentences, pairs_csv
 from app.html_leaderboard import page_report
 from app.leaderboard_charts import curve_data, curve_spec, pareto_data, pareto_spec, series_labels
 from app.leaderboard_summary import (
@@ -53,6 +54,8 @@ from app.leaderboard_view import (
 from app.results_cache import SummaryCache
 from app.state import page_path, store
 from app.stored_boards import StoredLeaderboard
+from reasoning.memo import Memo, digest
+from reasoning.pair_table import PairTable
 from storage.leaderboard_reads import ResultsVersion, strategy_results
 from storage.result_summary import ResultSummary
 from storage.store import open_store
@@ -164,8 +167,7 @@ def render_leaderboard_page() -> None:
 
 
 def filter_controls(stored: ResultSummary) -> LeaderboardFilters:
-    options = filter_options(stored)
-    first, last = date_span(stored)
+    options, (first, last) = _filter_choices(stored)
     sweeps = options["sweeps"]
     wanted = st.query_params.get("sweep")
     if wanted and st.session_state.get("lb.sweep_from_link") != wanted:
@@ -193,6 +195,19 @@ def filter_controls(stored: ResultSummary) -> LeaderboardFilters:
         st.caption("Results from different datasets are pooled; pick one dataset to rank on it alone.")
     return LeaderboardFilters(models=tuple(models), datasets=tuple(datasets), strategies=tuple(strategies),
                               start=start, end=end, sweep=sweep)
+
+
+def _filter_choices(stored: ResultSummary) -> tuple[dict[str, list[str]], tuple[date, date]]:
+    """filter_options and date_span of a summary, kept while it is the one read (a widget click
+    reads the same summary object; the entry holds it, so its id is not reused while here)."""
+    kept, options, span = _OPTIONS.get_or_compute(digest(id(stored)),
+                                                  lambda: (stored, filter_options(stored), date_span(stored)))
+    if kept is not stored:
+        return filter_options(stored), date_span(stored)
+    return {name: list(values) for name, values in options.items()}, span
+
+
+_OPTIONS = Memo("lb.page.options", 4, record=False)
 
 
 def _sweep_to_link() -> None:
@@ -275,7 +290,7 @@ def render_board(board: Leaderboard, filters: LeaderboardFilters, choice: RowCho
                 for reason in reasons:
                     st.text(reason)
     with st.container(horizontal=True):
-        st.download_button("Download leaderboard CSV", board_csv(board.board, board.cap), file_name="leaderboard.csv",
+        st.download_button("Download leaderboard CSV", partial(board_csv, board.board, board.cap), file_name="leaderboard.csv",
                            mime="text/csv", icon=":material/download:", key="lb.csv", on_click="ignore")
         st.download_button("Download results CSV", partial(full_results_csv, filters, board.cap, choice),
                            file_name="results.csv", mime="text/csv", icon=":material/download:", key="lb.results_csv", on_click="ignore",
@@ -316,7 +331,7 @@ def render_head_to_head(board: Leaderboard, draw: Callable[[str, float], pd.Data
     one (model, budget) cell at a time, whose intervals are drawn when it is picked (by `draw`,
     default the board's head-to-head)."""
     table = board.head_to_head
-    cells = table.cells() if table is not None else []
+    cells = _table_cells(table) if table is not None else []
     st.subheader("Head to head at equal budget")
     if table is None or not cells:
         st.caption("No two strategies have results on the same problems at the same budget and model yet.")
@@ -332,11 +347,11 @@ def render_head_to_head(board: Leaderboard, draw: Callable[[str, float], pd.Data
                       help="The pairs at one budget (and model): their intervals are drawn when it is picked.")
     model, budget = cells[labels.index(picked)] if picked in labels else cells[0]
     pairs = (draw or table.cell)(model, budget)
-    for sentence in pair_sentences(pairs, board.cap, model, budget, with_model=several_models):
+    sentences, styler = _shown_cell(pairs, board.cap, model, budget, several_models,
+                                    tuple(board.board["strategy"].astype(str)))
+    for sentence in sentences:
         st.markdown(sentence)
-    text, sign = pair_matrix(pairs, model, budget, list(board.board["strategy"].astype(str)))
-    st.dataframe(text.style.apply(lambda _, signs=sign: signs.map(_cell_style), axis=None), key="lb.h2h",
-                 placeholder="–")
+    st.dataframe(styler, key="lb.h2h", placeholder="–")
     st.download_button("Download head-to-head CSV", partial(_all_pairs_csv, board), file_name="head_to_head.csv",
                        mime="text/csv", icon=":material/download:", key="lb.pairs_csv", on_click="ignore",
                        help="Every pair at every budget, with its interval (drawn when clicked where not yet).")
@@ -346,12 +361,32 @@ def _all_pairs_csv(board: Leaderboard) -> str:
     return pairs_csv(board.pairs, board.cap) if board.pairs is not None else ""
 
 
-def _cell_style(sign: int) -> str:
-    if sign > 0:
-        return "background-color: rgba(33, 160, 80, 0.25); font-weight: bold"
-    if sign < 0:
-        return "background-color: rgba(220, 60, 60, 0.22); font-weight: bold"
-    return "color: #999999"
+def _table_cells(table: PairTable) -> list[tuple[str, float]]:
+    """table.cells(), kept while the table is: a widget click does not list them again."""
+    kept, cells = _CELLS.get_or_compute(digest(id(table)), lambda: (table, table.cells()))
+    return list(cells) if kept is table else table.cells()
+
+
+def _shown_cell(pairs: pd.DataFrame, cap: str, model: str, budget: float, with_model: bool,
+                order: tuple[str, ...]) -> tuple[list[str], Styler]:
+    """The shown cell's sentences and styled matrix, kept by the cell's content: a new result
+    elsewhere, or a click on another widget, leaves them as they were (~8 ms to make again)."""
+    numbers = pairs[_PAIR_NUMBERS].to_numpy(dtype=float).tobytes()
+    key = digest(numbers, "\0".join(pairs["a"].astype(str)), "\0".join(pairs["b"].astype(str)), cap, model,
+                 budget, with_model, "\0".join(order))
+
+    def make() -> tuple[list[str], pd.DataFrame, pd.DataFrame]:
+        text, sign = pair_matrix(pairs, model, budget, list(order))
+        return pair_sentences(pairs, cap, model, budget, with_model=with_model), text, sign
+
+    sentences, text, sign = _SHOWN.get_or_compute(key, make)
+    return sentences, matrix_styler(text, sign)  # a new Styler each time: Streamlit sets its uuid
+
+
+_PAIR_NUMBERS = ["budget", "n", "diff", "ci_low", "ci_high", "a_only", "b_only", "p_holm"]
+# Keyed by the table's id; the entry holds the table, so the id is not reused while it is here.
+_CELLS = Memo("lb.page.cells", 8, record=False)
+_SHOWN = Memo("lb.page.h2h", 8, record=False)
 
 
 def render_charts(board: Leaderboard) -> None:
@@ -359,7 +394,8 @@ def render_charts(board: Leaderboard) -> None:
                        width="stretch", key="lb.chart.curve")
     cost_col = st.radio("Cost axis", list(COST_AXES), format_func=COST_AXES.get, horizontal=True, key="lb.cost")
     marked = with_frontier(board.board, cost_col)
-    st.vega_lite_chart(pareto_data(marked, cost_col), pareto_spec(marked, cost_col, COST_AXES[cost_col], CHART_HEIGHT),
+    data = pareto_data(marked, cost_col)
+    st.vega_lite_chart(data, pareto_spec(marked, cost_col, COST_AXES[cost_col], CHART_HEIGHT, data),
                        width="stretch", key="lb.chart.pareto")
     frontier = summary(marked)["frontier"]
     st.caption(f"On the frontier ({COST_AXES[cost_col]}): {', '.join(frontier) or 'none'}")
