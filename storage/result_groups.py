@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -161,8 +162,7 @@ def results_of(rows: Sequence[Any]) -> Results:
     outcome code and a failed result's reason, and costs."""
     if not rows:
         return Results([], [], [], [], [], [], [])
-    created = pd.to_datetime([row[8] for row in rows], utc=True, format="ISO8601")  # SQLite's text, psycopg's objects
-    micros = ((created - EPOCH) // pd.Timedelta(microseconds=1)).astype(np.int64).tolist()
+    micros = created_micros([row[8] for row in rows])
     knobs, caps = _Canonical(), _Caps()
     keys, items, codes, reasons, costs = [], [], [], [], []
     for row in rows:
@@ -181,6 +181,24 @@ def results_of(rows: Sequence[Any]) -> Results:
         items.append(item_key(dataset, item_id, run_id))
         costs.append((_number(tokens), _number(usd), _number(seconds)))
     return Results(keys, items, micros, [row[1] for row in rows], codes, reasons, costs)
+
+
+_FEW_TIMES = 1000  # up to this many, parsed one by one (pandas: ~0.3 ms a call, ~50x faster per value)
+_STORED_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?")  # SQLite's text of a datetime
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def created_micros(values: Sequence[Any]) -> list[int]:
+    """Creation times (SQLite's text, psycopg's datetimes) as µs since the epoch, naive ones taken
+    as UTC: pandas' ISO 8601 parse; a few in SQLite's format or as datetimes, datetime's (the same
+    values: tests/storage/test_aggregates.py)."""
+    if len(values) <= _FEW_TIMES and all(isinstance(v, datetime) or (isinstance(v, str) and _STORED_TIME.fullmatch(v))
+                                         for v in values):
+        times = [datetime.fromisoformat(v) if isinstance(v, str) else v for v in values]
+        return [((t if t.tzinfo is not None else t.replace(tzinfo=UTC)) - _EPOCH) // _MICROSECOND for t in times]
+    created = pd.to_datetime(list(values), utc=True, format="ISO8601")
+    return ((created - EPOCH) // pd.Timedelta(microseconds=1)).astype(np.int64).tolist()
 
 
 def _number(value: Any, missing: float = math.nan) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
@@ -217,6 +217,17 @@ def test_results_are_coded_as_the_metrics_code_the_rows(seeded: Store) -> None:
     assert results.entries == rows["strategy_index"].tolist()
     budgets = [key[-len(BUDGET_COLUMNS):] for key in results.keys]
     assert np.array_equal(np.array(budgets, dtype=float), rows[BUDGET_COLUMNS].to_numpy(dtype=float), equal_nan=True)
+
+
+def test_creation_times_one_by_one_are_pandas_parse() -> None:
+    values = ["2026-03-01 10:20:30.123456", "2026-03-01T10:20:30", "1969-12-31 23:59:59.5", "2026-03-01 10:20:30.1",
+              datetime(2026, 3, 1, 10, 20, 30, 7), datetime(1960, 1, 1, 5, tzinfo=timezone(timedelta(hours=-5)))]
+    pandas = result_groups.created_micros(values * (result_groups._FEW_TIMES + 1))[:len(values)]  # too many: pandas
+    assert result_groups.created_micros(values) == pandas
+    assert pandas[2] == -500_000 and pandas[5] == (datetime(1960, 1, 1, 10, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)) \
+        // timedelta(microseconds=1)
+    odd = ["2026-03-01 10:20:30.123456789", "2026-03-01 10:20:30+02:00"]  # not SQLite's text: pandas parses them
+    assert result_groups.created_micros(odd) == [1772360430123456, 1772353230000000]
 
 
 def _one_result(store: Store, strategy: str = "direct", fingerprint: str | None = None, **run: object) -> None:
