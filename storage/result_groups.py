@@ -100,7 +100,7 @@ def group_key(values: dict[str, Any]) -> str:
 
 
 def _time(micros: int) -> datetime:
-    return datetime.fromtimestamp(0, UTC) + pd.Timedelta(microseconds=micros).to_pytimedelta()
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 # ---- reading results --------------------------------------------------------------------------
