@@ -7,7 +7,7 @@ pairs). No Streamlit here.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -73,28 +73,55 @@ def _p_text(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"
 
 
+class _Pair(NamedTuple):
+    a: str
+    b: str
+    n: int
+    diff: float
+    ci_low: float
+    ci_high: float
+    a_only: int
+    b_only: int
+    p_holm: float
+
+
+def _cell_pairs(pairs: pd.DataFrame, model: str, budget: float) -> list[_Pair]:
+    """The pairs of one (model, budget) as plain tuples, in the frame's order: a cell has a few
+    dozen pairs, and row by row pandas (masks, itertuples) took most of a sentence's ~3 ms."""
+    columns = [pairs[name].tolist() for name in ("model", "budget", *_Pair._fields)]
+    return [_Pair(*row[2:]) for row in zip(*columns, strict=True)
+            if str(row[0]) == model and float(row[1]) == budget]
+
+
+def _clear(pair: _Pair) -> bool:
+    return pair.p_holm == pair.p_holm and pair.p_holm < SIGNIFICANCE  # a NaN p is no clear difference
+
+
 def pair_sentences(pairs: pd.DataFrame, cap: str, model: str, budget: float, *,
                    with_model: bool = False) -> list[str]:
     """What the head-to-head at one (model, budget) says, one sentence per clear difference:
     "At 1,024 tokens self_consistency beats tree_of_thoughts by +12 pts [5, 19], p = 0.002
     (Holm-adjusted) over 200 problems"; or one sentence saying there is no clear difference, with
     the smallest difference these problems could show."""
-    cell = pairs.loc[(pairs["model"].astype(str) == model) & (pairs["budget"].astype(float) == budget)]
+    cell = _cell_pairs(pairs, model, budget)
     where = f"At {budget_text(budget, cap)}" + (f" on {model}" if with_model else "")
-    clear = cell.loc[significant(cell)].sort_values("p_holm", kind="stable")
+    clear = sorted((r for r in cell if _clear(r)), key=lambda r: r.p_holm)  # sorted() is stable
     sentences = [
         f"{where} {r.a} beats {r.b} by {_pts(r.diff)} pts [{_whole_pts(r.ci_low)}, {_whole_pts(r.ci_high)}], "
         f"{_p_text(r.p_holm)} (Holm-adjusted) over {r.n:,} {'problem' if r.n == 1 else 'problems'}"
-        for r in clear.itertuples(index=False)
+        for r in clear
     ]
-    if sentences or cell.empty:
+    if sentences or not cell:
         return sentences
-    n = int(cell["n"].max())
-    discordance = float(((cell["a_only"] + cell["b_only"]) / cell["n"]).mean())
+    n = int(max(r.n for r in cell))
+    # numpy's sum, as pandas' mean sums (pairwise): the same float to the last bit
+    discordance = float(np.array([(r.a_only + r.b_only) / r.n for r in cell], dtype=float).sum() / len(cell))
     mdd = detectable_difference(n, discordance)
     reach = (f"with {n:,} problems, a difference under about {mdd * 100:.0f} pts is likely to go unseen "
              "(80% power, α = 0.05)" if mdd == mdd else f"{n:,} problems are too few to show any difference")
-    return [f"{where}: no clear difference (smallest Holm-adjusted p = {cell['p_holm'].min():.2f}); {reach}."]
+    known = [r.p_holm for r in cell if r.p_holm == r.p_holm]
+    smallest = min(known) if known else float("nan")
+    return [f"{where}: no clear difference (smallest Holm-adjusted p = {smallest:.2f}); {reach}."]
 
 
 def pair_matrix(pairs: pd.DataFrame, model: str, budget: float, order: list[str]) -> tuple[pd.DataFrame,
@@ -102,16 +129,16 @@ def pair_matrix(pairs: pd.DataFrame, model: str, budget: float, order: list[str]
     """The head-to-head at one (model, budget) as a matrix: the cell in row X, column Y is X's
     accuracy minus Y's in points with its 95% CI, "+12 [5, 19]"; and a same-shaped frame of
     -1/0/+1: +1 where X is clearly ahead, -1 clearly behind, 0 no clear difference (or no pair)."""
-    cell = pairs.loc[(pairs["model"].astype(str) == model) & (pairs["budget"].astype(float) == budget)]
-    present = set(cell["a"]) | set(cell["b"])
+    cell = _cell_pairs(pairs, model, budget)
+    present = {r.a for r in cell} | {r.b for r in cell}
     names = [n for n in dict.fromkeys(order) if n in present]  # a strategy on several models: once
-    names += [n for n in dict.fromkeys([*cell["a"], *cell["b"]]) if n not in set(names)]
+    names += [n for n in dict.fromkeys([*(r.a for r in cell), *(r.b for r in cell)]) if n not in set(names)]
     where = {name: i for i, name in enumerate(names)}
     # Plain lists, then one frame of objects: cell by cell .loc on a string frame took ~0.2 s per
     # matrix, and Streamlit's Styler writes every cell again (fast on object columns).
     text = [["—" if i == j else "" for j in range(len(names))] for i in range(len(names))]
     sign = [[0] * len(names) for _ in names]
-    for r in cell.itertuples(index=False):
+    for r in cell:
         a, b = where[r.a], where[r.b]
         text[a][b] = f"{_pts(r.diff)} [{_whole_pts(r.ci_low)}, {_whole_pts(r.ci_high)}]"
         text[b][a] = f"{_pts(-r.diff)} [{_whole_pts(-r.ci_high)}, {_whole_pts(-r.ci_low)}]"
