@@ -14,7 +14,10 @@ The summary is kept up to date by its readers (`refresh`): when the ended result
 summary's newest are read and merged into their groups; when the count then does not match (a
 deletion, a back-dated import), or there is no summary yet, it is built again from every result.
 Each refresh is one write transaction that checks the state it started from, so processes that
-refresh at once do not merge twice.
+refresh at once do not merge twice. A reader holding the summary a merge started from takes what the
+merge wrote into a copy of it (storage.summary_frame.splice) rather than reading it back: after a
+run of a few results the whole call is a few index lookups, one small window read and a write of
+the few groups it changed (~8 ms at 100k results, ~12 ms at a million).
 """
 
 from __future__ import annotations
