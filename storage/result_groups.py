@@ -69,20 +69,17 @@ class Group:
     costs: np.ndarray  # COST, aligned with rows
     reasons: list[str]  # one per failed result, in rows' order
 
-    def reasons_per_row(self) -> list[str | None]:
-        out: list[str | None] = [None] * len(self.rows)
-        failed = np.flatnonzero(outcome_of(self.rows["code"]) == OUTCOME_CODES[FAILED])
-        for position, reason in zip(failed, self.reasons, strict=True):
-            out[position] = reason
-        return out
-
     def merged(self, other: Group) -> Group:
-        rows = np.concatenate([self.rows, other.rows])
+        rows = joined([self.rows, other.rows], ROW)
         costs = np.concatenate([self.costs, other.costs])
-        reasons = self.reasons_per_row() + other.reasons_per_row()
+        reasons = self.reasons + other.reasons  # the failed rows' reasons, in the joined rows' order
+        failed = outcome_of(rows["code"]) == OUTCOME_CODES[FAILED]
+        if np.count_nonzero(failed) != len(reasons):
+            raise ValueError("a group's failure reasons do not match its failed results")
         order = np.lexsort((rows["entry"], rows["created"]))
+        reason_of = np.cumsum(failed) - 1  # a failed row's place in `reasons`
         return Group(self.values, rows[order], costs[order],
-                     [reasons[i] for i in order if reasons[i] is not None])
+                     [reasons[i] for i in reason_of[order][failed[order]].tolist()])
 
     def row_values(self) -> dict[str, Any]:
         scored = scored_mask(self.rows["code"])
@@ -93,6 +90,14 @@ class Group:
         return {**self.values, "results": len(self.rows), "created_min": _time(int(created.min())),
                 "created_max": _time(int(created.max())), "rows": sums.tobytes() + self.rows.tobytes(),
                 "costs": self.costs.tobytes(), "failures": json.dumps(self.reasons, ensure_ascii=False)}
+
+
+def joined(arrays: Sequence[np.ndarray], dtype: np.dtype) -> np.ndarray:
+    """Contiguous arrays of `dtype` one after another, copied as bytes: numpy copies a packed
+    record type (ROW) field by field, ~13x slower (1.6 ms for 100k results)."""
+    if not arrays:
+        return np.zeros(0, dtype=dtype)
+    return np.concatenate([np.ascontiguousarray(a).view(np.uint8) for a in arrays]).view(dtype)
 
 
 def group_key(values: dict[str, Any]) -> str:
