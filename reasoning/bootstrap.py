@@ -59,13 +59,18 @@ def grouped_ci_counts(groups: np.ndarray, correct: np.ndarray, results: np.ndarr
     item_kinds gives them), so only the groups whose kinds were not seen before are drawn."""
     groups = np.asarray(groups, dtype=np.int64)
     sums, counts = np.asarray(correct, dtype=float), np.asarray(results, dtype=float)
-    order = np.lexsort((counts, sums, groups))
-    g, s, c = groups[order], sums[order], counts[order]
-    starts = np.flatnonzero(np.r_[True, (g[1:] != g[:-1]) | (s[1:] != s[:-1]) | (c[1:] != c[:-1])]) if len(g) \
-        else np.zeros(0, dtype=np.int64)
-    multiplicity = np.diff(np.r_[starts, len(g)]).astype(np.int64)
-    kinds = np.stack([s[starts], c[starts]], axis=1)
-    bounds = np.searchsorted(g[starts], np.arange(n_groups + 1))
+    found = _whole_kinds(groups, sums, counts, n_groups)
+    if found is None:
+        order = np.lexsort((counts, sums, groups))
+        g, s, c = groups[order], sums[order], counts[order]
+        starts = np.flatnonzero(np.r_[True, (g[1:] != g[:-1]) | (s[1:] != s[:-1]) | (c[1:] != c[:-1])]) if len(g) \
+            else np.zeros(0, dtype=np.int64)
+        multiplicity = np.diff(np.r_[starts, len(g)]).astype(np.int64)
+        kinds = np.stack([s[starts], c[starts]], axis=1)
+        kind_groups = g[starts]
+    else:
+        kind_groups, kinds, multiplicity = found
+    bounds = np.searchsorted(kind_groups, np.arange(n_groups + 1))
     lows, highs = np.full(n_groups, np.nan), np.full(n_groups, np.nan)
     for k in range(n_groups):
         a, b = bounds[k], bounds[k + 1]
@@ -73,6 +78,34 @@ def grouped_ci_counts(groups: np.ndarray, correct: np.ndarray, results: np.ndarr
             lows[k], highs[k] = _kinds_ci(np.ascontiguousarray(kinds[a:b]).tobytes(), multiplicity[a:b].tobytes(),
                                           n_boot, ci, seed)
     return lows, highs
+
+
+def _whole_kinds(groups: np.ndarray, sums: np.ndarray, counts: np.ndarray,
+                 n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """grouped_ci_counts' kinds when every sum and count is a small whole number (0/1 outcomes):
+    (group, sum, count) as one integer, counted in one pass instead of sorted; the kinds come out
+    in the lexsort's order (group, then sum, then count). None when the values do not allow it."""
+    if len(groups) == 0 or n_groups <= 0:
+        return None
+    low = min(float(sums.min()), float(counts.min()), float(groups.min()))
+    high = max(float(sums.max()), float(counts.max()))
+    if not (low >= 0 and high < 2**20 and groups.max() < n_groups):
+        return None
+    whole_sums, whole_counts = sums.astype(np.int64), counts.astype(np.int64)
+    if not (np.array_equal(whole_sums, sums) and np.array_equal(whole_counts, counts)):
+        return None
+    sum_span, count_span = int(whole_sums.max()) + 1, int(whole_counts.max()) + 1
+    total = n_groups * sum_span * count_span
+    key = (groups * sum_span + whole_sums) * count_span + whole_counts
+    if total <= 8 * len(key) + 4096:
+        tally = np.bincount(key, minlength=total)
+        at = np.flatnonzero(tally)
+        multiplicity = tally[at].astype(np.int64)
+    else:
+        at, multiplicity = np.unique(key, return_counts=True)
+    kind_groups, rest = np.divmod(at, sum_span * count_span)
+    kind_sums, kind_counts = np.divmod(rest, count_span)
+    return kind_groups, np.stack([kind_sums, kind_counts], axis=1).astype(float), multiplicity.astype(np.int64)
 
 
 INTERVALS = Memo("intervals", 50_000)  # a group's interval by its kinds (and resamples, level, seed)

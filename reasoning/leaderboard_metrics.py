@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from reasoning.bootstrap import grouped_ci_counts
+from reasoning.group_codes import column_codes, group_codes, unique_inverse
 from reasoning.metrics import (
     ERRORED,
     FAILED,
@@ -26,8 +27,10 @@ from reasoning.metrics import (
     anytime_index,
     auc_accuracy_budget,
     budget_label,
+    claims_apart,
     clear_claims,
     failure_reason,
+    frontier_mask,
     item_cells,
     pareto_frontier,
     result_outcomes,
@@ -109,41 +112,41 @@ def leaderboard_counts(counts: ResultCounts, n_boot: int = 1000, ci: float = 0.9
     cells = counts.cells
     if by_budget is None:
         by_budget = accuracy_by_budget_counts(cells, keys, n_boot=n_boot, ci=ci, seed=seed)
-    curves = {_as_tuple(k): g for k, g in by_budget.groupby(keys)}
-    budgets = sorted(b for b in cells["budget"].dropna().unique())
-    sums_by_key = {_as_tuple(k): g for k, g in counts.sums.groupby(keys, sort=True)}
+    # Plain lists and numpy from here: pandas' groupby and indexing per series cost several times
+    # what the metrics themselves do.
+    curves = _rows_by_key(by_budget, keys, ["budget", "accuracy"])
+    spent_by_key = _rows_by_key(counts.sums, keys, ["budget", "total_tokens", "n"])
+    sum_columns = {c: counts.sums[c].to_numpy() for c in dict.fromkeys(["total_tokens", "usd", "seconds", cost_col])}
     errored = {_as_tuple(k): int(v) for k, v in zip(counts.errored[keys].itertuples(index=False, name=None),
                                                      counts.errored["errored"], strict=True)}
     rows: list[dict[str, Any]] = []
-    # Each series' rows by one code (a groupby per series cost more than the metrics themselves).
-    grouped = cells.groupby(keys, sort=True)
-    codes = grouped.ngroup().to_numpy(dtype=float)  # NaN: a key with no value (left out, as groupby does)
-    kept = ~np.isnan(codes)
-    series, index = codes[kept].astype(np.int64), grouped.size().index
+    series_all, index = group_codes(cells, keys, dropna=True)  # -1: a key with no value (left out, as groupby does)
+    kept = series_all >= 0
+    series = series_all[kept]
+    n_series = len(index[keys[0]])
+    budgets = column_codes(cells["budget"])[1]  # sorted, no missing one
     n_all, correct_all = cells["n"].to_numpy(dtype=float)[kept], cells["correct"].to_numpy(dtype=float)[kept]
     # Each item's results over every budget: the overall interval resamples items.
     items = cells["item"].to_numpy(dtype=np.int64)[kept]
     span = int(items.max()) + 1 if len(items) else 1
-    series_items, at = np.unique(series * span + items, return_inverse=True)
+    series_items, at = unique_inverse(series * span + items)
     lows, highs = grouped_ci_counts(series_items // span, np.bincount(at, weights=correct_all),
-                                    np.bincount(at, weights=n_all), len(index), n_boot=n_boot, ci=ci, seed=seed)
-    totals = np.bincount(series, weights=n_all, minlength=len(index))
-    rights = np.bincount(series, weights=correct_all, minlength=len(index))
-    for position, key in enumerate(index):
-        key_tuple = _as_tuple(key)
+                                    np.bincount(at, weights=n_all), n_series, n_boot=n_boot, ci=ci, seed=seed)
+    totals = np.bincount(series, weights=n_all, minlength=n_series)
+    rights = np.bincount(series, weights=correct_all, minlength=n_series)
+    for position, key_tuple in enumerate(zip(*(index[k] for k in keys), strict=True)):
         ident = dict(zip(keys, key_tuple, strict=True))
         low, high = float(lows[position]), float(highs[position])
         n = int(totals[position])
         n_correct = float(rights[position])
         row: dict[str, Any] = {**ident, "n": n, "accuracy": n_correct / n, "ci_low": low, "ci_high": high}
-        curve = curves.get(key_tuple, by_budget.iloc[0:0])
-        # Plain lists from here: a merge per series cost more than the metrics themselves.
-        curve_budgets = curve["budget"].tolist()
-        per_budget = dict(zip(curve_budgets, curve["accuracy"].tolist(), strict=True))
+        _, curve_budgets, curve_accuracy = curves.get(key_tuple, ([], [], []))
+        per_budget = dict(zip(curve_budgets, curve_accuracy, strict=True))
         for b in budgets:
             row[f"acc@{budget_label(b)}"] = per_budget.get(b, float("nan"))
-        spent = sums_by_key[key_tuple]
-        tokens, usd, seconds = (float(spent[c].sum()) for c in ("total_tokens", "usd", "seconds"))
+        spent_rows, spent_budgets, spent_tokens, spent_n = spent_by_key[key_tuple]
+        tokens, usd, seconds, cost = (_nansum(sum_columns[c][spent_rows])
+                                      for c in ("total_tokens", "usd", "seconds", cost_col))
         row["mean_tokens"] = tokens / n
         row["mean_usd"] = usd / n
         row["mean_seconds"] = seconds / n
@@ -151,11 +154,11 @@ def leaderboard_counts(counts: ResultCounts, n_boot: int = 1000, ci: float = 0.9
         row["usd_per_correct"] = _per(usd, n_correct)
         row["auc"] = auc_accuracy_budget([(b, per_budget[b]) for b in curve_budgets if b > 0])
         # The accuracy against the mean tokens spent at each budget level the curve has.
-        level = [(total / count, per_budget[b]) for b, total, count in
-                 zip(spent["budget"].tolist(), spent["total_tokens"].tolist(), spent["n"].tolist(), strict=True)
+        level = [(total / count, per_budget[b]) for b, total, count in zip(spent_budgets, spent_tokens, spent_n,
+                                                                           strict=True)
                  if b == b and b in per_budget]
         row["anytime_index"] = anytime_index(level)
-        row["_cost"] = float(spent[cost_col].sum()) / n
+        row["_cost"] = cost / n
         row["errored"] = errored.get(key_tuple, 0)
         rows.append(row)
     acc_cols = [f"acc@{budget_label(b)}" for b in budgets]
@@ -165,6 +168,9 @@ def leaderboard_counts(counts: ResultCounts, n_boot: int = 1000, ci: float = 0.9
     reasons = _failure_reasons(counts.failed, keys)
     if not rows and not reasons:
         return pd.DataFrame(columns=columns)
+    listed = {tuple(row[k] for k in keys) for row in rows}
+    if rows and all(k in listed for k in reasons):  # every series has a scored result: the board in one go
+        return _ranked_board(rows, keys, columns, reasons)
     board = pd.DataFrame(rows, columns=[*keys, "n", "accuracy", "ci_low", "ci_high", *acc_cols, "mean_tokens",
                                         "mean_usd", "mean_seconds", "tokens_per_correct", "usd_per_correct", "auc",
                                         "anytime_index", "_cost", "errored"])
@@ -185,6 +191,65 @@ def leaderboard_counts(counts: ResultCounts, n_boot: int = 1000, ci: float = 0.9
     board["errored"] = board["errored"].astype(int)
     board["on_frontier"] = board["on_frontier"].astype(bool)
     return board[columns].reset_index(drop=True)
+
+
+def _ranked_board(rows: list[dict[str, Any]], keys: list[str], columns: list[str],
+                  reasons: dict[tuple, list[tuple[str, int]]]) -> pd.DataFrame:
+    """The board of rows that are all ranked, built column by column from plain lists: the same
+    frame as leaderboard_counts' general path (frontier, claims, ranking and the failures' columns
+    alike), without pandas' per-column work on a frame of a few dozen rows."""
+    def column(name: str) -> np.ndarray:
+        return np.array([row[name] for row in rows], dtype=float)
+
+    accuracy, auc = column("accuracy"), column("auc")
+    frontier = frontier_mask(column("_cost"), accuracy)
+    if not claims_apart(accuracy, column("ci_low"), column("ci_high")):
+        frontier[:] = False
+    # sort_values(["auc", "accuracy"], ascending=False, na_position="last", kind="stable")
+    order = sorted(range(len(rows)), key=lambda i: (_descending(auc[i]), _descending(accuracy[i])))
+    ordered = [rows[i] for i in order]
+    named = [tuple(row[k] for k in keys) for row in ordered]
+    data: dict[str, Any] = {"rank": pd.array(np.arange(1, len(rows) + 1), dtype="Int64")}
+    for name in columns[1:]:
+        if name == "on_frontier":
+            data[name] = frontier[order]
+        elif name == "failed":
+            data[name] = [sum(c for _, c in reasons.get(k, [])) for k in named]
+        elif name == "failure_reasons":
+            data[name] = [[f"{text} (×{count})" for text, count in reasons.get(k, [])] for k in named]
+        else:
+            data[name] = [row[name] for row in ordered]
+    board = pd.DataFrame(data, columns=columns)
+    board["errored"] = board["errored"].astype(int)
+    return board
+
+
+def _descending(value: float) -> tuple[bool, float]:
+    """A sort key putting larger values first and NaN last."""
+    return (True, 0.0) if value != value else (False, -value)
+
+
+def _rows_by_key(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> dict[tuple, tuple[list, ...]]:
+    """Per key tuple: its rows' positions in ``frame`` and their values in each of ``columns``
+    (lists, in the frame's order)."""
+    out: dict[tuple, tuple[list, ...]] = {}
+    values = [frame[c].tolist() for c in [*keys, *columns]]
+    width = len(keys)
+    for position, row in enumerate(zip(*values, strict=True)):
+        found = out.get(row[:width])
+        if found is None:
+            found = out[row[:width]] = tuple([] for _ in range(len(columns) + 1))
+        found[0].append(position)
+        for into, value in zip(found[1:], row[width:], strict=True):
+            into.append(value)
+    return out
+
+
+def _nansum(values: np.ndarray) -> float:
+    """Series.sum of these values: missing ones count as 0 (pandas' nansum is numpy's sum of the
+    values with NaN set to 0, the same pairwise order)."""
+    total = values.sum()
+    return float(np.nansum(values) if total != total else total)
 
 
 def _failure_reasons(failed: pd.DataFrame, keys: list[str]) -> dict[tuple, list[tuple[str, int]]]:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from reasoning.bootstrap import grouped_ci_counts
+from reasoning.group_codes import group_codes
 
 GROUP_COLUMNS = ("strategy", "model")
 FAILED, ERRORED, OK = "failed", "errored", "ok"
@@ -187,17 +188,15 @@ def accuracy_by_budget_counts(cells: pd.DataFrame, keys: Sequence[str], n_boot: 
     columns = [*keys, "n", "accuracy", "ci_low", "ci_high"]
     if cells.empty:
         return pd.DataFrame(columns=columns)
-    grouped = cells.groupby(keys, sort=True, dropna=False)
-    codes = grouped.ngroup().to_numpy()
-    n_groups = int(codes.max()) + 1
+    codes, groups = group_codes(cells, keys, dropna=False)
+    n_groups = len(groups[keys[0]])
     n = cells["n"].to_numpy(dtype=float)
     correct = cells["correct"].to_numpy(dtype=float)
     lows, highs = grouped_ci_counts(codes, correct, n, n_groups, n_boot=n_boot, ci=ci, seed=seed)
     totals, rights = np.bincount(codes, weights=n, minlength=n_groups), np.bincount(codes, weights=correct,
                                                                                     minlength=n_groups)
-    rows = [{**dict(zip(keys, _as_tuple(key), strict=True)), "n": int(totals[k]), "accuracy": float(rights[k] / totals[k]),
-             "ci_low": float(lows[k]), "ci_high": float(highs[k])} for k, key in enumerate(grouped.groups)]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame({**groups, "n": totals.astype(np.int64), "accuracy": rights / totals, "ci_low": lows,
+                         "ci_high": highs}, columns=columns)
 
 
 def item_cells(scored: pd.DataFrame, keys: Sequence[str], item_col: str = "item_id") -> pd.DataFrame:
@@ -260,15 +259,20 @@ def pareto_frontier(df: pd.DataFrame, cost_col: str, quality_col: str) -> pd.Ser
     """
     cost = pd.to_numeric(df[cost_col], errors="coerce").to_numpy(dtype=float)
     quality = pd.to_numeric(df[quality_col], errors="coerce").to_numpy(dtype=float)
+    return pd.Series(frontier_mask(cost, quality), index=df.index, name="on_frontier")
+
+
+def frontier_mask(cost: np.ndarray, quality: np.ndarray) -> np.ndarray:
+    """pareto_frontier over arrays of cost and quality (NaN: missing)."""
     valid = ~(np.isnan(cost) | np.isnan(quality)) & (quality > 0)
     c, q = cost[valid], quality[valid]
     # no_worse[j, i]: row j is at least as good as row i on both axes
     no_worse = (c[:, None] <= c[None, :]) & (q[:, None] >= q[None, :])
     strictly = (c[:, None] < c[None, :]) | (q[:, None] > q[None, :])
     dominated = (no_worse & strictly).any(axis=0)
-    mask = np.zeros(len(df), dtype=bool)
+    mask = np.zeros(len(cost), dtype=bool)
     mask[np.flatnonzero(valid)] = ~dominated
-    return pd.Series(mask, index=df.index, name="on_frontier")
+    return mask
 
 
 def budget_label(budget: float) -> str:
@@ -289,15 +293,31 @@ def clear_claims(board: pd.DataFrame) -> bool:
     ranked = board.loc[pd.to_numeric(board["accuracy"], errors="coerce").notna()]
     if len(ranked) < 2:
         return False
-    if ranked["accuracy"].astype(float).nunique() <= 1:
-        return False
-    low, high = ranked["ci_low"].astype(float), ranked["ci_high"].astype(float)
-    if low.max() > high.min():
-        return True
+    ranks = None
     if {"rank_low", "rank_high"} <= set(ranked.columns):
-        rank_low = pd.to_numeric(ranked["rank_low"], errors="coerce")
-        rank_high = pd.to_numeric(ranked["rank_high"], errors="coerce")
-        return bool(rank_high.min() < rank_low.max())
+        ranks = tuple(pd.to_numeric(ranked[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                      for c in ("rank_low", "rank_high"))
+    return claims_apart(*(ranked[c].astype(float).to_numpy() for c in ("accuracy", "ci_low", "ci_high")), ranks)
+
+
+def claims_apart(accuracy: np.ndarray, low: np.ndarray, high: np.ndarray,
+                 ranks: tuple[np.ndarray, np.ndarray] | None = None) -> bool:
+    """clear_claims over the ranked rows' arrays (accuracy without NaN; ``ranks``: their rank_low
+    and rank_high when the board has them). A missing bound or rank is skipped, as pandas skips
+    it."""
+    if len(accuracy) < 2 or len(np.unique(accuracy)) <= 1:
+        return False
+    if _skipna(np.max, low) > _skipna(np.min, high):
+        return True
+    if ranks is not None:
+        rank_low, rank_high = ranks
+        return bool(_skipna(np.min, rank_high) < _skipna(np.max, rank_low))
     return False
+
+
+def _skipna(reduce: Any, values: np.ndarray) -> float:
+    """Series.max / Series.min of the values: NaN skipped, NaN when none is left."""
+    values = values[~np.isnan(values)]
+    return float(reduce(values)) if len(values) else float("nan")
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from reasoning.bootstrap import _matmul, _one_thread_blas
+from reasoning.group_codes import column_codes, group_codes, unique_inverse
 from reasoning.metrics import _scored, item_cells
 
 RANK_COLUMNS = ["strategy", "model", "rank_low", "rank_high"]
@@ -59,20 +60,22 @@ def rank_intervals_counts(cells: pd.DataFrame, keys: Sequence[str], *, results: 
         return pd.DataFrame(columns=[*keys, "rank_low", "rank_high"])
     item_codes = cells["item"].to_numpy(dtype=np.int64)
     n_items = int(item_codes.max()) + 1
-    grouped = cells.groupby(keys, sort=True, dropna=False)
-    series_codes = grouped.ngroup().to_numpy()
-    series_index = grouped.size().index
-    budgets = cells["budget"].to_numpy(dtype=float)
-    budget_values = np.unique(budgets[np.isfinite(budgets)])
-    budget_codes = np.searchsorted(budget_values, budgets)
+    series_codes, series_index = group_codes(cells, keys, dropna=False)
+    # The finite budgets, sorted, and each cell's place among them (-1: none).
+    budget_codes, budget_found = column_codes(cells["budget"])
+    found = np.asarray(budget_found, dtype=float)
+    usable = np.isfinite(found)
+    budget_values = found[usable]
+    place = np.append(np.where(usable, np.cumsum(usable) - 1, -1), -1)  # the last entry: a missing budget
+    budget_codes = place[budget_codes]
     positive = budget_values > 0  # AUC is over a log axis; overall accuracy counts every budget
     # One cell per (series, budget); a series' overall accuracy is the sum over its cells. Each
     # (cell, item) pair is summed once; a resample then weighs the pairs by their item's draws.
-    n_series, n_budgets = len(series_index), len(budget_values)
-    finite = np.isfinite(budgets)
+    n_series, n_budgets = len(series_index[keys[0]]), len(budget_values)
+    finite = budget_codes >= 0
     cell_of = (series_codes * n_budgets + budget_codes)[finite].astype(np.int64)
     pair_keys = cell_of * n_items + item_codes[finite]
-    unique_pairs, inverse = np.unique(pair_keys, return_inverse=True)
+    unique_pairs, inverse = unique_inverse(pair_keys)
     pair_sum = np.bincount(inverse, weights=cells["correct"].to_numpy(dtype=float)[finite])
     pair_count = np.bincount(inverse, weights=cells["n"].to_numpy(dtype=float)[finite])
     pair_cell, pair_item = np.divmod(unique_pairs, n_items)
@@ -107,9 +110,12 @@ def rank_intervals_counts(cells: pd.DataFrame, keys: Sequence[str], *, results: 
         dense_count[pair_cell, pair_item] = pair_count
 
     rng = np.random.default_rng(seed)
-    # Resamples in chunks: memory stays bounded (a few 10 MB) whatever the store's size.
+    # Resamples in chunks: memory stays bounded (a few 10 MB) whatever the store's size. The kept
+    # products are already drawn: a chunk holds only the ranking's arrays.
     budget_per_chunk = 4_000_000
-    chunk = max(1, min(n_boot, budget_per_chunk // max(len(unique_pairs), n_items, n_series * n_series, 1)))
+    widest = max(n_cells, n_series * n_series, 1) if memoised else max(len(unique_pairs), n_items,
+                                                                       n_series * n_series, 1)
+    chunk = max(1, min(n_boot, budget_per_chunk // widest))
     best = np.empty((n_boot, n_series))
     worst = np.empty((n_boot, n_series))
     present = np.empty((n_boot, n_series), dtype=bool)
@@ -141,15 +147,21 @@ def rank_intervals_counts(cells: pd.DataFrame, keys: Sequence[str], *, results: 
                                                         overall)
         done += size
     tail = (1 - ci) / 2
-    low, high = np.full(n_series, np.nan), np.full(n_series, np.nan)
-    for s in range(n_series):
-        seen = present[:, s]
-        if seen.any():
-            low[s] = np.quantile(best[seen, s], tail, method="lower")
-            high[s] = np.quantile(worst[seen, s], 1 - tail, method="higher")
-    out = series_index.to_frame(index=False)
-    out.columns = keys
-    out["rank_low"], out["rank_high"] = low, high
+    low = _seen_quantile(best, present, tail, np.floor)  # np.quantile(..., method="lower")
+    high = _seen_quantile(worst, present, 1 - tail, np.ceil)  # method="higher"
+    return pd.DataFrame({**series_index, "rank_low": low, "rank_high": high}, columns=[*keys, "rank_low", "rank_high"])
+
+
+def _seen_quantile(values: np.ndarray, seen: np.ndarray, q: float, rounding: np.ufunc) -> np.ndarray:
+    """Per column (series): np.quantile(values[seen, s], q, method="lower" with np.floor, "higher"
+    with np.ceil) over the resamples that saw the series, NaN where none did. The order statistic
+    numpy picks, (m - 1) * q rounded, for all columns in one sort."""
+    m = seen.sum(axis=0)
+    ordered = np.sort(np.where(seen, values, np.inf), axis=0)  # the seen values first, sorted
+    at = rounding((m - 1) * np.asarray(q, dtype=float)).astype(np.intp)
+    out = np.full(values.shape[1], np.nan)
+    has = m > 0
+    out[has] = ordered[at[has], np.flatnonzero(has)]
     return out
 
 

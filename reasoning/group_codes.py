@@ -1,0 +1,103 @@
+"""Rows numbered by their group, as ``DataFrame.groupby(keys, sort=True).ngroup()`` numbers them,
+in numpy: the leaderboard's metrics group one frame of per-item cells by (strategy, model[,
+budget]) several times per board, and pandas' groupby machinery (a factorisation of every string
+column per call, an index per group) cost more than the metrics themselves. Pure functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def group_codes(frame: pd.DataFrame, keys: Sequence[str], *,
+                dropna: bool = False) -> tuple[np.ndarray, dict[str, list[Any]]]:
+    """Each row's group number and every group's key values (one list per key, group by group).
+
+    Groups are numbered in sorted order of their key values, a missing value after the others in
+    each key, as ``frame.groupby(keys, sort=True, dropna=dropna)`` numbers them over columns of
+    plain values; a row with a missing key is numbered -1 (left out) when ``dropna``. A
+    Categorical column is read from its codes and its values are ordered by value, not by the
+    categories' order, so it groups exactly as the same column of plain values would.
+    """
+    n_rows = len(frame)
+    combined = np.zeros(n_rows, dtype=np.int64)
+    valid = np.ones(n_rows, dtype=bool)
+    sizes: list[int] = []
+    uniques: list[list[Any]] = []
+    for key in keys:
+        codes, values = column_codes(frame[key])
+        missing = codes < 0
+        if dropna:
+            valid &= ~missing
+        elif missing.any():
+            codes = np.where(missing, len(values), codes)  # missing after every value
+        size = len(values) + (0 if dropna else 1)
+        combined = combined * size + np.where(codes < 0, 0, codes)
+        sizes.append(size)
+        uniques.append(values)
+    total = int(np.prod(sizes, dtype=object)) if sizes else 1
+    if total <= 8 * n_rows + 4096:  # few possible groups: which exist, counted in one pass
+        present = np.bincount(combined[valid], minlength=total) > 0
+        found = np.flatnonzero(present)
+        groups = (np.cumsum(present) - 1)[combined]
+    else:
+        found, inverse = np.unique(combined[valid], return_inverse=True)
+        groups = np.zeros(n_rows, dtype=np.int64)
+        groups[valid] = inverse.ravel()
+    groups = np.where(valid, groups, -1)
+    out: dict[str, list[Any]] = {}
+    rest = found
+    for key, size, values in reversed(list(zip(keys, sizes, uniques, strict=True))):
+        rest, at = np.divmod(rest, size)
+        out[key] = [values[i] if i < len(values) else float("nan") for i in at.tolist()]
+    return groups.astype(np.int64), {key: out[key] for key in keys}
+
+
+def column_codes(column: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    """``pd.factorize(column, sort=True)`` as codes (-1: missing) and a list of the sorted values,
+    faster for the columns a leaderboard's cells have: a Categorical is read from its codes (its
+    values sorted by value); another column, when it comes in long runs of equal values (the
+    cells come sorted), factorises one value per run."""
+    array = column.array
+    if isinstance(array, pd.Categorical):
+        raw = np.asarray(array.codes, dtype=np.int64)
+        used = np.flatnonzero(np.bincount(raw[raw >= 0], minlength=len(array.categories)))
+        values = array.categories[used]
+        order = np.asarray(values.argsort())
+        rank = np.full(len(array.categories) + 1, -1, dtype=np.int64)  # the last entry: a missing value
+        rank[used[order]] = np.arange(len(used))
+        return rank[raw], values[order].tolist()
+    starts = _run_starts(column)
+    if starts is not None and len(starts) * 4 < len(column):
+        codes, values = pd.factorize(column.take(starts), sort=True, use_na_sentinel=True)
+        return np.repeat(np.asarray(codes, dtype=np.int64), np.diff(np.r_[starts, len(column)])), values.tolist()
+    codes, values = pd.factorize(column, sort=True, use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.int64), values.tolist()
+
+
+def _run_starts(column: pd.Series) -> np.ndarray | None:
+    """Where each run of equal values starts (a missing value starts a run of its own), or None
+    for a column of Python objects (comparing them one by one costs what factorising does)."""
+    if len(column) < 2 or column.dtype == object:
+        return None
+    values = column.to_numpy() if isinstance(column.dtype, np.dtype) else column.array
+    differs = values[1:] != values[:-1]
+    if not isinstance(differs, np.ndarray):  # an extension array's comparison: missing where either is
+        differs = differs.to_numpy(dtype=bool, na_value=True)
+    return np.flatnonzero(np.r_[True, differs])
+
+
+def unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` of integer keys through a stable sort: keys that
+    come in a few sorted runs (cells in order of series, budget and item) sort in about one pass."""
+    keys = np.asarray(keys)
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    first = np.r_[True, ordered[1:] != ordered[:-1]] if len(keys) else np.zeros(0, dtype=bool)
+    inverse = np.empty(len(keys), dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first], inverse
