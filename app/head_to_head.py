@@ -15,6 +15,8 @@ from pandas.io.formats.style import Styler
 
 from app.leaderboard_view import budget_text
 from reasoning import paired_stats
+from reasoning.memo import Memo, digest
+from reasoning.pair_table import PairTable
 
 SIGNIFICANCE = 0.05  # a pair is a clear difference when its Holm-adjusted p is below this
 
@@ -193,3 +195,30 @@ def pairs_csv(pairs: pd.DataFrame, cap: str) -> str:
     out.insert(2, "budget_axis", cap)
     return out.to_csv(index=False)
 
+
+def table_cells(table: PairTable) -> list[tuple[str, float]]:
+    """table.cells(), kept while the table is: a widget click does not list them again."""
+    kept, cells = _CELLS.get_or_compute(digest(id(table)), lambda: (table, table.cells()))
+    return list(cells) if kept is table else table.cells()
+
+
+def shown_cell(pairs: pd.DataFrame, cap: str, model: str, budget: float, with_model: bool,
+               order: tuple[str, ...]) -> tuple[list[str], Styler]:
+    """The page's shown cell: its sentences and its matrix styled (matrix_styler), the sentences
+    and matrix kept by the cell's content (a widget click leaves them as they were)."""
+    numbers = pairs[_PAIR_NUMBERS].to_numpy(dtype=float).tobytes()
+    names = ["\0".join(pairs[column].astype(str)) for column in ("model", "a", "b")]
+    key = digest(numbers, *names, cap, model, budget, with_model, "\0".join(order))
+
+    def make() -> tuple[list[str], pd.DataFrame, pd.DataFrame]:
+        text, sign = pair_matrix(pairs, model, budget, list(order))
+        return pair_sentences(pairs, cap, model, budget, with_model=with_model), text, sign
+
+    sentences, text, sign = _SHOWN.get_or_compute(key, make)
+    return list(sentences), matrix_styler(text, sign)  # a new Styler each time: it draws its own uuid
+
+
+_PAIR_NUMBERS = ["budget", "n", "diff", "ci_low", "ci_high", "a_only", "b_only", "p_holm"]
+# Keyed by the table's id; the entry holds the table, so the id is not reused while it is here.
+_CELLS = Memo("lb.page.cells", 8, record=False)
+_SHOWN = Memo("lb.page.h2h", 8, record=False)

@@ -22,10 +22,9 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-from pandas.io.formats.style import Styler
 
 from app import stored_boards
-from app.head_to_head import SIGNIFICANCE, matrix_styler, pair_matrix, pair_sentences, pairs_csv
+from app.head_to_head import SIGNIFICANCE, pairs_csv, shown_cell, table_cells
 from app.html_leaderboard import page_report
 from app.leaderboard_charts import curve_data, curve_spec, pareto_data, pareto_spec, series_labels
 from app.leaderboard_summary import (
@@ -57,7 +56,6 @@ from app.results_cache import SummaryCache
 from app.state import page_path, store
 from app.stored_boards import StoredLeaderboard
 from reasoning.memo import Memo, digest
-from reasoning.pair_table import PairTable
 from storage.leaderboard_reads import ResultsVersion, strategy_results
 from storage.result_summary import ResultSummary
 from storage.store import open_store
@@ -340,7 +338,7 @@ def render_head_to_head(board: Leaderboard, draw: Callable[[str, float], pd.Data
     one (model, budget) cell at a time, whose intervals are drawn when it is picked (by `draw`,
     default the board's head-to-head)."""
     table = board.head_to_head
-    cells = _table_cells(table) if table is not None else []
+    cells = table_cells(table) if table is not None else []
     st.subheader("Head to head at equal budget")
     if table is None or not cells:
         st.caption("No two strategies have results on the same problems at the same budget and model yet.")
@@ -356,8 +354,8 @@ def render_head_to_head(board: Leaderboard, draw: Callable[[str, float], pd.Data
                       help="The pairs at one budget (and model): their intervals are drawn when it is picked.")
     model, budget = cells[labels.index(picked)] if picked in labels else cells[0]
     pairs = (draw or table.cell)(model, budget)
-    sentences, styler = _shown_cell(pairs, board.cap, model, budget, several_models,
-                                    tuple(board.board["strategy"].astype(str)))
+    sentences, styler = shown_cell(pairs, board.cap, model, budget, several_models,
+                                   tuple(board.board["strategy"].astype(str)))
     for sentence in sentences:
         st.markdown(sentence)
     st.dataframe(styler, key="lb.h2h", placeholder="–")
@@ -368,34 +366,6 @@ def render_head_to_head(board: Leaderboard, draw: Callable[[str, float], pd.Data
 
 def _all_pairs_csv(board: Leaderboard) -> str:
     return pairs_csv(board.pairs, board.cap) if board.pairs is not None else ""
-
-
-def _table_cells(table: PairTable) -> list[tuple[str, float]]:
-    """table.cells(), kept while the table is: a widget click does not list them again."""
-    kept, cells = _CELLS.get_or_compute(digest(id(table)), lambda: (table, table.cells()))
-    return list(cells) if kept is table else table.cells()
-
-
-def _shown_cell(pairs: pd.DataFrame, cap: str, model: str, budget: float, with_model: bool,
-                order: tuple[str, ...]) -> tuple[list[str], Styler]:
-    """The shown cell's sentences and styled matrix, kept by the cell's content: a new result
-    elsewhere, or a click on another widget, leaves them as they were (~8 ms to make again)."""
-    numbers = pairs[_PAIR_NUMBERS].to_numpy(dtype=float).tobytes()
-    key = digest(numbers, "\0".join(pairs["a"].astype(str)), "\0".join(pairs["b"].astype(str)), cap, model,
-                 budget, with_model, "\0".join(order))
-
-    def make() -> tuple[list[str], pd.DataFrame, pd.DataFrame]:
-        text, sign = pair_matrix(pairs, model, budget, list(order))
-        return pair_sentences(pairs, cap, model, budget, with_model=with_model), text, sign
-
-    sentences, text, sign = _SHOWN.get_or_compute(key, make)
-    return sentences, matrix_styler(text, sign)  # a new Styler each time: Streamlit sets its uuid
-
-
-_PAIR_NUMBERS = ["budget", "n", "diff", "ci_low", "ci_high", "a_only", "b_only", "p_holm"]
-# Keyed by the table's id; the entry holds the table, so the id is not reused while it is here.
-_CELLS = Memo("lb.page.cells", 8, record=False)
-_SHOWN = Memo("lb.page.h2h", 8, record=False)
 
 
 def render_charts(board: Leaderboard, facts: dict[str, Any] | None = None) -> None:

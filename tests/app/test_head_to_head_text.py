@@ -8,7 +8,14 @@ import math
 import pandas as pd
 import pytest
 
-from app.head_to_head import CELL_CSS, detectable_difference, matrix_styler, pair_matrix, pair_sentences
+from app.head_to_head import (
+    CELL_CSS,
+    detectable_difference,
+    matrix_styler,
+    pair_matrix,
+    pair_sentences,
+    shown_cell,
+)
 from reasoning.paired_stats import PAIR_COLUMNS, min_detectable_difference
 
 Z_ALPHA, Z_POWER = 1.959963984540054, 0.8416212335729143
@@ -85,3 +92,17 @@ def test_matrix_styler_marshals_as_the_plain_styler() -> None:
     assert styles.count("color: #999999") == 1  # one rule for every grey cell
     pd.testing.assert_frame_equal(shown, want_shown)
     assert shown.iloc[0, 3] == "" and shown.iloc[1, 0] == "+1 [1, 0]"
+
+
+def test_shown_cell_is_made_again_when_its_pairs_change() -> None:
+    pairs = _pairs(200, 30, 10, 0.1, (0.04, 0.16))
+    order = ("direct", "chain_of_thought")
+    for p_holm in (0.5, 0.01, 0.5):  # the same content again after a change: what it gives then
+        pairs["p_holm"] = p_holm
+        sentences, styler = shown_cell(pairs, "total_tokens", "local:smollm2", 300.0, False, order)
+        assert sentences == pair_sentences(pairs, "total_tokens", "local:smollm2", 300.0)
+        text, sign = pair_matrix(pairs, "local:smollm2", 300.0, list(order))
+        pd.testing.assert_frame_equal(styler.data, text)
+        assert ("beats" in sentences[0]) == (p_holm < 0.05)
+    other = pairs.assign(model="openai:gpt-4o-mini")  # the same numbers on another model: no pair here
+    assert shown_cell(other, "total_tokens", "local:smollm2", 300.0, False, order)[0] == []
