@@ -24,21 +24,33 @@ def group_codes(frame: pd.DataFrame, keys: Sequence[str], *,
     categories' order, so it groups exactly as the same column of plain values would.
     """
     n_rows = len(frame)
+    columns = [frame[key] for key in keys]
+    starts = _segment_starts(columns, n_rows)
+    if starts is None:
+        return _combine([column_codes(column) for column in columns], keys, n_rows, dropna)
+    # The rows come in long runs of equal keys (the cells are sorted): one row per run is grouped,
+    # and each run's group is repeated over its rows.
+    taken = [column_codes(column.take(starts)) for column in columns]
+    groups, values = _combine(taken, keys, len(starts), dropna)
+    return np.repeat(groups, np.diff(np.r_[starts, n_rows])), values
+
+
+def _combine(parts: list[tuple[np.ndarray, list[Any]]], keys: Sequence[str], n_rows: int,
+             dropna: bool) -> tuple[np.ndarray, dict[str, list[Any]]]:
+    """The groups of rows given each key's column_codes (see group_codes)."""
     combined = np.zeros(n_rows, dtype=np.int64)
     valid = np.ones(n_rows, dtype=bool)
     sizes: list[int] = []
-    uniques: list[list[Any]] = []
-    for key in keys:
-        codes, values = column_codes(frame[key])
+    for codes, values in parts:
         missing = codes < 0
         if dropna:
             valid &= ~missing
+            codes = np.where(missing, 0, codes)
         elif missing.any():
             codes = np.where(missing, len(values), codes)  # missing after every value
         size = len(values) + (0 if dropna else 1)
-        combined = combined * size + np.where(codes < 0, 0, codes)
+        combined = combined * size + codes
         sizes.append(size)
-        uniques.append(values)
     total = int(np.prod(sizes, dtype=object)) if sizes else 1
     if total <= 8 * n_rows + 4096:  # few possible groups: which exist, counted in one pass
         present = np.bincount(combined[valid], minlength=total) > 0
@@ -48,20 +60,18 @@ def group_codes(frame: pd.DataFrame, keys: Sequence[str], *,
         found, inverse = np.unique(combined[valid], return_inverse=True)
         groups = np.zeros(n_rows, dtype=np.int64)
         groups[valid] = inverse.ravel()
-    groups = np.where(valid, groups, -1)
+    groups = np.where(valid, groups, -1).astype(np.int64)
     out: dict[str, list[Any]] = {}
     rest = found
-    for key, size, values in reversed(list(zip(keys, sizes, uniques, strict=True))):
+    for key, size, (_, values) in reversed(list(zip(keys, sizes, parts, strict=True))):
         rest, at = np.divmod(rest, size)
         out[key] = [values[i] if i < len(values) else float("nan") for i in at.tolist()]
-    return groups.astype(np.int64), {key: out[key] for key in keys}
+    return groups, {key: out[key] for key in keys}
 
 
 def column_codes(column: pd.Series) -> tuple[np.ndarray, list[Any]]:
-    """``pd.factorize(column, sort=True)`` as codes (-1: missing) and a list of the sorted values,
-    faster for the columns a leaderboard's cells have: a Categorical is read from its codes (its
-    values sorted by value); another column, when it comes in long runs of equal values (the
-    cells come sorted), factorises one value per run."""
+    """``pd.factorize(column, sort=True)`` as codes (-1: missing) and a list of the sorted values;
+    a Categorical is read from its codes, its values sorted by value (not by category order)."""
     array = column.array
     if isinstance(array, pd.Categorical):
         raw = np.asarray(array.codes, dtype=np.int64)
@@ -71,24 +81,32 @@ def column_codes(column: pd.Series) -> tuple[np.ndarray, list[Any]]:
         rank = np.full(len(array.categories) + 1, -1, dtype=np.int64)  # the last entry: a missing value
         rank[used[order]] = np.arange(len(used))
         return rank[raw], values[order].tolist()
-    starts = _run_starts(column)
-    if starts is not None and len(starts) * 4 < len(column):
-        codes, values = pd.factorize(column.take(starts), sort=True, use_na_sentinel=True)
-        return np.repeat(np.asarray(codes, dtype=np.int64), np.diff(np.r_[starts, len(column)])), values.tolist()
     codes, values = pd.factorize(column, sort=True, use_na_sentinel=True)
     return np.asarray(codes, dtype=np.int64), values.tolist()
 
 
-def _run_starts(column: pd.Series) -> np.ndarray | None:
-    """Where each run of equal values starts (a missing value starts a run of its own), or None
-    for a column of Python objects (comparing them one by one costs what factorising does)."""
-    if len(column) < 2 or column.dtype == object:
+def _segment_starts(columns: list[pd.Series], n_rows: int) -> np.ndarray | None:
+    """Where each run of rows with equal values in every column starts (a missing value starts a
+    run of its own), or None when runs are short or a column holds Python objects (comparing them
+    one by one costs what factorising them does)."""
+    if n_rows < 2:
         return None
-    values = column.to_numpy() if isinstance(column.dtype, np.dtype) else column.array
-    differs = values[1:] != values[:-1]
-    if not isinstance(differs, np.ndarray):  # an extension array's comparison: missing where either is
-        differs = differs.to_numpy(dtype=bool, na_value=True)
-    return np.flatnonzero(np.r_[True, differs])
+    differs = np.zeros(n_rows - 1, dtype=bool)
+    for column in columns:
+        array = column.array
+        if isinstance(array, pd.Categorical):
+            codes = array.codes
+            differs |= codes[1:] != codes[:-1]
+            continue
+        if column.dtype == object:
+            return None
+        values = column.to_numpy() if isinstance(column.dtype, np.dtype) else array
+        step = values[1:] != values[:-1]
+        if not isinstance(step, np.ndarray):  # an extension array's comparison: missing where either is
+            step = step.to_numpy(dtype=bool, na_value=True)
+        differs |= step
+    starts = np.flatnonzero(np.r_[True, differs])
+    return starts if len(starts) * 4 < n_rows else None
 
 
 def unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from reasoning.bootstrap import grouped_ci_counts
-from reasoning.group_codes import column_codes, group_codes, unique_inverse
+from reasoning.group_codes import group_codes, unique_inverse
 from reasoning.metrics import (
     ERRORED,
     FAILED,
@@ -117,14 +117,14 @@ def leaderboard_counts(counts: ResultCounts, n_boot: int = 1000, ci: float = 0.9
     curves = _rows_by_key(by_budget, keys, ["budget", "accuracy"])
     spent_by_key = _rows_by_key(counts.sums, keys, ["budget", "total_tokens", "n"])
     sum_columns = {c: counts.sums[c].to_numpy() for c in dict.fromkeys(["total_tokens", "usd", "seconds", cost_col])}
-    errored = {_as_tuple(k): int(v) for k, v in zip(counts.errored[keys].itertuples(index=False, name=None),
-                                                     counts.errored["errored"], strict=True)}
+    errored = {k: int(v) for k, v in zip(zip(*(counts.errored[k].tolist() for k in keys), strict=True),
+                                          counts.errored["errored"].tolist(), strict=True)}
     rows: list[dict[str, Any]] = []
     series_all, index = group_codes(cells, keys, dropna=True)  # -1: a key with no value (left out, as groupby does)
     kept = series_all >= 0
     series = series_all[kept]
     n_series = len(index[keys[0]])
-    budgets = column_codes(cells["budget"])[1]  # sorted, no missing one
+    budgets = group_codes(cells, ["budget"], dropna=True)[1]["budget"]  # sorted, no missing one
     n_all, correct_all = cells["n"].to_numpy(dtype=float)[kept], cells["correct"].to_numpy(dtype=float)[kept]
     # Each item's results over every budget: the overall interval resamples items.
     items = cells["item"].to_numpy(dtype=np.int64)[kept]

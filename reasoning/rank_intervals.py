@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from reasoning.bootstrap import _matmul, _one_thread_blas
-from reasoning.group_codes import column_codes, group_codes, unique_inverse
+from reasoning.group_codes import group_codes, unique_inverse
 from reasoning.metrics import _scored, item_cells
 
 RANK_COLUMNS = ["strategy", "model", "rank_low", "rank_high"]
@@ -62,8 +62,8 @@ def rank_intervals_counts(cells: pd.DataFrame, keys: Sequence[str], *, results: 
     n_items = int(item_codes.max()) + 1
     series_codes, series_index = group_codes(cells, keys, dropna=False)
     # The finite budgets, sorted, and each cell's place among them (-1: none).
-    budget_codes, budget_found = column_codes(cells["budget"])
-    found = np.asarray(budget_found, dtype=float)
+    budget_codes, budget_found = group_codes(cells, ["budget"], dropna=True)
+    found = np.asarray(budget_found["budget"], dtype=float)
     usable = np.isfinite(found)
     budget_values = found[usable]
     place = np.append(np.where(usable, np.cumsum(usable) - 1, -1), -1)  # the last entry: a missing budget
@@ -269,17 +269,25 @@ def _changed(kept: _Products, n_cells: int, pairs: np.ndarray, pair_sum: np.ndar
             return None
         cells, items = np.divmod(pairs[moved], n_items)
         return cells, items, (pair_sum - kept.pair_sum)[moved], (pair_count - kept.pair_count)[moved]
-    keys = np.union1d(kept.pairs, pairs)
-    old_sum, old_count = np.zeros(len(keys)), np.zeros(len(keys))
-    new_sum, new_count = np.zeros(len(keys)), np.zeros(len(keys))
-    at_old, at_new = np.searchsorted(keys, kept.pairs), np.searchsorted(keys, pairs)
-    old_sum[at_old], old_count[at_old] = kept.pair_sum, kept.pair_count
-    new_sum[at_new], new_count[at_new] = pair_sum, pair_count
-    moved = np.flatnonzero((old_sum != new_sum) | (old_count != new_count))
-    if len(moved) > DELTA_SHARE * max(len(keys), 1):
+    # Both pair lists are sorted and distinct: each new pair's place among the kept ones tells
+    # which pairs are shared, new, or gone (a union, without sorting both again).
+    at = np.searchsorted(kept.pairs, pairs)
+    shared = np.zeros(len(pairs), dtype=bool)
+    inside = at < len(kept.pairs)
+    shared[inside] = kept.pairs[at[inside]] == pairs[inside]
+    old_sum, old_count = np.zeros(len(pairs)), np.zeros(len(pairs))
+    old_sum[shared], old_count[shared] = kept.pair_sum[at[shared]], kept.pair_count[at[shared]]
+    gone = np.ones(len(kept.pairs), dtype=bool)
+    gone[at[shared]] = False
+    d_sum = pair_sum.astype(float) - old_sum
+    d_count = pair_count.astype(float) - old_count
+    moved = np.flatnonzero((d_sum != 0) | (d_count != 0))
+    lost = np.flatnonzero(gone & ((kept.pair_sum != 0) | (kept.pair_count != 0)))
+    if len(moved) + len(lost) > DELTA_SHARE * max(len(pairs) + int(gone.sum()), 1):
         return None
-    cells, items = np.divmod(keys[moved], n_items)
-    return cells, items, (new_sum - old_sum)[moved], (new_count - old_count)[moved]
+    cells, items = np.divmod(np.r_[pairs[moved], kept.pairs[lost]], n_items)
+    return (cells, items, np.r_[d_sum[moved], -kept.pair_sum[lost].astype(float)],
+            np.r_[d_count[moved], -kept.pair_count[lost].astype(float)])
 
 
 def _per_cell(values: np.ndarray, starts: np.ndarray, cells: np.ndarray, n_cells: int) -> np.ndarray:
@@ -301,7 +309,9 @@ def _log_auc(curves: np.ndarray, budgets: np.ndarray) -> np.ndarray:
         return out
     logs = np.log(budgets)
     present = ~np.isnan(curves.reshape(-1, n_budgets))
-    if n_budgets < 63:  # each pattern as one integer, the first budget its highest bit: the same order, faster
+    if present.all():  # the usual case: one pattern, every budget
+        patterns, codes = np.ones((1, n_budgets), dtype=bool), np.zeros(len(present), dtype=np.int64)
+    elif n_budgets < 63:  # each pattern as one integer, the first budget its highest bit: the same order, faster
         bits = np.left_shift(np.int64(1), np.arange(n_budgets - 1, -1, -1, dtype=np.int64))
         keys, codes = np.unique(present.astype(np.int64) @ bits, return_inverse=True)
         patterns = (keys[:, None] & bits) != 0
@@ -333,11 +343,21 @@ def _ranks(auc: np.ndarray, overall: np.ndarray) -> tuple[np.ndarray, np.ndarray
     present = ~np.isnan(auc) | ~np.isnan(overall)
     a = np.where(np.isnan(auc), -np.inf, auc)
     o = np.where(np.isnan(overall), -np.inf, overall)
-    # ahead[r, i, j]: in resample r, series j ranks ahead of series i
-    same_auc = a[:, None, :] == a[:, :, None]
-    ahead = (a[:, None, :] > a[:, :, None]) | (same_auc & (o[:, None, :] > o[:, :, None]))
-    level = same_auc & (o[:, None, :] == o[:, :, None])
-    ahead &= present[:, None, :]
-    level &= present[:, None, :]
-    return 1 + ahead.sum(axis=2), (ahead | level).sum(axis=2), present
-
+    size, n = a.shape
+    # Each resample's series sorted by (AUC, accuracy): the series ahead of one are those after its
+    # run of equal scores, the series level with it are that run. A series without a score has
+    # (-inf, -inf), below every scored one, so it is never counted ahead of or level with one (its
+    # own ranks are not read).
+    order = np.lexsort((o, a), axis=1)
+    a_sorted, o_sorted = np.take_along_axis(a, order, axis=1), np.take_along_axis(o, order, axis=1)
+    new_run = np.ones((size, n), dtype=bool)
+    new_run[:, 1:] = (a_sorted[:, 1:] != a_sorted[:, :-1]) | (o_sorted[:, 1:] != o_sorted[:, :-1])
+    places = np.arange(n)
+    run_start = np.maximum.accumulate(np.where(new_run, places, 0), axis=1)
+    ends_here = np.ones((size, n), dtype=bool)
+    ends_here[:, :-1] = new_run[:, 1:]
+    run_end = np.minimum.accumulate(np.where(ends_here, places + 1, n)[:, ::-1], axis=1)[:, ::-1]
+    best, worst = np.empty((size, n), dtype=np.int64), np.empty((size, n), dtype=np.int64)
+    np.put_along_axis(best, order, 1 + n - run_end, axis=1)
+    np.put_along_axis(worst, order, n - run_start, axis=1)
+    return best, worst, present
