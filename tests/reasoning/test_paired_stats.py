@@ -468,3 +468,22 @@ def test_rank_ranges_after_one_more_result_update_the_kept_products_and_equal_a_
     module.forget_products()
     assert updated.equals(rank_intervals(newer, n_boot=300))
     assert rank_intervals(data, n_boot=300).equals(first)  # and back: the products follow the data
+
+
+def test_resample_ranks_count_the_series_ahead_and_level_as_defined() -> None:
+    from reasoning.rank_intervals import _ranks
+
+    rng = np.random.default_rng(5)
+    auc = rng.choice([0.1, 0.2, 0.3, np.nan], (40, 7))  # ties and series without an AUC
+    overall = rng.choice([0.5, 0.6, np.nan], (40, 7))
+    best, worst, present = _ranks(auc, overall)
+    a, o = np.nan_to_num(auc, nan=-np.inf), np.nan_to_num(overall, nan=-np.inf)
+    for r in range(40):
+        for i in range(7):
+            assert present[r, i] == (not (np.isnan(auc[r, i]) and np.isnan(overall[r, i])))
+            if not present[r, i]:
+                continue
+            others = [j for j in range(7) if present[r, j]]
+            ahead = sum(a[r, j] > a[r, i] or (a[r, j] == a[r, i] and o[r, j] > o[r, i]) for j in others)
+            level = sum(a[r, j] == a[r, i] and o[r, j] == o[r, i] for j in others)
+            assert (best[r, i], worst[r, i]) == (1 + ahead, ahead + level)
