@@ -6,6 +6,8 @@ column per call, an index per group) cost more than the metrics themselves. Pure
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -100,13 +102,39 @@ def _segment_starts(columns: list[pd.Series], n_rows: int) -> np.ndarray | None:
             continue
         if column.dtype == object:
             return None
-        values = column.to_numpy() if isinstance(column.dtype, np.dtype) else array
-        step = values[1:] != values[:-1]
-        if not isinstance(step, np.ndarray):  # an extension array's comparison: missing where either is
-            step = step.to_numpy(dtype=bool, na_value=True)
-        differs |= step
+        differs |= _differs(column)
     starts = np.flatnonzero(np.r_[True, differs])
     return starts if len(starts) * 4 < n_rows else None
+
+
+_DIFFERS: OrderedDict[int, tuple[Any, np.ndarray]] = OrderedDict()
+_DIFFERS_LOCK = threading.Lock()
+
+
+def _differs(column: pd.Series) -> np.ndarray:
+    """Whether each row's value differs from the previous row's (missing: differs). A column held
+    in Arrow (the strings of a board's cells) is immutable, so its answer is kept by the Arrow
+    array's identity (the entry holds the array, so the identity is not reused): the metrics of
+    one board read the same key columns several times."""
+    array = column.array
+    arrow = array.__arrow_array__() if isinstance(array, pd.arrays.ArrowExtensionArray) else None
+    if arrow is not None:
+        with _DIFFERS_LOCK:
+            kept = _DIFFERS.get(id(arrow))
+        if kept is not None and kept[0] is arrow:
+            return kept[1]
+    values = column.to_numpy() if isinstance(column.dtype, np.dtype) else array
+    step = values[1:] != values[:-1]
+    if not isinstance(step, np.ndarray):  # an extension array's comparison: missing where either is
+        step = step.to_numpy(dtype=bool, na_value=True)
+    step = np.asarray(step, dtype=bool)
+    if arrow is not None:
+        step.flags.writeable = False
+        with _DIFFERS_LOCK:
+            _DIFFERS[id(arrow)] = (arrow, step)
+            while len(_DIFFERS) > 8:
+                _DIFFERS.popitem(last=False)
+    return step
 
 
 def unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -84,3 +84,16 @@ def test_metrics_are_the_same_for_plain_and_categorical_keys() -> None:
                                   check_exact=True)
     assert ranks["strategy"].tolist() == ["alpha"] * 2 + ["b"] * 2 + ["mid"] * 2 + ["zeta"] * 2  # sorted by name
     assert curve["strategy"].tolist()[0] == "alpha" and curve["budget"].tolist()[:3] == [250.0, 1000.0, 4000.0]
+
+
+def test_a_changed_string_column_is_grouped_by_its_new_values() -> None:
+    # Arrow-held columns keep their run boundaries by array identity: a column replaced by other
+    # values (a new array) must be read again, never from the kept answer.
+    frame = pd.DataFrame({"strategy": pd.array(["a"] * 10 + ["b"] * 10, dtype="str"), "budget": [1.0] * 20})
+    first, _ = group_codes(frame, ["strategy", "budget"])
+    assert first.tolist() == [0] * 10 + [1] * 10
+    frame.loc[3, "strategy"] = "c"
+    frame["strategy"] = frame["strategy"].to_numpy()  # and as a fresh column
+    codes, values = group_codes(frame, ["strategy", "budget"])
+    assert values["strategy"] == ["a", "b", "c"] and codes[3] == 2 and codes[:3].tolist() == [0, 0, 0]
+    assert codes.tolist() == frame.groupby(["strategy", "budget"], sort=True).ngroup().tolist()
