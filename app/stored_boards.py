@@ -40,10 +40,11 @@ logger = logging.getLogger(__name__)
 FORMAT = 1  # the layout of a stored board
 # The modules whose code decides a board's numbers: a change to any of them is a new key.
 BOARD_CODE = ("reasoning/metrics.py", "reasoning/leaderboard_metrics.py", "reasoning/bootstrap.py",
-              "reasoning/rank_intervals.py", "reasoning/pair_table.py", "reasoning/pair_cells.py",
-              "reasoning/paired_stats.py",
-              "app/leaderboard_view.py", "app/leaderboard_summary.py", "app/stored_boards.py",
-              "storage/result_groups.py", "storage/result_summary.py")
+              "reasoning/group_codes.py", "reasoning/rank_intervals.py", "reasoning/pair_table.py",
+              "reasoning/pair_cells.py", "reasoning/paired_stats.py",
+              "app/leaderboard_rows.py", "app/leaderboard_view.py", "app/leaderboard_summary.py", "app/summary_memo.py",
+              "app/stored_boards.py",
+              "storage/result_groups.py", "storage/result_summary.py", "storage/summary_frame.py")
 ROOT = Path(__file__).resolve().parents[1]
 MEMOS = {memo.name: memo for memo in (INTERVALS, CELLS)}  # what a stored board carries of the memos
 

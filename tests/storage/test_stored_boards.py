@@ -208,3 +208,33 @@ def test_a_board_read_from_the_store_recomputed_after_a_new_result_draws_only_wh
     assert drawn.count("cell") <= 1  # at most the cell shown first, if the new run changed it
     forget()
     assert_same(after.board, read.fresh())
+
+
+# The modules the board code imports whose code cannot change a board's number: the store, the
+# engine's types and the wording and charts around them. Any other module it imports must be in
+# BOARD_CODE (a stored board is keyed by that code: a change to it must compute boards again).
+NOT_BOARD_NUMBERS = {
+    "app.leaderboard_charts", "reasoning.answers", "reasoning.answers.budget_statements",
+    "reasoning.answers.equivalence", "reasoning.answers.parsing", "reasoning.answers.values", "reasoning.budget",
+    "reasoning.config", "reasoning.context", "reasoning.events", "reasoning.memo", "reasoning.metering",
+    "reasoning.model_protocol", "reasoning.models.providers", "reasoning.plugin_loading", "reasoning.prices",
+    "reasoning.strategies.anytime", "reasoning.strategies.base", "reasoning.strategies.support.prompts",
+    "reasoning.strategies.support.sizing", "reasoning.wording", "storage.board_store", "storage.database",
+    "storage.ids", "storage.leaderboard_reads", "storage.liveness", "storage.migrate", "storage.query_support",
+    "storage.store", "storage.tables",
+}
+
+
+def test_every_module_the_board_code_imports_is_in_its_key_or_named_as_not_deciding_numbers() -> None:
+    from app.stored_boards import BOARD_CODE
+    from tests.system.test_architecture import import_graph
+
+    graph, reached, todo = import_graph(), set(), ["app.stored_boards"]
+    while todo:
+        module = todo.pop()
+        if module not in reached:
+            reached.add(module)
+            todo.extend(graph.get(module, ()))
+    keyed = {name.removesuffix(".py").replace("/", ".") for name in BOARD_CODE}
+    assert reached - NOT_BOARD_NUMBERS - keyed == set(), "add these to BOARD_CODE (or to NOT_BOARD_NUMBERS)"
+    assert keyed <= reached  # no stale name in BOARD_CODE
