@@ -9,9 +9,7 @@ import pandas as pd
 import pytest
 
 from app.head_to_head import (
-    CELL_CSS,
     detectable_difference,
-    matrix_styler,
     pair_matrix,
     pair_sentences,
     shown_cell,
@@ -62,36 +60,6 @@ def test_matrix_cells_never_read_minus_zero() -> None:
     assert cells == ["+0 [0, 0]", "+0 [0, 0]"]
     assert not any("-0" in cell for cell in cells)
     assert (sign.to_numpy() == 0).all()
-
-
-def _marshalled(styler: object) -> tuple[str, str, pd.DataFrame]:
-    import pyarrow as pa
-    from streamlit.elements.lib.pandas_styler_utils import marshall_styler
-    from streamlit.proto.ArrowData_pb2 import ArrowData
-
-    proto = ArrowData()
-    marshall_styler(proto, styler, "1234")  # type: ignore[arg-type]
-    shown = pa.ipc.open_stream(proto.styler.display_values).read_all().to_pandas()
-    # A Styler draws a random uuid of its own (so does the page's): the rules named alike
-    return proto.styler.uuid, proto.styler.styles.replace(proto.styler.uuid, "UUID"), shown
-
-
-def test_matrix_styler_marshals_as_the_plain_styler() -> None:
-    # st.dataframe shows what marshall_styler writes: the quick styler must write the same styles
-    # (every look, grouped in the cells' order) and the same display values as pandas' own.
-    names = ["direct", "chain_of_thought", "self_consistency", "tree_of_thoughts"]
-    text = pd.DataFrame([["—" if i == j else f"{i - j:+d} [{i}, {j}]" for j in range(4)] for i in range(4)],
-                        index=names, columns=names, dtype=object)
-    text.iloc[0, 3] = ""  # a pair with no result
-    sign = pd.DataFrame([[0, 1, -1, 0], [-1, 0, 0, 1], [1, 0, 0, 0], [0, -1, 0, 0]], index=names, columns=names)
-    plain = text.style.apply(lambda _: sign.map(CELL_CSS.get), axis=None)
-    uuid, styles, shown = _marshalled(matrix_styler(text, sign))
-    want_uuid, want_styles, want_shown = _marshalled(plain)
-    assert len(uuid) == len(want_uuid) == 5 and styles == want_styles
-    assert "#T_UUID_row0_col1, #T_UUID_row1_col3, #T_UUID_row2_col0 { background-color: rgba(33, 160, 80, 0.25); font-weight: bold }" in styles
-    assert styles.count("color: #999999") == 1  # one rule for every grey cell
-    pd.testing.assert_frame_equal(shown, want_shown)
-    assert shown.iloc[0, 3] == "" and shown.iloc[1, 0] == "+1 [1, 0]"
 
 
 def test_shown_cell_is_made_again_when_its_pairs_change() -> None:
