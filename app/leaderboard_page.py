@@ -14,7 +14,6 @@ Script thread only.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import date
 from functools import partial
@@ -55,7 +54,6 @@ from app.leaderboard_view import (
 from app.results_cache import SummaryCache
 from app.state import page_path, store
 from app.stored_boards import StoredLeaderboard
-from reasoning.memo import Memo, digest
 from storage.leaderboard_reads import ResultsVersion, strategy_results
 from storage.result_summary import ResultSummary
 from storage.store import open_store
@@ -167,7 +165,7 @@ def render_leaderboard_page() -> None:
 
 
 def filter_controls(stored: ResultSummary) -> LeaderboardFilters:
-    options, (first, last) = _filter_choices(stored)
+    options, (first, last) = filter_options(stored), date_span(stored)
     sweeps = options["sweeps"]
     wanted = st.query_params.get("sweep")
     if wanted and st.session_state.get("lb.sweep_from_link") != wanted:
@@ -195,24 +193,6 @@ def filter_controls(stored: ResultSummary) -> LeaderboardFilters:
         st.caption("Results from different datasets are pooled; pick one dataset to rank on it alone.")
     return LeaderboardFilters(models=tuple(models), datasets=tuple(datasets), strategies=tuple(strategies),
                               start=start, end=end, sweep=sweep)
-
-
-def _filter_choices(stored: ResultSummary) -> tuple[dict[str, list[str]], tuple[date, date]]:
-    """filter_options and date_span of a summary. The options are kept by what they are made of
-    (each present group's model, strategy, dataset and sweep, and a swept group's newest result:
-    the sweeps' order), which a new result outside a sweep leaves as it was: ~1 ms to compare
-    against ~7 ms to make them again from a new summary."""
-    groups = stored.groups
-    present = groups["results"].to_numpy() > 0
-    swept = present & groups["sweep_id"].notna().to_numpy()
-    key = digest(*(json.dumps(groups[name].to_numpy(dtype=object)[present].tolist(), default=str)
-                   for name in ("model", "strategy", "dataset", "sweep_id")),
-                 groups["created_max"].to_numpy(dtype="datetime64[us]")[swept].tobytes())
-    options = _OPTIONS.get_or_compute(key, lambda: filter_options(stored))
-    return {name: list(values) for name, values in options.items()}, date_span(stored)
-
-
-_OPTIONS = Memo("lb.page.options", 4, record=False)
 
 
 def _sweep_to_link() -> None:

@@ -34,7 +34,6 @@ from app.summary_memo import (
     FAILED_VERDICT,
     SCORED,
     VERDICT,
-    Memo,
     group_failures,
     group_names,
     group_rows,
@@ -44,6 +43,7 @@ from app.summary_memo import (
 )
 from reasoning import leaderboard_metrics, metrics
 from reasoning.budget import CAP_NAMES
+from reasoning.memo import Memo, digest
 from reasoning.pair_table import PairTable, pair_table
 from storage.result_groups import (
     COST,
@@ -60,19 +60,19 @@ KEYS = ["strategy", "model"]
 
 
 def filter_options(summary: ResultSummary) -> dict[str, list[str]]:
-    """app.leaderboard_view.filter_options of the summarised results (memoised on the groups'
-    names and, for the sweeps' order, their newest results' times)."""
+    """app.leaderboard_view.filter_options of the summarised results, memoised on what they are made
+    of: the present groups' names, and the swept groups' newest results (the sweeps' order). A new
+    result outside a sweep leaves the key as it was."""
     frame = summary.groups
-    present = np.flatnonzero(frame["results"].to_numpy() > 0)
-    key = (key_fingerprint(frame, present), frame["created_max"].to_numpy(dtype="datetime64[us]")[present].tobytes())
-    found = _OPTIONS.get(key)
-    if found is None:
-        found = _filter_options(frame.iloc[present])
-        _OPTIONS.put(key, found)
+    present = frame["results"].to_numpy() > 0
+    swept = present & frame["sweep_id"].notna().to_numpy()
+    key = digest(key_fingerprint(frame, np.flatnonzero(present)),
+                 frame["created_max"].to_numpy(dtype="datetime64[us]")[swept].tobytes())
+    found = _OPTIONS.get_or_compute(key, lambda: _filter_options(frame.loc[present]))
     return {name: list(values) for name, values in found.items()}
 
 
-_OPTIONS = Memo(4)
+_OPTIONS = Memo("lb.filter_options", 4, record=False)
 
 
 def _filter_options(groups: pd.DataFrame) -> dict[str, list[str]]:

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from collections import OrderedDict
-from collections.abc import Hashable
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from app.leaderboard_rows import label_knob_variants, label_versions, version_counts
 from reasoning import metrics
+from reasoning.memo import Memo, digest
 from storage.result_groups import KEY_COLUMNS, NO_VERDICT, OUTCOME_CODES, outcome_of, scored_mask, verdict_of
 from storage.result_summary import ResultSummary
 
@@ -31,34 +28,12 @@ VERDICT, SCORED, ERRORED, FAILED_VERDICT = range(4)
 STATS_KEPT = 50_000  # groups' counts kept (a few hundred groups per summary; bytes each)
 
 
-class Memo:
-    """A small least-recently-used dict, thread-safe (Streamlit renders sessions in threads)."""
-
-    def __init__(self, size: int):
-        self.size, self.entries = size, OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> Any:
-        with self._lock:
-            found = self.entries.get(key)
-            if found is not None:
-                self.entries.move_to_end(key, last=True)
-            return found
-
-    def put(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            self.entries[key] = value
-            self.entries.move_to_end(key, last=True)
-            while len(self.entries) > self.size:
-                self.entries.popitem(last=False)
-
-
-_FINGERPRINTS = Memo(8)
+_FINGERPRINTS = Memo("lb.fingerprints", 8, record=False)
 
 
 def key_fingerprint(groups: pd.DataFrame, positions: np.ndarray) -> bytes:
     """_key_fingerprint, memoised per groups frame (a summary's is never changed) and positions."""
-    key = (id(groups), np.asarray(positions, dtype=np.int64).tobytes())
+    key = digest(id(groups), np.asarray(positions, dtype=np.int64).tobytes())
     found = _FINGERPRINTS.get(key)
     if found is None or found[0] is not groups:
         found = (groups, _key_fingerprint(groups, positions))  # the frame kept: its id is not reused meanwhile
@@ -69,32 +44,33 @@ def key_fingerprint(groups: pd.DataFrame, positions: np.ndarray) -> bytes:
 def _key_fingerprint(groups: pd.DataFrame, positions: np.ndarray) -> bytes:
     """A digest of the groups' names (storage.result_groups.KEY_COLUMNS) at `positions`, in that
     order: column by column, numbers as float64 bytes, text as a JSON list (null: None)."""
-    digest = hashlib.blake2b(digest_size=32)
-    digest.update(np.asarray(len(positions), dtype=np.int64).tobytes())
+    out = hashlib.blake2b(digest_size=32)
+    out.update(np.asarray(len(positions), dtype=np.int64).tobytes())
     for column in KEY_COLUMNS:
         values = groups[column]
-        digest.update(column.encode())
+        out.update(column.encode())
         if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
-            digest.update(values.to_numpy(dtype=float, na_value=np.nan)[positions].tobytes())
+            out.update(values.to_numpy(dtype=float, na_value=np.nan)[positions].tobytes())
         else:
             texts = values.to_numpy(dtype=object)[positions]
             texts[values.isna().to_numpy()[positions]] = None
-            digest.update(json.dumps(texts.tolist(), default=str).encode())
-    return digest.digest()
+            out.update(json.dumps(texts.tolist(), default=str).encode())
+    return out.digest()
 
 
 _STATS: dict[bytes, np.ndarray] = {}
-_SUMMARY_STATS = Memo(2)  # keeps its summaries alive: the newest two
+_SUMMARY_STATS = Memo("lb.summary_stats", 2, record=False)  # keeps its summaries alive: the newest two
 
 
 def group_stats(summary: ResultSummary, positions: np.ndarray) -> np.ndarray:
     """Per group at `positions` (rows), its results with a verdict, scored (a verdict and not
     failed), scored and errored, and failed with a verdict: counted from its rows once per
     content digest (and gathered once per summary)."""
-    found = _SUMMARY_STATS.get(id(summary))
+    key = digest(id(summary))
+    found = _SUMMARY_STATS.get(key)
     if found is None or found[0] is not summary:
         found = (summary, _group_stats(summary, np.arange(len(summary.groups))))  # kept: its id is not reused
-        _SUMMARY_STATS.put(id(summary), found)
+        _SUMMARY_STATS.put(key, found)
     return found[1][np.asarray(positions, dtype=np.int64)]
 
 
@@ -103,8 +79,8 @@ def _group_stats(summary: ResultSummary, positions: np.ndarray) -> np.ndarray:
     starts = summary.groups["start"].to_numpy(dtype=np.int64)
     stops = summary.groups["stop"].to_numpy(dtype=np.int64)
     for at, position in enumerate(positions):
-        digest = summary.group_digest(int(position))
-        found = _STATS.get(digest)
+        content = summary.group_digest(int(position))
+        found = _STATS.get(content)
         if found is None:
             codes = summary.rows["code"][starts[position]:stops[position]]
             verdict, outcome = verdict_of(codes) != NO_VERDICT, outcome_of(codes)
@@ -113,7 +89,7 @@ def _group_stats(summary: ResultSummary, positions: np.ndarray) -> np.ndarray:
                               np.count_nonzero(verdict & (outcome == FAILED_CODE))], dtype=np.int64)
             if len(_STATS) >= STATS_KEPT:
                 _STATS.clear()
-            _STATS[digest] = found
+            _STATS[content] = found
         out[at] = found
     return out
 
@@ -345,20 +321,17 @@ def group_rows(groups: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-_NAMES = Memo(32)
-_ORDERS = Memo(4)  # each holds a few arrays per scored result: ~5 MB at 100k results
+_NAMES = Memo("lb.group_names", 32, record=False)
+_ORDERS = Memo("lb.scored_orders", 4, record=False)  # each holds a few arrays per scored result: ~5 MB at 100k results
 
 
 def group_names(groups: pd.DataFrame, positions: np.ndarray, cap: str, split_knobs: bool, include_over_cap: bool,
                 pool_versions: bool) -> tuple[bytes, GroupNames]:
     """GroupNames of the groups at `positions`, memoised on their names (and its memo key)."""
-    key = (key_fingerprint(groups, positions), cap, split_knobs, include_over_cap, pool_versions)
-    found = _NAMES.get(key)
-    if found is None:
-        found = GroupNames(groups.iloc[positions].reset_index(drop=True), cap, split_knobs, include_over_cap,
-                           pool_versions)
-        _NAMES.put(key, found)
-    return hashlib.sha256(repr(key).encode()).digest(), found
+    key = digest(key_fingerprint(groups, positions), cap, split_knobs, include_over_cap, pool_versions)
+    found = _NAMES.get_or_compute(key, lambda: GroupNames(groups.iloc[positions].reset_index(drop=True), cap,
+                                                          split_knobs, include_over_cap, pool_versions))
+    return key, found
 
 
 def scored_order(summary: ResultSummary, positions: np.ndarray, names_key: bytes, triple_of: np.ndarray) -> ScoredOrder:

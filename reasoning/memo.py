@@ -50,6 +50,18 @@ class Memo:
             recorded.setdefault(self.name, {})[key] = value
         return value
 
+    def get(self, key: bytes) -> Any:
+        """The value kept under `key`, or None (not recorded: for memos whose values are carried on,
+        looked up and put back by hand)."""
+        with self._lock:
+            if key not in self._entries:
+                return None
+            self._entries.move_to_end(key)
+            return self._entries[key]
+
+    def put(self, key: bytes, value: Any) -> None:
+        self._put(key, value)
+
     def seed(self, entries: Iterable[tuple[bytes, Any]]) -> None:
         """Put back entries recorded elsewhere (their values are what computing them gives)."""
         for key, value in entries:

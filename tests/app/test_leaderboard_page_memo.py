@@ -1,5 +1,6 @@
-"""What the leaderboard page keeps between renders is what it would make again: the filter
-choices follow a new model, a new sweep and a sweep's newest result."""
+"""The leaderboard's filter choices are memoised (app.leaderboard_summary.filter_options), and what
+is kept is what would be made again: they follow a new model, a new sweep and a sweep's newest
+result."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from app.leaderboard_page import _filter_choices
-from app.leaderboard_summary import date_span, filter_options
+from app.leaderboard_summary import _filter_options, filter_options
 
 
 def _summary(rows: list[tuple[str, str, str | None, str | None, int, str]]) -> SimpleNamespace:
@@ -21,8 +21,13 @@ def _summary(rows: list[tuple[str, str, str | None, str | None, int, str]]) -> S
     return SimpleNamespace(groups=groups)
 
 
-def _made_again(summary: SimpleNamespace) -> tuple[dict[str, list[str]], object]:
-    return filter_options(summary), date_span(summary)  # type: ignore[arg-type]
+def _filter_choices(summary: SimpleNamespace) -> tuple[dict[str, list[str]]]:
+    return (filter_options(summary),)  # type: ignore[arg-type]
+
+
+def _made_again(summary: SimpleNamespace) -> tuple[dict[str, list[str]]]:
+    groups = summary.groups
+    return (_filter_options(groups.loc[groups["results"] > 0]),)
 
 
 def test_filter_choices_follow_what_they_are_made_of() -> None:

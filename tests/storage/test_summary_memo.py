@@ -26,6 +26,7 @@ from app.leaderboard_summary import (
     scored_count,
 )
 from app.leaderboard_view import LeaderboardFilters, RowChoice
+from reasoning.memo import Memo
 from storage.ids import new_run_id
 from storage.result_summary import ResultSummary, current_summary
 from storage.store import Store, forget_store, open_store
@@ -94,7 +95,7 @@ def orders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         original(self, *args, **kwargs)
 
     monkeypatch.setattr(summary_memo.ScoredOrder, "__init__", counted)
-    monkeypatch.setattr(summary_memo, "_ORDERS", summary_memo.Memo(2 * len(CHOICES)))  # every board checked kept
+    monkeypatch.setattr(summary_memo, "_ORDERS", Memo("test.orders", 2 * len(CHOICES), record=False))  # every board checked kept
     return built
 
 
