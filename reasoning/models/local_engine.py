@@ -279,6 +279,12 @@ class Engine:
                     break
                 done = len(request.tokens)
                 take = min(len(request.prompt) - done, share, budget)
+                if take > 1 and done + take == len(request.prompt):
+                    # The prompt's last token, whose logits draw the first reply token, is read in a
+                    # slice of its own, as a later call that finds the rest of the prompt in the
+                    # cache reads it: a batch of one token and one of many give logits a few ulps
+                    # apart, which at a temperature can draw another token under the same seed.
+                    take -= 1
                 entries.append((request, request.prompt[done:done + take], done + take == len(request.prompt)))
                 budget -= take
 
