@@ -138,9 +138,19 @@ def _differs(column: pd.Series) -> np.ndarray:
 
 
 def unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(keys, return_inverse=True)`` of integer keys through a stable sort: keys that
-    come in a few sorted runs (cells in order of series, budget and item) sort in about one pass."""
+    """``np.unique(keys, return_inverse=True)`` of integer keys, without its sort where it can: keys
+    that are non-negative in a small range are marked in a table (no sort); others go through a
+    stable sort, which for keys in a few sorted runs (cells in order of series, budget and item)
+    takes about one pass."""
     keys = np.asarray(keys)
+    top = int(keys.max()) + 1 if len(keys) else 0
+    if keys.min(initial=0) >= 0 and top <= 8 * len(keys) + 1_000_000:
+        seen = np.zeros(top, dtype=bool)
+        seen[keys] = True
+        found = np.flatnonzero(seen)
+        position = np.empty(top, dtype=np.int64)
+        position[found] = np.arange(len(found))
+        return found.astype(keys.dtype, copy=False), position[keys]
     order = np.argsort(keys, kind="stable")
     ordered = keys[order]
     first = np.r_[True, ordered[1:] != ordered[:-1]] if len(keys) else np.zeros(0, dtype=bool)

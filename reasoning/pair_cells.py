@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from reasoning.group_codes import unique_inverse
 from reasoning.memo import Memo, digest
 from reasoning.paired_stats import PAIR_COLUMNS, mcnemar_exact, min_detectable_difference
 
@@ -113,21 +114,6 @@ def _sorted_rows(series: np.ndarray, items: np.ndarray) -> np.ndarray:
     return np.argsort(series * n_items + (items - low), kind="stable")
 
 
-def _unique_codes(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """np.unique(keys, return_inverse=True) of non-negative keys, by marking them in a table when
-    their range is small (no sort)."""
-    top = int(keys.max()) + 1 if len(keys) else 0
-    if keys.min(initial=0) < 0 or top > 8 * len(keys) + 1_000_000:
-        found, inverse = np.unique(keys, return_inverse=True)
-        return found, inverse.ravel()
-    seen = np.zeros(top, dtype=bool)
-    seen[keys] = True
-    found = np.flatnonzero(seen)
-    position = np.empty(top, dtype=np.int64)
-    position[found] = np.arange(len(found))
-    return found, position[keys]
-
-
 def _cell_pairs(columns: dict[str, list], simples: list[tuple[int, int, int, int]], cell: tuple[Any, Any],
                 names: Sequence[Any], ordered: list[int], local_series: np.ndarray, items: np.ndarray, rep: np.ndarray,
                 correct: np.ndarray) -> CellDraw | None:
@@ -138,7 +124,7 @@ def _cell_pairs(columns: dict[str, list], simples: list[tuple[int, int, int, int
     runs = int(rep.max()) + 1
     # one row per (problem, k-th run), sorted by problem: the k-th runs of two strategies on a
     # problem are a pair
-    keys, key_codes = _unique_codes(items * runs + rep)
+    keys, key_codes = unique_inverse(items * runs + rep)
     key_item = keys // runs
     wide = np.full((len(keys), len(names)), np.nan)
     wide[key_codes.ravel(), local_series] = correct
