@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from functools import partial
-from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -157,11 +156,11 @@ def render_leaderboard_page() -> None:
     if board.board.empty:
         st.info(f"No scored result ran with a {cap_title(cap)} cap.")
         return
-    facts = render_board(board, filters, choice)
+    render_board(board, filters, choice)
     if board.board["rank"].notna().any():
         render_head_to_head(board, stored.cell)
         stored.save_drawn()  # the cell just drawn, for the next reader
-        render_charts(board, facts)
+        render_charts(board)
 
 
 def filter_controls(stored: ResultSummary) -> LeaderboardFilters:
@@ -215,8 +214,8 @@ def date_range(picked: object) -> tuple[date | None, date | None]:
     return chosen[0], chosen[-1] if len(chosen) > 1 else None
 
 
-def render_board(board: Leaderboard, filters: LeaderboardFilters, choice: RowChoice) -> dict[str, Any]:
-    """The ranked table, its headline and downloads; gives the headline's facts (summary)."""
+def render_board(board: Leaderboard, filters: LeaderboardFilters, choice: RowChoice) -> None:
+    """The ranked table, its headline and downloads."""
     facts = summary(board.board)
     ranked = board.board.loc[board.board["rank"].notna()]
     results = int(ranked["n"].sum())
@@ -286,7 +285,6 @@ def render_board(board: Leaderboard, filters: LeaderboardFilters, choice: RowCho
                            file_name="leaderboard.html", mime="text/html", icon=":material/html:", key="lb.report",
                            on_click="ignore", help="This board as one file (ranking, head to head, charts, filters, "
                            "price date and app version): opens in any browser, no server or network needed.")
-    return facts
 
 
 def row_notes(board: Leaderboard) -> list[str]:
@@ -348,10 +346,8 @@ def _all_pairs_csv(board: Leaderboard) -> str:
     return pairs_csv(board.pairs, board.cap) if board.pairs is not None else ""
 
 
-def render_charts(board: Leaderboard, facts: dict[str, Any] | None = None) -> None:
-    """The accuracy-budget curves and the cost-accuracy chart. `facts`: summary(board.board), whose
-    frontier is the chart's when the chosen cost marks the same rows (the frames then differ in
-    nothing: with_frontier changes on_frontier alone)."""
+def render_charts(board: Leaderboard) -> None:
+    """The accuracy-budget curves and the cost-accuracy chart with its frontier."""
     st.vega_lite_chart(curve_data(board.curve), curve_spec(f"budget ({cap_title(board.cap)})", CHART_HEIGHT),
                        width="stretch", key="lb.chart.curve")
     cost_col = st.radio("Cost axis", list(COST_AXES), format_func=COST_AXES.get, horizontal=True, key="lb.cost")
@@ -359,6 +355,5 @@ def render_charts(board: Leaderboard, facts: dict[str, Any] | None = None) -> No
     data = pareto_data(marked, cost_col)
     st.vega_lite_chart(data, pareto_spec(marked, cost_col, COST_AXES[cost_col], CHART_HEIGHT, data),
                        width="stretch", key="lb.chart.pareto")
-    frontier = facts["frontier"] if facts is not None and marked["on_frontier"].equals(board.board["on_frontier"]) \
-        else summary(marked)["frontier"]
+    frontier = summary(marked)["frontier"]
     st.caption(f"On the frontier ({COST_AXES[cost_col]}): {', '.join(frontier) or 'none'}")
