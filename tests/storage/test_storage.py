@@ -184,11 +184,14 @@ REPLY = ("<think>Two and two. " + "Let me add them carefully, one unit at a time
 
 
 def normalise(events) -> list[dict]:
-    """Events as dicts, consecutive deltas of the same kind and label merged, seconds zeroed
-    (wall time differs between two runs of the same script)."""
+    """Events as dicts, consecutive deltas of the same kind and label merged, seconds zeroed and
+    provisional spend reports (estimated: sent on a timer while a call streams) left out: wall
+    time differs between two runs of the same script, and a slow machine sends more of them."""
     out: list[dict] = []
     for event in events:
         data = event_to_dict(event)
+        if data["kind"] == "spend" and data["spent"].get("estimated"):
+            continue
         if "spent" in data:
             data["spent"] = {**data["spent"], "seconds": 0}
         last = out[-1] if out else None
